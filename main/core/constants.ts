@@ -1,0 +1,62 @@
+// Every protocol constant of the WireGuard-compatible transport lives here (names follow the
+// WireGuard paper, section 6, and wireguard-go's device/constants.go). Times are milliseconds.
+
+export const CONSTRUCTION = 'Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s';
+export const IDENTIFIER = 'WireGuard v1 zx2c4 Jason@zx2c4.com';
+export const LABEL_MAC1 = 'mac1----';
+export const LABEL_COOKIE = 'cookie--';
+
+// Message types (first byte; the next three bytes are zero).
+export const MSG_INITIATION = 1;
+export const MSG_RESPONSE = 2;
+export const MSG_COOKIE_REPLY = 3;
+export const MSG_TRANSPORT = 4;
+
+// Message sizes in bytes.
+export const INITIATION_SIZE = 148;
+export const RESPONSE_SIZE = 92;
+export const COOKIE_REPLY_SIZE = 64;
+export const TRANSPORT_HEADER_SIZE = 16;
+export const AEAD_TAG_SIZE = 16;
+export const KEEPALIVE_SIZE = TRANSPORT_HEADER_SIZE + AEAD_TAG_SIZE; // 32: a transport message with no payload
+export const KEY_SIZE = 32;
+export const MAC_SIZE = 16;
+export const COOKIE_NONCE_SIZE = 24;
+export const TAI64N_SIZE = 12;
+/** Overhead a transport message adds to an IP packet (header + tag), not counting padding. */
+export const TRANSPORT_OVERHEAD = TRANSPORT_HEADER_SIZE + AEAD_TAG_SIZE;
+/** Transport plaintext is zero-padded to a multiple of this. */
+export const PADDING_MULTIPLE = 16;
+
+// Timers and limits (WireGuard paper, section 6.1).
+export const REKEY_AFTER_MESSAGES = 2 ** 60;
+export const REJECT_AFTER_MESSAGES = 2 ** 64 - 2 ** 13 - 1;
+export const REKEY_AFTER_TIME = 120_000;
+export const REJECT_AFTER_TIME = 180_000;
+export const REKEY_ATTEMPT_TIME = 90_000;
+export const REKEY_TIMEOUT = 5_000;
+export const KEEPALIVE_TIMEOUT = 10_000;
+export const COOKIE_REFRESH_TIME = 120_000;
+/** Retries of one handshake before giving up: REKEY_ATTEMPT_TIME / REKEY_TIMEOUT. */
+export const MAX_TIMER_HANDSHAKES = REKEY_ATTEMPT_TIME / REKEY_TIMEOUT;
+/** Random jitter added to each handshake retransmission (wireguard-go: up to 333 ms). */
+export const REKEY_TIMEOUT_JITTER_MAX = 334;
+/** A responder accepts at most one initiation per peer in this interval (50 per second). */
+export const HANDSHAKE_INITIATION_RATE = 1_000 / 50;
+/** Counters are JavaScript numbers: we stop (and rekey) long before 2^53. */
+export const MAX_SAFE_COUNTER = Number.MAX_SAFE_INTEGER - 2 ** 13;
+
+// Queues and load.
+/** Packets queued per peer while a handshake is in progress (wireguard-go: MaxStagedPackets). */
+export const MAX_STAGED_PACKETS = 128;
+/** Handshake messages per second above which the node is "under load" and demands cookies (mac2). */
+export const UNDER_LOAD_HANDSHAKES_PER_SECOND = 64;
+/** How long the node stays under load after the rate drops (wireguard-go: UnderLoadAfterTime). */
+export const UNDER_LOAD_AFTER_TIME = 1_000;
+/** Per source address handshake budget while under load: tokens per second and burst. */
+export const HANDSHAKES_PER_SOURCE_PER_SECOND = 20;
+export const HANDSHAKES_PER_SOURCE_BURST = 5;
+
+// Device defaults.
+export const DEFAULT_PORT = 51820;
+export const DEFAULT_MTU = 1420;

@@ -1,0 +1,294 @@
+// Two (or more) sans-IO devices talking through the in-process network with a virtual clock:
+// handshakes, transport, replay, timers, rekeying, cookies under load, cryptokey routing.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import nacl from 'tweetnacl';
+import {
+  KEEPALIVE_TIMEOUT,
+  MAX_TIMER_HANDSHAKES,
+  MSG_COOKIE_REPLY,
+  MSG_INITIATION,
+  MSG_RESPONSE,
+  MSG_TRANSPORT,
+  REJECT_AFTER_TIME,
+  REKEY_AFTER_TIME,
+  REKEY_TIMEOUT,
+  UNDER_LOAD_HANDSHAKES_PER_SECOND,
+} from '../../main/core/constants';
+import { messageType } from '../../main/core/messages';
+import { ipv4Packet, ipv6Packet, type SimDatagram, SimNet, type SimNode } from '../lib/sim';
+
+function key(seed: number): Uint8Array {
+  return nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(seed)).secretKey;
+}
+
+function pair(limits = {}): { net: SimNet; a: SimNode; b: SimNode } {
+  const net = new SimNet();
+  const a = net.add('a', key(1), 11, limits);
+  const b = net.add('b', key(2), 22, limits);
+  a.addPeer(b, ['100.64.0.2/32', 'fd00:6d::2/128']);
+  b.addPeer(a, ['100.64.0.1/32', 'fd00:6d::1/128']);
+  return { net, a, b };
+}
+
+const types = (ds: SimDatagram[]) => ds.map((d) => messageType(d.bytes));
+
+describe('device: handshake and transport', () => {
+  it('first packet triggers a handshake; the packet is delivered after it; both directions work', () => {
+    const { net, a, b } = pair();
+    const seen: SimDatagram[] = [];
+    net.filter = (d) => {
+      seen.push(d);
+      return true;
+    };
+    const p1 = ipv4Packet('100.64.0.1', '100.64.0.2', 'hello b');
+    a.send(p1);
+    net.run();
+    assert.deepEqual(types(seen).slice(0, 3), [MSG_INITIATION, MSG_RESPONSE, MSG_TRANSPORT]);
+    assert.equal(b.tunOut.length, 1);
+    assert.deepEqual(b.tunOut[0], p1);
+    const p2 = ipv6Packet('fd00:6d::2', 'fd00:6d::1', 'hello a over v6');
+    b.send(p2);
+    net.run();
+    assert.deepEqual(a.tunOut.at(-1), p2);
+    assert.ok(a.events.some((e) => e.type === 'handshake' && e.role === 'initiator'));
+    assert.ok(b.events.some((e) => e.type === 'handshake' && e.role === 'responder'));
+  });
+
+  it('pads transport payloads to 16 bytes and strips the padding on receipt', () => {
+    const { net, a, b } = pair();
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
+    net.run();
+    const sizes: number[] = [];
+    net.filter = (d) => {
+      sizes.push(d.bytes.length);
+      return true;
+    };
+    const p = ipv4Packet('100.64.0.1', '100.64.0.2', 'abc'); // 31 bytes -> 32 padded
+    a.send(p);
+    net.run();
+    assert.deepEqual(sizes, [16 + 32 + 16]);
+    assert.deepEqual(b.tunOut.at(-1), p);
+  });
+
+  it('drops replayed transport messages and accepts reordered ones once', () => {
+    const { net, a, b } = pair();
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'warm up'));
+    net.run();
+    const captured: SimDatagram[] = [];
+    net.filter = (d) => {
+      if (messageType(d.bytes) === MSG_TRANSPORT && d.to === b.endpoint) {
+        captured.push(d);
+        return false;
+      }
+      return true;
+    };
+    for (let i = 0; i < 5; i++) a.send(ipv4Packet('100.64.0.1', '100.64.0.2', `pkt ${i}`, i));
+    net.run();
+    net.filter = () => true;
+    const before = b.tunOut.length;
+    for (const i of [4, 2, 0, 1, 3]) net.deliver(captured[i]); // reordered
+    assert.equal(b.tunOut.length, before + 5);
+    for (const d of captured) net.deliver(d); // replayed
+    assert.equal(b.tunOut.length, before + 5);
+    assert.equal(b.device.counters.replayed, 5);
+  });
+
+  it('drops packets whose inner source the peer may not use (cryptokey routing)', () => {
+    const { net, a, b } = pair();
+    a.device.getPeer(b.device.publicKeyB64)!; // a may send to b
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'ok'));
+    net.run();
+    assert.equal(b.tunOut.length, 1);
+    a.send(ipv4Packet('100.64.0.99', '100.64.0.2', 'spoofed source'));
+    net.run();
+    assert.equal(b.tunOut.length, 1);
+    assert.equal(b.device.counters.wrongSource, 1);
+  });
+
+  it('drops packets to destinations no peer owns', () => {
+    const { net, a } = pair();
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.77', 'nobody'));
+    net.run();
+    assert.equal(net.delivered, 0);
+    assert.equal(a.device.counters.noRoute, 1);
+  });
+
+  it('mismatched pre-shared keys never complete a handshake', () => {
+    const net = new SimNet();
+    const a = net.add('a', key(1), 1);
+    const b = net.add('b', key(2), 2);
+    a.addPeer(b, ['100.64.0.2/32'], { psk: new Uint8Array(32).fill(7) });
+    b.addPeer(a, ['100.64.0.1/32'], { psk: new Uint8Array(32).fill(8) });
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
+    net.advance(2000);
+    assert.equal(b.tunOut.length, 0);
+    assert.ok(!a.events.some((e) => e.type === 'handshake'));
+  });
+
+  it('matching pre-shared keys work', () => {
+    const net = new SimNet();
+    const a = net.add('a', key(1), 1);
+    const b = net.add('b', key(2), 2);
+    const psk = new Uint8Array(32).fill(9);
+    a.addPeer(b, ['100.64.0.2/32'], { psk });
+    b.addPeer(a, ['100.64.0.1/32'], { psk });
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
+    net.run();
+    assert.equal(b.tunOut.length, 1);
+  });
+
+  it('ignores initiations from keys it does not know, and garbage, without answering', () => {
+    const net = new SimNet();
+    const a = net.add('a', key(1), 1);
+    const b = net.add('b', key(2), 2);
+    a.addPeer(b, ['100.64.0.2/32']); // b does not know a
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
+    net.run();
+    assert.equal(net.queue.length, 0);
+    assert.equal(types(net.queue).length, 0);
+    for (const junk of [
+      Buffer.alloc(0),
+      Buffer.alloc(148, 1),
+      Buffer.from([4, 0, 0, 0]),
+      Buffer.alloc(1500, 4),
+    ]) {
+      b.device.handleDatagram(junk, junk.length, a.endpoint);
+    }
+    assert.equal(net.queue.length, 0);
+  });
+});
+
+describe('device: timers', () => {
+  it('retransmits an unanswered initiation every REKEY_TIMEOUT (+jitter) and gives up after the attempt budget', () => {
+    const { net, a } = pair();
+    const inits: number[] = [];
+    net.filter = (d) => {
+      if (messageType(d.bytes) === MSG_INITIATION) inits.push(net.now);
+      return false; // b is unreachable
+    };
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
+    net.run();
+    net.advance(REKEY_TIMEOUT * (MAX_TIMER_HANDSHAKES + 4));
+    assert.equal(inits.length, MAX_TIMER_HANDSHAKES + 1);
+    for (let i = 1; i < inits.length; i++) {
+      const gap = inits[i] - inits[i - 1];
+      assert.ok(gap >= REKEY_TIMEOUT && gap <= REKEY_TIMEOUT + 334 + 100, `gap ${gap}`);
+    }
+    assert.ok(a.events.some((e) => e.type === 'handshake-failed'));
+  });
+
+  it('sends a keepalive when data arrived and nothing went back for KEEPALIVE_TIMEOUT', () => {
+    const { net, a, b } = pair();
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
+    net.run();
+    const fromB: number[] = [];
+    net.filter = (d) => {
+      if (d.from === b.endpoint) fromB.push(d.bytes.length);
+      return true;
+    };
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'data'));
+    net.run();
+    net.advance(KEEPALIVE_TIMEOUT + 500);
+    assert.deepEqual(fromB, [32]);
+  });
+
+  it('the initiator rekeys after REKEY_AFTER_TIME when it sends, without losing traffic', () => {
+    const { net, a, b } = pair();
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
+    net.run();
+    const handshakesBefore = a.events.filter((e) => e.type === 'handshake').length;
+    net.advance(REKEY_AFTER_TIME + 1000, 1000);
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'after rekey time'));
+    net.run();
+    assert.equal(a.events.filter((e) => e.type === 'handshake').length, handshakesBefore + 1);
+    assert.equal(b.tunOut.at(-1)!.subarray(28).toString(), 'after rekey time');
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'on the new session'));
+    b.send(ipv4Packet('100.64.0.2', '100.64.0.1', 'reply on the new session'));
+    net.run();
+    assert.equal(b.tunOut.at(-1)!.subarray(28).toString(), 'on the new session');
+    assert.equal(a.tunOut.at(-1)!.subarray(28).toString(), 'reply on the new session');
+  });
+
+  it('erases sessions after REJECT_AFTER_TIME * 3 of silence and reports it', () => {
+    const { net, a } = pair();
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
+    net.run();
+    net.advance(REJECT_AFTER_TIME * 3 + 1000, 5000);
+    assert.ok(a.events.some((e) => e.type === 'session-expired'));
+    assert.equal(a.device.getPeer(a.device.allPeers().next().value!.keyB64)!.current, null);
+  });
+
+  it('persistent keepalive keeps sending while idle', () => {
+    const net = new SimNet();
+    const a = net.add('a', key(1), 1);
+    const b = net.add('b', key(2), 2);
+    a.addPeer(b, ['100.64.0.2/32'], { keepalive: 25 });
+    b.addPeer(a, ['100.64.0.1/32']);
+    let fromA = 0;
+    net.filter = (d) => {
+      if (d.from === a.endpoint && messageType(d.bytes) === MSG_TRANSPORT) fromA++;
+      return true;
+    };
+    net.advance(100_000, 500);
+    assert.ok(fromA >= 3, `keepalives sent: ${fromA}`);
+  });
+});
+
+describe('device: counters and limits', () => {
+  it('rekeys when the message count passes rekeyAfterMessages and never reuses a nonce', () => {
+    const { net, a, b } = pair({ rekeyAfterMessages: 20, rejectAfterMessages: 30 });
+    const counters = new Map<number, Set<number>>();
+    net.filter = (d) => {
+      if (messageType(d.bytes) === MSG_TRANSPORT && d.from === a.endpoint) {
+        const idx = d.bytes.readUInt32LE(4);
+        const c = d.bytes.readUInt32LE(8);
+        const set = counters.get(idx) ?? new Set();
+        assert.ok(!set.has(c), 'nonce reused');
+        set.add(c);
+        counters.set(idx, set);
+      }
+      return true;
+    };
+    for (let i = 0; i < 100; i++) {
+      a.send(ipv4Packet('100.64.0.1', '100.64.0.2', `p${i}`, i));
+      net.run();
+      net.advance(REKEY_TIMEOUT / 10, 100); // initiations are rate-limited to one per REKEY_TIMEOUT
+    }
+    assert.ok(counters.size >= 3, `sessions used: ${counters.size}`);
+    for (const set of counters.values()) assert.ok(Math.max(...set) < 30);
+    assert.ok(b.tunOut.length >= 90, `delivered ${b.tunOut.length}`);
+  });
+});
+
+describe('device: cookies under load', () => {
+  it('under an initiation flood answers with cookie replies; a real peer still gets through with mac2', () => {
+    const net = new SimNet();
+    const b = net.add('b', key(2), 2);
+    const a = net.add('a', key(1), 1);
+    a.addPeer(b, ['100.64.0.2/32']);
+    b.addPeer(a, ['100.64.0.1/32']);
+    // Flood b with valid-looking initiations from a third key b does not know (mac1 is valid).
+    const flooder = net.add('f', key(3), 3);
+    flooder.addPeer(b, ['100.64.0.2/32']);
+    let cookieReplies = 0;
+    net.filter = (d) => {
+      if (messageType(d.bytes) === MSG_COOKIE_REPLY) cookieReplies++;
+      return true;
+    };
+    for (let i = 0; i < UNDER_LOAD_HANDSHAKES_PER_SECOND * 2; i++) {
+      const peer = flooder.device.allPeers().next().value!;
+      peer.lastInitiationSent = -1e12; // bypass the flooder's own rate limit
+      flooder.send(ipv4Packet('100.64.0.9', '100.64.0.2', 'f'));
+      net.run();
+    }
+    assert.ok(cookieReplies > 0, 'no cookie replies under load');
+    const repliesBefore = cookieReplies;
+    // The real peer's first initiation gets a cookie reply, its retransmission carries mac2.
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'legit'));
+    net.run();
+    assert.ok(cookieReplies > repliesBefore);
+    net.advance(REKEY_TIMEOUT + 500, 100);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'legit');
+  });
+});
