@@ -551,7 +551,8 @@ export class Device {
     peer.lastTimestamp = done.timestamp;
     peer.lastInitiationConsumed = this.now;
 
-    this.dropHandshake(peer);
+    // Our own initiation, if one is in flight, stays valid: when both sides initiate at the same
+    // moment (two nodes starting together), both complete at once instead of after a retransmit.
     const localIndex = this.newIndex(peer);
     const resp = createResponse(done.state, peer.keys, localIndex, this.random(32));
     if (!resp) {

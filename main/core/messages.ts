@@ -6,7 +6,6 @@ import {
   COOKIE_REPLY_SIZE,
   INITIATION_SIZE,
   KEEPALIVE_SIZE,
-  MAC_SIZE,
   MSG_COOKIE_REPLY,
   MSG_INITIATION,
   MSG_RESPONSE,
@@ -56,8 +55,8 @@ export function messageType(buf: Uint8Array, len: number = buf.length): number {
     case MSG_COOKIE_REPLY:
       return len === COOKIE_REPLY_SIZE ? t : 0;
     case MSG_TRANSPORT:
-      // Payload is padded to 16 bytes, so the total is header + 16*k + tag.
-      return len >= KEEPALIVE_SIZE && (len - KEEPALIVE_SIZE) % 16 === 0 ? t : 0;
+      // Payload is padded to a multiple of 16 but never beyond the MTU, so any length can occur.
+      return len >= KEEPALIVE_SIZE ? t : 0;
     default:
       return 0;
   }
@@ -166,5 +165,3 @@ export function writeTransportHeader(b: Uint8Array, o: number, receiver: number,
   putU32le(b, o + 8, counter >>> 0);
   putU32le(b, o + 12, Math.floor(counter / 0x1_0000_0000));
 }
-
-export const MAC_LEN = MAC_SIZE;

@@ -55,6 +55,18 @@ describe('device: handshake and transport', () => {
     assert.ok(b.events.some((e) => e.type === 'handshake' && e.role === 'responder'));
   });
 
+  it('simultaneous initiations from both sides complete at once (no wait for a retransmit)', () => {
+    const { net, a, b } = pair();
+    a.device.connectAll();
+    b.device.connectAll();
+    net.run();
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'from a'));
+    b.send(ipv4Packet('100.64.0.2', '100.64.0.1', 'from b'));
+    net.run();
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'from a');
+    assert.equal(a.tunOut.at(-1)?.subarray(28).toString(), 'from b');
+  });
+
   it('pads transport payloads to 16 bytes and strips the padding on receipt', () => {
     const { net, a, b } = pair();
     a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
@@ -69,6 +81,17 @@ describe('device: handshake and transport', () => {
     net.run();
     assert.deepEqual(sizes, [16 + 32 + 16]);
     assert.deepEqual(b.tunOut.at(-1), p);
+  });
+
+  it('carries packets of exactly the MTU (padding is capped at the MTU) and larger ones unpadded', () => {
+    const { net, a, b } = pair();
+    for (const size of [1420, 1419, 1500]) {
+      const p = ipv4Packet('100.64.0.1', '100.64.0.2', Buffer.alloc(size - 28, 0x5a));
+      a.send(p);
+      net.run();
+      assert.deepEqual(b.tunOut.at(-1), p, `packet of ${size} bytes`);
+    }
+    assert.equal(b.device.counters.invalid, 0);
   });
 
   it('drops replayed transport messages and accepts reordered ones once', () => {
