@@ -1,0 +1,472 @@
+// peermesh-helper: the only privileged part of PeerMesh (Linux).
+//
+// It creates a TUN device, gives it an MTU, addresses and routes (rtnetlink), then drops every
+// privilege and moves IP packets between the device and the PeerMesh core over a unix stream
+// socket inherited as fd 3, in batches. When the channel closes (the core exited, however it
+// exited) or on SIGTERM/SIGINT/SIGHUP it exits; the device is not persistent, so the kernel removes
+// it with its addresses and routes when our file descriptor closes. Protocol: docs/helper.md.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define VERSION "0.1.0"
+#define MAX_CIDRS 64
+#define BUF_SIZE (512 * 1024)
+#define MAX_PACKET 65535
+#define BATCH 64
+#define FRAME_PACKET 0x01
+#define FRAME_CONTROL 0x02
+
+struct cidr {
+  int family; // AF_INET or AF_INET6
+  unsigned char addr[16];
+  int prefix;
+};
+
+static int chan_fd = -1;
+static volatile sig_atomic_t stop_signal = 0;
+
+static void say(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("peermesh-helper: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+// Write all of buf to a (still blocking) fd; used only before the pump starts.
+static int write_all(int fd, const unsigned char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+// A control frame: u16 big-endian length (type + payload), type 0x02, JSON payload.
+static void send_control(const char *json) {
+  size_t len = strlen(json) + 1;
+  unsigned char frame[1024];
+  if (chan_fd < 0 || len + 2 > sizeof frame) return;
+  frame[0] = (unsigned char)(len >> 8);
+  frame[1] = (unsigned char)len;
+  frame[2] = FRAME_CONTROL;
+  memcpy(frame + 3, json, len - 1);
+  (void)write_all(chan_fd, frame, len + 2);
+}
+
+static void usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("peermesh-helper: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputs("\nusage: peermesh-helper --name IFNAME --mtu N [--addr CIDR]... [--route CIDR]... [--fd N] [--user NAME]\n",
+        stderr);
+  va_end(ap);
+  exit(2);
+}
+
+// A setup step failed: tell the core (error frame) and stderr, exit 1.
+static void setup_error(const char *what, int err) {
+  char msg[512], json[700];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  say("%s", msg);
+  // msg holds no quotes or backslashes except from strerror/what, which have none.
+  snprintf(json, sizeof json, "{\"type\":\"error\",\"message\":\"%s\"}", msg);
+  send_control(json);
+  exit(1);
+}
+
+static int parse_cidr(const char *s, struct cidr *c) {
+  char buf[64];
+  const char *slash = strchr(s, '/');
+  size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+  if (alen == 0 || alen >= sizeof buf) return -1;
+  memcpy(buf, s, alen);
+  buf[alen] = 0;
+  memset(c, 0, sizeof *c);
+  if (inet_pton(AF_INET, buf, c->addr) == 1) {
+    c->family = AF_INET;
+  } else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
+    c->family = AF_INET6;
+  } else {
+    return -1;
+  }
+  int max = c->family == AF_INET ? 32 : 128;
+  c->prefix = max;
+  if (slash) {
+    const char *p = slash + 1;
+    if (*p == 0 || strlen(p) > 3) return -1;
+    int v = 0;
+    for (; *p; p++) {
+      if (*p < '0' || *p > '9') return -1;
+      v = v * 10 + (*p - '0');
+    }
+    if (v > max) return -1;
+    c->prefix = v;
+  }
+  return 0;
+}
+
+static int valid_ifname(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n >= IFNAMSIZ) return 0;
+  for (; *s; s++) {
+    char ch = *s;
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+          ch == '.' || ch == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+// ------------------------------------------------------------------------------------ rtnetlink
+
+struct nlreq {
+  union {
+    struct nlmsghdr h;
+    unsigned char raw[1024];
+  };
+};
+
+static void nl_attr(struct nlreq *r, unsigned short type, const void *data, size_t len) {
+  size_t at = NLMSG_ALIGN(r->h.nlmsg_len);
+  if (at + RTA_SPACE(len) > sizeof r->raw) return; // cannot happen with our fixed attribute sets
+  struct rtattr *a = (struct rtattr *)(r->raw + at);
+  a->rta_type = type;
+  a->rta_len = (unsigned short)RTA_LENGTH(len);
+  memcpy(r->raw + at + RTA_LENGTH(0), data, len);
+  r->h.nlmsg_len = NLMSG_ALIGN(r->h.nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
+// Send one request and wait for its acknowledgement; returns 0 or a positive errno.
+static int nl_talk(int fd, struct nlreq *r) {
+  static unsigned int seq = 0;
+  r->h.nlmsg_seq = ++seq;
+  r->h.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(fd, r, r->h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return errno;
+  unsigned char buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned int)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_seq != seq) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *e = NLMSG_DATA(h);
+        return -e->error;
+      }
+    }
+  }
+}
+
+static int nl_link_up(int fd, int ifindex, int mtu) {
+  struct nlreq r;
+  memset(&r, 0, sizeof r);
+  r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+  r.h.nlmsg_type = RTM_NEWLINK;
+  struct ifinfomsg *ifi = NLMSG_DATA(&r.h);
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = ifindex;
+  ifi->ifi_flags = IFF_UP;
+  ifi->ifi_change = IFF_UP;
+  unsigned int m = (unsigned int)mtu;
+  nl_attr(&r, IFLA_MTU, &m, sizeof m);
+  return nl_talk(fd, &r);
+}
+
+static int nl_add_addr(int fd, int ifindex, const struct cidr *c) {
+  struct nlreq r;
+  memset(&r, 0, sizeof r);
+  r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+  r.h.nlmsg_type = RTM_NEWADDR;
+  r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+  struct ifaddrmsg *ifa = NLMSG_DATA(&r.h);
+  ifa->ifa_family = (unsigned char)c->family;
+  ifa->ifa_prefixlen = (unsigned char)c->prefix;
+  ifa->ifa_index = (unsigned int)ifindex;
+  size_t alen = c->family == AF_INET ? 4 : 16;
+  nl_attr(&r, IFA_LOCAL, c->addr, alen);
+  nl_attr(&r, IFA_ADDRESS, c->addr, alen);
+  if (c->family == AF_INET6) {
+    unsigned int flags = IFA_F_NODAD; // usable at once: the overlay has no duplicate to detect
+    nl_attr(&r, IFA_FLAGS, &flags, sizeof flags);
+  }
+  return nl_talk(fd, &r);
+}
+
+static int nl_add_route(int fd, int ifindex, const struct cidr *c) {
+  struct nlreq r;
+  memset(&r, 0, sizeof r);
+  r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+  r.h.nlmsg_type = RTM_NEWROUTE;
+  r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+  struct rtmsg *rt = NLMSG_DATA(&r.h);
+  rt->rtm_family = (unsigned char)c->family;
+  rt->rtm_dst_len = (unsigned char)c->prefix;
+  rt->rtm_table = RT_TABLE_MAIN;
+  rt->rtm_protocol = RTPROT_STATIC;
+  rt->rtm_scope = RT_SCOPE_LINK;
+  rt->rtm_type = RTN_UNICAST;
+  // Mask host bits so the kernel accepts e.g. 10.1.2.3/8 as 10.0.0.0/8.
+  unsigned char dst[16];
+  memcpy(dst, c->addr, 16);
+  for (int i = 0; i < 16; i++) {
+    int bits = c->prefix - i * 8;
+    dst[i] &= bits >= 8 ? 0xff : bits <= 0 ? 0 : (unsigned char)(0xff << (8 - bits));
+  }
+  nl_attr(&r, RTA_DST, dst, c->family == AF_INET ? 4 : 16);
+  unsigned int oif = (unsigned int)ifindex;
+  nl_attr(&r, RTA_OIF, &oif, sizeof oif);
+  return nl_talk(fd, &r);
+}
+
+// ------------------------------------------------------------------------------------ privileges
+
+static void drop_privileges(const char *user) {
+  if (getuid() == 0 || geteuid() == 0) {
+    uid_t uid = 65534;
+    gid_t gid = 65534;
+    struct passwd *pw = getpwnam(user);
+    if (pw) {
+      uid = pw->pw_uid;
+      gid = pw->pw_gid;
+    } else if (strcmp(user, "nobody") != 0) {
+      setup_error("unknown --user", ENOENT);
+    }
+    if (setgroups(0, NULL) != 0) setup_error("setgroups", errno);
+    if (setresgid(gid, gid, gid) != 0) setup_error("setresgid", errno);
+    if (setresuid(uid, uid, uid) != 0) setup_error("setresuid", errno);
+  }
+  // Whatever the uid (root above, or a binary given cap_net_admin by setcap): no capability left.
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capset, &hdr, data) != 0) setup_error("capset", errno);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) setup_error("no_new_privs", errno);
+}
+
+// ------------------------------------------------------------------------------------ main
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+int main(int argc, char **argv) {
+  const char *name = NULL, *user = "nobody";
+  int mtu = 0, fd_arg = 3, naddr = 0, nroute = 0;
+  struct cidr addrs[MAX_CIDRS], routes[MAX_CIDRS];
+  int have_v6 = 0;
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--version") == 0) {
+      puts("peermesh-helper " VERSION);
+      return 0;
+    }
+    if (i + 1 >= argc) usage_error("%s needs a value", a);
+    const char *v = argv[++i];
+    if (strcmp(a, "--name") == 0) {
+      if (!valid_ifname(v)) usage_error("bad interface name \"%s\" (1-15 of A-Z a-z 0-9 _ . -)", v);
+      name = v;
+    } else if (strcmp(a, "--mtu") == 0) {
+      char *end;
+      long m = strtol(v, &end, 10);
+      if (*v == 0 || *end != 0 || m < 576 || m > 65535) usage_error("bad --mtu \"%s\" (576-65535)", v);
+      mtu = (int)m;
+    } else if (strcmp(a, "--addr") == 0 || strcmp(a, "--route") == 0) {
+      int is_addr = a[2] == 'a';
+      int *n = is_addr ? &naddr : &nroute;
+      if (*n >= MAX_CIDRS) usage_error("too many %s (max %d)", a, MAX_CIDRS);
+      struct cidr *c = is_addr ? &addrs[*n] : &routes[*n];
+      if (parse_cidr(v, c) != 0) usage_error("bad %s \"%s\" (IPv4 or IPv6 CIDR)", a, v);
+      if (c->family == AF_INET6) have_v6 = 1;
+      (*n)++;
+    } else if (strcmp(a, "--fd") == 0) {
+      char *end;
+      long f = strtol(v, &end, 10);
+      if (*v == 0 || *end != 0 || f < 3 || f > 1024) usage_error("bad --fd \"%s\"", v);
+      fd_arg = (int)f;
+    } else if (strcmp(a, "--user") == 0) {
+      user = v;
+    } else {
+      usage_error("unknown option \"%s\"", a);
+    }
+  }
+  if (!name) usage_error("--name is required");
+  if (!mtu) usage_error("--mtu is required");
+  if (have_v6 && mtu < 1280) usage_error("--mtu must be at least 1280 with IPv6 addresses or routes");
+  struct stat st;
+  if (fstat(fd_arg, &st) != 0 || !S_ISSOCK(st.st_mode))
+    usage_error("fd %d is not a socket: this program is started by the PeerMesh core", fd_arg);
+  chan_fd = fd_arg;
+  (void)fcntl(chan_fd, F_SETFD, FD_CLOEXEC);
+  pid_t parent = getppid();
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal; // no SA_RESTART: poll() returns EINTR and we leave the loop
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  // Create the device.
+  int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (tun < 0) setup_error("open /dev/net/tun", errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  if (ioctl(tun, TUNSETIFF, &ifr) != 0) {
+    char what[64];
+    snprintf(what, sizeof what, "create TUN device %s", name);
+    setup_error(what, errno == EBUSY || errno == EINVAL ? EEXIST : errno);
+  }
+  int ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (ctl < 0 || ioctl(ctl, SIOCGIFINDEX, &ifr) != 0) setup_error("get interface index", errno);
+  close(ctl);
+  int ifindex = ifr.ifr_ifindex;
+
+  // Configure it.
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (nl < 0) setup_error("netlink socket", errno);
+  int err = nl_link_up(nl, ifindex, mtu);
+  if (err) setup_error("set MTU and bring the interface up", err);
+  char text[INET6_ADDRSTRLEN], what[128];
+  for (int i = 0; i < naddr; i++) {
+    if ((err = nl_add_addr(nl, ifindex, &addrs[i]))) {
+      inet_ntop(addrs[i].family, addrs[i].addr, text, sizeof text);
+      snprintf(what, sizeof what, "add address %s/%d", text, addrs[i].prefix);
+      setup_error(what, err);
+    }
+  }
+  for (int i = 0; i < nroute; i++) {
+    if ((err = nl_add_route(nl, ifindex, &routes[i]))) {
+      inet_ntop(routes[i].family, routes[i].addr, text, sizeof text);
+      snprintf(what, sizeof what, "add route %s/%d", text, routes[i].prefix);
+      setup_error(what, err);
+    }
+  }
+  close(nl);
+
+  // Large channel buffers (FORCE works with CAP_NET_ADMIN, which we still hold here).
+  int sz = 4 << 20;
+  if (setsockopt(chan_fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) != 0)
+    (void)setsockopt(chan_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+  if (setsockopt(chan_fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) != 0)
+    (void)setsockopt(chan_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+
+  drop_privileges(user);
+  // Set after the credential change (which resets it); then check the parent did not already go.
+  prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+  if (getppid() != parent) return 0;
+
+  char ready[256];
+  snprintf(ready, sizeof ready, "{\"type\":\"ready\",\"ifname\":\"%s\",\"ifindex\":%d,\"mtu\":%d}", ifr.ifr_name,
+           ifindex, mtu);
+  send_control(ready);
+  say("%s up (ifindex %d, mtu %d), privileges dropped", ifr.ifr_name, ifindex, mtu);
+
+  // ---------------------------------------------------------------------------------- the pump
+  fcntl(tun, F_SETFL, fcntl(tun, F_GETFL) | O_NONBLOCK);
+  fcntl(chan_fd, F_SETFL, fcntl(chan_fd, F_GETFL) | O_NONBLOCK);
+  unsigned char *out = malloc(BUF_SIZE); // frames read from TUN, waiting for the channel
+  unsigned char *in = malloc(BUF_SIZE);  // bytes read from the channel, not yet whole frames
+  if (!out || !in) setup_error("malloc", ENOMEM);
+  size_t out_len = 0, out_sent = 0, in_len = 0;
+  unsigned long long dropped = 0;
+  const char *why = "channel closed";
+  int code = 0;
+
+  while (!stop_signal) {
+    struct pollfd p[2] = {
+        {.fd = chan_fd, .events = POLLIN | (out_sent < out_len ? POLLOUT : 0)},
+        // Read TUN only when the previous batch is fully handed over (backpressure: the kernel's
+        // TUN queue drops, as a full NIC queue would).
+        {.fd = tun, .events = out_sent < out_len ? 0 : POLLIN},
+    };
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      why = "poll failed";
+      code = 1;
+      break;
+    }
+    if (p[0].revents & (POLLERR | POLLNVAL)) break;
+    if (p[0].revents & (POLLIN | POLLHUP)) {
+      ssize_t n = read(chan_fd, in + in_len, BUF_SIZE - in_len);
+      if (n == 0) break; // EOF: the core is gone
+      if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+      if (n > 0) in_len += (size_t)n;
+      size_t off = 0;
+      while (in_len - off >= 2) {
+        size_t len = ((size_t)in[off] << 8) | in[off + 1];
+        if (len == 0) {
+          why = "malformed frame (length 0) on the channel";
+          code = 1;
+          goto done;
+        }
+        if (in_len - off - 2 < len) break;
+        if (in[off + 2] == FRAME_PACKET && len > 1) {
+          if (write(tun, in + off + 3, len - 1) < 0) dropped++; // EAGAIN/ENOBUFS/EINVAL: drop it
+        }
+        // Control frames from the core: none defined yet; ignored for forward compatibility.
+        off += 2 + len;
+      }
+      if (off > 0) {
+        memmove(in, in + off, in_len - off);
+        in_len -= off;
+      }
+    }
+    if (p[1].revents & POLLIN) {
+      out_len = out_sent = 0;
+      for (int i = 0; i < BATCH && BUF_SIZE - out_len >= MAX_PACKET + 3; i++) {
+        ssize_t n = read(tun, out + out_len + 3, MAX_PACKET - 1);
+        if (n <= 0) break;
+        out[out_len] = (unsigned char)((n + 1) >> 8);
+        out[out_len + 1] = (unsigned char)(n + 1);
+        out[out_len + 2] = FRAME_PACKET;
+        out_len += 3 + (size_t)n;
+      }
+    }
+    if (out_sent < out_len && (p[1].revents & POLLIN || p[0].revents & POLLOUT)) {
+      ssize_t n = write(chan_fd, out + out_sent, out_len - out_sent);
+      if (n > 0) out_sent += (size_t)n;
+      else if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+    }
+  }
+done:
+  if (stop_signal) why = strsignal(stop_signal);
+  close(tun); // non-persistent: the kernel removes the device, its addresses and routes
+  say("%s: %s removed (%llu packets dropped)", why, ifr.ifr_name, dropped);
+  free(out);
+  free(in);
+  return code;
+}
