@@ -1,0 +1,276 @@
+// `peermesh` command-line interface. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { controlRequest } from '../control/socket';
+import { ensurePrivateDir } from '../io/files';
+import {
+  ConfigError,
+  defaultStateDir,
+  defaults,
+  type LogLevel,
+  loadConfigFile,
+  type NodeConfig,
+  parsePeerFlag,
+  validate,
+} from '../node/config';
+import {
+  decodeKey,
+  encodeKey,
+  generatePrivateKey,
+  publicKeyOf,
+  readKeyFile,
+  writeKeyFile,
+} from '../node/identity';
+import { Logger } from '../node/log';
+import type { NodeStatus } from '../node/node';
+
+const VERSION = '0.1.0';
+
+class UsageError extends Error {}
+
+const USAGE = `peermesh ${VERSION} — serverless peer-to-peer mesh VPN
+
+Usage:
+  peermesh up [options]            run a node in the foreground (Ctrl-C to stop)
+  peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
+  peermesh keygen [--force]        create the node's identity in the state directory, print its public key
+  peermesh keygen --out FILE       write a new private key to FILE (mode 0600), print its public key
+  peermesh pubkey                  print the node's public key (from the state dir or --private-key-file)
+  peermesh pubkey -                read a base64 private key on stdin, print its public key (like wg pubkey)
+  peermesh genpsk                  print a new random pre-shared key
+  peermesh version | help
+
+Options of "up" (also settable in a JSON config file, see docs/config.md; flags override the file):
+  -c, --config FILE               JSON config file
+  --state-dir DIR                 identity, control socket (default: ${defaultStateDir()})
+  --interface NAME                TUN interface name (default: pm0)
+  --address CIDR                  overlay address of this node, repeatable (IPv4 and IPv6)
+  --listen PORT                   UDP port (default: 51820; 0 = any)
+  --mtu N                         interface MTU (default: 1420)
+  --private-key-file FILE         use this private key instead of the state directory's
+  --peer KEY[@HOST:PORT][,CIDR...]  a static peer and the overlay addresses it may use, repeatable
+  --psk-file FILE                 pre-shared key for all static peers (optional)
+  --log-level LEVEL               debug, info, warn, error (default: info)
+Options of "status", "pubkey", "keygen": --state-dir DIR, --private-key-file FILE (pubkey)
+`;
+
+function fail(msg: string, code: number): never {
+  process.stderr.write(`peermesh: ${msg}\n`);
+  process.exit(code);
+}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional.*$/, ''));
+  }
+}
+
+function intFlag(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new ConfigError(`--${name} must be a whole number, got "${v}"`);
+  return Number(v);
+}
+
+export function buildUpConfig(args: string[]): NodeConfig {
+  const { values, positionals } = parse(args, {
+    config: { type: 'string', short: 'c' },
+    'state-dir': { type: 'string' },
+    interface: { type: 'string' },
+    address: { type: 'string', multiple: true },
+    listen: { type: 'string' },
+    mtu: { type: 'string' },
+    'private-key-file': { type: 'string' },
+    peer: { type: 'string', multiple: true },
+    'psk-file': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  let cfg = defaults();
+  if (values.config) cfg = loadConfigFile(values.config as string, cfg);
+  const v = values as Record<string, string | string[] | undefined>;
+  if (v['state-dir']) cfg.stateDir = v['state-dir'] as string;
+  if (v.interface) cfg.interface = v.interface as string;
+  if (v.address) cfg.addresses = v.address as string[];
+  const listen = intFlag(v.listen as string | undefined, 'listen');
+  if (listen !== undefined) cfg.listenPort = listen;
+  const mtu = intFlag(v.mtu as string | undefined, 'mtu');
+  if (mtu !== undefined) cfg.mtu = mtu;
+  if (v['private-key-file']) cfg.privateKeyFile = v['private-key-file'] as string;
+  if (v['psk-file']) cfg.pskFile = v['psk-file'] as string;
+  if (v.peer) cfg.peers = (v.peer as string[]).map(parsePeerFlag);
+  if (v['log-level']) {
+    const l = v['log-level'] as string;
+    if (!['debug', 'info', 'warn', 'error'].includes(l))
+      throw new ConfigError(`--log-level must be debug, info, warn or error`);
+    cfg.logLevel = l as LogLevel;
+  }
+  return validate(cfg);
+}
+
+async function cmdUp(args: string[]): Promise<void> {
+  const cfg = buildUpConfig(args);
+  const log = new Logger(cfg.logLevel);
+  // Imported here so that key/status commands do not load the data path.
+  const { PeerMeshNode } = await import('../node/node');
+  const node = await PeerMeshNode.start(cfg, log);
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    if (++signals > 1) {
+      log.warn(`second ${sig}: exiting now`);
+      process.exit(1);
+    }
+    void node.stop(`received ${sig}`);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => onSignal('SIGHUP'));
+  const reason = await node.stopped;
+  process.exit(reason.startsWith('helper exited') ? 1 : 0);
+}
+
+function ago(iso: string | null): string {
+  if (!iso) return 'never';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s ago`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min ago`;
+}
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(2)} ${units[i]}`;
+}
+
+export function formatStatus(s: NodeStatus): string {
+  const lines = [
+    `interface: ${s.interface}`,
+    `  public key: ${s.publicKey}`,
+    `  listening port: ${s.listenPort}`,
+    `  addresses: ${s.addresses.join(', ') || '(none)'}`,
+    `  mtu: ${s.mtu}`,
+    `  up: ${s.uptimeSeconds} s`,
+  ];
+  for (const p of s.peers) {
+    lines.push(
+      '',
+      `peer: ${p.publicKey}`,
+      `  endpoint: ${p.endpoint ?? '(none)'}`,
+      `  allowed ips: ${p.allowedIps.join(', ') || '(none)'}`,
+      `  latest handshake: ${ago(p.latestHandshake)}`,
+      `  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`,
+    );
+    if (p.persistentKeepalive) lines.push(`  persistent keepalive: every ${p.persistentKeepalive} s`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function cmdStatus(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, 'state-dir': { type: 'string' } });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const dir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
+  let s: NodeStatus;
+  try {
+    s = (await controlRequest(join(dir, 'peermesh.sock'), 'status')) as NodeStatus;
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  process.stdout.write(values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
+}
+
+function cmdKeygen(args: string[]): void {
+  const { values, positionals } = parse(args, {
+    out: { type: 'string' },
+    force: { type: 'boolean' },
+    'state-dir': { type: 'string' },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  let path = values.out as string | undefined;
+  if (!path) {
+    const dir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
+    try {
+      ensurePrivateDir(dir);
+    } catch (e) {
+      throw new ConfigError(`state directory: ${(e as Error).message}`);
+    }
+    path = join(dir, 'private.key');
+  }
+  if (existsSync(path) && !values.force) {
+    throw new ConfigError(
+      `${path} exists; use --force to replace this identity (peers will no longer know it)`,
+    );
+  }
+  const key = generatePrivateKey();
+  writeKeyFile(path, key);
+  process.stdout.write(`${encodeKey(publicKeyOf(key))}\n`);
+}
+
+function cmdPubkey(args: string[]): void {
+  const { values, positionals } = parse(args, {
+    'state-dir': { type: 'string' },
+    'private-key-file': { type: 'string' },
+  });
+  let key: Uint8Array;
+  if (positionals[0] === '-') {
+    key = decodeKey(readFileSync(0, 'utf8'), 'private key on stdin');
+  } else if (positionals.length) {
+    throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  } else {
+    const path =
+      (values['private-key-file'] as string | undefined) ??
+      join((values['state-dir'] as string | undefined) ?? defaultStateDir(), 'private.key');
+    key = readKeyFile(path, 'private key file').key;
+  }
+  process.stdout.write(`${encodeKey(publicKeyOf(key))}\n`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'up':
+        await cmdUp(rest);
+        return;
+      case 'status':
+        await cmdStatus(rest);
+        return;
+      case 'keygen':
+        cmdKeygen(rest);
+        return;
+      case 'pubkey':
+        cmdPubkey(rest);
+        return;
+      case 'genpsk':
+        process.stdout.write(`${encodeKey(randomBytes(32))}\n`);
+        return;
+      case 'version':
+      case '--version':
+        process.stdout.write(`peermesh ${VERSION}\n`);
+        return;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return;
+      default:
+        throw new UsageError(`unknown command "${cmd}" (try: peermesh help)`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfigError) fail(e.message, 2);
+    // Key files that cannot be read or parsed are configuration errors too.
+    const msg = (e as Error).message;
+    if (/^cannot read|is not a base64 32-byte key/.test(msg)) fail(msg, 2);
+    fail(msg, 1);
+  }
+}

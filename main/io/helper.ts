@@ -1,0 +1,202 @@
+// Client of the native TUN helper (native/peermesh-helper.c, protocol in docs/helper.md).
+// The helper is spawned with a unix stream socket as fd 3 (Node's 'pipe' stdio is a socketpair).
+// Frames both ways: u16 big-endian length (of type + payload) | u8 type | payload.
+// Receiving parses frames over each chunk with offsets (no allocation per packet); sending copies
+// packets into a batch buffer that is written once per event-loop turn.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+
+const FRAME_PACKET = 0x01;
+const FRAME_CONTROL = 0x02;
+const BATCH_SIZE = 256 * 1024;
+/** Bytes we queue on the socket before dropping new packets (the helper is not keeping up). */
+const MAX_QUEUED = 4 * 1024 * 1024;
+
+export interface TunOptions {
+  helperPath?: string;
+  name: string;
+  mtu: number;
+  addresses: string[];
+  routes?: string[];
+}
+
+export interface TunInfo {
+  ifname: string;
+  ifindex: number;
+  mtu: number;
+}
+
+export function defaultHelperPath(): string {
+  return (
+    process.env.PEERMESH_HELPER || join(__dirname, '..', '..', '..', 'native', 'build', 'peermesh-helper')
+  );
+}
+
+export class TunHelper {
+  onPacket: (buf: Buffer, start: number, end: number) => void = () => {};
+  onBatchEnd: () => void = () => {};
+  onExit: (reason: string) => void = () => {};
+  /** The helper's own log lines (setup and teardown only; never per packet). */
+  onLog: (line: string) => void = () => {};
+  readonly stats = { rxPackets: 0, txPackets: 0, txDropped: 0 };
+  info: TunInfo = { ifname: '', ifindex: 0, mtu: 0 };
+
+  private batch: Buffer = Buffer.allocUnsafe(BATCH_SIZE);
+  private batchLen = 0;
+  private flushScheduled = false;
+  private carry: Buffer | null = null; // a partial frame from the previous chunk
+  private readonly spare: Buffer[] = [];
+  private closed = false;
+  private readonly exited: Promise<void>;
+  private stderrTail = '';
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly chan: Readable & Writable,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** Spawn the helper and resolve once the device is up (the helper's ready frame). */
+  static start(opts: TunOptions): Promise<TunHelper> {
+    const path = opts.helperPath ?? defaultHelperPath();
+    if (!existsSync(path)) {
+      return Promise.reject(new Error(`TUN helper not found at ${path} (run: npm run build)`));
+    }
+    const args = ['--name', opts.name, '--mtu', String(opts.mtu)];
+    for (const a of opts.addresses) args.push('--addr', a);
+    for (const r of opts.routes ?? []) args.push('--route', r);
+    const child = spawn(path, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    const chan = child.stdio[3] as Readable & Writable;
+    const h = new TunHelper(child, chan);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => {
+      h.stderrTail = (h.stderrTail + d).slice(-2000);
+      for (const line of d.split('\n')) if (line.trim()) h.onLog(line.replace(/^peermesh-helper: /, ''));
+    });
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => fail('the TUN helper did not report ready within 10 s'), 10_000);
+      const fail = (msg: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(new Error(msg));
+      };
+      h.onControl = (msg) => {
+        if (msg.type === 'ready' && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          h.info = { ifname: String(msg.ifname), ifindex: Number(msg.ifindex), mtu: Number(msg.mtu) };
+          resolve(h);
+        } else if (msg.type === 'error') {
+          fail(`TUN helper: ${String(msg.message)}`);
+        }
+      };
+      child.once('error', (e) => fail(`cannot start the TUN helper ${path}: ${e.message}`));
+      child.once('exit', (code, signal) => {
+        const reason = h.lastHelperLine() || `exit ${code ?? signal}`;
+        if (!settled) fail(`TUN helper failed: ${reason}`);
+        else if (!h.closed) h.onExit(reason);
+      });
+      chan.on('data', (chunk: Buffer) => h.receive(chunk));
+      chan.on('error', () => {
+        /* the exit handler reports */
+      });
+    });
+  }
+
+  private onControl: (msg: Record<string, unknown>) => void = () => {};
+
+  private lastHelperLine(): string {
+    const lines = this.stderrTail.trim().split('\n');
+    return (lines.at(-1) ?? '').replace(/^peermesh-helper: /, '');
+  }
+
+  private receive(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.carry) {
+      buf = Buffer.concat([this.carry, chunk]);
+      this.carry = null;
+    }
+    let off = 0;
+    const n = buf.length;
+    while (n - off >= 2) {
+      const len = (buf[off] << 8) | buf[off + 1];
+      if (len === 0 || n - off - 2 < len) break;
+      const type = buf[off + 2];
+      if (type === FRAME_PACKET) {
+        this.stats.rxPackets++;
+        this.onPacket(buf, off + 3, off + 2 + len);
+      } else if (type === FRAME_CONTROL) {
+        try {
+          this.onControl(JSON.parse(buf.toString('utf8', off + 3, off + 2 + len)));
+        } catch {
+          /* malformed control message: ignore */
+        }
+      }
+      off += 2 + len;
+    }
+    if (off < n) this.carry = Buffer.from(buf.subarray(off));
+    this.onBatchEnd();
+  }
+
+  /** Queue one IP packet for the TUN device (copied; flushed once per event-loop turn). */
+  writePacket(src: Buffer, start: number, end: number): void {
+    const len = end - start;
+    if (this.closed || len <= 0 || len > 65534) return;
+    if (this.batchLen + len + 3 > this.batch.length) this.flush();
+    if (this.chan.writableLength > MAX_QUEUED) {
+      this.stats.txDropped++;
+      return;
+    }
+    const b = this.batch;
+    const at = this.batchLen;
+    b[at] = (len + 1) >> 8;
+    b[at + 1] = (len + 1) & 0xff;
+    b[at + 2] = FRAME_PACKET;
+    src.copy(b, at + 3, start, end);
+    this.batchLen = at + 3 + len;
+    this.stats.txPackets++;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  private readonly flushNow = () => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** Hand the current batch to the socket; the buffer is recycled when the write completes. */
+  flush(): void {
+    if (this.batchLen === 0 || this.closed) return;
+    const full = this.batch;
+    const data: Buffer = full.subarray(0, this.batchLen);
+    this.batch = this.spare.pop() ?? Buffer.allocUnsafe(BATCH_SIZE);
+    this.batchLen = 0;
+    this.chan.write(data, () => {
+      if (this.spare.length < 4) this.spare.push(full);
+    });
+  }
+
+  /** Close the channel: the helper removes the device and exits. Resolves when it has exited. */
+  async close(): Promise<void> {
+    if (this.closed) return this.exited;
+    this.flush();
+    this.closed = true;
+    this.chan.end();
+    this.chan.destroy();
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}

@@ -1,0 +1,249 @@
+// Node configuration: defaults < config file (-c FILE, JSON, see docs/config.md) < command-line flags.
+// Everything is validated here, so a bad value stops the node before it touches the system, with one
+// readable line naming the option.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DEFAULT_MTU, DEFAULT_PORT } from '../core/constants';
+import { type Cidr, parseCidr, parseIp } from '../core/ip';
+
+export class ConfigError extends Error {}
+
+export interface PeerSpec {
+  publicKey: string;
+  /** "host:port", "[v6]:port"; host may be a name, resolved at start. */
+  endpoint: string | null;
+  allowedIps: string[];
+  persistentKeepalive: number;
+  presharedKeyFile: string | null;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface NodeConfig {
+  stateDir: string;
+  interface: string;
+  addresses: string[];
+  listenPort: number;
+  mtu: number;
+  privateKeyFile: string | null;
+  pskFile: string | null;
+  peers: PeerSpec[];
+  logLevel: LogLevel;
+}
+
+export function defaultStateDir(): string {
+  if (process.getuid?.() === 0) return '/var/lib/peermesh';
+  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(base, 'peermesh');
+}
+
+export function defaults(): NodeConfig {
+  return {
+    stateDir: defaultStateDir(),
+    interface: 'pm0',
+    addresses: [],
+    listenPort: DEFAULT_PORT,
+    mtu: DEFAULT_MTU,
+    privateKeyFile: null,
+    pskFile: null,
+    peers: [],
+    logLevel: 'info',
+  };
+}
+
+const KEY_RE = /^[A-Za-z0-9+/]{43}=$/;
+const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+export function parseEndpoint(s: string): { host: string; port: number } {
+  let host: string;
+  let portText: string;
+  const m6 = /^\[([^\]]+)\]:(\d+)$/.exec(s);
+  if (m6) {
+    host = m6[1];
+    portText = m6[2];
+  } else {
+    const i = s.lastIndexOf(':');
+    if (i <= 0) throw new ConfigError(`endpoint "${s}" must be HOST:PORT (IPv6: [ADDR]:PORT)`);
+    host = s.slice(0, i);
+    portText = s.slice(i + 1);
+    if (host.includes(':')) throw new ConfigError(`endpoint "${s}": write IPv6 addresses as [ADDR]:PORT`);
+  }
+  const port = Number(portText);
+  if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
+    throw new ConfigError(`endpoint "${s}": port must be 1-65535`);
+  }
+  if (
+    !parseIp(host) &&
+    !/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$/.test(host)
+  ) {
+    throw new ConfigError(`endpoint "${s}": "${host}" is neither an IP address nor a host name`);
+  }
+  return { host, port };
+}
+
+/**
+ * `--peer PUBKEY[@HOST:PORT][,ALLOWED-IP...]`, e.g.
+ * `--peer xTIB...=@198.18.0.2:51820,100.64.0.2/32,fd00:6d::2/128`.
+ */
+export function parsePeerFlag(s: string): PeerSpec {
+  const [head, ...allowed] = s.split(',');
+  const at = head.indexOf('@');
+  const publicKey = at < 0 ? head : head.slice(0, at);
+  const endpoint = at < 0 ? null : head.slice(at + 1);
+  return checkPeer(
+    { publicKey, endpoint, allowedIps: allowed, persistentKeepalive: 0, presharedKeyFile: null },
+    s,
+  );
+}
+
+function checkPeer(p: PeerSpec, where: string): PeerSpec {
+  if (!KEY_RE.test(p.publicKey))
+    throw new ConfigError(`peer "${where}": public key must be 44 characters of base64`);
+  if (p.endpoint !== null) parseEndpoint(p.endpoint);
+  for (const a of p.allowedIps) {
+    if (!parseCidr(a)) throw new ConfigError(`peer "${where}": allowed IP "${a}" is not an IPv4/IPv6 CIDR`);
+  }
+  if (
+    !Number.isInteger(p.persistentKeepalive) ||
+    p.persistentKeepalive < 0 ||
+    p.persistentKeepalive > 65535
+  ) {
+    throw new ConfigError(`peer "${where}": persistentKeepalive must be 0-65535 seconds`);
+  }
+  return p;
+}
+
+export function checkAddress(a: string): Cidr {
+  const c = parseCidr(a);
+  if (!c || !a.includes('/'))
+    throw new ConfigError(`address "${a}" must be an IPv4 or IPv6 CIDR such as 100.64.0.1/24`);
+  return c;
+}
+
+type Json = Record<string, unknown>;
+
+function expect<T>(v: unknown, check: (v: unknown) => boolean, what: string): T {
+  if (!check(v)) throw new ConfigError(what);
+  return v as T;
+}
+
+const isString = (v: unknown) => typeof v === 'string';
+const isStringArray = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const isPort = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
+
+/** Read and validate a JSON config file; relative paths in it are relative to the file. */
+export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ConfigError(`config file ${path}: ${err.code ? `cannot read (${err.code})` : err.message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`config file ${path}: must contain a JSON object`);
+  }
+  const dir = resolve(path, '..');
+  const rel = (p: string) => resolve(dir, p);
+  const cfg = { ...base };
+  for (const [k, v] of Object.entries(raw as Json)) {
+    const where = `config file ${path}: "${k}"`;
+    switch (k) {
+      case 'stateDir':
+        cfg.stateDir = rel(expect<string>(v, isString, `${where} must be a string`));
+        break;
+      case 'interface':
+        cfg.interface = expect<string>(v, isString, `${where} must be a string`);
+        break;
+      case 'addresses':
+        cfg.addresses = expect<string[]>(v, isStringArray, `${where} must be a list of CIDR strings`);
+        break;
+      case 'listenPort':
+        cfg.listenPort = expect<number>(v, isPort, `${where} must be a port number`);
+        break;
+      case 'mtu':
+        cfg.mtu = expect<number>(v, Number.isInteger, `${where} must be an integer`);
+        break;
+      case 'privateKeyFile':
+        cfg.privateKeyFile = rel(expect<string>(v, isString, `${where} must be a path`));
+        break;
+      case 'pskFile':
+        cfg.pskFile = rel(expect<string>(v, isString, `${where} must be a path`));
+        break;
+      case 'logLevel':
+        cfg.logLevel = expect<LogLevel>(
+          v,
+          (x) => ['debug', 'info', 'warn', 'error'].includes(x as string),
+          `${where} must be debug, info, warn or error`,
+        );
+        break;
+      case 'peers':
+        cfg.peers = expect<unknown[]>(v, Array.isArray, `${where} must be a list`).map((p, i) =>
+          peerFromJson(p, `${where}[${i}]`, rel),
+        );
+        break;
+      default:
+        throw new ConfigError(`config file ${path}: unknown option "${k}" (see docs/config.md)`);
+    }
+  }
+  return cfg;
+}
+
+function peerFromJson(v: unknown, where: string, rel: (p: string) => string): PeerSpec {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new ConfigError(`${where} must be an object`);
+  const o = v as Json;
+  for (const k of Object.keys(o)) {
+    if (!['publicKey', 'endpoint', 'allowedIps', 'persistentKeepalive', 'presharedKeyFile'].includes(k)) {
+      throw new ConfigError(`${where}: unknown option "${k}"`);
+    }
+  }
+  return checkPeer(
+    {
+      publicKey: expect<string>(o.publicKey, isString, `${where}.publicKey must be a base64 key`),
+      endpoint:
+        o.endpoint === undefined
+          ? null
+          : expect<string>(o.endpoint, isString, `${where}.endpoint must be HOST:PORT`),
+      allowedIps:
+        o.allowedIps === undefined
+          ? []
+          : expect<string[]>(o.allowedIps, isStringArray, `${where}.allowedIps must be a list of CIDRs`),
+      persistentKeepalive:
+        o.persistentKeepalive === undefined
+          ? 0
+          : expect<number>(
+              o.persistentKeepalive,
+              Number.isInteger,
+              `${where}.persistentKeepalive must be an integer`,
+            ),
+      presharedKeyFile:
+        o.presharedKeyFile === undefined
+          ? null
+          : rel(expect<string>(o.presharedKeyFile, isString, `${where}.presharedKeyFile must be a path`)),
+    },
+    where,
+  );
+}
+
+/** Final checks on a merged configuration. */
+export function validate(cfg: NodeConfig): NodeConfig {
+  if (!IFNAME_RE.test(cfg.interface)) {
+    throw new ConfigError(
+      `interface name "${cfg.interface}" must be 1-15 characters of letters, digits, _ . -`,
+    );
+  }
+  const cidrs = cfg.addresses.map(checkAddress);
+  const minMtu = cidrs.some((c) => c.family === 6) ? 1280 : 576;
+  if (!Number.isInteger(cfg.mtu) || cfg.mtu < minMtu || cfg.mtu > 65_535 - 32) {
+    throw new ConfigError(`mtu ${cfg.mtu} out of range (${minMtu}-65503)`);
+  }
+  if (!isPort(cfg.listenPort)) throw new ConfigError(`listen port ${cfg.listenPort} must be 0-65535`);
+  const seen = new Set<string>();
+  for (const p of cfg.peers) {
+    if (seen.has(p.publicKey)) throw new ConfigError(`peer ${p.publicKey} is listed twice`);
+    seen.add(p.publicKey);
+  }
+  return cfg;
+}

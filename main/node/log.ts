@@ -1,0 +1,38 @@
+// Readable log lines on stderr: "2026-11-24T21:40:00.123Z info  message". Never per packet, never a secret.
+import type { LogLevel } from './config';
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export class Logger {
+  constructor(
+    private level: LogLevel = 'info',
+    private readonly write: (line: string) => void = (l) => process.stderr.write(l),
+  ) {}
+
+  setLevel(level: LogLevel): void {
+    this.level = level;
+  }
+
+  log(level: LogLevel, msg: string): void {
+    if (ORDER[level] < ORDER[this.level]) return;
+    this.write(`${new Date().toISOString()} ${level.padEnd(5)} ${msg}\n`);
+  }
+
+  debug(msg: string): void {
+    this.log('debug', msg);
+  }
+  info(msg: string): void {
+    this.log('info', msg);
+  }
+  warn(msg: string): void {
+    this.log('warn', msg);
+  }
+  error(msg: string): void {
+    this.log('error', msg);
+  }
+}
+
+/** Short form of a public key for log lines and tables (the full key is in `status --json`). */
+export function shortKey(b64: string): string {
+  return `${b64.slice(0, 8)}…`;
+}

@@ -1,0 +1,326 @@
+// A running node: the sans-IO Device wired to real I/O (UDP sockets, the TUN helper, a clock, the
+// control socket). Owns the lifecycle: start (validate, keys, bind, TUN, control) and stop.
+
+import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ControlServer } from '../control/socket';
+import { Device, type DeviceEvent, type Endpoint, type Peer } from '../core/device';
+import { type Cidr, parseCidr, parseIp } from '../core/ip';
+import { ensurePrivateDir } from '../io/files';
+import { TunHelper } from '../io/helper';
+import { UdpSockets } from '../io/udp';
+import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
+import { decodeKey, generatePrivateKey, readKeyFile, writeKeyFile } from './identity';
+import { type Logger, shortKey } from './log';
+
+export interface PeerStatus {
+  publicKey: string;
+  endpoint: string | null;
+  allowedIps: string[];
+  /** ISO time of the last completed handshake, or null. */
+  latestHandshake: string | null;
+  rxBytes: number;
+  txBytes: number;
+  rxPackets: number;
+  txPackets: number;
+  persistentKeepalive: number;
+  session: boolean;
+}
+
+export interface NodeStatus {
+  interface: string;
+  ifindex: number;
+  publicKey: string;
+  listenPort: number;
+  addresses: string[];
+  mtu: number;
+  uptimeSeconds: number;
+  peers: PeerStatus[];
+  counters: Record<string, number>;
+}
+
+function random(n: number): Uint8Array {
+  return randomBytes(n);
+}
+
+function formatEndpoint(e: Endpoint | null): string | null {
+  if (!e) return null;
+  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}
+
+/** Routes the helper must add: allowed IPs not already covered by an interface prefix. */
+function extraRoutes(addresses: Cidr[], allowed: Cidr[]): string[] {
+  const covered = (c: Cidr) =>
+    addresses.some((a) => {
+      if (a.family !== c.family || a.prefix > c.prefix) return false;
+      const cm = parseCidr(`${formatIpBytes(c.bytes)}/${a.prefix}`)!;
+      return cm.bytes.every((b, i) => b === a.bytes[i]);
+    });
+  const out = new Set<string>();
+  for (const c of allowed) if (!covered(c)) out.add(`${formatIpBytes(c.bytes)}/${c.prefix}`);
+  return [...out];
+}
+
+function formatIpBytes(b: Uint8Array): string {
+  if (b.length === 4) return b.join('.');
+  const parts: string[] = [];
+  for (let i = 0; i < 16; i += 2) parts.push(((b[i] << 8) | b[i + 1]).toString(16));
+  return parts.join(':');
+}
+
+export class PeerMeshNode {
+  private readonly device: Device;
+  private readonly udp: UdpSockets;
+  private tun: TunHelper | null = null;
+  private readonly control: ControlServer;
+  private ticker: NodeJS.Timeout | null = null;
+  private readonly startedAt = Date.now();
+  private readonly unresolved = new Map<string, string>(); // peer key -> "host:port"
+  private resolveTimer: NodeJS.Timeout | null = null;
+  private readonly up = new Set<string>();
+  private stopping = false;
+  /** Resolves when the node stops (by stop() or because its helper died). */
+  readonly stopped: Promise<string>;
+  private resolveStopped!: (reason: string) => void;
+
+  private constructor(
+    readonly cfg: NodeConfig,
+    private readonly log: Logger,
+    privateKey: Uint8Array,
+  ) {
+    this.stopped = new Promise((r) => {
+      this.resolveStopped = r;
+    });
+    this.udp = new UdpSockets((msg, rinfo) => {
+      this.device.setTime(performance.now(), Date.now());
+      this.device.handleDatagram(msg, msg.length, rinfo);
+    });
+    this.device = new Device(
+      {
+        send: (buf, start, len, to) => this.udp.send(buf, start, len, to),
+        writeTun: (buf, start, end) => this.tun?.writePacket(buf, start, end),
+        event: (e) => this.onEvent(e),
+      },
+      { privateKey, mtu: cfg.mtu, random, now: performance.now(), wallNow: Date.now() },
+    );
+    this.control = new ControlServer({
+      status: () => this.status(),
+      ping: () => ({ pong: true }),
+    });
+  }
+
+  get controlPath(): string {
+    return join(this.cfg.stateDir, 'peermesh.sock');
+  }
+
+  /** Validate and load everything that can fail on bad input, then touch the system. */
+  static async start(cfg: NodeConfig, log: Logger): Promise<PeerMeshNode> {
+    try {
+      ensurePrivateDir(cfg.stateDir);
+    } catch (e) {
+      throw new ConfigError(`state directory: ${(e as Error).message}`);
+    }
+    const privateKey = loadPrivateKey(cfg, log);
+    const psk = cfg.pskFile ? loadKey(cfg.pskFile, 'pre-shared key file', log) : null;
+    const addresses = cfg.addresses.map(checkAddress);
+
+    const node = new PeerMeshNode(cfg, log, privateKey);
+    const allAllowed: Cidr[] = [];
+    for (const p of cfg.peers) {
+      const allowedIps = p.allowedIps.map((a) => parseCidr(a)!);
+      allAllowed.push(...allowedIps);
+      const peerPsk = p.presharedKeyFile ? loadKey(p.presharedKeyFile, 'pre-shared key file', log) : psk;
+      let endpoint: Endpoint | null = null;
+      if (p.endpoint) {
+        const { host, port } = parseEndpoint(p.endpoint);
+        if (parseIp(host)) endpoint = { address: host, port };
+        else node.unresolved.set(p.publicKey, p.endpoint);
+      }
+      try {
+        node.device.addPeer({
+          publicKey: decodeKey(p.publicKey, 'peer public key'),
+          endpoint,
+          allowedIps,
+          presharedKey: peerPsk,
+          persistentKeepalive: p.persistentKeepalive,
+        });
+      } catch (e) {
+        throw new ConfigError(`peer ${p.publicKey}: ${(e as Error).message}`);
+      }
+    }
+    await node.resolvePending();
+
+    try {
+      await node.udp.bind(cfg.listenPort);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+    try {
+      node.tun = await TunHelper.start({
+        name: cfg.interface,
+        mtu: cfg.mtu,
+        addresses: cfg.addresses,
+        routes: extraRoutes(addresses, allAllowed),
+      });
+    } catch (e) {
+      node.udp.close();
+      throw e;
+    }
+    const tun = node.tun;
+    // The clock is read once per batch of packets from the TUN device, not per packet.
+    let inBatch = false;
+    tun.onPacket = (buf, start, end) => {
+      if (!inBatch) {
+        node.device.setTime(performance.now(), Date.now());
+        inBatch = true;
+      }
+      node.device.handleTunPacket(buf, start, end);
+    };
+    tun.onBatchEnd = () => {
+      inBatch = false;
+    };
+    tun.onLog = (line) => log.debug(`helper: ${line}`);
+    tun.onExit = (reason) => {
+      log.error(`TUN helper exited: ${reason}`);
+      void node.stop(`helper exited: ${reason}`);
+    };
+
+    try {
+      await node.control.listen(node.controlPath);
+    } catch (e) {
+      await node.stop('control socket failed');
+      throw new ConfigError((e as Error).message);
+    }
+    node.device.setTime(performance.now(), Date.now());
+    node.device.connectAll();
+    node.ticker = setInterval(() => {
+      node.device.setTime(performance.now(), Date.now());
+      node.device.tick();
+    }, 100);
+    if (node.unresolved.size > 0) {
+      node.resolveTimer = setInterval(() => void node.resolvePending(), 15_000);
+    }
+    log.info(
+      `up: interface ${tun.info.ifname} (mtu ${tun.info.mtu}) ${cfg.addresses.join(' ') || '(no addresses)'}, ` +
+        `listening on UDP ${node.udp.port}, public key ${node.device.publicKeyB64}, ${cfg.peers.length} peer(s)`,
+    );
+    return node;
+  }
+
+  private async resolvePending(): Promise<void> {
+    for (const [key, ep] of [...this.unresolved]) {
+      const { host, port } = parseEndpoint(ep);
+      try {
+        const r = await lookup(host);
+        const peer = this.device.getPeer(key);
+        if (peer && !peer.endpoint) peer.endpoint = { address: r.address, port };
+        this.unresolved.delete(key);
+        this.log.info(`resolved ${host} to ${r.address} for peer ${shortKey(key)}`);
+      } catch (e) {
+        this.log.warn(
+          `cannot resolve ${host} for peer ${shortKey(key)} (${(e as NodeJS.ErrnoException).code}); retrying`,
+        );
+      }
+    }
+  }
+
+  private onEvent(e: DeviceEvent): void {
+    switch (e.type) {
+      case 'handshake':
+        if (!this.up.has(e.peer)) {
+          this.up.add(e.peer);
+          this.log.info(
+            `peer ${shortKey(e.peer)} up: handshake as ${e.role} with ${formatEndpoint(e.endpoint)}`,
+          );
+        } else {
+          this.log.debug(`peer ${shortKey(e.peer)}: new session as ${e.role}`);
+        }
+        break;
+      case 'session-expired':
+        if (this.up.delete(e.peer)) this.log.info(`peer ${shortKey(e.peer)} down: session expired`);
+        break;
+      case 'handshake-failed':
+        this.log.warn(`peer ${shortKey(e.peer)}: no handshake response after ${e.attempts} attempts`);
+        break;
+      case 'endpoint':
+        this.log.debug(`peer ${shortKey(e.peer)} endpoint now ${formatEndpoint(e.endpoint)}`);
+        break;
+      case 'log':
+        this.log.log(e.level, e.message);
+        break;
+    }
+  }
+
+  status(): NodeStatus {
+    const peers: PeerStatus[] = [];
+    for (const p of this.device.allPeers() as Iterable<Peer>) {
+      peers.push({
+        publicKey: p.keyB64,
+        endpoint: formatEndpoint(p.endpoint),
+        allowedIps: this.device.allowedIpsOf(p),
+        latestHandshake: p.stats.lastHandshake ? new Date(p.stats.lastHandshake).toISOString() : null,
+        rxBytes: p.stats.rxBytes,
+        txBytes: p.stats.txBytes,
+        rxPackets: p.stats.rxPackets,
+        txPackets: p.stats.txPackets,
+        persistentKeepalive: p.persistentKeepaliveMs / 1000,
+        session: p.current !== null,
+      });
+    }
+    return {
+      interface: this.tun?.info.ifname ?? this.cfg.interface,
+      ifindex: this.tun?.info.ifindex ?? 0,
+      publicKey: this.device.publicKeyB64,
+      listenPort: this.udp.port,
+      addresses: this.cfg.addresses,
+      mtu: this.cfg.mtu,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      peers,
+      counters: { ...this.device.counters, udpSendDropped: this.udp.dropped, ...(this.tun?.stats ?? {}) },
+    };
+  }
+
+  async stop(reason = 'stopped'): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.resolveTimer) clearInterval(this.resolveTimer);
+    this.control.close(this.controlPath);
+    this.udp.close();
+    const tun = this.tun;
+    this.tun = null;
+    if (tun) {
+      tun.onExit = () => {};
+      await tun.close();
+    }
+    for (const p of [...this.device.allPeers()]) this.device.removePeer(p.keyB64);
+    this.log.info(`down: ${reason}`);
+    this.resolveStopped(reason);
+  }
+}
+
+function loadKey(path: string, what: string, log: Logger): Uint8Array {
+  try {
+    const { key, tooOpen } = readKeyFile(path, what);
+    if (tooOpen) log.warn(`${what} ${path} is readable by other users; chmod 600 it`);
+    return key;
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+}
+
+/** The explicit key file, or the state directory's own (generated on first start). */
+function loadPrivateKey(cfg: NodeConfig, log: Logger): Uint8Array {
+  if (cfg.privateKeyFile) return loadKey(cfg.privateKeyFile, 'private key file', log);
+  const path = join(cfg.stateDir, 'private.key');
+  if (!existsSync(path)) {
+    const key = generatePrivateKey();
+    writeKeyFile(path, key);
+    log.info(`generated a new identity in ${path}`);
+    return key;
+  }
+  return loadKey(path, 'private key file', log);
+}

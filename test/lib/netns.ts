@@ -1,0 +1,211 @@
+// Test helpers for real network namespaces: unique per-run names, bounded waits, cleanup on failure.
+// Every namespace, veth and process a test creates is recorded here and removed by `cleanup()`,
+// which tests call from `after()` (and which also runs on process exit as a last resort).
+import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+
+/** Why namespace tests cannot run here, or null when they can (root and /dev/net/tun present). */
+export function netnsSkipReason(): string | null {
+  if (process.getuid?.() !== 0) return 'skipped: needs root';
+  if (!existsSync('/dev/net/tun')) return 'skipped: needs /dev/net/tun';
+  try {
+    execFileSync('ip', ['-V'], { stdio: 'ignore' });
+  } catch {
+    return 'skipped: needs iproute2';
+  }
+  return null;
+}
+
+/** Run a command, throw with its stderr on failure, return stdout. */
+export function sh(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
+  return execFileSync(cmd, args, {
+    encoding: 'utf8',
+    input: opts.input,
+    timeout: opts.timeoutMs ?? 20_000,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** Same as sh(), but returns { ok, out } instead of throwing. */
+export function trySh(cmd: string, args: string[], timeoutMs = 20_000): { ok: boolean; out: string } {
+  try {
+    return { ok: true, out: sh(cmd, args, { timeoutMs }) };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; message: string };
+    return { ok: false, out: `${err.stdout ?? ''}${err.stderr ?? ''}` || err.message };
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Poll `fn` every `everyMs` until it returns truthy or `timeoutMs` passes (then throws `what`). */
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/**
+ * A lab of namespaces for one test file. Names are `pmt<run>-<host>`, unique per run, short enough
+ * for interface names. Processes started with `spawnIn` are killed by their PID on cleanup.
+ */
+export class NetnsLab {
+  readonly id = randomBytes(3).toString('hex');
+  private readonly namespaces: string[] = [];
+  private readonly procs: ChildProcess[] = [];
+  private readonly onExit = () => this.cleanupSync();
+
+  constructor() {
+    process.once('exit', this.onExit);
+  }
+
+  ns(host: string): string {
+    return `pmt${this.id}-${host}`;
+  }
+
+  addHost(host: string): string {
+    const name = this.ns(host);
+    sh('ip', ['netns', 'add', name]);
+    this.namespaces.push(name);
+    this.exec(host, 'ip', ['link', 'set', 'lo', 'up']);
+    return name;
+  }
+
+  /** Connect two hosts with a veth pair; addresses are CIDRs (IPv4 or IPv6) or null. */
+  link(
+    a: string,
+    aAddr: string | null,
+    b: string,
+    bAddr: string | null,
+    opts: { ipv6?: boolean } = {},
+  ): void {
+    const ia = `v${this.id}${a}`.slice(0, 15);
+    const ib = `v${this.id}${b}`.slice(0, 15);
+    sh('ip', [
+      'link',
+      'add',
+      ia,
+      'netns',
+      this.ns(a),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      ib,
+      'netns',
+      this.ns(b),
+    ]);
+    for (const [h, i, addr] of [
+      [a, ia, aAddr],
+      [b, ib, bAddr],
+    ] as const) {
+      if (opts.ipv6 === false) this.exec(h, 'sysctl', ['-q', '-w', `net.ipv6.conf.${i}.disable_ipv6=1`]);
+      if (addr) this.exec(h, 'ip', ['addr', 'add', addr, 'dev', i]);
+      this.exec(h, 'ip', ['link', 'set', i, 'up']);
+    }
+  }
+
+  /** Name of the veth end that `link(a, …, b, …)` put in host `a`. */
+  vethName(host: string): string {
+    return `v${this.id}${host}`.slice(0, 15);
+  }
+
+  exec(host: string, cmd: string, args: string[], timeoutMs = 20_000): string {
+    return sh('ip', ['netns', 'exec', this.ns(host), cmd, ...args], { timeoutMs });
+  }
+
+  tryExec(host: string, cmd: string, args: string[], timeoutMs = 20_000): { ok: boolean; out: string } {
+    return trySh('ip', ['netns', 'exec', this.ns(host), cmd, ...args], timeoutMs);
+  }
+
+  /** Start a long-running process inside a host's namespace; it is killed (by PID) on cleanup. */
+  spawnIn(host: string, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.ns(host), cmd, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...opts,
+    });
+    this.procs.push(child);
+    return child;
+  }
+
+  /** Interfaces (name list) currently in a host's namespace. */
+  links(host: string): string[] {
+    const out = this.exec(host, 'ip', ['-o', 'link', 'show']);
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(': ')[1].split('@')[0]);
+  }
+
+  /** Stop recorded processes by PID (TERM, then KILL after a grace period). */
+  async stopAll(graceMs = 3000): Promise<void> {
+    const live = this.procs.filter((p) => p.exitCode === null && p.signalCode === null && p.pid);
+    for (const p of live) p.kill('SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && live.some((p) => p.exitCode === null && p.signalCode === null))
+      await sleep(50);
+    for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stopAll();
+    this.cleanupSync();
+  }
+
+  private cleanupSync(): void {
+    for (const p of this.procs) {
+      if (p.exitCode === null && p.signalCode === null && p.pid) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+    for (const ns of this.namespaces.splice(0)) trySh('ip', ['netns', 'del', ns]);
+    process.removeListener('exit', this.onExit);
+  }
+}
+
+/**
+ * An iperf3 TCP transfer from `client` to `server`'s address (through whatever tunnel the test set
+ * up). Retries while the tunnel comes up (bounded); returns the bytes the server received.
+ */
+export function iperfTransfer(
+  lab: NetnsLab,
+  server: string,
+  address: string,
+  client: string,
+  port: number,
+  seconds = 2,
+): number {
+  const srv = lab.spawnIn(server, 'iperf3', ['-s', '-1', '-B', address, '-p', String(port)]);
+  try {
+    let last = '';
+    for (let i = 0; i < 20; i++) {
+      const r = lab.tryExec(
+        client,
+        'iperf3',
+        ['-c', address, '-p', String(port), '-t', String(seconds), '-J'],
+        30_000,
+      );
+      if (r.ok)
+        return (JSON.parse(r.out) as { end: { sum_received: { bytes: number } } }).end.sum_received.bytes;
+      last = r.out;
+      execFileSync('sleep', ['0.2']);
+    }
+    throw new Error(`iperf3 ${client} -> ${server} failed: ${last.slice(0, 300)}`);
+  } finally {
+    srv.kill('SIGKILL');
+  }
+}
