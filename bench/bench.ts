@@ -1,0 +1,212 @@
+// `npm run bench`: PeerMesh beside the raw underlay and wireguard-go, measured in one run by the
+// shared namespace lab's method (../shared/lab/bench.sh: iperf3 TCP both ways, 300 pings, CPU,
+// peak RSS). Prints a table and the issue's targets, or JSON with --json.
+//   npm run bench [-- --json] [-- --only peermesh] [-- --secs 10] [-- --save]
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const REPO = resolve(__dirname, '..', '..');
+const LAB = process.env.PEERMESH_LAB ?? resolve(REPO, '..', 'shared', 'lab');
+
+export interface Row {
+  vpn: string;
+  firstPingS: number | null;
+  abMbps: number | null;
+  baMbps: number | null;
+  rttP50Ms: number | null;
+  rttP99Ms: number | null;
+  loss: string;
+  cpuAB: string;
+  cpuBA: string;
+  rssAMiB: number | null;
+  rssBMiB: number | null;
+  pktsAtP: number | null;
+}
+
+const num = (s: string | undefined): number | null => {
+  const v = Number.parseFloat(s ?? '');
+  return Number.isFinite(v) ? v : null;
+};
+
+/** Parse the lab's summary table (markdown) into rows. */
+export function parseLabTable(text: string): Row[] {
+  const rows: Row[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('| ') || line.startsWith('| VPN') || line.startsWith('|---')) continue;
+    const c = line
+      .split('|')
+      .slice(1, -1)
+      .map((x) => x.trim());
+    if (c.length < 11) continue;
+    const [rssA, rssB] = c[9].split('/');
+    rows.push({
+      vpn: c[0],
+      firstPingS: num(c[1]),
+      abMbps: num(c[2]),
+      baMbps: num(c[3]),
+      rttP50Ms: num(c[4]),
+      rttP99Ms: num(c[5]),
+      loss: c[6],
+      cpuAB: c[7],
+      cpuBA: c[8],
+      rssAMiB: num(rssA),
+      rssBMiB: num(rssB),
+      pktsAtP: num(c[10]),
+    });
+  }
+  return rows;
+}
+
+interface Target {
+  name: string;
+  pass: boolean;
+  detail: string;
+}
+
+export function judge(rows: Row[]): Target[] {
+  const pm = rows.find((r) => r.vpn === 'lab-driver' || r.vpn === 'peermesh');
+  const wg = rows.find((r) => r.vpn === 'wireguard-go');
+  if (!pm) return [{ name: 'PeerMesh measured', pass: false, detail: 'no PeerMesh row in the lab output' }];
+  const t: Target[] = [];
+  if (wg) {
+    for (const [dir, p, w] of [
+      ['A→B', pm.abMbps, wg.abMbps],
+      ['B→A', pm.baMbps, wg.baMbps],
+    ] as const) {
+      t.push({
+        name: `throughput ${dir} >= wireguard-go (same run)`,
+        pass: p !== null && w !== null && p >= w,
+        detail: `${p ?? '-'} vs ${w ?? '-'} Mbit/s`,
+      });
+    }
+  }
+  t.push({
+    name: 'ping p50 < 0.6 ms',
+    pass: pm.rttP50Ms !== null && pm.rttP50Ms < 0.6,
+    detail: `${pm.rttP50Ms} ms`,
+  });
+  t.push({
+    name: 'ping p99 < 2 ms',
+    pass: pm.rttP99Ms !== null && pm.rttP99Ms < 2,
+    detail: `${pm.rttP99Ms} ms`,
+  });
+  const rss = Math.max(pm.rssAMiB ?? Number.POSITIVE_INFINITY, pm.rssBMiB ?? 0);
+  t.push({
+    name: 'peak RSS per node < 100 MB (node + helper)',
+    pass: rss * 1.048576 < 100,
+    detail: `${rss} MiB`,
+  });
+  return t;
+}
+
+function usage(msg: string): never {
+  process.stderr.write(
+    `bench: ${msg}\nusage: npm run bench -- [--json] [--only peermesh] [--secs N] [--save]\n`,
+  );
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  let json = false;
+  let only = false;
+  let save = false;
+  let secs = 10;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--json') json = true;
+    else if (a === '--save') save = true;
+    else if (a === '--only' && args[i + 1] === 'peermesh') {
+      only = true;
+      i++;
+    } else if (a === '--secs' && /^\d+$/.test(args[i + 1] ?? '')) secs = Number(args[++i]);
+    else usage(`unknown argument "${a}"`);
+  }
+  if (process.getuid?.() !== 0) usage('needs root (network namespaces, TUN devices)');
+  if (!existsSync(join(LAB, 'bench.sh'))) usage(`no lab at ${LAB} (set PEERMESH_LAB)`);
+  const missing = ['iperf3', 'ping', 'nft', 'ip', ...(only ? [] : ['wireguard-go', 'wg'])].filter((t) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length)
+    usage(
+      `missing tools: ${missing.join(' ')} (apt-get install iperf3 iputils-ping nftables wireguard-go wireguard-tools)`,
+    );
+
+  const out = join(mkdtempSync(join(tmpdir(), 'pm-bench-')), 'lab.md');
+  const vpns = only
+    ? [join(REPO, 'bench', 'lab-driver.sh')]
+    : ['raw', 'wireguard-go', join(REPO, 'bench', 'lab-driver.sh')];
+  const code = await new Promise<number>((res) => {
+    const p = spawn('bash', [join(LAB, 'bench.sh'), '--out', out, '--secs', String(secs), ...vpns], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    p.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    p.on('exit', (c) => {
+      if (!json) process.stderr.write(stdout);
+      res(c ?? 1);
+    });
+  });
+  const text = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  const rows = parseLabTable(text.slice(text.indexOf('## Summary')));
+  if (code !== 0 || rows.length === 0) {
+    process.stderr.write(`bench: the lab run failed (exit ${code}); its log: ${out}\n`);
+    process.exit(1);
+  }
+  for (const r of rows) if (r.vpn === 'lab-driver') r.vpn = 'peermesh';
+  const targets = judge(rows);
+  if (save) {
+    const dir = join(REPO, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(out, join(dir, `${new Date().toISOString().slice(0, 10)}-tunnel.md`));
+  }
+  if (json) {
+    const machine = { cores: cpus().length, kernel: release(), node: process.version };
+    process.stdout.write(
+      `${JSON.stringify({ date: new Date().toISOString(), machine, secs, rows, targets, log: out }, null, 2)}\n`,
+    );
+    return;
+  }
+  const cols = [
+    'VPN',
+    'first ping s',
+    'A→B Mbit/s',
+    'B→A Mbit/s',
+    'p50 ms',
+    'p99 ms',
+    'loss',
+    'CPU% A/B (A→B)',
+    'CPU% A/B (B→A)',
+    'peak RSS MiB A/B',
+  ];
+  const lines = rows.map((r) => [
+    r.vpn,
+    String(r.firstPingS ?? '-'),
+    String(r.abMbps ?? '-'),
+    String(r.baMbps ?? '-'),
+    String(r.rttP50Ms ?? '-'),
+    String(r.rttP99Ms ?? '-'),
+    r.loss,
+    r.cpuAB,
+    r.cpuBA,
+    r.rssAMiB === null ? '-' : `${r.rssAMiB}/${r.rssBMiB}`,
+  ]);
+  const w = cols.map((c, i) => Math.max(c.length, ...lines.map((l) => l[i].length)));
+  const fmt = (l: string[]) => l.map((c, i) => c.padEnd(w[i])).join('  ');
+  process.stdout.write(
+    `\n${fmt(cols)}\n${fmt(w.map((n) => '-'.repeat(n)))}\n${lines.map(fmt).join('\n')}\n\nTargets:\n`,
+  );
+  for (const t of targets) process.stdout.write(`  ${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.detail}\n`);
+  process.stdout.write(`\nlab log: ${out}\n`);
+}
+
+if (require.main === module) void main();
