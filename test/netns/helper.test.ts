@@ -1,0 +1,143 @@
+// The native TUN helper on its own, in a fresh namespace, driven by the real TypeScript client
+// (test/fixtures/tun-echo.ts answers pings through it): data path, privilege drop, teardown when
+// either process is killed, argument errors, name collisions, routes.
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { defaultHelperPath } from '../../main/io/helper';
+import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
+
+const skip = netnsSkipReason();
+const FIXTURE = join(__dirname, '..', 'fixtures', 'tun-echo.js');
+
+describe('native TUN helper', { skip: skip ?? false }, () => {
+  const lab = new NetnsLab();
+  const ifname = `pmh${lab.id}`;
+
+  async function startEcho(name: string, args: string[]): Promise<{ proc: ChildProcess; helperPid: number }> {
+    const proc = lab.spawnIn('h', process.execPath, [FIXTURE, name, ...args]);
+    let out = '';
+    proc.stdout?.on('data', (d) => {
+      out += d;
+    });
+    proc.stderr?.on('data', (d) => {
+      out += d;
+    });
+    const m = await waitFor(`fixture ${name} ready`, () => {
+      if (proc.exitCode !== null) throw new Error(`fixture exited ${proc.exitCode}: ${out}`);
+      return /ready (\d+)/.exec(out);
+    });
+    return { proc, helperPid: Number(m[1]) };
+  }
+
+  let echo: { proc: ChildProcess; helperPid: number };
+
+  before(async () => {
+    lab.addHost('h');
+    echo = await startEcho(ifname, [
+      '100.64.7.1/24',
+      'fd00:64:7::1/64',
+      '--route',
+      '100.65.0.0/16',
+      '--route',
+      'fd00:65::/48',
+    ]);
+  });
+
+  after(() => lab.cleanup());
+
+  it('carries IPv4 and IPv6 pings, including 1400-byte packets', () => {
+    assert.match(lab.exec('h', 'ping', ['-c', '3', '-i', '0.1', '-W', '1', '100.64.7.2']), /3 received/);
+    assert.match(
+      lab.exec('h', 'ping', ['-6', '-c', '3', '-i', '0.1', '-W', '1', 'fd00:64:7::2']),
+      /3 received/,
+    );
+    assert.match(
+      lab.exec('h', 'ping', ['-c', '3', '-i', '0.1', '-W', '1', '-s', '1372', '-M', 'do', '100.64.7.2']),
+      /3 received/,
+    );
+    assert.match(lab.exec('h', 'ping', ['-c', '3', '-i', '0.1', '-W', '1', '100.65.3.4']), /3 received/); // via --route
+  });
+
+  it('keeps up with a burst of 2000 pings at 2 ms intervals', () => {
+    const out = lab.exec('h', 'ping', ['-q', '-c', '2000', '-i', '0.002', '-W', '1', '100.64.7.2'], 60_000);
+    const received = Number(/(\d+) received/.exec(out)?.[1]);
+    assert.ok(received >= 1990, out);
+  });
+
+  it('installs its routes and runs without privileges after setup', () => {
+    assert.match(lab.exec('h', 'ip', ['route']), new RegExp(`100\\.65\\.0\\.0/16 dev ${ifname}`));
+    assert.match(lab.exec('h', 'ip', ['-6', 'route']), new RegExp(`fd00:65::/48 dev ${ifname}`));
+    const status = readFileSync(`/proc/${echo.helperPid}/status`, 'utf8');
+    assert.match(status, /CapEff:\s+0000000000000000/);
+    assert.match(status, /CapPrm:\s+0000000000000000/);
+    assert.match(status, /Uid:\s+65534\s+65534\s+65534/);
+    assert.match(status, /NoNewPrivs:\s+1/);
+  });
+
+  it('refuses a second device with the same name, with a clear error', async () => {
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', lab.ns('h'), process.execPath, FIXTURE, ifname, '100.64.8.1/24'],
+      {
+        encoding: 'utf8',
+        timeout: 15_000,
+      },
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`create TUN device ${ifname}: File exists`));
+  });
+
+  it('exits with a clear message and code 2 on bad arguments', () => {
+    const helper = defaultHelperPath();
+    const cases: [string[], RegExp][] = [
+      [[], /--name is required/],
+      [['--name', 'x'], /--mtu is required/],
+      [['--name', 'bad name', '--mtu', '1420'], /bad interface name/],
+      [['--name', 'waytoolonginterfacename', '--mtu', '1420'], /bad interface name/],
+      [['--name', 'x', '--mtu', '9'], /bad --mtu/],
+      [['--name', 'x', '--mtu', '1000', '--addr', 'fd00::1/64'], /at least 1280/],
+      [['--name', 'x', '--mtu', '1420', '--addr', '10.0.0.1/33'], /bad --addr/],
+      [['--name', 'x', '--mtu', '1420', '--route', 'nonsense'], /bad --route/],
+      [['--name', 'x', '--mtu', '1420', '--bogus', '1'], /unknown option/],
+      [['--name', 'x', '--mtu', '1420'], /fd 3 is not a socket/],
+    ];
+    for (const [args, re] of cases) {
+      const r = spawnSync(helper, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+    }
+  });
+
+  it('kill -9 of the core: the helper exits and the device, addresses and routes are gone', async () => {
+    echo.proc.kill('SIGKILL');
+    await waitFor(
+      'helper exit',
+      () => {
+        try {
+          readFileSync(`/proc/${echo.helperPid}/status`);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      3000,
+    );
+    assert.ok(!lab.links('h').includes(ifname));
+    assert.doesNotMatch(
+      lab.exec('h', 'ip', ['route']) + lab.exec('h', 'ip', ['-6', 'route']),
+      /100\.6[45]|fd00:6/,
+    );
+  });
+
+  it('kill -9 of the helper: the core notices, and the device is gone', async () => {
+    echo = await startEcho(ifname, ['100.64.7.1/24']);
+    process.kill(echo.helperPid, 'SIGKILL');
+    await waitFor('fixture exit', () => echo.proc.exitCode !== null, 3000);
+    assert.equal(echo.proc.exitCode, 3);
+    assert.ok(!lab.links('h').includes(ifname));
+  });
+});
