@@ -223,7 +223,7 @@ export class Device {
     // The ring must outlive every datagram the I/O layer may still hold: it bounds queued sends to
     // MAX_PENDING_SENDS, so 2x that many maximum-size messages always fit.
     this.ring = Buffer.allocUnsafe(
-      opts.ringSize ?? Math.max(4 << 20, 2 * MAX_PENDING_SENDS * (this.mtu + 64)),
+      opts.ringSize ?? Math.max(1 << 20, 2 * MAX_PENDING_SENDS * (this.mtu + 64)),
     );
   }
 

@@ -43,11 +43,14 @@ export class TunHelper {
   readonly stats = { rxPackets: 0, txPackets: 0, txDropped: 0 };
   info: TunInfo = { ifname: '', ifindex: 0, mtu: 0 };
 
+  // Packets for the helper are appended to an arena; flush() hands the region filled since the last
+  // flush to the socket (which keeps a reference until written) and appending continues after it.
+  // A full arena is replaced by a fresh one, so queued memory stays close to queued data.
   private batch: Buffer = Buffer.allocUnsafe(BATCH_SIZE);
+  private batchStart = 0;
   private batchLen = 0;
   private flushScheduled = false;
   private carry: Buffer | null = null; // a partial frame from the previous chunk
-  private readonly spare: Buffer[] = [];
   private closed = false;
   private readonly exited: Promise<void>;
   private stderrTail = '';
@@ -152,7 +155,11 @@ export class TunHelper {
   writePacket(src: Buffer, start: number, end: number): void {
     const len = end - start;
     if (this.closed || len <= 0 || len > 65534) return;
-    if (this.batchLen + len + 3 > this.batch.length) this.flush();
+    if (this.batchLen + len + 3 > this.batch.length) {
+      this.flush();
+      this.batch = Buffer.allocUnsafe(BATCH_SIZE);
+      this.batchStart = this.batchLen = 0;
+    }
     if (this.chan.writableLength > MAX_QUEUED) {
       this.stats.txDropped++;
       return;
@@ -176,16 +183,11 @@ export class TunHelper {
     this.flush();
   };
 
-  /** Hand the current batch to the socket; the buffer is recycled when the write completes. */
+  /** Hand the packets queued since the last flush to the socket, with one write. */
   flush(): void {
-    if (this.batchLen === 0 || this.closed) return;
-    const full = this.batch;
-    const data: Buffer = full.subarray(0, this.batchLen);
-    this.batch = this.spare.pop() ?? Buffer.allocUnsafe(BATCH_SIZE);
-    this.batchLen = 0;
-    this.chan.write(data, () => {
-      if (this.spare.length < 4) this.spare.push(full);
-    });
+    if (this.batchLen === this.batchStart || this.closed) return;
+    this.chan.write(this.batch.subarray(this.batchStart, this.batchLen));
+    this.batchStart = this.batchLen;
   }
 
   /** Close the channel: the helper removes the device and exits. Resolves when it has exited. */

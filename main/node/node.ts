@@ -40,6 +40,8 @@ export interface NodeStatus {
   uptimeSeconds: number;
   peers: PeerStatus[];
   counters: Record<string, number>;
+  /** Memory of the node process in bytes (process.memoryUsage()). */
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
 }
 
 function random(n: number): Uint8Array {
@@ -123,16 +125,20 @@ export class PeerMeshNode {
     } catch (e) {
       throw new ConfigError(`state directory: ${(e as Error).message}`);
     }
-    const privateKey = loadPrivateKey(cfg, log);
+    // Everything that can be wrong with the input is checked before anything is written.
     const psk = cfg.pskFile ? loadKey(cfg.pskFile, 'pre-shared key file', log) : null;
+    const peerPsks = cfg.peers.map((p) =>
+      p.presharedKeyFile ? loadKey(p.presharedKeyFile, 'pre-shared key file', log) : psk,
+    );
     const addresses = cfg.addresses.map(checkAddress);
+    const privateKey = loadPrivateKey(cfg, log);
 
     const node = new PeerMeshNode(cfg, log, privateKey);
     const allAllowed: Cidr[] = [];
-    for (const p of cfg.peers) {
+    for (const [i, p] of cfg.peers.entries()) {
       const allowedIps = p.allowedIps.map((a) => parseCidr(a)!);
       allAllowed.push(...allowedIps);
-      const peerPsk = p.presharedKeyFile ? loadKey(p.presharedKeyFile, 'pre-shared key file', log) : psk;
+      const peerPsk = peerPsks[i];
       let endpoint: Endpoint | null = null;
       if (p.endpoint) {
         const { host, port } = parseEndpoint(p.endpoint);
@@ -280,6 +286,13 @@ export class PeerMeshNode {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       peers,
       counters: { ...this.device.counters, udpSendDropped: this.udp.dropped, ...(this.tun?.stats ?? {}) },
+      memory: (({ rss, heapUsed, heapTotal, external, arrayBuffers }) => ({
+        rss,
+        heapUsed,
+        heapTotal,
+        external,
+        arrayBuffers,
+      }))(process.memoryUsage()),
     };
   }
 

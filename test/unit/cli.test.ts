@@ -1,0 +1,83 @@
+// The `peermesh` CLI as a real process: key commands, and exit code 2 with one clear line for bad
+// flags, unreadable or malformed keys and unsafe state directories (all before touching the system).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { runCli } from '../lib/peermesh-proc';
+
+const dir = mkdtempSync(join(tmpdir(), 'pm-cli-'));
+
+function expectUsageError(args: string[], re: RegExp): void {
+  const r = runCli(args);
+  assert.equal(r.code, 2, `${args.join(' ')} -> ${r.code}: ${r.stderr}`);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^peermesh: /);
+  assert.match(r.stderr, re);
+}
+
+describe('peermesh CLI', () => {
+  it('keygen --out writes a 0600 key and prints its public key; pubkey agrees (also via stdin)', () => {
+    const key = join(dir, 'k1');
+    const r = runCli(['keygen', '--out', key]);
+    assert.equal(r.code, 0, r.stderr);
+    const pub = r.stdout.trim();
+    assert.match(pub, /^[A-Za-z0-9+/]{43}=$/);
+    assert.equal(statSync(key).mode & 0o777, 0o600);
+    assert.equal(runCli(['pubkey', '--private-key-file', key]).stdout.trim(), pub);
+    const viaStdin = execFileSync(
+      process.execPath,
+      [join(__dirname, '..', '..', '..', 'bin', 'peermesh'), 'pubkey', '-'],
+      {
+        input: execFileSync('cat', [key]),
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(viaStdin.trim(), pub);
+    expectUsageError(['keygen', '--out', key], /exists; use --force/);
+  });
+
+  it('keygen in a state directory creates it 0700; genpsk prints a key', () => {
+    const state = join(dir, 'state1');
+    const r = runCli(['keygen', '--state-dir', state]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(statSync(state).mode & 0o777, 0o700);
+    assert.equal(statSync(join(state, 'private.key')).mode & 0o777, 0o600);
+    assert.equal(runCli(['pubkey', '--state-dir', state]).stdout.trim(), r.stdout.trim());
+    assert.match(runCli(['genpsk']).stdout.trim(), /^[A-Za-z0-9+/]{43}=$/);
+  });
+
+  it('exits 2 with one line for bad flags and commands', () => {
+    expectUsageError(['up', '--bogus'], /Unknown option '--bogus'/);
+    expectUsageError(['frobnicate'], /unknown command "frobnicate"/);
+    expectUsageError(['up', '--address', 'not-an-ip/24'], /address "not-an-ip\/24"/);
+    expectUsageError(['up', '--peer', 'short@1.2.3.4:5'], /public key/);
+  });
+
+  it('exits 2 for an unreadable or malformed private key, a malformed PSK, an unsafe state directory', () => {
+    const state = join(dir, 'state2');
+    expectUsageError(
+      ['up', '--state-dir', state, '--private-key-file', join(dir, 'missing.key')],
+      /cannot read private key file .*ENOENT/,
+    );
+    const bad = join(dir, 'bad.key');
+    writeFileSync(bad, 'hello\n', { mode: 0o600 });
+    expectUsageError(['up', '--state-dir', state, '--private-key-file', bad], /is not a base64 32-byte key/);
+    expectUsageError(
+      ['up', '--state-dir', state, '--psk-file', bad],
+      /pre-shared key file .* is not a base64 32-byte key/,
+    );
+    const open = join(dir, 'open-state');
+    mkdirSync(open);
+    chmodSync(open, 0o755);
+    expectUsageError(['up', '--state-dir', open], /accessible by other users/);
+  });
+
+  it('status without a running node says so (exit 1)', () => {
+    const r = runCli(['status', '--state-dir', join(dir, 'nothing-here')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no node is running/);
+  });
+});
