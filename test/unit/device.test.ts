@@ -16,7 +16,7 @@ import {
   UNDER_LOAD_HANDSHAKES_PER_SECOND,
 } from '../../main/core/constants';
 import { messageType } from '../../main/core/messages';
-import { ipv4Packet, ipv6Packet, type SimDatagram, SimNet, type SimNode } from '../lib/sim';
+import { ipv4Packet, ipv6Packet, type SimDatagram, SimNet, type SimNode, seededRandom } from '../lib/sim';
 
 function key(seed: number): Uint8Array {
   return nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(seed)).secretKey;
@@ -313,5 +313,45 @@ describe('device: cookies under load', () => {
     assert.ok(cookieReplies > repliesBefore);
     net.advance(REKEY_TIMEOUT + 500, 100);
     assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'legit');
+  });
+});
+
+describe('device: hostile input', () => {
+  it('20,000 random and mutated datagrams: no exception, no reply, the session keeps working', () => {
+    const { net, a, b } = pair();
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'establish'));
+    net.run();
+    const captured: Buffer[] = [];
+    net.filter = (d) => {
+      captured.push(d.bytes);
+      return true;
+    };
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'sample'));
+    b.send(ipv4Packet('100.64.0.2', '100.64.0.1', 'sample'));
+    net.run();
+    net.filter = () => true;
+    const rnd = seededRandom(99);
+    const attacker = { address: '198.18.9.9', port: 4444 };
+    const before = { tun: b.tunOut.length, queued: net.queue.length };
+    for (let i = 0; i < 20_000; i++) {
+      const r = rnd(4);
+      let d: Buffer;
+      if (i % 2 === 0) {
+        // random bytes, with a valid-looking type byte half the time
+        d = Buffer.from(rnd(r[0] % 4 === 0 ? 148 : (r[1] << 3) % 1600));
+        if (d.length >= 4 && r[2] & 1) d.writeUInt32LE(1 + (r[3] % 4), 0);
+      } else {
+        // a real message with one byte flipped or truncated
+        const base = captured[i % captured.length];
+        d = Buffer.from(base.subarray(0, r[0] % 2 ? base.length : r[1] % base.length));
+        if (d.length > 0) d[r[2] % d.length] ^= 1 << (r[3] % 8);
+      }
+      b.device.handleDatagram(d, d.length, attacker);
+    }
+    assert.equal(net.queue.length, before.queued, 'replied to garbage');
+    assert.equal(b.tunOut.length, before.tun, 'garbage reached the TUN device');
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'still works'));
+    net.run();
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'still works');
   });
 });
