@@ -117,7 +117,9 @@ describe('interop with wireguard-go', { skip: skip ?? false }, () => {
 
   it('re-handshakes after wireguard-go restarts (wireguard-go initiating)', async () => {
     wgProc.kill('SIGTERM');
-    await waitFor('wireguard-go gone', () => !lab.links('a').includes(wgIf), 5000);
+    // Wait for the process itself (it holds the UDP port until it exits), not only its interface.
+    await waitFor('wireguard-go exited', () => wgProc.exitCode !== null || wgProc.signalCode !== null, 5000);
+    await waitFor('wireguard-go interface gone', () => !lab.links('a').includes(wgIf), 5000);
     wgProc = startWireguardGo(lab);
     await configureWireguardGo();
     await waitFor(
