@@ -55,6 +55,12 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
   --peer KEY[@HOST:PORT][,CIDR...]  a static peer and the overlay addresses it may use, repeatable
   --psk-file FILE                 pre-shared key for all static peers (optional)
   --log-level LEVEL               debug, info, warn, error (default: info)
+  --network NAME                  join (or start) the mesh network NAME ...
+  --secret-file FILE              ... whose secret is in FILE (any passphrase, at least 12 characters)
+  --bootstrap HOST:PORT           a member to join through, repeatable (none: wait to be joined)
+  --name NAME                     this node's name in the network (default: host name)
+                                  With --network and no --address, the node's overlay addresses
+                                  are derived from its key (100.64.0.0/10 and a per-network ULA).
 Options of "status", "pubkey", "keygen": --state-dir DIR, --private-key-file FILE (pubkey)
 `;
 
@@ -89,6 +95,10 @@ export function buildUpConfig(args: string[]): NodeConfig {
     peer: { type: 'string', multiple: true },
     'psk-file': { type: 'string' },
     'log-level': { type: 'string' },
+    network: { type: 'string' },
+    'secret-file': { type: 'string' },
+    bootstrap: { type: 'string', multiple: true },
+    name: { type: 'string' },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   let cfg = defaults();
@@ -104,6 +114,16 @@ export function buildUpConfig(args: string[]): NodeConfig {
   if (v['private-key-file']) cfg.privateKeyFile = v['private-key-file'] as string;
   if (v['psk-file']) cfg.pskFile = v['psk-file'] as string;
   if (v.peer) cfg.peers = (v.peer as string[]).map(parsePeerFlag);
+  if (v.name) cfg.name = v.name as string;
+  if (v.network || v['secret-file'] || v.bootstrap) {
+    const net = cfg.network ?? { name: '', secretFile: '', bootstrap: [] };
+    if (v.network) net.name = v.network as string;
+    if (v['secret-file']) net.secretFile = v['secret-file'] as string;
+    if (v.bootstrap) net.bootstrap = v.bootstrap as string[];
+    if (!net.name || !net.secretFile)
+      throw new ConfigError('a network needs both --network NAME and --secret-file FILE');
+    cfg.network = net;
+  }
   if (v['log-level']) {
     const l = v['log-level'] as string;
     if (!['debug', 'info', 'warn', 'error'].includes(l))

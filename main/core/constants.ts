@@ -11,6 +11,8 @@ export const MSG_INITIATION = 1;
 export const MSG_RESPONSE = 2;
 export const MSG_COOKIE_REPLY = 3;
 export const MSG_TRANSPORT = 4;
+/** PeerMesh discovery messages (mesh.ts); a type WireGuard does not use, so stock peers ignore it. */
+export const MSG_MESH = 0x50;
 
 // Message sizes in bytes.
 export const INITIATION_SIZE = 148;
@@ -60,3 +62,17 @@ export const HANDSHAKES_PER_SOURCE_BURST = 5;
 // Device defaults.
 export const DEFAULT_PORT = 51820;
 export const DEFAULT_MTU = 1420;
+
+// Mesh discovery (mesh.ts).
+/** Discovery messages whose timestamp is further than this from our wall clock are refused. */
+export const MESH_CLOCK_SKEW = 120_000;
+/** Hello to bootstrap addresses this often until a member answers, then every MESH_HELLO_REFRESH. */
+export const MESH_HELLO_RETRY = 2_000;
+export const MESH_HELLO_REFRESH = 60_000;
+/** Members listed in one welcome (the rest arrive through other members' welcomes). */
+export const MESH_MAX_MEMBERS_PER_WELCOME = 24;
+export const MESH_MAX_MESSAGE = 1400;
+/** Accepted discovery nonces remembered per generation (two generations). */
+export const MESH_NONCE_CACHE = 4096;
+/** Persistent keepalive for mesh peers, seconds (keeps NAT mappings open). */
+export const MESH_KEEPALIVE = 25;

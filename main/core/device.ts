@@ -22,6 +22,7 @@ import {
   MAX_TIMER_HANDSHAKES,
   MSG_COOKIE_REPLY,
   MSG_INITIATION,
+  MSG_MESH,
   MSG_RESPONSE,
   MSG_TRANSPORT,
   PADDING_MULTIPLE,
@@ -186,6 +187,8 @@ export class Device {
     stagedDropped: 0,
   };
   mtu: number;
+  /** Receives datagrams of the mesh's discovery type (see mesh.ts); unset: they are dropped. */
+  onMeshMessage: ((buf: Buffer, len: number, from: Endpoint) => void) | null = null;
   private now: number;
   private wallNow: number;
   private readonly random: (n: number) => Uint8Array;
@@ -390,7 +393,8 @@ export class Device {
         this.handleCookieReply(buf.subarray(0, len));
         return;
       default:
-        this.counters.invalid++;
+        if (len > 0 && buf[0] === MSG_MESH && this.onMeshMessage) this.onMeshMessage(buf, len, from);
+        else this.counters.invalid++;
     }
   }
 

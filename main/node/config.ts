@@ -2,7 +2,7 @@
 // Everything is validated here, so a bad value stops the node before it touches the system, with one
 // readable line naming the option.
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_MTU, DEFAULT_PORT } from '../core/constants';
 import { type Cidr, parseCidr, parseIp } from '../core/ip';
@@ -20,7 +20,18 @@ export interface PeerSpec {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+export interface NetworkSpec {
+  name: string;
+  secretFile: string;
+  /** "host:port" of members to join through. */
+  bootstrap: string[];
+}
+
 export interface NodeConfig {
+  /** Mesh network to be a member of (null: static peers only). */
+  network: NetworkSpec | null;
+  /** This node's name in the network (default: host name). */
+  name: string;
   stateDir: string;
   interface: string;
   addresses: string[];
@@ -40,6 +51,8 @@ export function defaultStateDir(): string {
 
 export function defaults(): NodeConfig {
   return {
+    network: null,
+    name: hostname().split('.')[0].slice(0, 63) || 'node',
     stateDir: defaultStateDir(),
     interface: 'pm0',
     addresses: [],
@@ -178,6 +191,33 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
           `${where} must be debug, info, warn or error`,
         );
         break;
+      case 'name':
+        cfg.name = expect<string>(v, isString, `${where} must be a string`);
+        break;
+      case 'network': {
+        const o = expect<Json>(
+          v,
+          (x) => typeof x === 'object' && x !== null && !Array.isArray(x),
+          `${where} must be an object`,
+        );
+        for (const k2 of Object.keys(o)) {
+          if (!['name', 'secretFile', 'bootstrap'].includes(k2))
+            throw new ConfigError(`${where}: unknown option "${k2}"`);
+        }
+        cfg.network = {
+          name: expect<string>(o.name, isString, `${where}.name must be a string`),
+          secretFile: rel(expect<string>(o.secretFile, isString, `${where}.secretFile must be a path`)),
+          bootstrap:
+            o.bootstrap === undefined
+              ? []
+              : expect<string[]>(
+                  o.bootstrap,
+                  isStringArray,
+                  `${where}.bootstrap must be a list of HOST:PORT`,
+                ),
+        };
+        break;
+      }
       case 'peers':
         cfg.peers = expect<unknown[]>(v, Array.isArray, `${where} must be a list`).map((p, i) =>
           peerFromJson(p, `${where}[${i}]`, rel),
@@ -240,6 +280,16 @@ export function validate(cfg: NodeConfig): NodeConfig {
     throw new ConfigError(`mtu ${cfg.mtu} out of range (${minMtu}-65503)`);
   }
   if (!isPort(cfg.listenPort)) throw new ConfigError(`listen port ${cfg.listenPort} must be 0-65535`);
+  if (!/^[^\s/\\]{1,63}$/.test(cfg.name))
+    throw new ConfigError(`node name "${cfg.name}" must be 1-63 characters without spaces or slashes`);
+  if (cfg.network) {
+    if (!/^[A-Za-z0-9_.-]{1,63}$/.test(cfg.network.name)) {
+      throw new ConfigError(
+        `network name "${cfg.network.name}" must be 1-63 characters of letters, digits, _ . -`,
+      );
+    }
+    for (const b of cfg.network.bootstrap) parseEndpoint(b);
+  }
   const seen = new Set<string>();
   for (const p of cfg.peers) {
     if (seen.has(p.publicKey)) throw new ConfigError(`peer ${p.publicKey} is listed twice`);

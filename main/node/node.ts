@@ -3,17 +3,25 @@
 
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../control/socket';
 import { Device, type DeviceEvent, type Endpoint, type Peer } from '../core/device';
 import { type Cidr, parseCidr, parseIp } from '../core/ip';
+import {
+  Mesh,
+  type MeshEvent,
+  memberAddresses,
+  networkKeys,
+  OVERLAY_V4_PREFIX,
+  OVERLAY_V6_PREFIX,
+} from '../core/mesh';
 import { ensurePrivateDir } from '../io/files';
 import { TunHelper } from '../io/helper';
 import { UdpSockets } from '../io/udp';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
-import { decodeKey, generatePrivateKey, readKeyFile, writeKeyFile } from './identity';
+import { decodeKey, generatePrivateKey, publicKeyOf, readKeyFile, writeKeyFile } from './identity';
 import { type Logger, shortKey } from './log';
 
 export interface PeerStatus {
@@ -40,6 +48,11 @@ export interface NodeStatus {
   uptimeSeconds: number;
   peers: PeerStatus[];
   counters: Record<string, number>;
+  network: {
+    name: string;
+    publicEndpoint: string | null;
+    members: { name: string; publicKey: string; endpoint: string | null; address: string }[];
+  } | null;
   /** Memory of the node process in bytes (process.memoryUsage()). */
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
 }
@@ -83,6 +96,8 @@ export class PeerMeshNode {
   private readonly unresolved = new Map<string, string>(); // peer key -> "host:port"
   private resolveTimer: NodeJS.Timeout | null = null;
   private readonly up = new Set<string>();
+  private mesh: Mesh | null = null;
+  private addresses: string[] = [];
   private stopping = false;
   /** Resolves when the node stops (by stop() or because its helper died). */
   readonly stopped: Promise<string>;
@@ -97,7 +112,10 @@ export class PeerMeshNode {
       this.resolveStopped = r;
     });
     this.udp = new UdpSockets((msg, rinfo) => {
-      this.device.setTime(performance.now(), Date.now());
+      const now = performance.now();
+      const wall = Date.now();
+      this.device.setTime(now, wall);
+      this.mesh?.setTime(now, wall);
       this.device.handleDatagram(msg, msg.length, rinfo);
     });
     this.device = new Device(
@@ -130,10 +148,42 @@ export class PeerMeshNode {
     const peerPsks = cfg.peers.map((p) =>
       p.presharedKeyFile ? loadKey(p.presharedKeyFile, 'pre-shared key file', log) : psk,
     );
-    const addresses = cfg.addresses.map(checkAddress);
+    const secret = cfg.network ? loadSecret(cfg.network.secretFile, log) : null;
     const privateKey = loadPrivateKey(cfg, log);
+    const net = cfg.network && secret ? networkKeys(cfg.network.name, secret) : null;
+    let addressList = cfg.addresses;
+    if (net && addressList.length === 0) {
+      const own = memberAddresses(net, publicKeyOf(privateKey));
+      addressList = [`${own.v4}/${OVERLAY_V4_PREFIX}`];
+      if (ipv6Enabled()) addressList.push(`${own.v6}/${OVERLAY_V6_PREFIX}`);
+    }
+    const addresses = addressList.map(checkAddress);
 
     const node = new PeerMeshNode(cfg, log, privateKey);
+    node.addresses = addressList;
+    if (net && cfg.network) {
+      const bootstrap: Endpoint[] = [];
+      for (const b of cfg.network.bootstrap) {
+        const { host, port } = parseEndpoint(b);
+        try {
+          bootstrap.push({ address: parseIp(host) ? host : (await lookup(host)).address, port });
+        } catch (e) {
+          log.warn(`cannot resolve bootstrap ${host} (${(e as NodeJS.ErrnoException).code}); skipping it`);
+        }
+      }
+      const mesh = new Mesh(
+        node.device,
+        {
+          send: (buf, start, len, to) => node.udp.send(buf, start, len, to),
+          writeTun: () => {},
+          event: () => {},
+        },
+        { network: net, name: cfg.name, bootstrap, random, now: performance.now(), wallNow: Date.now() },
+        (e) => node.onMeshEvent(e),
+      );
+      node.mesh = mesh;
+      node.device.onMeshMessage = (buf, len, from) => mesh.handleDatagram(buf, len, from);
+    }
     const allAllowed: Cidr[] = [];
     for (const [i, p] of cfg.peers.entries()) {
       const allowedIps = p.allowedIps.map((a) => parseCidr(a)!);
@@ -168,7 +218,7 @@ export class PeerMeshNode {
       node.tun = await TunHelper.start({
         name: cfg.interface,
         mtu: cfg.mtu,
-        addresses: cfg.addresses,
+        addresses: addressList,
         routes: extraRoutes(addresses, allAllowed),
       });
     } catch (e) {
@@ -203,15 +253,20 @@ export class PeerMeshNode {
     node.device.setTime(performance.now(), Date.now());
     node.device.connectAll();
     node.ticker = setInterval(() => {
-      node.device.setTime(performance.now(), Date.now());
+      const now = performance.now();
+      const wall = Date.now();
+      node.device.setTime(now, wall);
       node.device.tick();
+      node.mesh?.setTime(now, wall);
+      node.mesh?.tick();
     }, 100);
     if (node.unresolved.size > 0) {
       node.resolveTimer = setInterval(() => void node.resolvePending(), 15_000);
     }
     log.info(
-      `up: interface ${tun.info.ifname} (mtu ${tun.info.mtu}) ${cfg.addresses.join(' ') || '(no addresses)'}, ` +
-        `listening on UDP ${node.udp.port}, public key ${node.device.publicKeyB64}, ${cfg.peers.length} peer(s)`,
+      `up: interface ${tun.info.ifname} (mtu ${tun.info.mtu}) ${addressList.join(' ') || '(no addresses)'}, ` +
+        `listening on UDP ${node.udp.port}, public key ${node.device.publicKeyB64}, ${cfg.peers.length} peer(s)` +
+        (cfg.network ? `, network "${cfg.network.name}" as "${cfg.name}"` : ''),
     );
     return node;
   }
@@ -260,6 +315,15 @@ export class PeerMeshNode {
     }
   }
 
+  private onMeshEvent(e: MeshEvent): void {
+    if (e.type === 'member') {
+      const where = e.endpoint ? formatEndpoint(e.endpoint) : 'no endpoint yet';
+      this.log.info(`member "${e.name}" (${shortKey(e.key)}) at ${where}`);
+    } else {
+      this.log.info(`members see this node at ${e.endpoint}`);
+    }
+  }
+
   status(): NodeStatus {
     const peers: PeerStatus[] = [];
     for (const p of this.device.allPeers() as Iterable<Peer>) {
@@ -281,11 +345,12 @@ export class PeerMeshNode {
       ifindex: this.tun?.info.ifindex ?? 0,
       publicKey: this.device.publicKeyB64,
       listenPort: this.udp.port,
-      addresses: this.cfg.addresses,
+      addresses: this.addresses,
       mtu: this.cfg.mtu,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       peers,
       counters: { ...this.device.counters, udpSendDropped: this.udp.dropped, ...(this.tun?.stats ?? {}) },
+      network: this.meshStatus(),
       memory: (({ rss, heapUsed, heapTotal, external, arrayBuffers }) => ({
         rss,
         heapUsed,
@@ -293,6 +358,22 @@ export class PeerMeshNode {
         external,
         arrayBuffers,
       }))(process.memoryUsage()),
+    };
+  }
+
+  private meshStatus(): NodeStatus['network'] {
+    const mesh = this.mesh;
+    const spec = this.cfg.network;
+    if (!mesh || !spec) return null;
+    return {
+      name: spec.name,
+      publicEndpoint: mesh.publicEndpoint,
+      members: [...mesh.members.values()].map((m) => ({
+        name: m.name,
+        publicKey: m.key,
+        endpoint: formatEndpoint(this.device.getPeer(m.key)?.endpoint ?? m.endpoint),
+        address: mesh.addressesOf(m.key).v4,
+      })),
     };
   }
 
@@ -336,4 +417,29 @@ function loadPrivateKey(cfg: NodeConfig, log: Logger): Uint8Array {
     return key;
   }
   return loadKey(path, 'private key file', log);
+}
+
+/** The network secret: any passphrase of at least 12 characters (trailing newline ignored). */
+function loadSecret(path: string, log: Logger): Uint8Array {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new ConfigError(
+      `cannot read secret file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  if (text.length < 12)
+    throw new ConfigError(`secret file ${path}: the secret must be at least 12 characters`);
+  if ((statSync(path).mode & 0o077) !== 0)
+    log.warn(`secret file ${path} is readable by other users; chmod 600 it`);
+  return new TextEncoder().encode(text);
+}
+
+function ipv6Enabled(): boolean {
+  try {
+    return readFileSync('/proc/sys/net/ipv6/conf/all/disable_ipv6', 'utf8').trim() === '0';
+  } catch {
+    return false;
+  }
 }

@@ -115,6 +115,35 @@ export class NetnsLab {
     }
   }
 
+  /** A LAN: a bridge in its own namespace ("sw") and one veth per host with the given address. */
+  lan(hosts: [host: string, cidr: string][]): void {
+    this.addHost('sw');
+    this.exec('sw', 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    this.exec('sw', 'ip', ['link', 'set', 'br0', 'up']);
+    for (const [h, cidr] of hosts) {
+      const inHost = `v${this.id}${h}`.slice(0, 15);
+      const inSw = `s${this.id}${h}`.slice(0, 15);
+      sh('ip', [
+        'link',
+        'add',
+        inHost,
+        'netns',
+        this.ns(h),
+        'type',
+        'veth',
+        'peer',
+        'name',
+        inSw,
+        'netns',
+        this.ns('sw'),
+      ]);
+      this.exec('sw', 'ip', ['link', 'set', inSw, 'master', 'br0']);
+      this.exec('sw', 'ip', ['link', 'set', inSw, 'up']);
+      this.exec(h, 'ip', ['addr', 'add', cidr, 'dev', inHost]);
+      this.exec(h, 'ip', ['link', 'set', inHost, 'up']);
+    }
+  }
+
   /** Name of the veth end that `link(a, …, b, …)` put in host `a`. */
   vethName(host: string): string {
     return `v${this.id}${host}`.slice(0, 15);

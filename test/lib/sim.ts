@@ -3,6 +3,7 @@
 // Anchors: wireguard-go's bindtest/tuntest, nebula's e2e router.
 import { Device, type DeviceEvent, type DeviceLimits, type Endpoint } from '../../main/core/device';
 import { parseCidr } from '../../main/core/ip';
+import { Mesh, type NetworkKeys } from '../../main/core/mesh';
 
 export interface SimDatagram {
   from: Endpoint;
@@ -28,6 +29,8 @@ export function seededRandom(seed: number): (n: number) => Uint8Array {
 }
 
 export class SimNode {
+  /** A mesh controller attached to this node's device, ticked with it. */
+  mesh: Mesh | null = null;
   readonly tunOut: Buffer[] = [];
   readonly events: DeviceEvent[] = [];
   readonly device: Device;
@@ -56,6 +59,31 @@ export class SimNode {
         ringSize: 1 << 16,
       },
     );
+  }
+
+  /** Attach a mesh controller (network name + secret, bootstrap endpoints). */
+  joinMesh(network: NetworkKeys, bootstrap: Endpoint[], seed: number): Mesh {
+    const io = {
+      send: (buf: Buffer, start: number, len: number, to: Endpoint) =>
+        this.net.queue.push({
+          from: this.endpoint,
+          to,
+          bytes: Buffer.from(buf.subarray(start, start + len)),
+        }),
+      writeTun: () => {},
+      event: () => {},
+    };
+    this.mesh = new Mesh(this.device, io, {
+      network,
+      name: this.name,
+      bootstrap,
+      random: seededRandom(seed),
+      now: this.net.now,
+      wallNow: this.net.wall(),
+    });
+    const mesh = this.mesh;
+    this.device.onMeshMessage = (buf, len, from) => mesh.handleDatagram(buf, len, from);
+    return mesh;
   }
 
   get publicKey(): Uint8Array {
@@ -117,6 +145,7 @@ export class SimNet {
     if (!node) return;
     this.delivered++;
     node.device.setTime(this.now, this.wall());
+    node.mesh?.setTime(this.now, this.wall());
     const copy = Buffer.from(d.bytes);
     node.device.handleDatagram(copy, copy.length, d.from);
   }
@@ -129,6 +158,8 @@ export class SimNet {
       for (const n of this.nodes.values()) {
         n.device.setTime(this.now, this.wall());
         n.device.tick();
+        n.mesh?.setTime(this.now, this.wall());
+        n.mesh?.tick();
       }
       this.run();
     }
