@@ -11,6 +11,18 @@ const secret = new TextEncoder().encode('correct horse battery staple');
 const net0 = networkKeys('home', secret);
 const key = (i: number) => nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(i)).secretKey;
 
+/** n nodes joining one after the other, each bootstrapping from the previous one only. */
+function chain(net: SimNet, n: number): SimNode[] {
+  const nodes: SimNode[] = [];
+  for (let i = 0; i < n; i++) {
+    const node = net.add(`n${i}`, key(i + 1), 100 + i);
+    node.joinMesh(net0, i === 0 ? [] : [nodes[i - 1].endpoint], 200 + i);
+    nodes.push(node);
+    net.advance(300);
+  }
+  return nodes;
+}
+
 function v4(n: SimNode): string {
   return memberAddresses(net0, n.publicKey).v4;
 }
@@ -27,13 +39,7 @@ describe('mesh membership', () => {
 
   it('six nodes joining in a chain (each knows only the previous one) form a full mesh', () => {
     const net = new SimNet();
-    const nodes: SimNode[] = [];
-    for (let i = 0; i < 6; i++) {
-      const n = net.add(`n${i}`, key(i + 1), 100 + i);
-      n.joinMesh(net0, i === 0 ? [] : [nodes[i - 1].endpoint], 200 + i);
-      nodes.push(n);
-      net.advance(300);
-    }
+    const nodes = chain(net, 6);
     net.advance(5000);
     for (const n of nodes) assert.equal(n.mesh!.members.size, 5, `${n.name} knows ${n.mesh!.members.size}`);
     // every pair carries data through a WireGuard session
@@ -49,13 +55,7 @@ describe('mesh membership', () => {
 
   it('the remaining members keep working when the first two nodes leave', () => {
     const net = new SimNet();
-    const nodes: SimNode[] = [];
-    for (let i = 0; i < 5; i++) {
-      const n = net.add(`n${i}`, key(i + 1), 100 + i);
-      n.joinMesh(net0, i === 0 ? [] : [nodes[i - 1].endpoint], 200 + i);
-      nodes.push(n);
-      net.advance(300);
-    }
+    const nodes = chain(net, 5);
     net.advance(3000);
     const gone = new Set([nodes[0].endpoint, nodes[1].endpoint]);
     net.filter = (d) => !gone.has(d.to) && !gone.has(d.from);
