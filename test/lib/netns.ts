@@ -218,7 +218,7 @@ export function iperfTransfer(
   port: number,
   seconds = 2,
 ): number {
-  const srv = lab.spawnIn(server, 'iperf3', ['-s', '-1', '-B', address, '-p', String(port)]);
+  const srv = lab.spawnIn(server, 'iperf3', ['-s', '-B', address, '-p', String(port)]);
   try {
     let last = '';
     for (let i = 0; i < 20; i++) {
@@ -228,8 +228,18 @@ export function iperfTransfer(
         ['-c', address, '-p', String(port), '-t', String(seconds), '-J'],
         30_000,
       );
-      if (r.ok)
-        return (JSON.parse(r.out) as { end: { sum_received: { bytes: number } } }).end.sum_received.bytes;
+      // iperf3 can exit 0 with a JSON report that has no totals (it raced a server still starting):
+      // such a run counts as a failed attempt, like a non-zero exit.
+      if (r.ok) {
+        let bytes: unknown;
+        try {
+          bytes = (JSON.parse(r.out) as { end?: { sum_received?: { bytes?: unknown } } }).end?.sum_received
+            ?.bytes;
+        } catch {
+          bytes = undefined;
+        }
+        if (typeof bytes === 'number') return bytes;
+      }
       last = r.out;
       execFileSync('sleep', ['0.2']);
     }
