@@ -58,6 +58,7 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
   --network NAME                  join (or start) the mesh network NAME ...
   --secret-file FILE              ... whose secret is in FILE (any passphrase, at least 12 characters)
   --bootstrap HOST:PORT           a member to join through, repeatable (none: wait to be joined)
+  --relay                         relay traffic between members that cannot reach each other
   --name NAME                     this node's name in the network (default: host name)
                                   With --network and no --address, the node's overlay addresses
                                   are derived from its key (100.64.0.0/10 and a per-network ULA).
@@ -98,6 +99,7 @@ export function buildUpConfig(args: string[]): NodeConfig {
     network: { type: 'string' },
     'secret-file': { type: 'string' },
     bootstrap: { type: 'string', multiple: true },
+    relay: { type: 'boolean' },
     name: { type: 'string' },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -115,8 +117,9 @@ export function buildUpConfig(args: string[]): NodeConfig {
   if (v['psk-file']) cfg.pskFile = v['psk-file'] as string;
   if (v.peer) cfg.peers = (v.peer as string[]).map(parsePeerFlag);
   if (v.name) cfg.name = v.name as string;
-  if (v.network || v['secret-file'] || v.bootstrap) {
-    const net = cfg.network ?? { name: '', secretFile: '', bootstrap: [] };
+  if (v.network || v['secret-file'] || v.bootstrap || values.relay) {
+    const net = cfg.network ?? { name: '', secretFile: '', bootstrap: [], relay: false };
+    if (values.relay) net.relay = true;
     if (v.network) net.name = v.network as string;
     if (v['secret-file']) net.secretFile = v['secret-file'] as string;
     if (v.bootstrap) net.bootstrap = v.bootstrap as string[];

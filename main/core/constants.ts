@@ -13,6 +13,12 @@ export const MSG_COOKIE_REPLY = 3;
 export const MSG_TRANSPORT = 4;
 /** PeerMesh discovery messages (mesh.ts); a type WireGuard does not use, so stock peers ignore it. */
 export const MSG_MESH = 0x50;
+/** A WireGuard message wrapped for a relay: type, 3 zero bytes, destination public key, message. */
+export const MSG_RELAY_TO = 0x51;
+/** A relayed WireGuard message as the relay delivers it: type, 3 zero bytes, source key, message. */
+export const MSG_RELAY_FROM = 0x52;
+export const MSG_MESH_LAST = 0x52;
+export const RELAY_HEADER_SIZE = 36;
 
 // Message sizes in bytes.
 export const INITIATION_SIZE = 148;
@@ -66,13 +72,33 @@ export const DEFAULT_MTU = 1420;
 // Mesh discovery (mesh.ts).
 /** Discovery messages whose timestamp is further than this from our wall clock are refused. */
 export const MESH_CLOCK_SKEW = 120_000;
-/** Hello to bootstrap addresses this often until a member answers, then every MESH_HELLO_REFRESH. */
-export const MESH_HELLO_RETRY = 2_000;
-export const MESH_HELLO_REFRESH = 60_000;
-/** Members listed in one welcome (the rest arrive through other members' welcomes). */
-export const MESH_MAX_MEMBERS_PER_WELCOME = 24;
+/** Hello to bootstrap addresses this often until a member answers, then every MESH_BOOTSTRAP_REFRESH. */
+export const MESH_BOOTSTRAP_RETRY = 1_000;
+export const MESH_BOOTSTRAP_REFRESH = 60_000;
+/** Largest discovery datagram we send or accept (fits any path MTU in practice). */
 export const MESH_MAX_MESSAGE = 1400;
 /** Accepted discovery nonces remembered per generation (two generations). */
 export const MESH_NONCE_CACHE = 4096;
-/** Persistent keepalive for mesh peers, seconds (keeps NAT mappings open). */
-export const MESH_KEEPALIVE = 25;
+/** A direct path gets a hello this often (also keeps NAT mappings open; under most NATs' 30 s UDP timeout). */
+export const MESH_PATH_KEEPALIVE = 20_000;
+/** A direct path with nothing heard for this long is gone (probing starts again). */
+export const MESH_PATH_TIMEOUT = 65_000;
+/** Probing a member without a direct path: every PROBE_FAST for PROBE_FAST_FOR, then every PROBE_SLOW. */
+export const MESH_PROBE_FAST = 500;
+export const MESH_PROBE_FAST_FOR = 10_000;
+export const MESH_PROBE_SLOW = 15_000;
+/** Without a direct path after this long, traffic goes through a relay (if one is known). */
+export const MESH_RELAY_AFTER = 2_000;
+/** At most one digest exchange per member in this interval. */
+export const MESH_SYNC_INTERVAL = 1_000;
+/** Members re-sign their record this often (so records of members gone for good age out). */
+export const MESH_RECORD_REFRESH = 6 * 3600_000;
+/** Records older than this (by their version time) are dropped: the member has been gone for a week. */
+export const MESH_RECORD_MAX_AGE = 7 * 24 * 3600_000;
+/** Endpoints in one record, routes in one record. */
+export const MESH_MAX_ENDPOINTS = 6;
+export const MESH_MAX_ROUTES = 16;
+/** Members a network may have (records beyond are refused). */
+export const MESH_MAX_MEMBERS = 4096;
+/** Digest buckets (by the first 6 bits of the key). */
+export const MESH_BUCKETS = 64;

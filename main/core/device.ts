@@ -23,6 +23,7 @@ import {
   MSG_COOKIE_REPLY,
   MSG_INITIATION,
   MSG_MESH,
+  MSG_MESH_LAST,
   MSG_RESPONSE,
   MSG_TRANSPORT,
   PADDING_MULTIPLE,
@@ -73,6 +74,18 @@ import { NEVER, PeerTimers } from './timers';
 export interface Endpoint {
   address: string; // IPv4 dotted quad or IPv6 text (no brackets)
   port: number;
+  /**
+   * Set when the path goes through a mesh relay: address/port are the relay's, and this is the
+   * public key of the peer at the far end (mesh.ts wraps and unwraps such datagrams).
+   */
+  relayTo?: Uint8Array;
+}
+
+export function sameEndpoint(a: Endpoint | null, b: Endpoint | null): boolean {
+  if (!a || !b) return a === b;
+  if (a.port !== b.port || a.address !== b.address) return false;
+  if (!a.relayTo || !b.relayTo) return !a.relayTo && !b.relayTo;
+  return Buffer.compare(a.relayTo, b.relayTo) === 0;
 }
 
 export type DeviceEvent =
@@ -150,6 +163,11 @@ export class Peer {
   readonly keys: HandshakePeerKeys;
   readonly cookies: CookieGenerator;
   endpoint: Endpoint | null;
+  /**
+   * Until this time an authenticated packet arriving through a relay does not move the peer off
+   * its direct endpoint (the mesh sets it while the direct path answers its probes).
+   */
+  preferDirectUntil = 0;
   persistentKeepaliveMs: number;
   handshake: HandshakeState | null = null;
   /** When our current initiation attempt started (REKEY_ATTEMPT_TIME budget). */
@@ -187,7 +205,7 @@ export class Device {
     stagedDropped: 0,
   };
   mtu: number;
-  /** Receives datagrams of the mesh's discovery type (see mesh.ts); unset: they are dropped. */
+  /** Receives datagrams of the mesh's types (discovery, relay; see mesh.ts); unset: they are dropped. */
   onMeshMessage: ((buf: Buffer, len: number, from: Endpoint) => void) | null = null;
   private now: number;
   private wallNow: number;
@@ -393,7 +411,8 @@ export class Device {
         this.handleCookieReply(buf.subarray(0, len));
         return;
       default:
-        if (len > 0 && buf[0] === MSG_MESH && this.onMeshMessage) this.onMeshMessage(buf, len, from);
+        if (len > 0 && buf[0] >= MSG_MESH && buf[0] <= MSG_MESH_LAST && this.onMeshMessage)
+          this.onMeshMessage(buf, len, from);
         else this.counters.invalid++;
     }
   }
@@ -468,8 +487,17 @@ export class Device {
 
   private updateEndpoint(peer: Peer, from: Endpoint): void {
     const e = peer.endpoint;
-    if (e && e.port === from.port && e.address === from.address) return;
-    peer.endpoint = { address: from.address, port: from.port };
+    if (sameEndpoint(e, from)) return;
+    if (from.relayTo && e && !e.relayTo && this.now < peer.preferDirectUntil) return;
+    this.setEndpoint(peer, from);
+  }
+
+  /** Point a peer at a new endpoint (roaming, or the mesh choosing a direct or relayed path). */
+  setEndpoint(peer: Peer, to: Endpoint): void {
+    if (sameEndpoint(peer.endpoint, to)) return;
+    peer.endpoint = to.relayTo
+      ? { address: to.address, port: to.port, relayTo: to.relayTo }
+      : { address: to.address, port: to.port };
     this.io.event({ type: 'endpoint', peer: peer.keyB64, endpoint: peer.endpoint });
   }
 

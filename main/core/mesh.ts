@@ -1,28 +1,54 @@
-// Serverless membership, first part: a network is a name plus a secret. A node that knows both and
-// the address of any one member joins without knowing that member's key, learns the other members
-// from it, and introduces itself to each, so a chain of joins becomes a full mesh.
+// Serverless membership, discovery, NAT traversal and relaying (docs/mesh.md).
 //
-// Discovery messages ride on the same UDP port as WireGuard, with a type byte WireGuard does not use
-// (0x50). Their body is sealed with XChaCha20-Poly1305 under a key derived from the network name and
-// secret, so a sender without the secret gets no answer at all: a scan cannot tell that we listen.
-// Replays are refused (timestamp window + nonce cache). Members then talk through ordinary
-// WireGuard sessions (Device), whose peers this module adds.
+// A network is a name plus a secret. Discovery messages ride on the WireGuard UDP port with a type
+// WireGuard does not use (0x50), sealed with XChaCha20-Poly1305 under a key derived from the name and
+// secret: a sender without the secret gets no answer at all. Replays are refused (timestamp window
+// plus a nonce cache).
 //
-// Sans-IO like the Device: time is set by the caller, output goes through the same DeviceIO.
+// Every member publishes a record (key, name, endpoints, relay offer, routes) signed with its own
+// X25519 key (XEdDSA) and versioned by time, so no member can forge another's record and stale
+// information loses. Records spread by anti-entropy: hellos carry a digest of all records; when two
+// members' digests differ they compare 64 bucket digests, then the listings of the buckets that
+// differ, and push each other exactly the records the other lacks.
+//
+// Paths: a member probes every endpoint it knows of another (its record's local and public endpoints,
+// and where an introducer sees it) and asks a member that reaches both to introduce it; the introduced
+// member probes back at the same time, which opens a path through two endpoint-independent NATs.
+// Until a probe gets through, WireGuard traffic goes through a member that offers relaying; it moves
+// to the direct path as soon as one answers, without a new handshake.
+//
+// Sans-IO like the Device: time is set by the caller, output goes through DeviceIO.send.
 
 import {
+  MESH_BOOTSTRAP_REFRESH,
+  MESH_BOOTSTRAP_RETRY,
+  MESH_BUCKETS,
   MESH_CLOCK_SKEW,
-  MESH_HELLO_REFRESH,
-  MESH_HELLO_RETRY,
-  MESH_KEEPALIVE,
-  MESH_MAX_MEMBERS_PER_WELCOME,
+  MESH_MAX_ENDPOINTS,
+  MESH_MAX_MEMBERS,
   MESH_MAX_MESSAGE,
+  MESH_MAX_ROUTES,
   MESH_NONCE_CACHE,
+  MESH_PATH_KEEPALIVE,
+  MESH_PATH_TIMEOUT,
+  MESH_PROBE_FAST,
+  MESH_PROBE_FAST_FOR,
+  MESH_PROBE_SLOW,
+  MESH_RECORD_MAX_AGE,
+  MESH_RECORD_REFRESH,
+  MESH_RELAY_AFTER,
+  MESH_SYNC_INTERVAL,
+  MSG_INITIATION,
   MSG_MESH,
+  MSG_RELAY_FROM,
+  MSG_RELAY_TO,
+  MSG_TRANSPORT,
+  RELAY_HEADER_SIZE,
 } from './constants';
 import { xopen, xseal } from './crypto/aead';
 import { Blake2s } from './crypto/blake2s';
-import type { Device, DeviceIO, Endpoint } from './device';
+import { xeddsaSign, xeddsaVerify } from './crypto/xeddsa';
+import { type Device, type DeviceIO, type Endpoint, sameEndpoint } from './device';
 import { type Cidr, formatIp, parseCidr } from './ip';
 
 const HEADER = 4;
@@ -30,6 +56,7 @@ const NONCE = 24;
 const TAG = 16;
 
 const enc = new TextEncoder();
+const dec = new TextDecoder();
 
 function hash(...parts: (string | Uint8Array)[]): Uint8Array {
   const h = new Blake2s(32);
@@ -37,11 +64,13 @@ function hash(...parts: (string | Uint8Array)[]): Uint8Array {
   return h.digest();
 }
 
+const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
+
 export interface NetworkKeys {
   name: string;
   /** Key sealing discovery messages. */
   discoveryKey: Uint8Array;
-  /** Public identifier of the network (hash), used for address derivation. */
+  /** Public identifier of the network (hash), used for address derivation and record signatures. */
   id: Uint8Array;
 }
 
@@ -74,61 +103,136 @@ export function memberAddresses(net: NetworkKeys, publicKey: Uint8Array): { v4: 
 export const OVERLAY_V4_PREFIX = 10;
 export const OVERLAY_V6_PREFIX = 48;
 
-interface MemberInfo {
-  key: string; // base64 public key
-  name: string;
-  endpoint: Endpoint | null;
-  lastSeen: number; // monotonic ms, 0 = only heard of
+/** A member's self-description, signed by the member (XEdDSA with its WireGuard key). */
+export interface MemberRecord {
+  /** Public key, base64. */
+  k: string;
+  /** Version: the member's wall clock in ms when it signed; higher wins. */
+  v: number;
+  /** Name (host name by default). */
+  n: string;
+  /** Endpoints to try, "ip:port" / "[ip6]:port": local addresses first, then as members see it. */
+  e: string[];
+  /** 1 when the member relays traffic between members that cannot reach each other. */
+  rl: 0 | 1;
+  /** Subnet routes the member offers (CIDR). */
+  rt: string[];
+  /** Signature, base64. */
+  s: string;
 }
 
 type Wire =
-  | { t: 'hello'; ts: number; key: string; name: string; seen: string }
+  | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; rec?: MemberRecord }
+  | { t: 'dig'; ts: number; key: string; seen: string; b: string }
   | {
-      t: 'welcome';
+      t: 'sum';
       ts: number;
       key: string;
-      name: string;
       seen: string;
-      members: [string, string, string][];
-    };
+      bk: number;
+      lo: string;
+      hi: string;
+      e: [string, number][];
+      r?: 1;
+    }
+  | { t: 'recs'; ts: number; key: string; seen: string; recs: MemberRecord[] }
+  | { t: 'want'; ts: number; key: string; seen: string; peer: string }
+  | { t: 'intro'; ts: number; key: string; seen: string; rec: MemberRecord; at: string | null };
+
+export type PathKind = 'direct' | 'relayed' | 'none';
 
 export type MeshEvent =
-  | { type: 'member'; key: string; name: string; endpoint: Endpoint | null }
-  | { type: 'public-endpoint'; endpoint: string };
+  | { type: 'member'; key: string; name: string }
+  | { type: 'public-endpoint'; endpoint: string }
+  | { type: 'path'; key: string; name: string; kind: PathKind; endpoint: string | null; via: string | null };
 
 export interface MeshOptions {
   network: NetworkKeys;
   name: string;
   bootstrap: Endpoint[];
+  /** Our X25519 private key (signs our record). */
+  privateKey: Uint8Array;
   random: (n: number) => Uint8Array;
   now: number;
   wallNow: number;
+  /** Offer to relay traffic between members. */
+  relay?: boolean;
+  /** Subnet routes this node offers. */
+  routes?: string[];
+  /** Our local endpoints (interface addresses with the listen port), refreshed by the caller. */
+  localEndpoints?: Endpoint[];
 }
 
-function endpointText(e: Endpoint): string {
+export interface Member {
+  key: string;
+  keyBytes: Uint8Array;
+  rec: MemberRecord | null;
+  /** Confirmed direct path (a discovery message from the member arrived from here). */
+  direct: Endpoint | null;
+  lastDirect: number;
+  lastHelloSent: number;
+  /** Relay member key while relayed. */
+  relay: string | null;
+  /** Members that told us they reach this one directly (introducers, relay candidates). */
+  reachedBy: Set<string>;
+  /** Extra endpoints to probe (where an introducer sees the member). */
+  extra: Endpoint[];
+  probingSince: number;
+  nextProbe: number;
+  lastSync: number;
+  lastWant: number;
+  path: PathKind;
+}
+
+export function endpointText(e: Endpoint): string {
   return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
 
-function parseEndpointText(s: string): Endpoint | null {
+export function parseEndpointText(s: string): Endpoint | null {
   const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([0-9.]+):(\d{1,5})$/.exec(s);
   if (!m) return null;
   const port = Number(m[2]);
-  if (port < 1 || port > 65535 || !parseCidr(m[1])) return null;
-  return { address: m[1], port };
+  const ip = parseCidr(m[1]);
+  if (port < 1 || port > 65535 || !ip) return null;
+  return { address: formatIp(ip.bytes), port };
+}
+
+const KEY_RE = /^[A-Za-z0-9+/]{43}=$/;
+const SIG_RE = /^[A-Za-z0-9+/]{86}==$/;
+
+function isStrArray(x: unknown, max: number, maxLen: number): x is string[] {
+  return Array.isArray(x) && x.length <= max && x.every((s) => typeof s === 'string' && s.length <= maxLen);
+}
+
+function bucketOf(keyBytes: Uint8Array): number {
+  return keyBytes[0] >> 2; // 64 buckets
 }
 
 export class Mesh {
-  readonly members = new Map<string, MemberInfo>();
-  readonly counters = { discoveryIn: 0, discoveryRejected: 0, replays: 0 };
+  /** Every other member we know of (by record or by contact). */
+  readonly members = new Map<string, Member>();
+  readonly counters = {
+    discoveryIn: 0,
+    discoveryRejected: 0,
+    replays: 0,
+    recordsRejected: 0,
+    sent: 0,
+    sentBytes: 0,
+    relayed: 0,
+    relayDropped: 0,
+  };
+  /** Our endpoint as members see it (public address behind NAT). */
+  publicEndpoint: string | null = null;
   private now: number;
   private wallNow: number;
-  // Nonces of accepted messages, in two generations so the cache is bounded yet never forgets a
-  // nonce younger than the previous rotation.
   private nonces = new Set<string>();
   private oldNonces = new Set<string>();
-  private nextHello: number;
-  /** Our endpoint as the last member saw it (public address behind NAT). */
-  publicEndpoint: string | null = null;
+  private nextBootstrap: number;
+  private selfRecord: MemberRecord;
+  private readonly byEndpoint = new Map<string, string>(); // direct endpoint text -> member key
+  private bucketDigests: Uint8Array[] | null = null;
+  private rootDigest = '';
+  private localEndpoints: Endpoint[];
 
   constructor(
     private readonly device: Device,
@@ -138,7 +242,17 @@ export class Mesh {
   ) {
     this.now = opts.now;
     this.wallNow = opts.wallNow;
-    this.nextHello = opts.now;
+    this.nextBootstrap = opts.now;
+    this.localEndpoints = opts.localEndpoints ?? [];
+    this.selfRecord = this.signRecord(0);
+  }
+
+  get selfKey(): string {
+    return this.device.publicKeyB64;
+  }
+
+  get record(): MemberRecord {
+    return this.selfRecord;
   }
 
   /** Overlay addresses of a member (derived from its key, the same on every node). */
@@ -151,12 +265,174 @@ export class Mesh {
     this.wallNow = wallNow;
   }
 
-  get selfKey(): string {
-    return this.device.publicKeyB64;
+  /** The node's interface addresses changed (roaming): publish them and re-probe every member. */
+  setLocalEndpoints(eps: Endpoint[]): void {
+    const before = this.localEndpoints.map(endpointText).join(',');
+    if (eps.map(endpointText).join(',') === before) return;
+    this.localEndpoints = eps;
+    this.resign();
+    this.nextBootstrap = this.now;
+    for (const m of this.members.values()) {
+      m.lastHelloSent = 0;
+      if (m.direct) this.sendHello(m.direct, false, true);
+    }
   }
 
-  /** A datagram whose first byte is MSG_MESH. Anything not sealed with our network key is dropped silently. */
-  handleDatagram(buf: Uint8Array, len: number, from: Endpoint): void {
+  // ---- records -------------------------------------------------------------------------------
+
+  private recordBytes(r: Omit<MemberRecord, 's'>): Uint8Array {
+    return enc.encode(
+      JSON.stringify(['peermesh record v1', b64(this.opts.network.id), r.k, r.v, r.n, r.e, r.rl, r.rt]),
+    );
+  }
+
+  private signRecord(minVersion: number): MemberRecord {
+    const eps: string[] = [];
+    for (const e of this.localEndpoints) eps.push(endpointText(e));
+    if (this.publicEndpoint && !eps.includes(this.publicEndpoint)) eps.push(this.publicEndpoint);
+    const body = {
+      k: this.selfKey,
+      v: Math.max(Math.floor(this.wallNow), minVersion + 1),
+      n: this.opts.name.slice(0, 63),
+      e: eps.slice(-MESH_MAX_ENDPOINTS),
+      rl: (this.opts.relay ? 1 : 0) as 0 | 1,
+      rt: (this.opts.routes ?? []).slice(0, MESH_MAX_ROUTES),
+    };
+    const sig = xeddsaSign(this.opts.privateKey, this.recordBytes(body), this.opts.random(64));
+    return { ...body, s: b64(sig) };
+  }
+
+  private resign(): void {
+    this.selfRecord = this.signRecord(this.selfRecord.v);
+    this.bucketDigests = null;
+  }
+
+  /** Check a record's form, age and signature. */
+  private validRecord(r: unknown): r is MemberRecord {
+    if (typeof r !== 'object' || r === null) return false;
+    const x = r as MemberRecord;
+    if (
+      typeof x.k !== 'string' ||
+      !KEY_RE.test(x.k) ||
+      !Number.isSafeInteger(x.v) ||
+      x.v <= 0 ||
+      x.v > this.wallNow + 24 * 3600_000 ||
+      x.v < this.wallNow - MESH_RECORD_MAX_AGE ||
+      typeof x.n !== 'string' ||
+      x.n.length > 63 ||
+      !isStrArray(x.e, MESH_MAX_ENDPOINTS, 47) ||
+      !x.e.every((e) => parseEndpointText(e) !== null) ||
+      (x.rl !== 0 && x.rl !== 1) ||
+      !isStrArray(x.rt, MESH_MAX_ROUTES, 43) ||
+      !x.rt.every((c) => parseCidr(c) !== null) ||
+      typeof x.s !== 'string' ||
+      !SIG_RE.test(x.s)
+    )
+      return false;
+    return xeddsaVerify(Buffer.from(x.k, 'base64'), this.recordBytes(x), Buffer.from(x.s, 'base64'));
+  }
+
+  /** Take a record we were sent; true when it was new information. */
+  private ingest(r: unknown, from: string | null): boolean {
+    if (typeof r !== 'object' || r === null) return false;
+    const key = (r as MemberRecord).k;
+    if (key === this.selfKey) {
+      // Someone holds a version of our own record at least as new as ours (we restarted with a clock
+      // behind, or a copy of our key runs elsewhere): publish one that wins.
+      const v = (r as MemberRecord).v;
+      if (Number.isSafeInteger(v) && v >= this.selfRecord.v && this.validRecord(r)) {
+        this.selfRecord = this.signRecord(v);
+        this.bucketDigests = null;
+      }
+      return false;
+    }
+    const known = this.members.get(key);
+    if (known?.rec && known.rec.v >= (r as MemberRecord).v) return false;
+    if (!known && this.members.size >= MESH_MAX_MEMBERS) return false;
+    if (!this.validRecord(r)) {
+      this.counters.recordsRejected++;
+      return false;
+    }
+    const m = known ?? this.member(key);
+    const isNew = !m.rec;
+    m.rec = r;
+    if (from && from !== key) m.reachedBy.add(from);
+    this.bucketDigests = null;
+    this.ensurePeer(m);
+    if (isNew) {
+      this.onEvent({ type: 'member', key, name: r.n });
+      if (!m.direct) this.startProbing(m);
+    }
+    return true;
+  }
+
+  private member(key: string): Member {
+    let m = this.members.get(key);
+    if (!m) {
+      m = {
+        key,
+        keyBytes: Buffer.from(key, 'base64'),
+        rec: null,
+        direct: null,
+        lastDirect: 0,
+        lastHelloSent: 0,
+        relay: null,
+        reachedBy: new Set(),
+        extra: [],
+        probingSince: 0,
+        nextProbe: 0,
+        lastSync: -MESH_SYNC_INTERVAL,
+        lastWant: -MESH_PROBE_SLOW,
+        path: 'none',
+      };
+      this.members.set(key, m);
+    }
+    return m;
+  }
+
+  private ensurePeer(m: Member): void {
+    if (!m.rec || this.device.getPeer(m.key)) return;
+    const addrs = memberAddresses(this.opts.network, m.keyBytes);
+    const allowed = [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!] as Cidr[];
+    for (const rt of m.rec.rt) {
+      const c = parseCidr(rt);
+      if (c) allowed.push(c);
+    }
+    this.device.addPeer({ publicKey: m.keyBytes, endpoint: m.direct, allowedIps: allowed });
+  }
+
+  private computeDigests(): void {
+    if (this.bucketDigests) return;
+    const lists: [string, number][][] = Array.from({ length: MESH_BUCKETS }, () => []);
+    lists[bucketOf(this.device.identity.publicKey)].push([this.selfKey, this.selfRecord.v]);
+    for (const m of this.members.values()) if (m.rec) lists[bucketOf(m.keyBytes)].push([m.key, m.rec.v]);
+    this.bucketDigests = lists.map((l) => {
+      l.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      return hash('b', l.map(([k, v]) => `${k}:${v}`).join(';')).subarray(0, 6);
+    });
+    this.rootDigest = b64(hash('root', this.allBucketDigests()).subarray(0, 9));
+  }
+
+  /** Records in a bucket with keys in [lo, hi), ours included, sorted by key. */
+  private bucketEntries(bk: number, lo = '', hi = '~'): [string, number, MemberRecord][] {
+    const out: [string, number, MemberRecord][] = [];
+    if (bucketOf(this.device.identity.publicKey) === bk && this.selfKey >= lo && this.selfKey < hi)
+      out.push([this.selfKey, this.selfRecord.v, this.selfRecord]);
+    for (const m of this.members.values())
+      if (m.rec && bucketOf(m.keyBytes) === bk && m.key >= lo && m.key < hi)
+        out.push([m.key, m.rec.v, m.rec]);
+    out.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    return out;
+  }
+
+  // ---- incoming ------------------------------------------------------------------------------
+
+  /** A datagram whose first byte is one of the mesh types. Anything not from a member is dropped silently. */
+  handleDatagram(buf: Buffer, len: number, from: Endpoint): void {
+    if (buf[0] === MSG_RELAY_TO || buf[0] === MSG_RELAY_FROM) {
+      this.handleRelay(buf, len, from);
+      return;
+    }
     this.counters.discoveryIn++;
     const msg = this.open(buf.subarray(0, len));
     if (!msg) {
@@ -164,85 +440,335 @@ export class Mesh {
       return;
     }
     if (msg.key === this.selfKey) return;
-    this.learn(msg.key, msg.name, from, true);
-    const seen = msg.seen;
-    if (seen && seen !== this.publicEndpoint) {
-      this.publicEndpoint = seen;
-      this.onEvent({ type: 'public-endpoint', endpoint: seen });
-    }
-    if (msg.t === 'hello') {
-      this.send('welcome', from);
-    } else {
-      for (const [key, name, ep] of msg.members) {
-        if (key === this.selfKey || this.members.get(key)?.lastSeen) continue;
-        const endpoint = parseEndpointText(ep);
-        this.learn(key, name, endpoint, false);
-        if (endpoint) this.send('hello', endpoint); // introduce ourselves: full mesh
+    const sender = this.member(msg.key);
+    this.markDirect(sender, from);
+    this.noteSeen(msg.seen);
+    switch (msg.t) {
+      case 'hello':
+        if (msg.rec) this.ingest(msg.rec, msg.key);
+        if (!msg.r) this.sendHello(from, true, !!msg.rec);
+        this.computeDigests();
+        if (msg.d !== this.rootDigest && this.now - sender.lastSync >= MESH_SYNC_INTERVAL) {
+          sender.lastSync = this.now;
+          this.send({ t: 'dig', b: b64(this.allBucketDigests()) }, from);
+        }
+        break;
+      case 'dig': {
+        this.computeDigests();
+        const theirs = Buffer.from(msg.b, 'base64');
+        if (theirs.length !== MESH_BUCKETS * 6) return;
+        for (let bk = 0; bk < MESH_BUCKETS; bk++) {
+          if (Buffer.compare(theirs.subarray(bk * 6, bk * 6 + 6), this.bucketDigests![bk]) !== 0)
+            this.sendSums(bk, '', '~', from, false);
+        }
+        break;
+      }
+      case 'sum':
+        this.handleSum(msg, from);
+        break;
+      case 'recs':
+        for (const r of msg.recs) this.ingest(r, msg.key);
+        break;
+      case 'want': {
+        // A member asks us to introduce it to `peer`: tell each where the other is.
+        const target = this.members.get(msg.peer);
+        if (!target?.direct || !target.rec || !sender.rec || target.key === msg.key) return;
+        this.send({ t: 'intro', rec: sender.rec, at: endpointText(from) }, target.direct);
+        this.send({ t: 'intro', rec: target.rec, at: endpointText(target.direct) }, from);
+        break;
+      }
+      case 'intro': {
+        if (!msg.rec || typeof msg.rec !== 'object') return;
+        this.ingest(msg.rec, msg.key);
+        const m = this.members.get(msg.rec.k);
+        if (!m?.rec || m.rec.k !== msg.rec.k) return;
+        m.reachedBy.add(msg.key);
+        const at = msg.at ? parseEndpointText(msg.at) : null;
+        if (at && !m.extra.some((e) => sameEndpoint(e, at))) m.extra = [at, ...m.extra].slice(0, 4);
+        if (!m.direct) {
+          if (!m.probingSince) this.startProbing(m);
+          m.nextProbe = this.now; // probe now: the other side is probing us at the same moment
+          this.probe(m);
+        }
+        break;
       }
     }
   }
 
-  /** Periodic work: hello to the bootstrap addresses (and members) until answered, then to refresh. */
-  tick(): void {
-    if (this.now < this.nextHello) return;
-    const answered = [...this.members.values()].some((m) => m.lastSeen > 0);
-    this.nextHello = this.now + (answered ? MESH_HELLO_REFRESH : MESH_HELLO_RETRY);
-    for (const b of this.opts.bootstrap) this.send('hello', b);
-    if (answered) for (const m of this.members.values()) if (m.endpoint) this.send('hello', m.endpoint);
+  private allBucketDigests(): Uint8Array {
+    const all = new Uint8Array(MESH_BUCKETS * 6);
+    for (const [i, d] of this.bucketDigests!.entries()) all.set(d, i * 6);
+    return all;
   }
 
-  private learn(key: string, name: string, endpoint: Endpoint | null, direct: boolean): void {
-    if (!/^[A-Za-z0-9+/]{43}=$/.test(key)) return;
-    let m = this.members.get(key);
-    const isNew = !m;
-    if (!m) {
-      m = { key, name, endpoint, lastSeen: 0 };
-      this.members.set(key, m);
+  private handleSum(msg: Extract<Wire, { t: 'sum' }>, from: Endpoint): void {
+    const theirs = new Map<string, number>();
+    for (const [k, v] of msg.e) theirs.set(k, v);
+    const mine = this.bucketEntries(msg.bk, msg.lo, msg.hi);
+    const push: MemberRecord[] = [];
+    let theyHaveNewer = false;
+    for (const [k, v, rec] of mine) {
+      const tv = theirs.get(k);
+      if (tv === undefined || tv < v) push.push(rec);
     }
-    m.name = name.slice(0, 63);
-    if (direct) {
-      m.lastSeen = this.now;
-      m.endpoint = endpoint;
-    } else if (!m.endpoint) {
-      m.endpoint = endpoint;
+    const mineMap = new Map(mine.map(([k, v]) => [k, v]));
+    for (const [k, v] of theirs) {
+      const mv = mineMap.get(k);
+      if (mv === undefined || mv < v) theyHaveNewer = true;
     }
-    const publicKey = Buffer.from(key, 'base64');
-    const addrs = memberAddresses(this.opts.network, publicKey);
-    const peer = this.device.getPeer(key);
-    if (!peer) {
-      this.device.addPeer({
-        publicKey,
-        endpoint: m.endpoint,
-        allowedIps: [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!] as Cidr[],
-        persistentKeepalive: MESH_KEEPALIVE,
+    this.sendRecords(push, from);
+    if (theyHaveNewer && !msg.r) this.sendSums(msg.bk, msg.lo, msg.hi, from, true);
+  }
+
+  private sendSums(bk: number, lo: string, hi: string, to: Endpoint, reply: boolean): void {
+    const entries = this.bucketEntries(bk, lo, hi);
+    const PER = 18;
+    for (let i = 0; i === 0 || i < entries.length; i += PER) {
+      const part = entries.slice(i, i + PER);
+      const partLo = i === 0 ? lo : part[0][0];
+      const partHi = i + PER < entries.length ? entries[i + PER][0] : hi;
+      this.send(
+        { t: 'sum', bk, lo: partLo, hi: partHi, e: part.map(([k, v]) => [k, v]), ...(reply ? { r: 1 } : {}) },
+        to,
+      );
+    }
+  }
+
+  private sendRecords(recs: MemberRecord[], to: Endpoint): void {
+    let batch: MemberRecord[] = [];
+    let size = 120;
+    for (const r of recs) {
+      const n = JSON.stringify(r).length + 1;
+      if (batch.length > 0 && size + n > MESH_MAX_MESSAGE - HEADER - NONCE - TAG) {
+        this.send({ t: 'recs', recs: batch }, to);
+        batch = [];
+        size = 120;
+      }
+      batch.push(r);
+      size += n;
+    }
+    if (batch.length) this.send({ t: 'recs', recs: batch }, to);
+  }
+
+  private noteSeen(seen: string): void {
+    if (!seen || seen === this.publicEndpoint || !parseEndpointText(seen)) return;
+    this.publicEndpoint = seen;
+    this.resign();
+    this.onEvent({ type: 'public-endpoint', endpoint: seen });
+  }
+
+  /** A sealed message from `m` arrived from `from`: that is a working direct path. */
+  private markDirect(m: Member, from: Endpoint): void {
+    m.lastDirect = this.now;
+    if (!sameEndpoint(m.direct, from)) {
+      if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
+      m.direct = { address: from.address, port: from.port };
+      this.byEndpoint.set(endpointText(m.direct), m.key);
+    }
+    m.probingSince = 0;
+    const peer = this.device.getPeer(m.key);
+    if (peer) {
+      peer.preferDirectUntil = this.now + MESH_PATH_TIMEOUT;
+      this.device.setEndpoint(peer, m.direct!);
+    }
+    this.setPath(m, 'direct', null);
+  }
+
+  private setPath(m: Member, kind: PathKind, via: string | null): void {
+    if (m.path === kind && m.relay === via) return;
+    m.path = kind;
+    m.relay = via;
+    const ep = kind === 'direct' && m.direct ? endpointText(m.direct) : null;
+    this.onEvent({ type: 'path', key: m.key, name: m.rec?.n ?? '', kind, endpoint: ep, via });
+  }
+
+  // ---- relaying ------------------------------------------------------------------------------
+
+  /** Send a WireGuard datagram through the relay named in `to` (the Device's relayed endpoint). */
+  sendRelayed(buf: Buffer, start: number, len: number, to: Endpoint): void {
+    const out = Buffer.allocUnsafe(RELAY_HEADER_SIZE + len);
+    out[0] = MSG_RELAY_TO;
+    out[1] = out[2] = out[3] = 0;
+    out.set(to.relayTo!, 4);
+    buf.copy(out, RELAY_HEADER_SIZE, start, start + len);
+    this.io.send(out, 0, out.length, { address: to.address, port: to.port });
+  }
+
+  private handleRelay(buf: Buffer, len: number, from: Endpoint): void {
+    if (len < RELAY_HEADER_SIZE + 1) return;
+    const inner = buf[RELAY_HEADER_SIZE];
+    if (inner < MSG_INITIATION || inner > MSG_TRANSPORT) return; // only WireGuard messages travel relayed
+    // The datagram must come from a member's confirmed direct endpoint.
+    const senderKey = this.byEndpoint.get(endpointText(from));
+    const sender = senderKey ? this.members.get(senderKey) : undefined;
+    if (!sender?.rec || this.now - sender.lastDirect > MESH_PATH_TIMEOUT) {
+      this.counters.relayDropped++;
+      return;
+    }
+    const otherKey = b64(buf.subarray(4, RELAY_HEADER_SIZE));
+    if (buf[0] === MSG_RELAY_TO) {
+      const dst = this.members.get(otherKey);
+      if (!this.opts.relay || !dst?.rec || !dst.direct || this.now - dst.lastDirect > MESH_PATH_TIMEOUT) {
+        this.counters.relayDropped++;
+        return;
+      }
+      const out = Buffer.allocUnsafe(len); // the receive buffer is reused; the send may be queued
+      buf.copy(out, 0, 0, len);
+      out[0] = MSG_RELAY_FROM;
+      out.set(sender.keyBytes, 4);
+      this.counters.relayed++;
+      this.io.send(out, 0, len, dst.direct);
+    } else {
+      if (!sender.rec.rl) return;
+      const src = this.members.get(otherKey);
+      if (!src?.rec) return;
+      const payload = buf.subarray(RELAY_HEADER_SIZE, len);
+      this.device.handleDatagram(payload, payload.length, {
+        address: from.address,
+        port: from.port,
+        relayTo: src.keyBytes,
       });
-    } else if (!peer.endpoint && m.endpoint) {
-      peer.endpoint = m.endpoint;
     }
-    if (isNew) this.onEvent({ type: 'member', key, name: m.name, endpoint: m.endpoint });
   }
 
-  private send(t: 'hello' | 'welcome', to: Endpoint): void {
-    const base = { ts: this.wallNow, key: this.selfKey, name: this.opts.name, seen: endpointText(to) };
-    let body: Wire;
-    if (t === 'hello') {
-      body = { t, ...base };
-    } else {
-      const members: [string, string, string][] = [];
-      for (const m of this.members.values()) {
-        if (members.length >= MESH_MAX_MEMBERS_PER_WELCOME) break;
-        const peer = this.device.getPeer(m.key);
-        const ep = peer?.endpoint ?? m.endpoint;
-        if (m.lastSeen > 0 && ep) members.push([m.key, m.name, endpointText(ep)]);
-      }
-      body = { t, ...base, members };
+  // ---- periodic work -------------------------------------------------------------------------
+
+  /** Periodic work: bootstrap, probes, keepalives, relay fallback, record refresh. */
+  tick(): void {
+    if (this.wallNow - this.selfRecord.v > MESH_RECORD_REFRESH) this.resign();
+    if (this.now >= this.nextBootstrap) {
+      const joined = [...this.members.values()].some((m) => m.direct && m.rec);
+      this.nextBootstrap = this.now + (joined ? MESH_BOOTSTRAP_REFRESH : MESH_BOOTSTRAP_RETRY);
+      for (const b of this.opts.bootstrap) this.sendHello(b, false, true);
     }
-    const sealed = this.seal(enc.encode(JSON.stringify(body)));
+    for (const m of this.members.values()) {
+      if (
+        (m.rec && m.rec.v < this.wallNow - MESH_RECORD_MAX_AGE) ||
+        (!m.rec && this.now - m.lastDirect > MESH_PATH_TIMEOUT)
+      ) {
+        this.forget(m);
+        continue;
+      }
+      if (m.direct && this.now - m.lastDirect > MESH_PATH_TIMEOUT) {
+        this.byEndpoint.delete(endpointText(m.direct));
+        m.direct = null;
+        this.setPath(m, 'none', null);
+        if (m.rec) this.startProbing(m);
+      }
+      if (m.direct) {
+        if (this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE)
+          this.sendHello(m.direct, false, false);
+      } else if (m.rec) {
+        if (!m.probingSince) this.startProbing(m);
+        if (this.now >= m.nextProbe) this.probe(m);
+        if (m.path !== 'relayed' && this.now - m.probingSince >= MESH_RELAY_AFTER) this.tryRelay(m);
+      }
+    }
+  }
+
+  private forget(m: Member): void {
+    if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
+    this.members.delete(m.key);
+    this.device.removePeer(m.key);
+    this.bucketDigests = null;
+  }
+
+  private startProbing(m: Member): void {
+    m.probingSince = this.now;
+    m.nextProbe = this.now;
+  }
+
+  /** Hello to every endpoint we know of `m`; ask members that reach it to introduce us. */
+  private probe(m: Member): void {
+    if (!m.rec) return;
+    const age = this.now - m.probingSince;
+    m.nextProbe = this.now + (age < MESH_PROBE_FAST_FOR ? MESH_PROBE_FAST : MESH_PROBE_SLOW);
+    const targets: Endpoint[] = [...m.extra];
+    for (const t of m.rec.e) {
+      const e = parseEndpointText(t);
+      if (e && !targets.some((x) => sameEndpoint(x, e))) targets.push(e);
+    }
+    for (const t of targets) this.sendHello(t, false, true);
+    if (this.now - m.lastWant >= (age < MESH_PROBE_FAST_FOR ? 2_000 : MESH_PROBE_SLOW)) {
+      m.lastWant = this.now;
+      let asked = 0;
+      for (const via of this.introducers(m)) {
+        this.send({ t: 'want', peer: m.key }, via.direct!);
+        if (++asked >= 3) break;
+      }
+    }
+  }
+
+  /** Members with a direct path to us that may reach `m`: those that said so first, then relays, then any. */
+  private introducers(m: Member): Member[] {
+    const out: Member[] = [];
+    const add = (x: Member | undefined) => {
+      if (x?.direct && x !== m && !out.includes(x)) out.push(x);
+    };
+    for (const k of m.reachedBy) add(this.members.get(k));
+    for (const x of this.members.values()) if (x.rec?.rl) add(x);
+    for (const b of this.opts.bootstrap) add(this.members.get(this.byEndpoint.get(endpointText(b)) ?? ''));
+    return out;
+  }
+
+  private tryRelay(m: Member): void {
+    const peer = this.device.getPeer(m.key);
+    if (!peer) return;
+    let best: Member | null = null;
+    for (const k of m.reachedBy) {
+      const r = this.members.get(k);
+      if (r?.rec?.rl && r.direct) {
+        best = r;
+        break;
+      }
+    }
+    if (!best) {
+      for (const r of this.members.values()) {
+        if (r !== m && r.rec?.rl && r.direct) {
+          best = r;
+          break;
+        }
+      }
+    }
+    if (!best?.direct) return;
+    this.device.setEndpoint(peer, {
+      address: best.direct.address,
+      port: best.direct.port,
+      relayTo: m.keyBytes,
+    });
+    this.setPath(m, 'relayed', best.key);
+  }
+
+  // ---- outgoing ------------------------------------------------------------------------------
+
+  private sendHello(to: Endpoint, reply: boolean, withRecord: boolean): void {
+    this.computeDigests();
+    const key = this.byEndpoint.get(endpointText(to));
+    if (key) {
+      const m = this.members.get(key);
+      if (m) m.lastHelloSent = this.now;
+    }
+    this.send(
+      {
+        t: 'hello',
+        d: this.rootDigest,
+        ...(reply ? { r: 1 as const } : {}),
+        ...(withRecord ? { rec: this.selfRecord } : {}),
+      },
+      to,
+    );
+  }
+
+  private send(body: Record<string, unknown>, to: Endpoint): void {
+    const msg = { ...body, ts: this.wallNow, key: this.selfKey, seen: endpointText(to) };
+    const sealed = this.seal(enc.encode(JSON.stringify(msg)));
+    this.counters.sent++;
+    this.counters.sentBytes += sealed.length;
     this.io.send(Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length), 0, sealed.length, to);
   }
 
   private seal(plaintext: Uint8Array): Uint8Array {
-    const header = new Uint8Array([MSG_MESH, 0, 0, 1]);
+    const header = new Uint8Array([MSG_MESH, 0, 0, 2]);
     const nonce = this.opts.random(NONCE);
     const ct = xseal(this.opts.network.discoveryKey, nonce, plaintext, header);
     const out = new Uint8Array(HEADER + NONCE + ct.length);
@@ -253,7 +779,7 @@ export class Mesh {
   }
 
   private open(b: Uint8Array): Wire | null {
-    if (b.length < HEADER + NONCE + TAG || b.length > MESH_MAX_MESSAGE || b[0] !== MSG_MESH || b[3] !== 1)
+    if (b.length < HEADER + NONCE + TAG || b.length > MESH_MAX_MESSAGE || b[0] !== MSG_MESH || b[3] !== 2)
       return null;
     const nonce = b.subarray(HEADER, HEADER + NONCE);
     const pt = xopen(
@@ -263,41 +789,63 @@ export class Mesh {
       b.subarray(0, HEADER),
     );
     if (!pt) return null;
-    const nonceKey = Buffer.from(nonce).toString('base64');
+    const nonceKey = b64(nonce);
     if (this.nonces.has(nonceKey) || this.oldNonces.has(nonceKey)) {
       this.counters.replays++;
       return null;
     }
     let msg: Wire;
     try {
-      msg = JSON.parse(new TextDecoder().decode(pt)) as Wire;
+      msg = JSON.parse(dec.decode(pt)) as Wire;
     } catch {
       return null;
     }
-    if (
-      typeof msg !== 'object' ||
-      msg === null ||
-      (msg.t !== 'hello' && msg.t !== 'welcome') ||
-      typeof msg.ts !== 'number' ||
-      Math.abs(msg.ts - this.wallNow) > MESH_CLOCK_SKEW ||
-      typeof msg.key !== 'string' ||
-      typeof msg.name !== 'string' ||
-      typeof msg.seen !== 'string' ||
-      (msg.t === 'welcome' &&
-        !(
-          Array.isArray(msg.members) &&
-          msg.members.every(
-            (m) => Array.isArray(m) && m.length === 3 && m.every((x) => typeof x === 'string'),
-          )
-        ))
-    ) {
-      return null;
-    }
+    if (!validWire(msg, this.wallNow)) return null;
     if (this.nonces.size >= MESH_NONCE_CACHE) {
       this.oldNonces = this.nonces;
       this.nonces = new Set();
     }
     this.nonces.add(nonceKey);
     return msg;
+  }
+}
+
+/** Shape checks of a decrypted discovery message (records are checked again, with signatures, on use). */
+function validWire(m: Wire, wallNow: number): boolean {
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    typeof m.ts !== 'number' ||
+    Math.abs(m.ts - wallNow) > MESH_CLOCK_SKEW ||
+    typeof m.key !== 'string' ||
+    !KEY_RE.test(m.key) ||
+    typeof m.seen !== 'string'
+  )
+    return false;
+  switch (m.t) {
+    case 'hello':
+      return typeof m.d === 'string' && (m.rec === undefined || typeof m.rec === 'object');
+    case 'dig':
+      return typeof m.b === 'string' && m.b.length <= 512;
+    case 'sum':
+      return (
+        Number.isInteger(m.bk) &&
+        m.bk >= 0 &&
+        m.bk < MESH_BUCKETS &&
+        typeof m.lo === 'string' &&
+        typeof m.hi === 'string' &&
+        Array.isArray(m.e) &&
+        m.e.every(
+          (x) => Array.isArray(x) && x.length === 2 && typeof x[0] === 'string' && Number.isSafeInteger(x[1]),
+        )
+      );
+    case 'recs':
+      return Array.isArray(m.recs) && m.recs.length <= 16;
+    case 'want':
+      return typeof m.peer === 'string' && KEY_RE.test(m.peer);
+    case 'intro':
+      return typeof m.rec === 'object' && m.rec !== null && (m.at === null || typeof m.at === 'string');
+    default:
+      return false;
   }
 }

@@ -25,6 +25,8 @@ export interface NetworkSpec {
   secretFile: string;
   /** "host:port" of members to join through. */
   bootstrap: string[];
+  /** Relay traffic between members that cannot reach each other directly. */
+  relay: boolean;
 }
 
 export interface NodeConfig {
@@ -201,7 +203,7 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
           `${where} must be an object`,
         );
         for (const k2 of Object.keys(o)) {
-          if (!['name', 'secretFile', 'bootstrap'].includes(k2))
+          if (!['name', 'secretFile', 'bootstrap', 'relay'].includes(k2))
             throw new ConfigError(`${where}: unknown option "${k2}"`);
         }
         cfg.network = {
@@ -214,6 +216,14 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
                   o.bootstrap,
                   isStringArray,
                   `${where}.bootstrap must be a list of HOST:PORT`,
+                ),
+          relay:
+            o.relay === undefined
+              ? false
+              : expect<boolean>(
+                  o.relay,
+                  (x) => typeof x === 'boolean',
+                  `${where}.relay must be true or false`,
                 ),
         };
         break;

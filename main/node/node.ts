@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../control/socket';
@@ -51,7 +52,16 @@ export interface NodeStatus {
   network: {
     name: string;
     publicEndpoint: string | null;
-    members: { name: string; publicKey: string; endpoint: string | null; address: string }[];
+    members: {
+      name: string;
+      publicKey: string;
+      endpoint: string | null;
+      address: string;
+      /** How traffic reaches the member: direct, relayed (via the member named in `via`), or none yet. */
+      path: 'direct' | 'relayed' | 'none';
+      via: string | null;
+      relay: boolean;
+    }[];
   } | null;
   /** Memory of the node process in bytes (process.memoryUsage()). */
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
@@ -95,6 +105,7 @@ export class PeerMeshNode {
   private readonly startedAt = Date.now();
   private readonly unresolved = new Map<string, string>(); // peer key -> "host:port"
   private resolveTimer: NodeJS.Timeout | null = null;
+  private addressTimer: NodeJS.Timeout | null = null;
   private readonly up = new Set<string>();
   private mesh: Mesh | null = null;
   private addresses: string[] = [];
@@ -120,7 +131,8 @@ export class PeerMeshNode {
     });
     this.device = new Device(
       {
-        send: (buf, start, len, to) => this.udp.send(buf, start, len, to),
+        send: (buf, start, len, to) =>
+          to.relayTo ? this.mesh?.sendRelayed(buf, start, len, to) : this.udp.send(buf, start, len, to),
         writeTun: (buf, start, end) => this.tun?.writePacket(buf, start, end),
         event: (e) => this.onEvent(e),
       },
@@ -178,7 +190,16 @@ export class PeerMeshNode {
           writeTun: () => {},
           event: () => {},
         },
-        { network: net, name: cfg.name, bootstrap, random, now: performance.now(), wallNow: Date.now() },
+        {
+          network: net,
+          name: cfg.name,
+          bootstrap,
+          privateKey,
+          relay: cfg.network.relay,
+          random,
+          now: performance.now(),
+          wallNow: Date.now(),
+        },
         (e) => node.onMeshEvent(e),
       );
       node.mesh = mesh;
@@ -252,6 +273,15 @@ export class PeerMeshNode {
     }
     node.device.setTime(performance.now(), Date.now());
     node.device.connectAll();
+    if (node.mesh) {
+      node.mesh.setTime(performance.now(), Date.now());
+      node.mesh.setLocalEndpoints(localEndpoints(node.udp.port, tun.info.ifname));
+      // Roaming: when the machine's addresses change, members learn the new ones within seconds.
+      node.addressTimer = setInterval(() => {
+        node.mesh?.setTime(performance.now(), Date.now());
+        node.mesh?.setLocalEndpoints(localEndpoints(node.udp.port, tun.info.ifname));
+      }, 2_000);
+    }
     node.ticker = setInterval(() => {
       const now = performance.now();
       const wall = Date.now();
@@ -316,11 +346,24 @@ export class PeerMeshNode {
   }
 
   private onMeshEvent(e: MeshEvent): void {
-    if (e.type === 'member') {
-      const where = e.endpoint ? formatEndpoint(e.endpoint) : 'no endpoint yet';
-      this.log.info(`member "${e.name}" (${shortKey(e.key)}) at ${where}`);
-    } else {
-      this.log.info(`members see this node at ${e.endpoint}`);
+    switch (e.type) {
+      case 'member':
+        this.log.info(`member "${e.name}" (${shortKey(e.key)}) joined the network view`);
+        break;
+      case 'public-endpoint':
+        this.log.info(`members see this node at ${e.endpoint}`);
+        break;
+      case 'path': {
+        const via = e.via ? this.mesh?.members.get(e.via)?.rec?.n || shortKey(e.via) : '';
+        const how =
+          e.kind === 'direct'
+            ? `direct at ${e.endpoint}`
+            : e.kind === 'relayed'
+              ? `relayed via "${via}"`
+              : 'lost';
+        this.log.info(`path to "${e.name}" (${shortKey(e.key)}): ${how}`);
+        break;
+      }
     }
   }
 
@@ -368,12 +411,17 @@ export class PeerMeshNode {
     return {
       name: spec.name,
       publicEndpoint: mesh.publicEndpoint,
-      members: [...mesh.members.values()].map((m) => ({
-        name: m.name,
-        publicKey: m.key,
-        endpoint: formatEndpoint(this.device.getPeer(m.key)?.endpoint ?? m.endpoint),
-        address: mesh.addressesOf(m.key).v4,
-      })),
+      members: [...mesh.members.values()]
+        .filter((m) => m.rec)
+        .map((m) => ({
+          name: m.rec!.n,
+          publicKey: m.key,
+          endpoint: formatEndpoint(m.direct ?? this.device.getPeer(m.key)?.endpoint ?? null),
+          address: mesh.addressesOf(m.key).v4,
+          path: m.path,
+          via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null,
+          relay: m.rec!.rl === 1,
+        })),
     };
   }
 
@@ -382,6 +430,7 @@ export class PeerMeshNode {
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
     if (this.resolveTimer) clearInterval(this.resolveTimer);
+    if (this.addressTimer) clearInterval(this.addressTimer);
     this.control.close(this.controlPath);
     this.udp.close();
     const tun = this.tun;
@@ -434,6 +483,22 @@ function loadSecret(path: string, log: Logger): Uint8Array {
   if ((statSync(path).mode & 0o077) !== 0)
     log.warn(`secret file ${path} is readable by other users; chmod 600 it`);
   return new TextEncoder().encode(text);
+}
+
+/**
+ * This machine's unicast addresses with our UDP port: the endpoints members on the same LAN (or
+ * behind the same NAT) reach us at. Loopback, link-local and our own TUN interface are left out.
+ */
+function localEndpoints(port: number, tunName: string): Endpoint[] {
+  const out: Endpoint[] = [];
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (name === tunName || !addrs) continue;
+    for (const a of addrs) {
+      if (a.internal || a.address.startsWith('fe80:') || a.address.startsWith('169.254.')) continue;
+      out.push({ address: a.address, port });
+    }
+  }
+  return out.slice(0, 4);
 }
 
 function ipv6Enabled(): boolean {

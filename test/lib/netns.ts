@@ -87,10 +87,10 @@ export class NetnsLab {
     aAddr: string | null,
     b: string,
     bAddr: string | null,
-    opts: { ipv6?: boolean } = {},
+    opts: { ipv6?: boolean; aIf?: string; bIf?: string } = {},
   ): void {
-    const ia = `v${this.id}${a}`.slice(0, 15);
-    const ib = `v${this.id}${b}`.slice(0, 15);
+    const ia = opts.aIf ?? `v${this.id}${a}`.slice(0, 15);
+    const ib = opts.bIf ?? `v${this.id}${b}`.slice(0, 15);
     sh('ip', [
       'link',
       'add',
@@ -142,6 +142,63 @@ export class NetnsLab {
       this.exec(h, 'ip', ['addr', 'add', cidr, 'dev', inHost]);
       this.exec(h, 'ip', ['link', 'set', inHost, 'up']);
     }
+  }
+
+  /**
+   * Make `router` a home router: forward, masquerade what leaves through `wanIf`, and let in from the
+   * WAN only replies (conntrack). 'cone' is Linux's plain masquerade (it keeps the source port: one
+   * mapping per inside socket, replies only from where we sent — a port-restricted cone NAT);
+   * 'symmetric' is `masquerade fully-random` (a new random port for every destination).
+   * Counters `to_<name>` / `from_<name>` count packets to and from each WAN address in `watch`.
+   */
+  natRouter(router: string, wanIf: string, type: 'cone' | 'symmetric', watch: Record<string, string>): void {
+    this.exec(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    const masq = type === 'symmetric' ? 'masquerade fully-random' : 'masquerade';
+    const counters = Object.keys(watch)
+      .map((n) => `  counter to_${n} {}\n  counter from_${n} {}`)
+      .join('\n');
+    const post = Object.entries(watch)
+      .map(([n, ip]) => `    oifname "${wanIf}" ip daddr ${ip} counter name to_${n}`)
+      .join('\n');
+    const pre = Object.entries(watch)
+      .map(([n, ip]) => `    iifname "${wanIf}" ip saddr ${ip} counter name from_${n}`)
+      .join('\n');
+    const rules = `table ip pmnat {
+  chain post {
+    type nat hook postrouting priority 100;
+    oifname "${wanIf}" ${masq}
+  }
+  chain forward_filter {
+    type filter hook forward priority 0; policy accept;
+    ct state established,related accept
+    iifname "${wanIf}" drop
+  }
+  chain input_filter {
+    type filter hook input priority 0; policy accept;
+    ct state established,related accept
+    iifname "${wanIf}" drop
+  }
+}
+table ip pmcnt {
+${counters}
+  chain post {
+    type filter hook postrouting priority 200;
+${post}
+  }
+  chain pre {
+    type filter hook prerouting priority -300;
+${pre}
+  }
+}
+`;
+    sh('ip', ['netns', 'exec', this.ns(router), 'nft', '-f', '-'], { input: rules });
+  }
+
+  /** Packets counted so far by a named nftables counter of natRouter(). */
+  natCounter(router: string, name: string): number {
+    const out = this.exec(router, 'nft', ['list', 'counter', 'ip', 'pmcnt', name]);
+    const m = /packets (\d+)/.exec(out);
+    return m ? Number(m[1]) : 0;
   }
 
   /** Name of the veth end that `link(a, …, b, …)` put in host `a`. */

@@ -3,13 +3,59 @@
 // Anchors: wireguard-go's bindtest/tuntest, nebula's e2e router.
 import { Device, type DeviceEvent, type DeviceLimits, type Endpoint } from '../../main/core/device';
 import { parseCidr } from '../../main/core/ip';
-import { Mesh, type NetworkKeys } from '../../main/core/mesh';
+import { Mesh, type MeshEvent, type NetworkKeys } from '../../main/core/mesh';
 
 export interface SimDatagram {
   from: Endpoint;
   to: Endpoint;
   bytes: Buffer;
+  /** Delivery time (virtual ms). */
+  at: number;
+  /** The node that sent it (before any NAT rewrote `from`). */
+  sender?: SimNode;
 }
+
+/**
+ * A NAT router in front of some nodes. 'cone': one public port per inside endpoint, whatever the
+ * destination (endpoint-independent mapping), with address-and-port-dependent filtering — what Linux
+ * masquerade does. 'symmetric': a new public port per destination.
+ */
+export class SimNat {
+  private nextPort = 40000;
+  /** mapping key -> public port */
+  private readonly out = new Map<string, number>();
+  /** public port -> inside endpoint, and the remote endpoints allowed to answer */
+  private readonly inbound = new Map<number, { inside: Endpoint; allowed: Set<string> }>();
+  translated = 0;
+
+  constructor(
+    readonly publicAddress: string,
+    readonly type: 'cone' | 'symmetric',
+  ) {}
+
+  outbound(from: Endpoint, to: Endpoint): Endpoint {
+    const k = this.type === 'cone' ? epKey(from) : `${epKey(from)}>${epKey(to)}`;
+    let port = this.out.get(k);
+    if (port === undefined) {
+      port = this.nextPort++;
+      this.out.set(k, port);
+      this.inbound.set(port, { inside: from, allowed: new Set() });
+    }
+    this.inbound.get(port)!.allowed.add(epKey(to));
+    this.translated++;
+    return { address: this.publicAddress, port };
+  }
+
+  /** The inside endpoint a datagram from `from` to our `port` goes to, or null (dropped). */
+  inboundTo(port: number, from: Endpoint): Endpoint | null {
+    const m = this.inbound.get(port);
+    if (!m?.allowed.has(epKey(from))) return null;
+    this.translated++;
+    return m.inside;
+  }
+}
+
+const epKey = (e: Endpoint) => `${e.address}:${e.port}`;
 
 /** Deterministic randomness (xorshift32), so every run of a test is the same run. */
 export function seededRandom(seed: number): (n: number) => Uint8Array {
@@ -31,6 +77,9 @@ export function seededRandom(seed: number): (n: number) => Uint8Array {
 export class SimNode {
   /** A mesh controller attached to this node's device, ticked with it. */
   mesh: Mesh | null = null;
+  readonly privateKey: Uint8Array;
+  /** A stopped node neither sends nor receives. */
+  down = false;
   readonly tunOut: Buffer[] = [];
   readonly events: DeviceEvent[] = [];
   readonly device: Device;
@@ -38,15 +87,19 @@ export class SimNode {
   constructor(
     readonly net: SimNet,
     readonly name: string,
-    readonly endpoint: Endpoint,
+    public endpoint: Endpoint,
     privateKey: Uint8Array,
     seed: number,
     limits?: Partial<DeviceLimits>,
+    readonly nat: SimNat | null = null,
   ) {
+    this.privateKey = privateKey;
     this.device = new Device(
       {
         send: (buf, start, len, to) =>
-          net.queue.push({ from: this.endpoint, to, bytes: Buffer.from(buf.subarray(start, start + len)) }),
+          to.relayTo
+            ? this.mesh?.sendRelayed(buf, start, len, to)
+            : net.emit(this, to, Buffer.from(buf.subarray(start, start + len))),
         writeTun: (buf, start, end) => this.tunOut.push(Buffer.from(buf.subarray(start, end))),
         event: (e) => this.events.push(e),
       },
@@ -62,25 +115,34 @@ export class SimNode {
   }
 
   /** Attach a mesh controller (network name + secret, bootstrap endpoints). */
-  joinMesh(network: NetworkKeys, bootstrap: Endpoint[], seed: number): Mesh {
+  joinMesh(
+    network: NetworkKeys,
+    bootstrap: Endpoint[],
+    seed: number,
+    opts: { relay?: boolean; onEvent?: (e: MeshEvent) => void } = {},
+  ): Mesh {
     const io = {
       send: (buf: Buffer, start: number, len: number, to: Endpoint) =>
-        this.net.queue.push({
-          from: this.endpoint,
-          to,
-          bytes: Buffer.from(buf.subarray(start, start + len)),
-        }),
+        this.net.emit(this, to, Buffer.from(buf.subarray(start, start + len))),
       writeTun: () => {},
       event: () => {},
     };
-    this.mesh = new Mesh(this.device, io, {
-      network,
-      name: this.name,
-      bootstrap,
-      random: seededRandom(seed),
-      now: this.net.now,
-      wallNow: this.net.wall(),
-    });
+    this.mesh = new Mesh(
+      this.device,
+      io,
+      {
+        network,
+        name: this.name,
+        bootstrap,
+        privateKey: this.privateKey,
+        relay: opts.relay,
+        random: seededRandom(seed),
+        now: this.net.now,
+        wallNow: this.net.wall(),
+        localEndpoints: [this.endpoint],
+      },
+      opts.onEvent,
+    );
     const mesh = this.mesh;
     this.device.onMeshMessage = (buf, len, from) => mesh.handleDatagram(buf, len, from);
     return mesh;
@@ -115,34 +177,96 @@ export class SimNet {
   now = 1_000_000; // monotonic ms
   readonly wallStart = Date.UTC(2026, 10, 24);
   readonly queue: SimDatagram[] = [];
+  private head = 0;
+  /** Nodes by the endpoint they bind (their inside address when behind a NAT). */
   readonly nodes = new Map<string, SimNode>();
+  readonly nats = new Map<string, SimNat>();
   /** Return false to drop a datagram (loss, firewall); may record it for replay. */
   filter: (d: SimDatagram) => boolean = () => true;
+  /** One-way delay of every datagram, ms (0: delivered within the same step). */
+  latency = 0;
   delivered = 0;
+  private natCount = 0;
 
   wall(): number {
     return this.wallStart + this.now;
   }
 
-  add(name: string, privateKey: Uint8Array, seed: number, limits?: Partial<DeviceLimits>): SimNode {
-    const ep = { address: `198.18.0.${this.nodes.size + 1}`, port: 51820 };
-    const n = new SimNode(this, name, ep, privateKey, seed, limits);
+  add(
+    name: string,
+    privateKey: Uint8Array,
+    seed: number,
+    limits?: Partial<DeviceLimits>,
+    opts: { nat?: 'cone' | 'symmetric' } = {},
+  ): SimNode {
+    const i = this.nodes.size + 1;
+    let nat: SimNat | null = null;
+    let ep: Endpoint;
+    if (opts.nat) {
+      this.natCount++;
+      const pub = `198.19.${this.natCount >> 8}.${this.natCount & 0xff}`;
+      nat = new SimNat(pub, opts.nat);
+      this.nats.set(pub, nat);
+      ep = { address: `10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`, port: 51820 };
+    } else {
+      ep = { address: `198.18.${(i >> 8) & 0xff}.${i & 0xff}`, port: 51820 };
+    }
+    const n = new SimNode(this, name, ep, privateKey, seed, limits, nat);
     this.nodes.set(`${ep.address}:${ep.port}`, n);
     return n;
   }
 
-  /** Deliver queued datagrams until the network is quiet (bounded). */
-  run(maxDatagrams = 100_000): void {
-    for (let i = 0; i < maxDatagrams && this.queue.length > 0; i++) {
-      const d = this.queue.shift()!;
+  /** The node's underlay address changes (roaming): it now sends from and receives at `address`. */
+  move(node: SimNode, address: string): void {
+    this.nodes.delete(`${node.endpoint.address}:${node.endpoint.port}`);
+    node.endpoint = { address, port: node.endpoint.port };
+    this.nodes.set(`${address}:${node.endpoint.port}`, node);
+    node.mesh?.setTime(this.now, this.wall());
+    node.mesh?.setLocalEndpoints([node.endpoint]);
+  }
+
+  /** A node sends: NAT on the way out, then queued for delivery. */
+  emit(sender: SimNode, to: Endpoint, bytes: Buffer): void {
+    if (sender.down) return;
+    const from = sender.nat ? sender.nat.outbound(sender.endpoint, to) : sender.endpoint;
+    this.queue.push({ from, to, bytes, at: this.now + this.latency, sender });
+  }
+
+  /** Deliver queued datagrams that are due, until the network is quiet (bounded). */
+  run(maxDatagrams = 1_000_000): void {
+    for (let i = 0; i < maxDatagrams && this.head < this.queue.length; i++) {
+      const d = this.queue[this.head];
+      if (d.at > this.now) break;
+      this.head++;
       this.deliver(d);
     }
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Datagrams waiting for delivery. */
+  get pending(): number {
+    return this.queue.length - this.head;
   }
 
   deliver(d: SimDatagram): void {
     if (!this.filter(d)) return;
-    const node = this.nodes.get(`${d.to.address}:${d.to.port}`);
-    if (!node) return;
+    let to: Endpoint | null = d.to;
+    const nat = this.nats.get(d.to.address);
+    if (nat) to = nat.inboundTo(d.to.port, d.from);
+    else if (d.to.address.startsWith('10.')) {
+      // Inside addresses are only reachable from behind the same NAT (none of our NATs share one).
+      const target = this.nodes.get(`${d.to.address}:${d.to.port}`);
+      if (!target || !d.sender || target.nat !== d.sender.nat || target.nat !== null) to = null;
+    }
+    if (!to) return;
+    const node = this.nodes.get(`${to.address}:${to.port}`);
+    if (!node || node.down) return;
     this.delivered++;
     node.device.setTime(this.now, this.wall());
     node.mesh?.setTime(this.now, this.wall());
@@ -155,7 +279,9 @@ export class SimNet {
     const end = this.now + ms;
     while (this.now < end) {
       this.now = Math.min(end, this.now + step);
+      this.run();
       for (const n of this.nodes.values()) {
+        if (n.down) continue;
         n.device.setTime(this.now, this.wall());
         n.device.tick();
         n.mesh?.setTime(this.now, this.wall());

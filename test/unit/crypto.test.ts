@@ -4,6 +4,7 @@
 // A.3.1), TAI64N.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import sodium from 'sodium-native';
 import nacl from 'tweetnacl';
 import {
   constantTimeEqual,
@@ -20,6 +21,7 @@ import {
 } from '../../main/core/crypto/aead';
 import { Blake2s, blake2s, hkdf, hmacBlake2s } from '../../main/core/crypto/blake2s';
 import { compareTai64n, tai64n } from '../../main/core/crypto/tai64n';
+import { edwardsFromMontgomery, xeddsaSign, xeddsaVerify } from '../../main/core/crypto/xeddsa';
 
 const h = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -197,5 +199,34 @@ describe('TAI64N and constant-time compare', () => {
     const x = range(16);
     x[15] = 0;
     assert.ok(!constantTimeEqual(range(16), x));
+  });
+});
+
+describe('XEdDSA (record signatures with X25519 keys)', () => {
+  it('our u -> Edwards map agrees with libsodium Edwards -> u, for many keys', () => {
+    for (let i = 0; i < 50; i++) {
+      const kp = nacl.box.keyPair();
+      const A = edwardsFromMontgomery(kp.publicKey)!;
+      const back = new Uint8Array(32);
+      sodium.crypto_sign_ed25519_pk_to_curve25519(back, A);
+      assert.deepEqual(back, kp.publicKey);
+    }
+  });
+
+  it('signatures verify with the signer key only, and not after any change', () => {
+    for (let i = 0; i < 20; i++) {
+      const kp = nacl.box.keyPair();
+      const other = nacl.box.keyPair();
+      const msg = Buffer.from(`record ${i}`);
+      const sig = xeddsaSign(kp.secretKey, msg, nacl.randomBytes(64));
+      assert.ok(xeddsaVerify(kp.publicKey, msg, sig));
+      assert.ok(!xeddsaVerify(other.publicKey, msg, sig));
+      assert.ok(!xeddsaVerify(kp.publicKey, Buffer.from(`record ${i + 1}`), sig));
+      const bad = Uint8Array.from(sig);
+      bad[i % 64] ^= 1;
+      assert.ok(!xeddsaVerify(kp.publicKey, msg, bad));
+    }
+    assert.ok(!xeddsaVerify(new Uint8Array(32), Buffer.from('x'), new Uint8Array(64)));
+    assert.ok(!xeddsaVerify(new Uint8Array(31), Buffer.from('x'), new Uint8Array(64)));
   });
 });

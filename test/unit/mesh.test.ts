@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import nacl from 'tweetnacl';
 import { MSG_MESH } from '../../main/core/constants';
-import { memberAddresses, networkKeys } from '../../main/core/mesh';
+import { type MeshEvent, memberAddresses, networkKeys } from '../../main/core/mesh';
 import { ipv4Packet, type SimDatagram, SimNet, type SimNode } from '../lib/sim';
 
 const secret = new TextEncoder().encode('correct horse battery staple');
@@ -57,8 +57,8 @@ describe('mesh membership', () => {
     const net = new SimNet();
     const nodes = chain(net, 5);
     net.advance(3000);
-    const gone = new Set([nodes[0].endpoint, nodes[1].endpoint]);
-    net.filter = (d) => !gone.has(d.to) && !gone.has(d.from);
+    nodes[0].down = true;
+    nodes[1].down = true;
     net.advance(200_000, 1000); // sessions expire and are re-established among the survivors
     const rest = nodes.slice(2);
     for (const a of rest) {
@@ -106,5 +106,153 @@ describe('mesh membership', () => {
     net.deliver({ ...(hello as SimDatagram), from: { address: '198.18.0.77', port: 1 } }); // and spoofed
     assert.equal(net.queue.length, replies);
     assert.equal(a.mesh!.counters.replays, 2);
+  });
+});
+
+describe('mesh paths: NAT traversal and relays', () => {
+  /** P public (relaying), A and B each behind its own NAT of the given type, both joined through P. */
+  function natLab(type: 'cone' | 'symmetric') {
+    const net = new SimNet();
+    net.latency = 10;
+    const events: MeshEvent[] = [];
+    const p = net.add('p', key(1), 1);
+    p.joinMesh(net0, [], 1, { relay: true });
+    const a = net.add('a', key(2), 2, undefined, { nat: type });
+    a.joinMesh(net0, [p.endpoint], 2, { onEvent: (e) => events.push(e) });
+    net.advance(500, 10);
+    const bStart = net.now;
+    const b = net.add('b', key(3), 3, undefined, { nat: type });
+    b.joinMesh(net0, [p.endpoint], 3);
+    return { net, p, a, b, bStart, events };
+  }
+
+  /** Simulated ms until `cond` holds (stepping 10 ms), or -1 after `limit` ms. */
+  function timeUntil(net: SimNet, cond: () => boolean, limit: number): number {
+    const start = net.now;
+    while (net.now - start < limit) {
+      if (cond()) return net.now - start;
+      net.advance(10, 10);
+    }
+    return -1;
+  }
+
+  it('two members behind cone NATs get a direct path through an introduction, and carry data on it', () => {
+    const { net, p, a, b, bStart } = natLab('cone');
+    const direct = () =>
+      a.mesh!.members.get(b.device.publicKeyB64)?.path === 'direct' &&
+      b.mesh!.members.get(a.device.publicKeyB64)?.path === 'direct';
+    const t = timeUntil(net, direct, 10_000);
+    assert.ok(t >= 0, 'no direct path within 10 s');
+    assert.ok(net.now - bStart < 2_000, `direct path after ${net.now - bStart} ms`);
+    // Data goes A -> B without P: count what P receives meanwhile.
+    const before = p.device.counters.invalid + net.delivered;
+    let viaP = 0;
+    net.filter = (d) => {
+      if (d.to === p.endpoint) viaP++;
+      return true;
+    };
+    for (let i = 0; i < 5; i++) {
+      a.send(ipv4Packet(v4(a), v4(b), `hi ${i}`));
+      net.advance(50, 10);
+      assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), `hi ${i}`);
+    }
+    assert.equal(viaP, 0, 'traffic went through P');
+    assert.ok(net.delivered > before);
+    assert.ok(a.nat!.translated > 0 && b.nat!.translated > 0);
+  });
+
+  it('two members behind symmetric NATs reach each other relayed through a member that offers relaying', () => {
+    const { net, p, a, b } = natLab('symmetric');
+    const relayed = () => a.mesh!.members.get(b.device.publicKeyB64)?.path === 'relayed';
+    assert.ok(timeUntil(net, relayed, 10_000) >= 0, 'not relayed within 10 s');
+    assert.equal(a.mesh!.members.get(b.device.publicKeyB64)?.relay, p.device.publicKeyB64);
+    for (let i = 0; i < 3; i++) {
+      a.send(ipv4Packet(v4(a), v4(b), `relayed ${i}`));
+      net.advance(200, 10);
+      assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), `relayed ${i}`);
+      b.send(ipv4Packet(v4(b), v4(a), `back ${i}`));
+      net.advance(200, 10);
+      assert.equal(a.tunOut.at(-1)?.subarray(28).toString(), `back ${i}`);
+    }
+    assert.ok(p.mesh!.counters.relayed > 0);
+    // Still no direct path after a minute of probing: the NATs really are symmetric.
+    net.advance(60_000, 100);
+    assert.equal(a.mesh!.members.get(b.device.publicKeyB64)?.path, 'relayed');
+    b.send(ipv4Packet(v4(b), v4(a), 'later'));
+    net.advance(300, 10);
+    assert.equal(a.tunOut.at(-1)?.subarray(28).toString(), 'later');
+  });
+
+  it('a relayed tunnel moves to the direct path once one opens, keeping its session', () => {
+    const { net, a, b } = natLab('cone');
+    // Block A<->B directly at first (a firewall that later opens).
+    const blocked = (d: SimDatagram) =>
+      (d.sender === a && d.to.address === b.nat!.publicAddress) ||
+      (d.sender === b && d.to.address === a.nat!.publicAddress);
+    let block = true;
+    net.filter = (d) => !(block && blocked(d));
+    const ab = () => a.mesh!.members.get(b.device.publicKeyB64);
+    assert.ok(timeUntil(net, () => ab()?.path === 'relayed', 10_000) >= 0);
+    a.send(ipv4Packet(v4(a), v4(b), 'over the relay'));
+    net.advance(200, 10);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'over the relay');
+    const handshakes = a.events.filter((e) => e.type === 'handshake').length;
+    block = false;
+    assert.ok(timeUntil(net, () => ab()?.path === 'direct', 30_000) >= 0, 'never went direct');
+    a.send(ipv4Packet(v4(a), v4(b), 'direct now'));
+    net.advance(100, 10);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'direct now');
+    assert.equal(
+      a.events.filter((e) => e.type === 'handshake').length,
+      handshakes,
+      'the session was rebuilt',
+    );
+    const peer = a.device.getPeer(b.device.publicKeyB64)!;
+    assert.equal(peer.endpoint?.relayTo, undefined);
+  });
+
+  it('a member that changes address is reachable again within seconds, without restarting', () => {
+    const net = new SimNet();
+    net.latency = 5;
+    const nodes = chain(net, 3);
+    net.advance(3000);
+    const [x, y] = [nodes[0], nodes[2]];
+    x.send(ipv4Packet(v4(x), v4(y), 'before'));
+    net.advance(200, 10);
+    assert.equal(y.tunOut.at(-1)?.subarray(28).toString(), 'before');
+    net.move(y, '198.18.7.7');
+    net.advance(2000, 10);
+    x.send(ipv4Packet(v4(x), v4(y), 'after the move'));
+    net.advance(300, 10);
+    assert.equal(y.tunOut.at(-1)?.subarray(28).toString(), 'after the move');
+    assert.equal(x.device.getPeer(y.device.publicKeyB64)?.endpoint?.address, '198.18.7.7');
+  });
+});
+
+describe('mesh records', () => {
+  it('a record another member forged, or an older version, does not replace the real one', () => {
+    const net = new SimNet();
+    const nodes = chain(net, 3);
+    net.advance(3000);
+    const [a, b, c] = nodes;
+    const real = b.mesh!.members.get(a.device.publicKeyB64)!.rec!;
+    // c sends b a record for a's key with c's endpoint, re-using a's old signature.
+    const forged = { ...real, v: real.v + 1, e: [`${c.endpoint.address}:${c.endpoint.port}`] };
+    const sender = c.mesh as unknown as { send(body: object, to: unknown): void };
+    sender.send({ t: 'recs', recs: [forged] }, b.endpoint);
+    net.run();
+    assert.equal(b.mesh!.members.get(a.device.publicKeyB64)!.rec, real);
+    assert.ok(b.mesh!.counters.recordsRejected >= 1);
+    // An older genuine version loses to the newer one.
+    const newer = a.mesh!.record;
+    net.advance(1000);
+    a.mesh!.setLocalEndpoints([a.endpoint, { address: '198.18.9.9', port: 1 }]);
+    net.advance(3000);
+    const now = b.mesh!.members.get(a.device.publicKeyB64)!.rec!;
+    assert.ok(now.v > newer.v);
+    assert.ok(now.e.includes('198.18.9.9:1'));
+    sender.send({ t: 'recs', recs: [newer] }, b.endpoint);
+    net.run();
+    assert.equal(b.mesh!.members.get(a.device.publicKeyB64)!.rec, now);
   });
 });

@@ -42,4 +42,12 @@ declare module 'sodium-native' {
   /** Constant-time equality of two buffers of the same length. */
   export function sodium_memcmp(a: Bytes, b: Bytes): boolean;
   export function sodium_memzero(b: Bytes): void;
+  // Ed25519, for XEdDSA signatures made with X25519 keys (xeddsa.ts).
+  /** q = n * B on Edwards25519 without clamping n. */
+  export function crypto_scalarmult_ed25519_base_noclamp(q: Bytes, n: Bytes): void;
+  /** r = s mod L, s 64 bytes, r 32 bytes. */
+  export function crypto_core_ed25519_scalar_reduce(r: Bytes, s: Bytes): void;
+  export function crypto_hash_sha512(out: Bytes, m: Bytes): void;
+  export function crypto_sign_ed25519_pk_to_curve25519(curvePk: Bytes, edPk: Bytes): void;
+  export function crypto_sign_verify_detached(sig: Bytes, m: Bytes, pk: Bytes): boolean;
 }

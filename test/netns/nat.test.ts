@@ -1,0 +1,130 @@
+// NAT traversal with real nodes and real NATs (nftables masquerade in router namespaces):
+//
+//   a (198.19.1.2) -- ra [NAT] --+                      +-- [NAT] rb -- b (198.19.2.2)
+//                                 +-- switch 198.18.100.0/24 (p = .3, ra = .1, rb = .2)
+//
+// P is public and relays. With cone NATs A and B must end up talking directly (counted on the NAT
+// routers: packets from ra to rb's public address); with symmetric NATs they talk relayed through P.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
+import { type RunningNode, removeDir, runCli, startNode, tempDir } from '../lib/peermesh-proc';
+
+const skip =
+  netnsSkipReason() ??
+  (() => {
+    try {
+      require('node:child_process').execFileSync('nft', ['--version'], { stdio: 'ignore' });
+      return null;
+    } catch {
+      return 'skipped: needs nftables (apt-get install nftables)';
+    }
+  })();
+
+interface MemberStatus {
+  name: string;
+  address: string;
+  path: string;
+  via: string | null;
+  endpoint: string | null;
+}
+
+for (const type of ['cone', 'symmetric'] as const) {
+  describe(`mesh across two ${type} NATs`, { skip: skip ?? false }, () => {
+    const lab = new NetnsLab();
+    const dir = tempDir(`nat-${type}`);
+    const nodes: Record<string, RunningNode> = {};
+    let bStarted = 0;
+
+    const status = (h: string) =>
+      JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout) as {
+        addresses: string[];
+        network: { members: MemberStatus[]; publicEndpoint: string | null };
+      };
+    const memberNamed = (h: string, name: string) => status(h).network.members.find((m) => m.name === name);
+
+    const args = (h: string, extra: string[]) => [
+      '--interface',
+      `pm${lab.id}${h}`,
+      '--network',
+      'roam',
+      '--secret-file',
+      join(dir, 'secret'),
+      '--name',
+      h,
+      ...extra,
+    ];
+
+    before(async () => {
+      for (const h of ['p', 'ra', 'rb', 'a', 'b']) lab.addHost(h);
+      lab.lan([
+        ['ra', '198.18.100.1/24'],
+        ['rb', '198.18.100.2/24'],
+        ['p', '198.18.100.3/24'],
+      ]);
+      lab.link('a', '198.19.1.2/24', 'ra', '198.19.1.1/24', { aIf: `i${lab.id}a`, bIf: `l${lab.id}a` });
+      lab.link('b', '198.19.2.2/24', 'rb', '198.19.2.1/24', { aIf: `i${lab.id}b`, bIf: `l${lab.id}b` });
+      lab.exec('a', 'ip', ['route', 'add', 'default', 'via', '198.19.1.1']);
+      lab.exec('b', 'ip', ['route', 'add', 'default', 'via', '198.19.2.1']);
+      lab.natRouter('ra', lab.vethName('ra'), type, { peer: '198.18.100.2', p: '198.18.100.3' });
+      lab.natRouter('rb', lab.vethName('rb'), type, { peer: '198.18.100.1', p: '198.18.100.3' });
+      writeFileSync(join(dir, 'secret'), 'behind two routers\n', { mode: 0o600 });
+      nodes.p = await startNode(lab, 'p', join(dir, 'p'), args('p', ['--relay']));
+      nodes.a = await startNode(lab, 'a', join(dir, 'a'), args('a', ['--bootstrap', '198.18.100.3:51820']));
+      bStarted = Date.now();
+      nodes.b = await startNode(lab, 'b', join(dir, 'b'), args('b', ['--bootstrap', '198.18.100.3:51820']));
+    });
+
+    after(async () => {
+      await lab.cleanup();
+      removeDir(dir);
+    });
+
+    it('A and B learn each other through P and ping over the overlay', async () => {
+      const bAddr = await waitFor('a to learn b', () => memberNamed('a', 'b')?.address, 10_000);
+      await waitFor(
+        'a -> b ping',
+        () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', bAddr as string]).ok,
+        15_000,
+        10,
+      );
+      const firstPing = Date.now() - bStarted;
+      const aAddr = memberNamed('b', 'a')!.address;
+      assert.ok(lab.tryExec('b', 'ping', ['-c', '3', '-i', '0.2', '-W', '1', aAddr]).ok);
+      console.log(`# ${type}: first overlay ping a -> b ${firstPing} ms after b started`);
+    });
+
+    if (type === 'cone') {
+      it('the path becomes direct: counted on the NAT routers, not only reported', async () => {
+        await waitFor('a reports b direct', () => memberNamed('a', 'b')?.path === 'direct', 10_000);
+        await waitFor('b reports a direct', () => memberNamed('b', 'a')?.path === 'direct', 10_000);
+        const bAddr = memberNamed('a', 'b')!.address;
+        const before = {
+          ab: lab.natCounter('ra', 'to_peer'),
+          ap: lab.natCounter('ra', 'to_p'),
+          ba: lab.natCounter('rb', 'from_peer'),
+        };
+        assert.ok(lab.tryExec('a', 'ping', ['-c', '20', '-i', '0.05', '-W', '1', bAddr]).ok);
+        const ab = lab.natCounter('ra', 'to_peer') - before.ab;
+        const ap = lab.natCounter('ra', 'to_p') - before.ap;
+        const ba = lab.natCounter('rb', 'from_peer') - before.ba;
+        assert.ok(ab >= 20, `only ${ab} packets went from ra to rb`);
+        assert.ok(ba >= 20, `only ${ba} packets arrived at rb from ra`);
+        assert.ok(ap < 5, `${ap} packets went to p during the pings`);
+      });
+    } else {
+      it('the path is reported as relayed via P, and the traffic really crosses P', async () => {
+        await waitFor('a reports b relayed', () => memberNamed('a', 'b')?.path === 'relayed', 10_000);
+        const m = memberNamed('a', 'b')!;
+        assert.equal(m.via, 'p');
+        const before = { ab: lab.natCounter('ra', 'to_peer'), ap: lab.natCounter('ra', 'to_p') };
+        assert.ok(lab.tryExec('a', 'ping', ['-c', '20', '-i', '0.05', '-W', '1', m.address]).ok);
+        const ap = lab.natCounter('ra', 'to_p') - before.ap;
+        assert.ok(ap >= 20, `only ${ap} packets went to p`);
+        assert.equal(memberNamed('a', 'b')!.path, 'relayed');
+      });
+    }
+  });
+}
