@@ -37,6 +37,7 @@ const USAGE = `peermesh ${VERSION} — serverless peer-to-peer mesh VPN
 Usage:
   peermesh up [options]            run a node in the foreground (Ctrl-C to stop)
   peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
+  peermesh remove PEER             remove a member (key, name or overlay IPv4) from the network, for good
   peermesh keygen [--force]        create the node's identity in the state directory, print its public key
   peermesh keygen --out FILE       write a new private key to FILE (mode 0600), print its public key
   peermesh pubkey                  print the node's public key (from the state dir or --private-key-file)
@@ -204,6 +205,20 @@ export function formatStatus(s: NodeStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
+async function cmdRemove(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { 'state-dir': { type: 'string' } });
+  if (positionals.length !== 1)
+    throw new UsageError('usage: peermesh remove PEER (a key, name or overlay IPv4)');
+  const dir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
+  let r: { removed: string; name: string };
+  try {
+    r = (await controlRequest(join(dir, 'peermesh.sock'), 'remove', { peer: positionals[0] })) as typeof r;
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  process.stdout.write(`removed "${r.name}" (${r.removed}) from the network\n`);
+}
+
 async function cmdStatus(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' }, 'state-dir': { type: 'string' } });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -272,6 +287,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'status':
         await cmdStatus(rest);
+        return;
+      case 'remove':
+        await cmdRemove(rest);
         return;
       case 'keygen':
         cmdKeygen(rest);

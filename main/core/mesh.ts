@@ -121,6 +121,25 @@ export interface MemberRecord {
   s: string;
 }
 
+/** A member's removal from the network, signed by the member that removed it. Final. */
+export interface Removal {
+  /** Removed member's key. */
+  k: string;
+  /** Remover's key. */
+  rm: string;
+  /** When (remover's wall clock, ms). */
+  v: number;
+  s: string;
+}
+
+/** What a node keeps across restarts (written by the caller, mode 0600). */
+export interface MeshState {
+  records: MemberRecord[];
+  removals: Removal[];
+}
+
+const REMOVED_VERSION = Number.MAX_SAFE_INTEGER;
+
 type Wire =
   | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; rec?: MemberRecord }
   | { t: 'dig'; ts: number; key: string; seen: string; b: string }
@@ -135,7 +154,7 @@ type Wire =
       e: [string, number][];
       r?: 1;
     }
-  | { t: 'recs'; ts: number; key: string; seen: string; recs: MemberRecord[] }
+  | { t: 'recs'; ts: number; key: string; seen: string; recs: (MemberRecord | Removal)[] }
   | { t: 'want'; ts: number; key: string; seen: string; peer: string }
   | { t: 'intro'; ts: number; key: string; seen: string; rec: MemberRecord; at: string | null };
 
@@ -143,6 +162,8 @@ export type PathKind = 'direct' | 'relayed' | 'none';
 
 export type MeshEvent =
   | { type: 'member'; key: string; name: string }
+  | { type: 'removed'; key: string; name: string; by: string }
+  | { type: 'changed' }
   | { type: 'public-endpoint'; endpoint: string }
   | { type: 'path'; key: string; name: string; kind: PathKind; endpoint: string | null; via: string | null };
 
@@ -167,6 +188,8 @@ export interface Member {
   key: string;
   keyBytes: Uint8Array;
   rec: MemberRecord | null;
+  /** Set when the member was removed from the network: nothing from it is accepted again. */
+  removed: Removal | null;
   /** Confirmed direct path (a discovery message from the member arrived from here). */
   direct: Endpoint | null;
   lastDirect: number;
@@ -335,7 +358,9 @@ export class Mesh {
   /** Take a record we were sent; true when it was new information. */
   private ingest(r: unknown, from: string | null): boolean {
     if (typeof r !== 'object' || r === null) return false;
+    if ('rm' in r) return this.ingestRemoval(r);
     const key = (r as MemberRecord).k;
+    if (this.members.get(key)?.removed) return false;
     if (key === this.selfKey) {
       // Someone holds a version of our own record at least as new as ours (we restarted with a clock
       // behind, or a copy of our key runs elsewhere): publish one that wins.
@@ -359,6 +384,7 @@ export class Mesh {
     if (from && from !== key) m.reachedBy.add(from);
     this.bucketDigests = null;
     this.ensurePeer(m);
+    this.onEvent({ type: 'changed' });
     if (isNew) {
       this.onEvent({ type: 'member', key, name: r.n });
       if (!m.direct) this.startProbing(m);
@@ -373,6 +399,7 @@ export class Mesh {
         key,
         keyBytes: Buffer.from(key, 'base64'),
         rec: null,
+        removed: null,
         direct: null,
         lastDirect: 0,
         lastHelloSent: 0,
@@ -405,7 +432,10 @@ export class Mesh {
     if (this.bucketDigests) return;
     const lists: [string, number][][] = Array.from({ length: MESH_BUCKETS }, () => []);
     lists[bucketOf(this.device.identity.publicKey)].push([this.selfKey, this.selfRecord.v]);
-    for (const m of this.members.values()) if (m.rec) lists[bucketOf(m.keyBytes)].push([m.key, m.rec.v]);
+    for (const m of this.members.values()) {
+      if (m.removed) lists[bucketOf(m.keyBytes)].push([m.key, REMOVED_VERSION]);
+      else if (m.rec) lists[bucketOf(m.keyBytes)].push([m.key, m.rec.v]);
+    }
     this.bucketDigests = lists.map((l) => {
       l.sort((a, b) => (a[0] < b[0] ? -1 : 1));
       return hash('b', l.map(([k, v]) => `${k}:${v}`).join(';')).subarray(0, 6);
@@ -414,15 +444,107 @@ export class Mesh {
   }
 
   /** Records in a bucket with keys in [lo, hi), ours included, sorted by key. */
-  private bucketEntries(bk: number, lo = '', hi = '~'): [string, number, MemberRecord][] {
-    const out: [string, number, MemberRecord][] = [];
+  private bucketEntries(bk: number, lo = '', hi = '~'): [string, number, MemberRecord | Removal][] {
+    const out: [string, number, MemberRecord | Removal][] = [];
     if (bucketOf(this.device.identity.publicKey) === bk && this.selfKey >= lo && this.selfKey < hi)
       out.push([this.selfKey, this.selfRecord.v, this.selfRecord]);
-    for (const m of this.members.values())
-      if (m.rec && bucketOf(m.keyBytes) === bk && m.key >= lo && m.key < hi)
-        out.push([m.key, m.rec.v, m.rec]);
+    for (const m of this.members.values()) {
+      if (bucketOf(m.keyBytes) !== bk || m.key < lo || m.key >= hi) continue;
+      if (m.removed) out.push([m.key, REMOVED_VERSION, m.removed]);
+      else if (m.rec) out.push([m.key, m.rec.v, m.rec]);
+    }
     out.sort((a, b) => (a[0] < b[0] ? -1 : 1));
     return out;
+  }
+
+  // ---- removal and persistence ---------------------------------------------------------------
+
+  private removalBytes(r: Omit<Removal, 's'>): Uint8Array {
+    return enc.encode(JSON.stringify(['peermesh remove v1', b64(this.opts.network.id), r.k, r.rm, r.v]));
+  }
+
+  private ingestRemoval(r: object): boolean {
+    const x = r as Removal;
+    if (
+      typeof x.k !== 'string' ||
+      !KEY_RE.test(x.k) ||
+      typeof x.rm !== 'string' ||
+      !KEY_RE.test(x.rm) ||
+      !Number.isSafeInteger(x.v) ||
+      typeof x.s !== 'string' ||
+      !SIG_RE.test(x.s)
+    )
+      return false;
+    if (x.k === this.selfKey) {
+      // We were removed. Stop taking part; members ignore us anyway.
+      if (!this.removedSelf && this.validRemoval(x)) {
+        this.removedSelf = x;
+        this.onEvent({ type: 'removed', key: x.k, name: this.opts.name, by: x.rm });
+      }
+      return false;
+    }
+    const known = this.members.get(x.k);
+    if (known?.removed) return false;
+    if (!known && this.members.size >= MESH_MAX_MEMBERS) return false;
+    if (this.members.get(x.rm)?.removed || !this.validRemoval(x)) {
+      this.counters.recordsRejected++;
+      return false;
+    }
+    const m = known ?? this.member(x.k);
+    const name = m.rec?.n ?? '';
+    m.removed = x;
+    m.rec = null;
+    if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
+    m.direct = null;
+    m.path = 'none';
+    this.device.removePeer(x.k);
+    this.bucketDigests = null;
+    this.onEvent({ type: 'removed', key: x.k, name, by: x.rm });
+    this.onEvent({ type: 'changed' });
+    return true;
+  }
+
+  private validRemoval(x: Removal): boolean {
+    return xeddsaVerify(Buffer.from(x.rm, 'base64'), this.removalBytes(x), Buffer.from(x.s, 'base64'));
+  }
+
+  /** Set once a member removed us from the network. */
+  removedSelf: Removal | null = null;
+
+  /**
+   * Remove a member from the network, for good: every member stops accepting anything from it and
+   * the removal spreads like a record (it wins over any record of that key) and is kept across
+   * restarts. Returns false when the key is malformed, ourselves, or already removed.
+   */
+  remove(key: string): boolean {
+    if (key === this.selfKey || !KEY_RE.test(key)) return false;
+    const body = { k: key, rm: this.selfKey, v: Math.floor(this.wallNow) };
+    const sig = xeddsaSign(this.opts.privateKey, this.removalBytes(body), this.opts.random(64));
+    const removal: Removal = { ...body, s: b64(sig) };
+    if (!this.ingestRemoval(removal)) return false;
+    for (const m of this.members.values()) if (m.direct && !m.removed) this.sendRecords([removal], m.direct);
+    return true;
+  }
+
+  /** Records and removals to keep across restarts. */
+  exportState(): MeshState {
+    const records: MemberRecord[] = [];
+    const removals: Removal[] = [];
+    for (const m of this.members.values()) {
+      if (m.removed) removals.push(m.removed);
+      else if (m.rec) records.push(m.rec);
+    }
+    return { records, removals };
+  }
+
+  /** Take back what exportState() returned (each entry is checked like one from the network). */
+  importState(state: unknown): number {
+    if (typeof state !== 'object' || state === null) return 0;
+    const { records, removals } = state as Partial<MeshState>;
+    let n = 0;
+    if (Array.isArray(removals)) for (const r of removals) if (this.ingest(r, null)) n++;
+    if (Array.isArray(records)) for (const r of records) if (this.ingest(r, null)) n++;
+    return n;
   }
 
   // ---- incoming ------------------------------------------------------------------------------
@@ -440,6 +562,7 @@ export class Mesh {
       return;
     }
     if (msg.key === this.selfKey) return;
+    if (this.members.get(msg.key)?.removed) return;
     const sender = this.member(msg.key);
     this.markDirect(sender, from);
     this.noteSeen(msg.seen);
@@ -505,7 +628,7 @@ export class Mesh {
     const theirs = new Map<string, number>();
     for (const [k, v] of msg.e) theirs.set(k, v);
     const mine = this.bucketEntries(msg.bk, msg.lo, msg.hi);
-    const push: MemberRecord[] = [];
+    const push: (MemberRecord | Removal)[] = [];
     let theyHaveNewer = false;
     for (const [k, v, rec] of mine) {
       const tv = theirs.get(k);
@@ -534,8 +657,8 @@ export class Mesh {
     }
   }
 
-  private sendRecords(recs: MemberRecord[], to: Endpoint): void {
-    let batch: MemberRecord[] = [];
+  private sendRecords(recs: (MemberRecord | Removal)[], to: Endpoint): void {
+    let batch: (MemberRecord | Removal)[] = [];
     let size = 120;
     for (const r of recs) {
       const n = JSON.stringify(r).length + 1;
@@ -642,6 +765,7 @@ export class Mesh {
       for (const b of this.opts.bootstrap) this.sendHello(b, false, true);
     }
     for (const m of this.members.values()) {
+      if (m.removed) continue;
       if (
         (m.rec && m.rec.v < this.wallNow - MESH_RECORD_MAX_AGE) ||
         (!m.rec && this.now - m.lastDirect > MESH_PATH_TIMEOUT)

@@ -18,7 +18,7 @@ import {
   OVERLAY_V4_PREFIX,
   OVERLAY_V6_PREFIX,
 } from '../core/mesh';
-import { ensurePrivateDir } from '../io/files';
+import { ensurePrivateDir, writeFileAtomic } from '../io/files';
 import { TunHelper } from '../io/helper';
 import { UdpSockets } from '../io/udp';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
@@ -106,6 +106,7 @@ export class PeerMeshNode {
   private readonly unresolved = new Map<string, string>(); // peer key -> "host:port"
   private resolveTimer: NodeJS.Timeout | null = null;
   private addressTimer: NodeJS.Timeout | null = null;
+  private saveTimer: NodeJS.Timeout | null = null;
   private readonly up = new Set<string>();
   private mesh: Mesh | null = null;
   private addresses: string[] = [];
@@ -141,6 +142,7 @@ export class PeerMeshNode {
     this.control = new ControlServer({
       status: () => this.status(),
       ping: () => ({ pong: true }),
+      remove: (params) => this.removeMember(params),
     });
   }
 
@@ -203,6 +205,16 @@ export class PeerMeshNode {
         (e) => node.onMeshEvent(e),
       );
       node.mesh = mesh;
+      // What we knew of the network before a restart: members (to reach them without a bootstrap)
+      // and removals (which must hold).
+      if (existsSync(node.meshStatePath)) {
+        try {
+          const n = mesh.importState(JSON.parse(readFileSync(node.meshStatePath, 'utf8')));
+          log.info(`loaded ${n} record(s) of network "${cfg.network.name}" from ${node.meshStatePath}`);
+        } catch (e) {
+          log.warn(`ignoring unreadable ${node.meshStatePath}: ${(e as Error).message}`);
+        }
+      }
       node.device.onMeshMessage = (buf, len, from) => mesh.handleDatagram(buf, len, from);
     }
     const allAllowed: Cidr[] = [];
@@ -353,6 +365,16 @@ export class PeerMeshNode {
       case 'public-endpoint':
         this.log.info(`members see this node at ${e.endpoint}`);
         break;
+      case 'removed':
+        if (e.key === this.device.publicKeyB64)
+          this.log.error(
+            `this node was removed from the network by ${shortKey(e.by)}; members ignore it now`,
+          );
+        else this.log.info(`member "${e.name}" (${shortKey(e.key)}) was removed by ${shortKey(e.by)}`);
+        break;
+      case 'changed':
+        this.scheduleSave();
+        break;
       case 'path': {
         const via = e.via ? this.mesh?.members.get(e.via)?.rec?.n || shortKey(e.via) : '';
         const how =
@@ -365,6 +387,47 @@ export class PeerMeshNode {
         break;
       }
     }
+  }
+
+  private get meshStatePath(): string {
+    return join(this.cfg.stateDir, `mesh-${this.cfg.network?.name}.json`);
+  }
+
+  /** Known records and removals are written (0600) a second after they change, and kept across restarts. */
+  private scheduleSave(): void {
+    if (this.saveTimer || !this.mesh) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      this.saveMeshState();
+    }, 1000);
+  }
+
+  private saveMeshState(): void {
+    if (!this.mesh) return;
+    try {
+      writeFileAtomic(this.meshStatePath, `${JSON.stringify(this.mesh.exportState())}\n`, 0o600);
+    } catch (e) {
+      this.log.warn(`cannot save the network state to ${this.meshStatePath}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Remove a member (by key, name or overlay address) from the network. */
+  private removeMember(params: unknown): { removed: string; name: string } {
+    const mesh = this.mesh;
+    if (!mesh) throw new Error('this node is not a member of a network');
+    const want = (params as { peer?: unknown } | null)?.peer;
+    if (typeof want !== 'string' || want.length === 0 || want.length > 100)
+      throw new Error('remove needs {"peer": key, name or overlay address}');
+    const matches = [...mesh.members.values()].filter(
+      (m) => m.rec && (m.key === want || m.rec.n === want || mesh.addressesOf(m.key).v4 === want),
+    );
+    if (matches.length === 0) throw new Error(`no member "${want}"`);
+    if (matches.length > 1) throw new Error(`"${want}" names ${matches.length} members; use the key`);
+    const m = matches[0];
+    const name = m.rec!.n;
+    if (!mesh.remove(m.key)) throw new Error(`cannot remove "${want}"`);
+    this.saveMeshState();
+    return { removed: m.key, name };
   }
 
   status(): NodeStatus {
@@ -431,6 +494,11 @@ export class PeerMeshNode {
     if (this.ticker) clearInterval(this.ticker);
     if (this.resolveTimer) clearInterval(this.resolveTimer);
     if (this.addressTimer) clearInterval(this.addressTimer);
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = null;
+      this.saveMeshState();
+    }
     this.control.close(this.controlPath);
     this.udp.close();
     const tun = this.tun;

@@ -78,6 +78,8 @@ export class SimNode {
   /** A mesh controller attached to this node's device, ticked with it. */
   mesh: Mesh | null = null;
   readonly privateKey: Uint8Array;
+  meshNetwork: NetworkKeys | null = null;
+  meshRelay: boolean | undefined;
   /** A stopped node neither sends nor receives. */
   down = false;
   readonly tunOut: Buffer[] = [];
@@ -127,6 +129,8 @@ export class SimNode {
       writeTun: () => {},
       event: () => {},
     };
+    this.meshNetwork = network;
+    this.meshRelay = opts.relay;
     this.mesh = new Mesh(
       this.device,
       io,
@@ -213,6 +217,22 @@ export class SimNet {
     }
     const n = new SimNode(this, name, ep, privateKey, seed, limits, nat);
     this.nodes.set(`${ep.address}:${ep.port}`, n);
+    return n;
+  }
+
+  /**
+   * Restart a node: a new process with the same key, address and saved mesh state (what the real
+   * node writes to its state directory). The old SimNode object is dead afterwards.
+   */
+  restart(old: SimNode, bootstrap: Endpoint[], seed: number): SimNode {
+    const state = old.mesh ? old.mesh.exportState() : null;
+    old.down = true;
+    const n = new SimNode(this, old.name, old.endpoint, old.privateKey, seed, undefined, old.nat);
+    this.nodes.set(`${old.endpoint.address}:${old.endpoint.port}`, n);
+    if (old.mesh) {
+      n.joinMesh(old.meshNetwork!, bootstrap, seed + 1, { relay: old.meshRelay });
+      n.mesh!.importState(state);
+    }
     return n;
   }
 

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
-import { type RunningNode, removeDir, runCli, startNode, tempDir } from '../lib/peermesh-proc';
+import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
 
@@ -108,5 +108,40 @@ describe('mesh: join with a secret', { skip: skip ?? false }, () => {
       () => /member "node-a"/.test(nodes.c.log()) && /member "node-c"/.test(nodes.a.log()),
       5000,
     );
+  });
+
+  it('peermesh remove: the removed member reaches no one, also after the others restart', async () => {
+    const r = runCli(['remove', 'node-c', '--state-dir', join(dir, 'a')], lab.ns('a'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /removed "node-c"/);
+    // the removal reaches b through a; c's pings then go nowhere
+    await waitFor(
+      'b to drop c',
+      () => {
+        const s = JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, 'b')], lab.ns('b')).stdout);
+        return !s.network.members.some((m: { name: string }) => m.name === 'node-c');
+      },
+      10_000,
+    );
+    const cannotReach = () => {
+      for (const to of ['a', 'b'])
+        assert.ok(
+          !lab.tryExec('c', 'ping', ['-c', '2', '-i', '0.3', '-W', '1', overlay[to]]).ok,
+          `c reached ${to}`,
+        );
+    };
+    cannotReach();
+    for (const h of ['a', 'b']) {
+      await stopNode(nodes[h]);
+      nodes[h] = await startNode(lab, h, join(dir, h), args(h, h === 'a' ? null : '198.18.0.1:51820'));
+    }
+    await waitFor(
+      'a and b to see each other again',
+      () => lab.tryExec('b', 'ping', ['-c', '1', '-W', '1', overlay.a]).ok,
+      15_000,
+    );
+    cannotReach();
+    assert.match(nodes.a.log(), /loaded \d+ record/);
+    assert.equal(runCli(['remove', 'nobody', '--state-dir', join(dir, 'a')], lab.ns('a')).code, 1);
   });
 });

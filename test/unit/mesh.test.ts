@@ -256,3 +256,40 @@ describe('mesh records', () => {
     assert.equal(b.mesh!.members.get(a.device.publicKeyB64)!.rec, now);
   });
 });
+
+describe('mesh removal', () => {
+  it('a removed member reaches no one, also after everyone restarts, and cannot be re-added', () => {
+    const net = new SimNet();
+    let nodes = chain(net, 5);
+    net.advance(3000);
+    const victim = nodes[4];
+    const vKey = victim.device.publicKeyB64;
+    assert.ok(nodes[1].mesh!.remove(vKey));
+    net.advance(3000);
+    for (const n of nodes.slice(0, 4)) {
+      assert.ok(n.mesh!.members.get(vKey)?.removed, `${n.name} did not learn the removal`);
+      assert.equal(n.device.getPeer(vKey), undefined);
+    }
+    const reachesNobody = (v: SimNode, others: SimNode[]) => {
+      for (const o of others) {
+        const before = o.tunOut.length;
+        v.send(ipv4Packet(v4(v), v4(o), 'let me in'));
+        net.advance(6000, 100);
+        assert.equal(o.tunOut.length, before, `${v.name} reached ${o.name}`);
+      }
+    };
+    reachesNobody(victim, nodes.slice(0, 4));
+    // Everyone restarts (state from disk); the victim bootstraps through a member again.
+    nodes = nodes.map((n, i) => net.restart(n, i === 0 ? [] : [nodes[0].endpoint], 500 + i));
+    net.advance(10_000);
+    for (const n of nodes.slice(0, 4)) {
+      assert.ok(n.mesh!.members.get(vKey)?.removed, `${n.name} forgot the removal`);
+      assert.equal(n.device.getPeer(vKey), undefined);
+    }
+    reachesNobody(nodes[4], nodes.slice(0, 4));
+    // The others still reach each other.
+    nodes[0].send(ipv4Packet(v4(nodes[0]), v4(nodes[3]), 'members still fine'));
+    net.advance(1000, 10);
+    assert.equal(nodes[3].tunOut.at(-1)?.subarray(28).toString(), 'members still fine');
+  });
+});
