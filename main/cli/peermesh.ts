@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { controlRequest } from '../control/socket';
-import { ensurePrivateDir } from '../io/files';
+import { ensurePrivateDir, writeFileAtomic } from '../io/files';
 import {
   ConfigError,
   defaultStateDir,
@@ -37,6 +37,8 @@ const USAGE = `peermesh ${VERSION} — serverless peer-to-peer mesh VPN
 Usage:
   peermesh up [options]            run a node in the foreground (Ctrl-C to stop)
   peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
+  peermesh invite [--expires 24h]  print a one-line join code for a new machine (30m, 12h, 7d; at most 30d)
+  peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
   peermesh remove PEER             remove a member (key, name or overlay IPv4) from the network, for good
   peermesh keygen [--force]        create the node's identity in the state directory, print its public key
   peermesh keygen --out FILE       write a new private key to FILE (mode 0600), print its public key
@@ -205,6 +207,134 @@ export function formatStatus(s: NodeStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** "30m", "24h", "7d", "3600s" or a bare number of seconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d{1,7})([smhd]?)$/.exec(s.trim());
+  if (!m) throw new UsageError(`--expires must look like 30m, 24h or 7d, got "${s}"`);
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
+async function cmdInvite(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    expires: { type: 'string' },
+    'state-dir': { type: 'string' },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const secs = parseDuration((values.expires as string | undefined) ?? '24h');
+  if (secs < 60 || secs > 30 * 86400) throw new UsageError('--expires must be between 1m and 30d');
+  const dir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
+  let r: { code: string; expires: string; endpoints: string[] };
+  try {
+    r = (await controlRequest(join(dir, 'peermesh.sock'), 'invite', { expiresSeconds: secs })) as typeof r;
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  process.stdout.write(`${r.code}\n`);
+  process.stderr.write(
+    `valid until ${r.expires}, through ${r.endpoints.join(', ')}\n` +
+      `on the new machine: peermesh join ${r.code}\n`,
+  );
+}
+
+/**
+ * Trade a join code for the network's secret (asking the inviting node), save both in the state
+ * directory (0600) with a config file, then run the node like "up" with that config.
+ */
+async function cmdJoin(args: string[]): Promise<void> {
+  const codeText = args[0];
+  if (!codeText || codeText.startsWith('-'))
+    throw new UsageError('usage: peermesh join CODE [options of "up"]');
+  const { decodeInviteCode, InviteCodeError, joinRequest, readJoinAnswer } = await import('../core/invites');
+  let code: ReturnType<typeof decodeInviteCode>;
+  try {
+    code = decodeInviteCode(codeText);
+  } catch (e) {
+    if (e instanceof InviteCodeError) throw new UsageError(e.message);
+    throw e;
+  }
+  const rest = args.slice(1);
+  const probe = buildUpConfig(rest); // validates the options before anything happens
+  if (code.expires * 1000 <= Date.now())
+    fail(`this invitation expired at ${new Date(code.expires * 1000).toISOString()}; ask for a new one`, 1);
+  const answer = await askInviter(code, probe.name, joinRequest, readJoinAnswer).catch((e: Error) =>
+    fail(e.message, 1),
+  );
+  if (!answer.ok) fail(`the inviting node refused: ${answer.reason}`, 1);
+  const dir = probe.stateDir;
+  ensurePrivateDir(dir);
+  const secretFile = join(dir, `${answer.network}.secret`);
+  const configFile = join(dir, `${answer.network}.json`);
+  writeFileAtomic(secretFile, Buffer.from(answer.secret), 0o600);
+  writeFileAtomic(
+    configFile,
+    `${JSON.stringify({ network: { name: answer.network, secretFile, bootstrap: answer.bootstrap } }, null, 2)}\n`,
+    0o600,
+  );
+  process.stderr.write(
+    `joined network "${answer.network}"; saved ${configFile}. Next time: peermesh up -c ${configFile}\n`,
+  );
+  await cmdUp(['-c', configFile, ...rest]);
+}
+
+async function askInviter(
+  code: import('../core/invites').InviteCode,
+  name: string,
+  request: typeof import('../core/invites').joinRequest,
+  read: typeof import('../core/invites').readJoinAnswer,
+): Promise<import('../core/invites').JoinAnswer> {
+  const dgram = await import('node:dgram');
+  const socks = (['udp4', 'udp6'] as const).map((t) => dgram.createSocket(t));
+  const where = code.endpoints.map((e) =>
+    e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`,
+  );
+  try {
+    return await new Promise((resolve, reject) => {
+      let tries = 0;
+      const timer = setInterval(send, 300);
+      function send() {
+        if (++tries > 27) {
+          clearInterval(timer);
+          reject(
+            new Error(
+              `no answer from the inviting node at ${where.join(', ')} within 8 s ` +
+                '(is it running, and reachable from here?)',
+            ),
+          );
+          return;
+        }
+        const msg = request(code, name, (n) => randomBytes(n));
+        for (const e of code.endpoints) {
+          const s = e.address.includes(':') ? socks[1] : socks[0];
+          s.send(msg, e.port, e.address, () => {});
+        }
+      }
+      for (const s of socks) {
+        s.on('error', () => {});
+        s.on('message', (m) => {
+          const a = read(code, m);
+          if (a) {
+            clearInterval(timer);
+            resolve(a);
+          }
+        });
+      }
+      let bound = 0;
+      for (const s of socks)
+        s.bind(0, () => {
+          if (++bound === socks.length) send();
+        });
+    });
+  } finally {
+    for (const s of socks) {
+      try {
+        s.close();
+      } catch {
+        /* not bound */
+      }
+    }
+  }
+}
+
 async function cmdRemove(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, { 'state-dir': { type: 'string' } });
   if (positionals.length !== 1)
@@ -290,6 +420,12 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'remove':
         await cmdRemove(rest);
+        return;
+      case 'invite':
+        await cmdInvite(rest);
+        return;
+      case 'join':
+        await cmdJoin(rest);
         return;
       case 'keygen':
         cmdKeygen(rest);

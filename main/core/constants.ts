@@ -17,7 +17,9 @@ export const MSG_MESH = 0x50;
 export const MSG_RELAY_TO = 0x51;
 /** A relayed WireGuard message as the relay delivers it: type, 3 zero bytes, source key, message. */
 export const MSG_RELAY_FROM = 0x52;
-export const MSG_MESH_LAST = 0x52;
+/** A join request with an invitation, and its answer (invites.ts). */
+export const MSG_JOIN = 0x53;
+export const MSG_MESH_LAST = 0x53;
 export const RELAY_HEADER_SIZE = 36;
 
 // Message sizes in bytes.

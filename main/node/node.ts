@@ -8,15 +8,19 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../control/socket';
+import { MSG_JOIN } from '../core/constants';
 import { Device, type DeviceEvent, type Endpoint, type Peer } from '../core/device';
+import { Invites } from '../core/invites';
 import { type Cidr, parseCidr, parseIp } from '../core/ip';
 import {
+  endpointText,
   Mesh,
   type MeshEvent,
   memberAddresses,
   networkKeys,
   OVERLAY_V4_PREFIX,
   OVERLAY_V6_PREFIX,
+  parseEndpointText,
 } from '../core/mesh';
 import { ensurePrivateDir, writeFileAtomic } from '../io/files';
 import { TunHelper } from '../io/helper';
@@ -109,6 +113,7 @@ export class PeerMeshNode {
   private saveTimer: NodeJS.Timeout | null = null;
   private readonly up = new Set<string>();
   private mesh: Mesh | null = null;
+  private invites: Invites | null = null;
   private addresses: string[] = [];
   private stopping = false;
   /** Resolves when the node stops (by stop() or because its helper died). */
@@ -143,6 +148,7 @@ export class PeerMeshNode {
       status: () => this.status(),
       ping: () => ({ pong: true }),
       remove: (params) => this.removeMember(params),
+      invite: (params) => this.createInvite(params),
     });
   }
 
@@ -215,7 +221,18 @@ export class PeerMeshNode {
           log.warn(`ignoring unreadable ${node.meshStatePath}: ${(e as Error).message}`);
         }
       }
-      node.device.onMeshMessage = (buf, len, from) => mesh.handleDatagram(buf, len, from);
+      node.invites = new Invites(cfg.network.name, secret!, random);
+      if (existsSync(node.invitesPath)) {
+        try {
+          node.invites.load(JSON.parse(readFileSync(node.invitesPath, 'utf8')), Date.now() / 1000);
+        } catch (e) {
+          log.warn(`ignoring unreadable ${node.invitesPath}: ${(e as Error).message}`);
+        }
+      }
+      node.device.onMeshMessage = (buf, len, from) => {
+        if (buf[0] === MSG_JOIN) node.handleJoin(buf, len, from);
+        else mesh.handleDatagram(buf, len, from);
+      };
     }
     const allAllowed: Cidr[] = [];
     for (const [i, p] of cfg.peers.entries()) {
@@ -386,6 +403,59 @@ export class PeerMeshNode {
         this.log.info(`path to "${e.name}" (${shortKey(e.key)}): ${how}`);
         break;
       }
+    }
+  }
+
+  private get invitesPath(): string {
+    return join(this.cfg.stateDir, `invites-${this.cfg.network?.name}.json`);
+  }
+
+  /** Endpoints a new member can reach us (and the network) at: public first, then local, then members'. */
+  private joinEndpoints(): Endpoint[] {
+    const mesh = this.mesh!;
+    const out: Endpoint[] = [];
+    const add = (e: Endpoint | null) => {
+      if (e && out.length < 8 && !out.some((x) => x.address === e.address && x.port === e.port)) out.push(e);
+    };
+    if (mesh.publicEndpoint) add(parseEndpointText(mesh.publicEndpoint));
+    for (const t of mesh.record.e) add(parseEndpointText(t));
+    for (const m of mesh.members.values()) if (m.rec?.rl) add(m.direct);
+    return out;
+  }
+
+  private createInvite(params: unknown): { code: string; expires: string; endpoints: string[] } {
+    if (!this.invites || !this.mesh) throw new Error('this node is not a member of a network');
+    const secs = (params as { expiresSeconds?: unknown } | null)?.expiresSeconds ?? 86400;
+    if (typeof secs !== 'number' || !Number.isInteger(secs) || secs < 60 || secs > 30 * 86400)
+      throw new Error('expiresSeconds must be a whole number between 60 and 2592000 (30 days)');
+    const endpoints = this.joinEndpoints();
+    if (endpoints.length === 0) throw new Error('this node has no address another machine could reach');
+    const { code, expires } = this.invites.create(secs, Date.now() / 1000, endpoints);
+    this.saveInvites();
+    this.log.info(`created an invitation valid until ${new Date(expires * 1000).toISOString()}`);
+    return { code, expires: new Date(expires * 1000).toISOString(), endpoints: endpoints.map(endpointText) };
+  }
+
+  private saveInvites(): void {
+    if (!this.invites) return;
+    try {
+      writeFileAtomic(this.invitesPath, `${JSON.stringify(this.invites.stored)}\n`, 0o600);
+    } catch (e) {
+      this.log.warn(`cannot save invitations to ${this.invitesPath}: ${(e as Error).message}`);
+    }
+  }
+
+  private handleJoin(buf: Buffer, len: number, from: Endpoint): void {
+    if (!this.invites) return;
+    const bootstrap = this.joinEndpoints().map(endpointText);
+    const r = this.invites.handle(buf.subarray(0, len), Date.now() / 1000, bootstrap);
+    if (!r) return;
+    this.udp.send(r.reply, 0, r.reply.length, from);
+    if (r.accepted) {
+      this.log.info(`"${r.name}" at ${endpointText(from)} used an invitation to join`);
+      this.saveInvites();
+    } else {
+      this.log.warn(`"${r.name}" at ${endpointText(from)} tried an expired invitation`);
     }
   }
 

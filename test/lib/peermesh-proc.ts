@@ -27,14 +27,15 @@ export interface RunningNode {
   stateDir: string;
 }
 
-/** Run `peermesh up ARGS` in `host`'s namespace and wait for its "up:" log line. */
+/** Run `peermesh up ARGS` (or another command that runs a node) in `host`'s namespace; wait for "up:". */
 export async function startNode(
   lab: NetnsLab,
   host: string,
   stateDir: string,
   args: string[],
+  command: string[] = ['up'],
 ): Promise<RunningNode> {
-  const proc = lab.spawnIn(host, process.execPath, [CLI, 'up', '--state-dir', stateDir, ...args]);
+  const proc = lab.spawnIn(host, process.execPath, [CLI, ...command, '--state-dir', stateDir, ...args]);
   let out = '';
   proc.stdout?.on('data', (d) => {
     out += d;

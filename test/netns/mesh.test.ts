@@ -144,4 +144,25 @@ describe('mesh: join with a secret', { skip: skip ?? false }, () => {
     assert.match(nodes.a.log(), /loaded \d+ record/);
     assert.equal(runCli(['remove', 'nobody', '--state-dir', join(dir, 'a')], lab.ns('a')).code, 1);
   });
+
+  it('peermesh invite / join: a new machine joins with only the code', async () => {
+    const inv = runCli(['invite', '--expires', '10m', '--state-dir', join(dir, 'b')], lab.ns('b'));
+    assert.equal(inv.code, 0, inv.stderr);
+    const code = inv.stdout.trim();
+    assert.match(code, /^pm1-/);
+    assert.equal(runCli(['join', 'pm1-garbage', '--state-dir', join(dir, 'x')], lab.ns('x')).code, 2);
+    nodes.x = await startNode(
+      lab,
+      'x',
+      join(dir, 'x'),
+      ['--interface', `pm${lab.id}x`, '--name', 'node-x'],
+      ['join', code],
+    );
+    await waitFor(
+      'x to ping a',
+      () => lab.tryExec('x', 'ping', ['-c', '1', '-W', '1', overlay.a]).ok,
+      15_000,
+    );
+    assert.match(nodes.b.log(), /"node-x" at .* used an invitation/);
+  });
 });

@@ -1,0 +1,263 @@
+// Invitations: a one-line join code that lets a new machine join a network without anyone copying
+// the network secret by hand.
+//
+// The code carries the network name, a random 16-byte token, an expiry time and the inviting node's
+// endpoints, plus a checksum so a damaged copy is recognised as such. The token never travels on
+// the wire: the new node sends a join request sealed (XChaCha20-Poly1305) under a key derived from
+// it, and the inviting node — the only one holding that invitation — answers with the network secret
+// sealed under the same key. A sender without a valid code gets no answer at all (stealth, like
+// every PeerMesh message), and a request is padded to be larger than its answer, so a replayed or
+// spoofed request can never make a node send more than it received.
+//
+// Sans-IO: the caller passes time in and sends the returned datagram.
+
+import { MSG_JOIN } from './constants';
+import { xopen, xseal } from './crypto/aead';
+import { Blake2s } from './crypto/blake2s';
+import type { Endpoint } from './device';
+import { formatIp, parseCidr } from './ip';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const HEADER = 4;
+const NONCE = 24;
+/** Join requests are padded to this size; answers must be smaller. */
+export const JOIN_REQUEST_SIZE = 1000;
+const CODE_PREFIX = 'pm1-';
+const TOKEN = 16;
+/** Expired invitations are kept this long (s) so that their use gets a clear "expired" answer. */
+const EXPIRED_KEPT = 7 * 86400;
+
+export class InviteCodeError extends Error {}
+
+export interface InviteCode {
+  network: string;
+  token: Uint8Array;
+  /** Unix time in seconds after which the invitation is refused. */
+  expires: number;
+  endpoints: Endpoint[];
+}
+
+function blake(label: string, ...parts: Uint8Array[]): Uint8Array {
+  const h = new Blake2s(32);
+  h.update(enc.encode(label));
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/** The key join messages of an invitation are sealed with. */
+export function inviteKey(token: Uint8Array): Uint8Array {
+  return blake('peermesh invite v1', token);
+}
+
+function base64url(b: Uint8Array): string {
+  return Buffer.from(b).toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export function encodeInviteCode(c: InviteCode): string {
+  const name = enc.encode(c.network);
+  const parts: number[] = [1, ...c.token];
+  parts.push(
+    (c.expires >>> 24) & 0xff,
+    (c.expires >>> 16) & 0xff,
+    (c.expires >>> 8) & 0xff,
+    c.expires & 0xff,
+  );
+  parts.push(name.length, ...name, Math.min(c.endpoints.length, 8));
+  for (const e of c.endpoints.slice(0, 8)) {
+    const ip = parseCidr(e.address)!;
+    parts.push(ip.bytes.length === 4 ? 4 : 6, ...ip.bytes, e.port >> 8, e.port & 0xff);
+  }
+  const body = Uint8Array.from(parts);
+  const sum = blake('peermesh code checksum', body).subarray(0, 4);
+  const all = new Uint8Array(body.length + 4);
+  all.set(body);
+  all.set(sum, body.length);
+  return CODE_PREFIX + base64url(all);
+}
+
+/** Decode a join code; surrounding whitespace and line breaks from copy-paste are ignored. */
+export function decodeInviteCode(text: string): InviteCode {
+  const s = text.replace(/\s+/g, '');
+  if (!s.startsWith(CODE_PREFIX) || !/^[A-Za-z0-9_-]+$/.test(s.slice(CODE_PREFIX.length)))
+    throw new InviteCodeError('this is not a PeerMesh join code (it should start with "pm1-")');
+  const all = Buffer.from(s.slice(CODE_PREFIX.length).replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  const bad = () => new InviteCodeError('this join code is damaged (was it copied completely?)');
+  if (all.length < 1 + TOKEN + 4 + 1 + 1 + 4) throw bad();
+  const body = all.subarray(0, all.length - 4);
+  const sum = blake('peermesh code checksum', body).subarray(0, 4);
+  if (Buffer.compare(Buffer.from(sum), all.subarray(all.length - 4)) !== 0) throw bad();
+  if (body[0] !== 1) throw new InviteCodeError('this join code is from a newer PeerMesh; update this one');
+  let o = 1;
+  const token = Uint8Array.from(body.subarray(o, o + TOKEN));
+  o += TOKEN;
+  const expires = body.readUInt32BE(o);
+  o += 4;
+  const nameLen = body[o++];
+  if (o + nameLen + 1 > body.length) throw bad();
+  const network = dec.decode(body.subarray(o, o + nameLen));
+  o += nameLen;
+  const count = body[o++];
+  const endpoints: Endpoint[] = [];
+  for (let i = 0; i < count; i++) {
+    const fam = body[o++];
+    const n = fam === 4 ? 4 : fam === 6 ? 16 : -1;
+    if (n < 0 || o + n + 2 > body.length) throw bad();
+    endpoints.push({ address: formatIp(body.subarray(o, o + n)), port: body.readUInt16BE(o + n) });
+    o += n + 2;
+  }
+  if (o !== body.length) throw bad();
+  return { network, token, expires, endpoints };
+}
+
+function sealMsg(key: Uint8Array, random: (n: number) => Uint8Array, obj: object, padTo = 0): Buffer {
+  const header = new Uint8Array([MSG_JOIN, 0, 0, 1]);
+  let pt = enc.encode(JSON.stringify(obj));
+  if (padTo > 0) {
+    const want = padTo - HEADER - NONCE - 16;
+    if (pt.length < want) {
+      const padded = new Uint8Array(want).fill(0x20); // JSON allows trailing spaces
+      padded.set(pt);
+      pt = padded;
+    }
+  }
+  const nonce = random(NONCE);
+  const ct = xseal(key, nonce, pt, header);
+  const out = Buffer.alloc(HEADER + NONCE + ct.length);
+  out.set(header);
+  out.set(nonce, HEADER);
+  out.set(ct, HEADER + NONCE);
+  return out;
+}
+
+function openMsg(key: Uint8Array, b: Uint8Array): Record<string, unknown> | null {
+  if (b.length < HEADER + NONCE + 16 || b.length > 1400 || b[0] !== MSG_JOIN || b[3] !== 1) return null;
+  const pt = xopen(
+    key,
+    b.subarray(HEADER, HEADER + NONCE),
+    b.subarray(HEADER + NONCE),
+    b.subarray(0, HEADER),
+  );
+  if (!pt) return null;
+  try {
+    const v = JSON.parse(dec.decode(pt));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What the new node sends to the inviting node's endpoints. */
+export function joinRequest(code: InviteCode, name: string, random: (n: number) => Uint8Array): Buffer {
+  return sealMsg(inviteKey(code.token), random, { t: 'join', name: name.slice(0, 63) }, JOIN_REQUEST_SIZE);
+}
+
+export type JoinAnswer =
+  | { ok: true; network: string; secret: Uint8Array; bootstrap: string[] }
+  | { ok: false; reason: string };
+
+/** Read the inviting node's answer (null: not an answer to this code). */
+export function readJoinAnswer(code: InviteCode, b: Uint8Array): JoinAnswer | null {
+  const m = openMsg(inviteKey(code.token), b);
+  if (!m) return null;
+  if (m.t === 'refused' && typeof m.reason === 'string') return { ok: false, reason: m.reason.slice(0, 200) };
+  if (
+    m.t === 'welcome' &&
+    typeof m.network === 'string' &&
+    typeof m.secret === 'string' &&
+    Array.isArray(m.bootstrap) &&
+    m.bootstrap.every((x) => typeof x === 'string')
+  )
+    return {
+      ok: true,
+      network: m.network,
+      secret: Buffer.from(m.secret, 'base64'),
+      bootstrap: (m.bootstrap as string[]).slice(0, 8),
+    };
+  return null;
+}
+
+export interface StoredInvite {
+  /** inviteKey(token), base64: what the node needs to answer; the token itself is not kept. */
+  key: string;
+  expires: number;
+  created: number;
+  uses: number;
+}
+
+/** The inviting side: open invitations, answering join requests. */
+export class Invites {
+  private list: StoredInvite[] = [];
+
+  constructor(
+    private readonly network: string,
+    private readonly secret: Uint8Array,
+    private readonly random: (n: number) => Uint8Array,
+  ) {}
+
+  /** Open invitations, for saving (mode 0600: each is as good as the secret until it expires). */
+  get stored(): StoredInvite[] {
+    return this.list;
+  }
+
+  load(list: unknown, nowSec: number): void {
+    if (!Array.isArray(list)) return;
+    this.list = list.filter(
+      (x): x is StoredInvite =>
+        typeof x === 'object' &&
+        x !== null &&
+        typeof x.key === 'string' &&
+        Buffer.from(x.key, 'base64').length === 32 &&
+        Number.isInteger(x.expires) &&
+        x.expires > nowSec - EXPIRED_KEPT,
+    );
+  }
+
+  /** A new invitation valid for `seconds`; returns its code. */
+  create(seconds: number, nowSec: number, endpoints: Endpoint[]): { code: string; expires: number } {
+    const token = this.random(TOKEN);
+    const expires = Math.floor(nowSec + seconds);
+    this.list = this.list.filter((x) => x.expires > nowSec - EXPIRED_KEPT);
+    this.list.push({
+      key: Buffer.from(inviteKey(token)).toString('base64'),
+      expires,
+      created: nowSec,
+      uses: 0,
+    });
+    return { code: encodeInviteCode({ network: this.network, token, expires, endpoints }), expires };
+  }
+
+  /**
+   * A datagram of the join type. Returns the answer to send back, or null (not sealed with any open
+   * invitation's key: dropped without a word).
+   */
+  handle(
+    buf: Uint8Array,
+    nowSec: number,
+    bootstrap: string[],
+  ): { reply: Buffer; name: string; accepted: boolean } | null {
+    for (const inv of this.list) {
+      const key = Buffer.from(inv.key, 'base64');
+      const m = openMsg(key, buf);
+      if (!m || m.t !== 'join') continue;
+      const name = typeof m.name === 'string' ? m.name.slice(0, 63) : '';
+      let reply: Buffer;
+      let accepted = false;
+      if (inv.expires <= nowSec) {
+        reply = sealMsg(key, this.random, { t: 'refused', reason: 'this invitation has expired' });
+      } else {
+        inv.uses++;
+        accepted = true;
+        reply = sealMsg(key, this.random, {
+          t: 'welcome',
+          network: this.network,
+          secret: Buffer.from(this.secret).toString('base64'),
+          bootstrap: bootstrap.slice(0, 8),
+        });
+      }
+      if (reply.length > buf.length) return null; // never answer with more than we got
+      return { reply, name, accepted };
+    }
+    return null;
+  }
+}

@@ -1,0 +1,86 @@
+// Join codes and the invitation exchange: encoding, damage detection, the answer to a valid request,
+// silence for anything else, the "expired" answer, and never answering with more bytes than came in.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  decodeInviteCode,
+  encodeInviteCode,
+  InviteCodeError,
+  Invites,
+  joinRequest,
+  readJoinAnswer,
+} from '../../main/core/invites';
+import { seededRandom } from '../lib/sim';
+
+const secret = new TextEncoder().encode('correct horse battery staple');
+const eps = [
+  { address: '198.18.0.1', port: 51820 },
+  { address: 'fd00::1', port: 4242 },
+];
+
+describe('join codes', () => {
+  it('round-trip, and survive the line breaks and spaces of a copy-paste', () => {
+    const c = { network: 'home', token: new Uint8Array(16).fill(7), expires: 1_900_000_000, endpoints: eps };
+    const text = encodeInviteCode(c);
+    assert.match(text, /^pm1-[A-Za-z0-9_-]+$/);
+    assert.deepEqual(decodeInviteCode(text), c);
+    const mangled = `  ${text.slice(0, 20)}\n${text.slice(20, 40)} \r\n${text.slice(40)}\n`;
+    assert.deepEqual(decodeInviteCode(mangled), c);
+  });
+
+  it('a damaged or foreign code gets a clear error', () => {
+    const text = encodeInviteCode({ network: 'home', token: new Uint8Array(16), expires: 1, endpoints: eps });
+    const flipped = text.slice(0, 10) + (text[10] === 'A' ? 'B' : 'A') + text.slice(11);
+    assert.throws(() => decodeInviteCode(flipped), /damaged/);
+    assert.throws(() => decodeInviteCode(text.slice(0, -5)), /damaged/);
+    assert.throws(() => decodeInviteCode('hello'), /not a PeerMesh join code/);
+    assert.throws(() => decodeInviteCode('pm1-!!!'), InviteCodeError);
+  });
+});
+
+describe('invitation exchange', () => {
+  const now = 1_800_000_000;
+
+  it('a valid request gets the network and secret; another code or garbage gets nothing', () => {
+    const inv = new Invites('home', secret, seededRandom(1));
+    const { code } = inv.create(3600, now, eps);
+    const parsed = decodeInviteCode(code);
+    const req = joinRequest(parsed, 'laptop', seededRandom(2));
+    const r = inv.handle(req, now + 10, ['198.18.0.1:51820']);
+    assert.ok(r?.accepted);
+    assert.equal(r.name, 'laptop');
+    assert.ok(r.reply.length <= req.length);
+    const a = readJoinAnswer(parsed, r.reply);
+    assert.ok(a?.ok);
+    assert.equal(a.network, 'home');
+    assert.deepEqual(Buffer.from(a.secret), Buffer.from(secret));
+    assert.deepEqual(a.bootstrap, ['198.18.0.1:51820']);
+    // another invitation's code, garbage, a truncated request: silence
+    const other = new Invites('home', secret, seededRandom(3));
+    const foreign = decodeInviteCode(other.create(3600, now, eps).code);
+    assert.equal(inv.handle(joinRequest(foreign, 'x', seededRandom(4)), now, []), null);
+    assert.equal(inv.handle(Buffer.alloc(1000, 0x53), now, []), null);
+    assert.equal(inv.handle(req.subarray(0, 500), now, []), null);
+    // the answer is readable only with the code
+    assert.equal(readJoinAnswer(foreign, r.reply), null);
+  });
+
+  it('an expired invitation gets a sealed "expired" answer, also after a reload', () => {
+    const inv = new Invites('home', secret, seededRandom(5));
+    const parsed = decodeInviteCode(inv.create(60, now, eps).code);
+    const reloaded = new Invites('home', secret, seededRandom(6));
+    reloaded.load(JSON.parse(JSON.stringify(inv.stored)), now + 120);
+    const r = reloaded.handle(joinRequest(parsed, 'late', seededRandom(7)), now + 120, []);
+    assert.ok(r && !r.accepted);
+    const a = readJoinAnswer(parsed, r.reply);
+    assert.ok(a && !a.ok);
+    assert.match(a.reason, /expired/);
+  });
+
+  it('the stored invitations hold no token (the code cannot be rebuilt from the state file)', () => {
+    const inv = new Invites('home', secret, seededRandom(8));
+    const parsed = decodeInviteCode(inv.create(600, now, eps).code);
+    const stored = JSON.stringify(inv.stored);
+    assert.ok(!stored.includes(Buffer.from(parsed.token).toString('base64')));
+  });
+});
