@@ -256,6 +256,7 @@ export class Mesh {
   private bucketDigests: Uint8Array[] | null = null;
   private rootDigest = '';
   private localEndpoints: Endpoint[];
+  private readonly seenBy = new Map<string, { seen: string; at: number }>();
 
   constructor(
     private readonly device: Device,
@@ -565,7 +566,7 @@ export class Mesh {
     if (this.members.get(msg.key)?.removed) return;
     const sender = this.member(msg.key);
     this.markDirect(sender, from);
-    this.noteSeen(msg.seen);
+    this.noteSeen(msg.seen, msg.key);
     switch (msg.t) {
       case 'hello':
         if (msg.rec) this.ingest(msg.rec, msg.key);
@@ -673,8 +674,19 @@ export class Mesh {
     if (batch.length) this.send({ t: 'recs', recs: batch }, to);
   }
 
-  private noteSeen(seen: string): void {
-    if (!seen || seen === this.publicEndpoint || !parseEndpointText(seen)) return;
+  /**
+   * A member told us where it sees us. Adopt it as our public endpoint when every member that
+   * reported in the last 30 s agrees: behind a symmetric NAT each member sees another port, and
+   * publishing each would churn our record for nothing (nobody can reach us there anyway).
+   */
+  private noteSeen(seen: string, reporter: string): void {
+    if (!seen || !parseEndpointText(seen)) return;
+    this.seenBy.set(reporter, { seen, at: this.now });
+    if (seen === this.publicEndpoint) return;
+    for (const [k, r] of this.seenBy) {
+      if (this.now - r.at > 30_000) this.seenBy.delete(k);
+      else if (r.seen !== seen) return;
+    }
     this.publicEndpoint = seen;
     this.resign();
     this.onEvent({ type: 'public-endpoint', endpoint: seen });
@@ -806,14 +818,20 @@ export class Mesh {
   private probe(m: Member): void {
     if (!m.rec) return;
     const age = this.now - m.probingSince;
-    m.nextProbe = this.now + (age < MESH_PROBE_FAST_FOR ? MESH_PROBE_FAST : MESH_PROBE_SLOW);
+    // Fast at first, then slower and slower (15 s, 30 s, ... 5 min): a pair behind symmetric NATs
+    // stays relayed, and probing it often would only cost traffic.
+    const slow = Math.min(
+      MESH_PROBE_SLOW * 2 ** Math.floor(Math.max(0, age - MESH_PROBE_FAST_FOR) / 60_000),
+      300_000,
+    );
+    m.nextProbe = this.now + (age < MESH_PROBE_FAST_FOR ? MESH_PROBE_FAST : slow);
     const targets: Endpoint[] = [...m.extra];
     for (const t of m.rec.e) {
       const e = parseEndpointText(t);
       if (e && !targets.some((x) => sameEndpoint(x, e))) targets.push(e);
     }
     for (const t of targets) this.sendHello(t, false, true);
-    if (this.now - m.lastWant >= (age < MESH_PROBE_FAST_FOR ? 2_000 : MESH_PROBE_SLOW)) {
+    if (this.now - m.lastWant >= (age < MESH_PROBE_FAST_FOR ? 2_000 : slow)) {
       m.lastWant = this.now;
       let asked = 0;
       for (const via of this.introducers(m)) {
