@@ -40,6 +40,9 @@ Usage:
   peermesh invite [--expires 24h]  print a one-line join code for a new machine (30m, 12h, 7d; at most 30d)
   peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
   peermesh remove PEER             remove a member (key, name or overlay IPv4) from the network, for good
+  peermesh import-peervpn FILE [--out-dir DIR]
+                                   turn a PeerVPN config into a PeerMesh config + secret file (default DIR:
+                                   the state directory), and say which options have no equivalent
   peermesh keygen [--force]        create the node's identity in the state directory, print its public key
   peermesh keygen --out FILE       write a new private key to FILE (mode 0600), print its public key
   peermesh pubkey                  print the node's public key (from the state dir or --private-key-file)
@@ -349,6 +352,46 @@ async function cmdRemove(args: string[]): Promise<void> {
   process.stdout.write(`removed "${r.name}" (${r.removed}) from the network\n`);
 }
 
+async function cmdImportPeerVpn(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    'out-dir': { type: 'string' },
+    'state-dir': { type: 'string' },
+  });
+  if (positionals.length !== 1) throw new UsageError('usage: peermesh import-peervpn FILE [--out-dir DIR]');
+  const { importPeerVpn } = await import('../control/peervpn');
+  let text: string;
+  try {
+    text = readFileSync(positionals[0], 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `cannot read ${positionals[0]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  const dir =
+    (values['out-dir'] as string | undefined) ??
+    (values['state-dir'] as string | undefined) ??
+    defaultStateDir();
+  let r: ReturnType<typeof importPeerVpn>;
+  try {
+    r = importPeerVpn(text);
+  } catch (e) {
+    throw new UsageError(`${positionals[0]}: ${(e as Error).message}`);
+  }
+  const net = (r.config.network as { name: string }).name;
+  const configFile = join(dir, `${net}.json`);
+  const secretFile = join(dir, `${net}.secret`);
+  (r.config.network as { secretFile: string }).secretFile = secretFile;
+  if (existsSync(configFile)) fail(`${configFile} exists already; move it away or pick --out-dir`, 1);
+  ensurePrivateDir(dir);
+  if (r.secret !== null) writeFileAtomic(secretFile, Buffer.from(r.secret), 0o600);
+  writeFileAtomic(configFile, `${JSON.stringify(r.config, null, 2)}\n`, 0o600);
+  validate(loadConfigFile(configFile, defaults())); // what "up -c" will read must be accepted
+  for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+  process.stdout.write(
+    `wrote ${configFile} and ${secretFile} (mode 0600). Start with: peermesh up -c ${configFile}\n`,
+  );
+}
+
 async function cmdStatus(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' }, 'state-dir': { type: 'string' } });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -426,6 +469,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'join':
         await cmdJoin(rest);
+        return;
+      case 'import-peervpn':
+        await cmdImportPeerVpn(rest);
         return;
       case 'keygen':
         cmdKeygen(rest);
