@@ -1,121 +1,223 @@
-// Mesh convergence and control traffic, in the deterministic simulator (the real Mesh and Device
-// code, in one process, on a virtual clock): N nodes — a third public, a third behind cone NATs, a
-// third behind symmetric NATs; a few public ones relay — join through one public node, 20 ms one-way
-// latency. Reports the simulated time until every node holds every record, until every pair has a
-// path (direct or relayed), how many pairs went direct, and the discovery traffic per node per
-// second in the 11th minute (steady state). Pairs are checked exhaustively up to 200 nodes, sampled above.
-//   node dist/bench/mesh-sim.js [N ...] [--json]       (default: 10 100)
+// Mesh convergence and control traffic in the deterministic simulator (the real Mesh and Device code in
+// one process, on a virtual clock). N nodes — a third public, a third behind cone NATs, a third behind
+// symmetric NATs; every fourth public one relays — start 10 ms apart and join through the first node;
+// 20 ms one-way latency;
+// optional random loss on every datagram and churn (members leave, new ones join through a random member).
+//
+// Reported (simulated time):
+// - records: from the start of the last node until every node holds the record of every member;
+// - first packet: pairs of members send each other a packet over the overlay (every pair up to 100
+//   nodes, a seeded sample above); the time from the send until the packet comes out of the other
+//   side's TUN (this includes making the path on demand and the WireGuard handshake), its median and
+//   maximum, and how many pairs went direct;
+// - control traffic per node per second in a quiet minute after ten simulated minutes.
+//   node dist/bench/mesh-sim.js [N ...] [--loss PCT] [--churn PCT] [--json]   (default: 10 100 1000)
 import nacl from 'tweetnacl';
+import type { Endpoint } from '../main/core/device';
 import { networkKeys } from '../main/core/mesh';
-import { SimNet, type SimNode, seededRandom } from '../test/lib/sim';
+import { ipv4Packet, memoVerify, SimNet, type SimNode, seededRandom } from '../test/lib/sim';
+
+const JOIN_GAP_MS = 10;
+
+export interface MeshSimOptions {
+  /** Random loss of every datagram, 0..1. */
+  loss?: number;
+  /** Share of members that leave after the first convergence, replaced by as many new ones. */
+  churn?: number;
+  /** Pairs to test above 100 nodes. */
+  samplePairs?: number;
+  limitS?: number;
+}
 
 export interface MeshSimResult {
   nodes: number;
-  membershipS: number | null;
-  pathsS: number | null;
-  pairsChecked: number;
+  loss: number;
+  churn: number;
+  recordsS: number | null;
+  churnRecordsS: number | null;
+  pairs: number;
+  delivered: number;
+  firstPacketP50Ms: number | null;
+  firstPacketMaxMs: number | null;
   directPct: number;
   steadyBytesPerNodePerS: number;
   steadyMsgsPerNodePerS: number;
   wallS: number;
 }
 
-export function runMeshSim(n: number, limitS = 60): MeshSimResult {
+export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
   const t0 = Date.now();
-  const rnd = seededRandom(n * 7919);
+  const loss = o.loss ?? 0;
+  const churn = o.churn ?? 0;
+  const limitMs = (o.limitS ?? 60) * 1000;
+  const rnd = seededRandom(n * 7919 + Math.round(loss * 1000) + Math.round(churn * 100_000));
+  const u32 = () => {
+    const r = rnd(4);
+    return ((r[0] << 24) | (r[1] << 16) | (r[2] << 8) | r[3]) >>> 0;
+  };
   const net = new SimNet();
   net.latency = 20;
+  if (loss > 0) net.filter = () => u32() / 0x100000000 >= loss;
   const network = networkKeys('bench', new TextEncoder().encode('a secret for the simulator'));
   const nodes: SimNode[] = [];
-  for (let i = 0; i < n; i++) {
-    const kind = i === 0 ? 'public' : (['public', 'cone', 'symmetric'] as const)[rnd(1)[0] % 3];
+  const verify = memoVerify();
+  let made = 0;
+  const addNode = (bootstrap: Endpoint[]): SimNode => {
+    const i = made++;
+    const kind = i === 0 ? 'public' : (['public', 'cone', 'symmetric'] as const)[u32() % 3];
     const key = nacl.box.keyPair.fromSecretKey(rnd(32)).secretKey;
     const node = net.add(`n${i}`, key, i + 1, undefined, kind === 'public' ? {} : { nat: kind });
+    node.joinMesh(network, bootstrap, 10_000 + i, { relay: kind === 'public' && i % 4 === 0, verify });
     nodes.push(node);
+    return node;
+  };
+  // Nodes start one after another (JOIN_GAP_MS apart, 10 s for a thousand), each through the first.
+  addNode([]);
+  for (let i = 1; i < n; i++) {
+    net.advance(JOIN_GAP_MS, JOIN_GAP_MS);
+    addNode([nodes[0].endpoint]);
   }
-  for (const [i, node] of nodes.entries()) {
-    const isPublic = !node.nat;
-    node.joinMesh(network, i === 0 ? [] : [nodes[0].endpoint], 10_000 + i, {
-      relay: isPublic && i % 4 === 0,
-    });
+
+  const alive = () => nodes.filter((x) => !x.down);
+  const recordsEverywhere = (set: SimNode[]) => {
+    const keys = set.map((x) => x.device.publicKeyB64);
+    return set.every((x) => keys.every((k) => k === x.device.publicKeyB64 || x.mesh!.members.get(k)?.rec));
+  };
+  const until = (cond: () => boolean, step = 100): number | null => {
+    const start = net.now;
+    while (net.now - start < limitMs) {
+      net.advance(step, 20);
+      if (cond()) return (net.now - start) / 1000;
+    }
+    return null;
+  };
+
+  const recordsS = until(() => recordsEverywhere(nodes));
+  let churnRecordsS: number | null = null;
+  if (churn > 0) {
+    // Some members leave for good (not the first node, so the bootstrap stays findable for the
+    // newcomers' first contact — they join through random running members anyway).
+    const leaving = Math.round(n * churn);
+    for (let k = 0; k < leaving; k++) {
+      const live = alive().filter((x) => x !== nodes[0]);
+      live[u32() % live.length].down = true;
+    }
+    for (let k = 0; k < leaving; k++) {
+      const live = alive().filter((x) => !x.nat);
+      addNode([live[u32() % live.length].endpoint]);
+    }
+    churnRecordsS = until(() => recordsEverywhere(alive()));
   }
-  const start = net.now;
-  const all = n - 1;
+
+  // First packets over the overlay between pairs of running members.
+  const live = alive();
   const pairs: [SimNode, SimNode][] = [];
-  if (n <= 200) {
-    for (const a of nodes) for (const b of nodes) if (a !== b) pairs.push([a, b]);
+  if (live.length <= 100 && !o.samplePairs) {
+    for (const a of live) for (const b of live) if (a !== b) pairs.push([a, b]);
   } else {
-    for (let i = 0; i < 5000; i++) {
-      const r = rnd(4);
-      const a = nodes[((r[0] << 8) | r[1]) % n];
-      const b = nodes[((r[2] << 8) | r[3]) % n];
+    const want = o.samplePairs ?? 2000;
+    while (pairs.length < want) {
+      const a = live[u32() % live.length];
+      const b = live[u32() % live.length];
       if (a !== b) pairs.push([a, b]);
     }
   }
-  let membershipS: number | null = null;
-  let pathsS: number | null = null;
-  while (net.now - start < limitS * 1000 && pathsS === null) {
-    net.advance(100, 20);
-    const t = (net.now - start) / 1000;
-    if (membershipS === null && nodes.every((x) => countRecords(x) === all)) membershipS = t;
-    if (membershipS !== null && pairs.every(([a, b]) => hasPath(a, b))) pathsS = t;
+  const sentAt = new Map<string, number>();
+  const arrived = new Map<string, number>();
+  const tag = (i: number) => `pm-sim-pair-${i}`;
+  for (const [i, [a, b]] of pairs.entries()) {
+    const src = a.mesh!.addressesOf(a.device.publicKeyB64).v4;
+    const dst = a.mesh!.addressesOf(b.device.publicKeyB64).v4;
+    a.send(ipv4Packet(src, dst, tag(i), i & 0xffff));
+    sentAt.set(tag(i), net.now);
   }
+  const seen = new Map<SimNode, number>();
+  const collect = () => {
+    for (const b of new Set(pairs.map((p) => p[1]))) {
+      const from = seen.get(b) ?? 0;
+      for (let j = from; j < b.tunOut.length; j++) {
+        const text = b.tunOut[j].subarray(28).toString();
+        if (sentAt.has(text) && !arrived.has(text)) arrived.set(text, net.now - sentAt.get(text)!);
+      }
+      seen.set(b, b.tunOut.length);
+    }
+    return arrived.size === pairs.length;
+  };
+  until(collect, 20);
+  const times = [...arrived.values()].sort((x, y) => x - y);
   const direct = pairs.filter(
     ([a, b]) => a.mesh!.members.get(b.device.publicKeyB64)?.path === 'direct',
   ).length;
-  // steady state: the minute after ten simulated minutes
-  net.advance(600_000, 200);
-  const before = nodes.map((x) => ({ ...x.mesh!.counters }));
+
+  // Steady state: the minute after ten quiet simulated minutes.
+  net.advance(600_000, 1000);
+  const running = alive();
+  const before = running.map((x) => ({ ...x.mesh!.counters }));
   net.advance(60_000, 100);
   let bytes = 0;
   let msgs = 0;
-  for (const [i, x] of nodes.entries()) {
+  for (const [i, x] of running.entries()) {
     bytes += x.mesh!.counters.sentBytes - before[i].sentBytes;
     msgs += x.mesh!.counters.sent - before[i].sent;
   }
   return {
     nodes: n,
-    membershipS,
-    pathsS,
-    pairsChecked: pairs.length,
+    loss,
+    churn,
+    recordsS,
+    churnRecordsS,
+    pairs: pairs.length,
+    delivered: arrived.size,
+    firstPacketP50Ms: times.length ? times[Math.floor((times.length - 1) / 2)] : null,
+    firstPacketMaxMs: times.length ? times[times.length - 1] : null,
     directPct: Math.round((100 * direct) / pairs.length),
-    steadyBytesPerNodePerS: Math.round(bytes / n / 60),
-    steadyMsgsPerNodePerS: Math.round((msgs / n / 60) * 100) / 100,
+    steadyBytesPerNodePerS: Math.round(bytes / running.length / 60),
+    steadyMsgsPerNodePerS: Math.round((msgs / running.length / 60) * 100) / 100,
     wallS: Math.round((Date.now() - t0) / 100) / 10,
   };
 }
 
-function countRecords(x: SimNode): number {
-  let c = 0;
-  for (const m of x.mesh!.members.values()) if (m.rec) c++;
-  return c;
-}
-
-function hasPath(a: SimNode, b: SimNode): boolean {
-  const p = a.mesh!.members.get(b.device.publicKeyB64)?.path;
-  return p === 'direct' || p === 'relayed';
+export function formatMeshSim(results: MeshSimResult[]): string {
+  const s = (v: number | null) => (v === null ? 'not within limit' : `${v.toFixed(1)} s`);
+  const ms = (v: number | null) => (v === null ? '–' : `${Math.round(v)} ms`);
+  let out =
+    '\nMesh simulator (1/3 public, 1/3 cone NAT, 1/3 symmetric NAT; 20 ms one-way; simulated time)\n' +
+    '| nodes | loss | churn | all records | after churn | pairs delivered | first packet p50 / max | direct | control traffic / node / s | wall |\n' +
+    '|---|---|---|---|---|---|---|---|---|---|\n';
+  for (const r of results)
+    out +=
+      `| ${r.nodes} | ${Math.round(r.loss * 100)} % | ${Math.round(r.churn * 100)} % | ${s(r.recordsS)} | ` +
+      `${r.churn ? s(r.churnRecordsS) : '–'} | ${r.delivered}/${r.pairs} | ${ms(r.firstPacketP50Ms)} / ` +
+      `${ms(r.firstPacketMaxMs)} | ${r.directPct} % | ${r.steadyBytesPerNodePerS} B (${r.steadyMsgsPerNodePerS} msgs) | ${r.wallS} s |\n`;
+  return out;
 }
 
 function main(): void {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
-  const sizes = args.filter((a) => /^\d+$/.test(a)).map(Number);
-  const results = (sizes.length ? sizes : [10, 100]).map((n) => runMeshSim(n));
-  if (json) {
-    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-    return;
+  const opt = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? Number(args[i + 1]) / 100 : undefined;
+  };
+  const sizes = args.filter((a, i) => /^\d+$/.test(a) && !/^--/.test(args[i - 1] ?? '')).map(Number);
+  const loss = opt('--loss');
+  const churn = opt('--churn');
+  const runs: [number, MeshSimOptions][] =
+    sizes.length || loss !== undefined || churn !== undefined
+      ? (sizes.length ? sizes : [100]).map((n) => [n, { loss, churn }])
+      : [
+          [10, {}],
+          [100, {}],
+          [1000, {}],
+          [100, { loss: 0.1, churn: 0.1 }],
+          [1000, { loss: 0.05, churn: 0.05 }],
+        ];
+  const results: MeshSimResult[] = [];
+  for (const [n, o] of runs) {
+    results.push(runMeshSim(n, o));
+    if (!json) process.stderr.write(`mesh-sim: ${n} nodes done\n`);
   }
-  const f = (v: number | null) => (v === null ? 'not within limit' : `${v.toFixed(1)} s`);
-  process.stdout.write(
-    '\nMesh simulator (1/3 public, 1/3 cone NAT, 1/3 symmetric NAT; 20 ms one-way; simulated time)\n' +
-      '| nodes | all records | all pairs have a path | pairs direct | control traffic / node / s | wall time |\n' +
-      '|---|---|---|---|---|---|\n',
-  );
-  for (const r of results)
-    process.stdout.write(
-      `| ${r.nodes} | ${f(r.membershipS)} | ${f(r.pathsS)} (${r.pairsChecked} pairs) | ${r.directPct} % | ` +
-        `${r.steadyBytesPerNodePerS} B (${r.steadyMsgsPerNodePerS} msgs) | ${r.wallS} s |\n`,
-    );
+  process.stdout.write(json ? `${JSON.stringify(results, null, 2)}\n` : formatMeshSim(results));
 }
 
 if (require.main === module) main();

@@ -15,7 +15,9 @@ export class AllowedIps<T> {
   // IPv4: one map per prefix length, tried from the longest.
   private readonly v4 = new Map<number, Map<number, T>>();
   private v4Lengths: number[] = [];
-  // IPv6: entries sorted by prefix length, longest first (few entries per node).
+  // IPv6: /128 host entries by their last word (a mesh has one per member), the rest sorted by
+  // prefix length, longest first (few per node).
+  private readonly v6Hosts = new Map<number, V6Entry<T>[]>();
   private v6: V6Entry<T>[] = [];
 
   insert(c: Cidr, value: T): void {
@@ -35,6 +37,12 @@ export class AllowedIps<T> {
         const bits = Math.max(0, Math.min(32, c.prefix - i * 32));
         masks[i] = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
       }
+      if (c.prefix === 128) {
+        const list = (this.v6Hosts.get(words[3]) ?? []).filter((e) => !sameWords(e.words, words));
+        list.push({ words, masks, prefix: 128, value });
+        this.v6Hosts.set(words[3], list);
+        return;
+      }
       this.v6 = this.v6.filter((e) => !(e.prefix === c.prefix && sameWords(e.words, words)));
       this.v6.push({ words, masks, prefix: c.prefix, value });
       this.v6.sort((a, b) => b.prefix - a.prefix);
@@ -49,6 +57,11 @@ export class AllowedIps<T> {
     }
     this.v4Lengths = [...this.v4.keys()].sort((a, b) => b - a);
     this.v6 = this.v6.filter((e) => e.value !== value);
+    for (const [w, list] of this.v6Hosts) {
+      const kept = list.filter((e) => e.value !== value);
+      if (kept.length === 0) this.v6Hosts.delete(w);
+      else if (kept.length !== list.length) this.v6Hosts.set(w, kept);
+    }
   }
 
   /** Prefixes owned by `value`, formatted. */
@@ -62,7 +75,7 @@ export class AllowedIps<T> {
         );
       }
     }
-    for (const e of this.v6) {
+    for (const e of [...this.v6Hosts.values()].flat().concat(this.v6)) {
       if (e.value !== value) continue;
       const bytes = new Uint8Array(16);
       for (let i = 0; i < 4; i++) {
@@ -93,6 +106,10 @@ export class AllowedIps<T> {
     const a1 = readU32(buf, off + 4);
     const a2 = readU32(buf, off + 8);
     const a3 = readU32(buf, off + 12);
+    const hosts = this.v6Hosts.get(a3);
+    if (hosts) {
+      for (const e of hosts) if (e.words[0] === a0 && e.words[1] === a1 && e.words[2] === a2) return e.value;
+    }
     for (const e of this.v6) {
       const m = e.masks;
       const w = e.words;

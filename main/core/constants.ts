@@ -102,5 +102,22 @@ export const MESH_MAX_ENDPOINTS = 6;
 export const MESH_MAX_ROUTES = 16;
 /** Members a network may have (records beyond are refused). */
 export const MESH_MAX_MEMBERS = 4096;
+/**
+ * Up to this many members every member keeps a direct (or relayed) path to every other, so a peer
+ * list shows everyone's state at once. Above it paths are made on demand: each member keeps paths
+ * only to its anchors (MESH_RING_NEIGHBOURS on each side of it on the key ring, and
+ * MESH_HOME_RELAYS relays chosen by rendezvous hashing) and to members it exchanged traffic with in
+ * the last MESH_ACTIVE_IDLE; everyone can compute anyone's anchors and asks them for introductions.
+ */
+export const MESH_EAGER_MAX = 64;
+export const MESH_RING_NEIGHBOURS = 2;
+export const MESH_HOME_RELAYS = 2;
+export const MESH_ACTIVE_IDLE = 120_000;
+/** In a large mesh, the WireGuard peer of a member idle this long is dropped (re-added on demand). */
+export const MESH_PEER_IDLE_DROP = 600_000;
+/** The mesh's per-member pass runs at most this often (probes are every 500 ms at the fastest). */
+export const MESH_SCAN_INTERVAL = 250;
+/** Idle members of a large mesh (no path, no traffic, not an anchor) are looked at this often. */
+export const MESH_IDLE_SCAN = 10_000;
 /** Digest buckets (by the first 6 bits of the key). */
 export const MESH_BUCKETS = 64;

@@ -207,6 +207,15 @@ export class Device {
   mtu: number;
   /** Receives datagrams of the mesh's types (discovery, relay; see mesh.ts); unset: they are dropped. */
   onMeshMessage: ((buf: Buffer, len: number, from: Endpoint) => void) | null = null;
+  /**
+   * Asked when a TUN packet has no peer (the mesh adds members' WireGuard peers on demand); return
+   * true after adding one and the packet is routed again.
+   */
+  onNoRoute: ((buf: Buffer, start: number) => boolean) | null = null;
+  /** Asked when a valid initiation comes from an unknown key; return true after adding it as a peer. */
+  onUnknownPeer: ((keyB64: string) => boolean) | null = null;
+  /** Told when a handshake with a peer is about to start (the mesh makes a path on demand). */
+  onHandshakeStart: ((peer: Peer) => void) | null = null;
   private now: number;
   private wallNow: number;
   private readonly random: (n: number) => Uint8Array;
@@ -279,6 +288,12 @@ export class Device {
     return true;
   }
 
+  /** Replace the prefixes a peer owns (a member's record changed its routes). */
+  setAllowedIps(peer: Peer, cidrs: Cidr[]): void {
+    this.routes.removeValue(peer);
+    for (const c of cidrs) this.routes.insert(c, peer);
+  }
+
   getPeer(keyB64: string): Peer | undefined {
     return this.peers.get(keyB64);
   }
@@ -306,7 +321,8 @@ export class Device {
   handleTunPacket(buf: Buffer, start: number, end: number): void {
     const len = end - start;
     if (len < 20) return;
-    const peer = this.routes.lookupDestination(buf, start);
+    let peer = this.routes.lookupDestination(buf, start);
+    if (!peer && this.onNoRoute?.(buf, start)) peer = this.routes.lookupDestination(buf, start);
     if (!peer) {
       this.counters.noRoute++;
       return;
@@ -499,6 +515,12 @@ export class Device {
       ? { address: to.address, port: to.port, relayTo: to.relayTo }
       : { address: to.address, port: to.port };
     this.io.event({ type: 'endpoint', peer: peer.keyB64, endpoint: peer.endpoint });
+    // Packets waiting for a session whose handshake had nowhere to go (or went to a dead endpoint):
+    // start it now on the new path instead of at the next retry.
+    if (peer.staged.length > 0 && !peer.current) {
+      peer.lastInitiationSent = -NEVER;
+      this.sendInitiation(peer, false);
+    }
   }
 
   /** Account a handshake message; true when we are under load and must demand cookies. */
@@ -566,7 +588,9 @@ export class Device {
     const init = decodeInitiation(msg);
     if (!init || !this.admitHandshake(msg, INITIATION_MAC1_OFFSET, init.sender, from)) return;
     const begun = beginConsumeInitiation(this.identity, init);
-    const peer = begun && this.peers.get(Buffer.from(begun.remoteStatic).toString('base64'));
+    const remote = begun ? Buffer.from(begun.remoteStatic).toString('base64') : '';
+    let peer = begun && this.peers.get(remote);
+    if (begun && !peer && this.onUnknownPeer?.(remote)) peer = this.peers.get(remote);
     const done = begun && peer && finishConsumeInitiation(begun, peer.keys, init);
     if (!peer || !done) {
       this.counters.invalid++;
@@ -683,6 +707,7 @@ export class Device {
       if (this.now - peer.lastInitiationSent < REKEY_TIMEOUT) return;
       peer.timers.handshakeAttempts = 0;
     }
+    this.onHandshakeStart?.(peer);
     if (!peer.endpoint) return;
     peer.lastInitiationSent = this.now;
     this.dropHandshake(peer);

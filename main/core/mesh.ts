@@ -17,13 +17,23 @@
 // Until a probe gets through, WireGuard traffic goes through a member that offers relaying; it moves
 // to the direct path as soon as one answers, without a new handshake.
 //
+// Small networks (up to MESH_EAGER_MAX members) keep a path to every member. Larger ones make paths on
+// demand: a member keeps paths to its anchors (ring neighbours and home relays, which every member can
+// compute for any other) and to members it has traffic with; a handshake towards an idle member
+// starts probing and introductions through that member's anchors.
+//
 // Sans-IO like the Device: time is set by the caller, output goes through DeviceIO.send.
 
+import { AllowedIps } from './allowed-ips';
 import {
+  MESH_ACTIVE_IDLE,
   MESH_BOOTSTRAP_REFRESH,
   MESH_BOOTSTRAP_RETRY,
   MESH_BUCKETS,
   MESH_CLOCK_SKEW,
+  MESH_EAGER_MAX,
+  MESH_HOME_RELAYS,
+  MESH_IDLE_SCAN,
   MESH_MAX_ENDPOINTS,
   MESH_MAX_MEMBERS,
   MESH_MAX_MESSAGE,
@@ -31,12 +41,15 @@ import {
   MESH_NONCE_CACHE,
   MESH_PATH_KEEPALIVE,
   MESH_PATH_TIMEOUT,
+  MESH_PEER_IDLE_DROP,
   MESH_PROBE_FAST,
   MESH_PROBE_FAST_FOR,
   MESH_PROBE_SLOW,
   MESH_RECORD_MAX_AGE,
   MESH_RECORD_REFRESH,
   MESH_RELAY_AFTER,
+  MESH_RING_NEIGHBOURS,
+  MESH_SCAN_INTERVAL,
   MESH_SYNC_INTERVAL,
   MSG_INITIATION,
   MSG_MESH,
@@ -182,6 +195,11 @@ export interface MeshOptions {
   routes?: string[];
   /** Our local endpoints (interface addresses with the listen port), refreshed by the caller. */
   localEndpoints?: Endpoint[];
+  /**
+   * Signature check of records and removals (default: xeddsaVerify). The simulator passes a memo so
+   * that a thousand simulated members do not verify the same signature a thousand times.
+   */
+  verify?: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
 }
 
 export interface Member {
@@ -205,6 +223,12 @@ export interface Member {
   lastSync: number;
   lastWant: number;
   path: PathKind;
+  /** Last time WireGuard traffic with the member moved (or a handshake towards it started). */
+  lastActive: number;
+  /** rx + tx packets of its WireGuard peer when last looked at (activity detection). */
+  lastTraffic: number;
+  /** Kept wanted until then (an anchor we need to introduce or relay an active member). */
+  wantedUntil: number;
 }
 
 export function endpointText(e: Endpoint): string {
@@ -257,6 +281,23 @@ export class Mesh {
   private rootDigest = '';
   private localEndpoints: Endpoint[];
   private readonly seenBy = new Map<string, { seen: string; at: number }>();
+  /** Members with a record (not removed). */
+  private recordCount = 0;
+  private anchors = new Set<string>();
+  /** Every member's prefixes (overlay addresses, offered routes) -> member key. */
+  private readonly index = new AllowedIps<string>();
+  private anchorsDirty = true;
+  private lastScan = Number.NEGATIVE_INFINITY;
+  /**
+   * Members that need attention each pass (a path, probing, a WireGuard peer, wanted); the others
+   * (idle members of a large mesh) are looked at every MESH_IDLE_SCAN only.
+   */
+  private readonly hot = new Set<Member>();
+  private lastFullScan = Number.NEGATIVE_INFINITY;
+  /** Our records changed: tell the members we keep paths to (our new digest) within a second. */
+  private announceDue = false;
+  private lastAnnounce = Number.NEGATIVE_INFINITY;
+  private anchorsAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly device: Device,
@@ -269,6 +310,95 @@ export class Mesh {
     this.nextBootstrap = opts.now;
     this.localEndpoints = opts.localEndpoints ?? [];
     this.selfRecord = this.signRecord(0);
+    device.onHandshakeStart = (peer) => this.activate(peer.keyB64);
+    device.onNoRoute = (buf, start) => this.peerForPacket(buf, start);
+    device.onUnknownPeer = (key) => this.peerForKey(key);
+  }
+
+  /** Paths only on demand (the network is larger than MESH_EAGER_MAX). */
+  get onDemand(): boolean {
+    return this.recordCount > MESH_EAGER_MAX;
+  }
+
+  /** Member set or records changed: digests and anchors must be recomputed. */
+  private invalidate(): void {
+    this.bucketDigests = null;
+    this.anchorsDirty = true;
+    this.announceDue = true;
+  }
+
+  /**
+   * The anchors of a member: its MESH_RING_NEIGHBOURS closest members on each side on the key ring,
+   * and its MESH_HOME_RELAYS relays by rendezvous hashing. Every member computes the same set from
+   * the same records, so anyone can ask a member's anchors to introduce it or relay to it. O(N).
+   */
+  anchorsOf(key: string): string[] {
+    const pos = ringPos(key);
+    const succ: [number, string][] = [];
+    const pred: [number, string][] = [];
+    const relays: [number, string][] = [];
+    const consider = (k: string, rl: boolean) => {
+      if (k === key) return;
+      const p = ringPos(k);
+      keepSmallest(succ, (p - pos) >>> 0 || 0x100000000, k, MESH_RING_NEIGHBOURS);
+      keepSmallest(pred, (pos - p) >>> 0 || 0x100000000, k, MESH_RING_NEIGHBOURS);
+      if (rl) keepSmallest(relays, mix32(pos ^ p), k, MESH_HOME_RELAYS);
+    };
+    consider(this.selfKey, !!this.opts.relay);
+    for (const m of this.members.values()) if (m.rec && !m.removed) consider(m.key, m.rec.rl === 1);
+    const out = new Set<string>();
+    for (const x of [...succ, ...pred, ...relays]) out.add(x[1]);
+    return [...out];
+  }
+
+  private refreshAnchors(): void {
+    if (!this.anchorsDirty || this.now - this.anchorsAt < 1000) return;
+    this.anchorsDirty = false;
+    this.anchorsAt = this.now;
+    this.anchors = new Set(this.anchorsOf(this.selfKey));
+    for (const k of this.anchors) {
+      const m = this.members.get(k);
+      if (m) this.hot.add(m);
+    }
+  }
+
+  /** Whether we keep (probe, keep alive, relay) a path to this member. */
+  private wanted(m: Member): boolean {
+    return (
+      !this.onDemand ||
+      this.anchors.has(m.key) ||
+      this.now - m.lastActive < MESH_ACTIVE_IDLE ||
+      this.now < m.wantedUntil
+    );
+  }
+
+  /**
+   * Traffic towards a member is about to start (the Device begins a handshake): make a path now if
+   * there is none — probe it, and ask its anchors for an introduction (paths to them too on demand).
+   */
+  activate(key: string): void {
+    const m = this.members.get(key);
+    if (!m?.rec || m.removed) return;
+    m.lastActive = this.now;
+    this.hot.add(m);
+    if (m.direct) return;
+    if (this.onDemand) {
+      for (const a of this.anchorsOf(key)) {
+        const x = this.members.get(a);
+        if (!x?.rec) continue;
+        x.wantedUntil = this.now + MESH_ACTIVE_IDLE;
+        this.hot.add(x);
+        if (!x.direct && !x.probingSince) {
+          this.startProbing(x);
+          this.probe(x);
+        }
+      }
+    }
+    if (!m.probingSince || this.now - m.probingSince >= MESH_PROBE_FAST_FOR) {
+      this.startProbing(m);
+      m.lastWant = -MESH_PROBE_SLOW;
+      this.probe(m);
+    }
   }
 
   get selfKey(): string {
@@ -328,7 +458,7 @@ export class Mesh {
 
   private resign(): void {
     this.selfRecord = this.signRecord(this.selfRecord.v);
-    this.bucketDigests = null;
+    this.invalidate();
   }
 
   /** Check a record's form, age and signature. */
@@ -353,7 +483,11 @@ export class Mesh {
       !SIG_RE.test(x.s)
     )
       return false;
-    return xeddsaVerify(Buffer.from(x.k, 'base64'), this.recordBytes(x), Buffer.from(x.s, 'base64'));
+    return (this.opts.verify ?? xeddsaVerify)(
+      Buffer.from(x.k, 'base64'),
+      this.recordBytes(x),
+      Buffer.from(x.s, 'base64'),
+    );
   }
 
   /** Take a record we were sent; true when it was new information. */
@@ -368,7 +502,7 @@ export class Mesh {
       const v = (r as MemberRecord).v;
       if (Number.isSafeInteger(v) && v >= this.selfRecord.v && this.validRecord(r)) {
         this.selfRecord = this.signRecord(v);
-        this.bucketDigests = null;
+        this.invalidate();
       }
       return false;
     }
@@ -381,14 +515,16 @@ export class Mesh {
     }
     const m = known ?? this.member(key);
     const isNew = !m.rec;
+    if (isNew) this.recordCount++;
+    const oldRoutes = m.rec?.rt.join(',');
     m.rec = r;
     if (from && from !== key) m.reachedBy.add(from);
-    this.bucketDigests = null;
-    this.ensurePeer(m);
+    this.invalidate();
+    this.ensurePeer(m, isNew ? 'new' : oldRoutes !== r.rt.join(',') ? 'changed' : 'same');
     this.onEvent({ type: 'changed' });
     if (isNew) {
       this.onEvent({ type: 'member', key, name: r.n });
-      if (!m.direct) this.startProbing(m);
+      if (!m.direct && this.wanted(m)) this.startProbing(m);
     }
     return true;
   }
@@ -412,21 +548,64 @@ export class Mesh {
         lastSync: -MESH_SYNC_INTERVAL,
         lastWant: -MESH_PROBE_SLOW,
         path: 'none',
+        lastActive: -MESH_ACTIVE_IDLE,
+        lastTraffic: 0,
+        wantedUntil: 0,
       };
       this.members.set(key, m);
     }
     return m;
   }
 
-  private ensurePeer(m: Member): void {
-    if (!m.rec || this.device.getPeer(m.key)) return;
+  /** Prefixes a member owns: its overlay addresses and the routes its record offers. */
+  private allowedOf(m: Member): Cidr[] {
     const addrs = memberAddresses(this.opts.network, m.keyBytes);
     const allowed = [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!] as Cidr[];
-    for (const rt of m.rec.rt) {
+    for (const rt of m.rec?.rt ?? []) {
       const c = parseCidr(rt);
       if (c) allowed.push(c);
     }
-    this.device.addPeer({ publicKey: m.keyBytes, endpoint: m.direct, allowedIps: allowed });
+    return allowed;
+  }
+
+  /**
+   * Keep the member's prefixes in the mesh's own routing index, and its WireGuard peer in the device:
+   * always in a small network; in a large one only while it is wanted (the device asks for the rest
+   * through onNoRoute / onUnknownPeer when traffic starts), so an idle member costs no session state.
+   */
+  private ensurePeer(m: Member, routes: 'new' | 'changed' | 'same'): void {
+    if (!m.rec) return;
+    const routesChanged = routes !== 'same';
+    if (routes === 'changed') this.index.removeValue(m.key);
+    if (routesChanged) for (const c of this.allowedOf(m)) this.index.insert(c, m.key);
+    const peer = this.device.getPeer(m.key);
+    if (peer) {
+      if (routesChanged) this.device.setAllowedIps(peer, this.allowedOf(m));
+      return;
+    }
+    if (this.onDemand && !this.wanted(m)) return;
+    this.device.addPeer({ publicKey: m.keyBytes, endpoint: m.direct, allowedIps: this.allowedOf(m) });
+  }
+
+  /** The device has a packet for an address no peer owns: a member's, whose peer we add now. */
+  private peerForPacket(buf: Buffer, start: number): boolean {
+    const key = this.index.lookupDestination(buf, start);
+    const m = key ? this.members.get(key) : undefined;
+    if (!m?.rec || m.removed) return false;
+    m.lastActive = this.now;
+    this.hot.add(m);
+    this.ensurePeer(m, 'same');
+    return !!this.device.getPeer(m.key);
+  }
+
+  /** An initiation from a key the device does not know: fine if it is a member's. */
+  private peerForKey(key: string): boolean {
+    const m = this.members.get(key);
+    if (!m?.rec || m.removed) return false;
+    m.lastActive = this.now;
+    this.hot.add(m);
+    this.ensurePeer(m, 'same');
+    return !!this.device.getPeer(key);
   }
 
   private computeDigests(): void {
@@ -493,20 +672,26 @@ export class Mesh {
     }
     const m = known ?? this.member(x.k);
     const name = m.rec?.n ?? '';
+    if (m.rec) this.recordCount--;
     m.removed = x;
     m.rec = null;
     if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
     m.direct = null;
     m.path = 'none';
     this.device.removePeer(x.k);
-    this.bucketDigests = null;
+    this.index.removeValue(x.k);
+    this.invalidate();
     this.onEvent({ type: 'removed', key: x.k, name, by: x.rm });
     this.onEvent({ type: 'changed' });
     return true;
   }
 
   private validRemoval(x: Removal): boolean {
-    return xeddsaVerify(Buffer.from(x.rm, 'base64'), this.removalBytes(x), Buffer.from(x.s, 'base64'));
+    return (this.opts.verify ?? xeddsaVerify)(
+      Buffer.from(x.rm, 'base64'),
+      this.removalBytes(x),
+      Buffer.from(x.s, 'base64'),
+    );
   }
 
   /** Set once a member removed us from the network. */
@@ -609,6 +794,8 @@ export class Mesh {
         m.reachedBy.add(msg.key);
         const at = msg.at ? parseEndpointText(msg.at) : null;
         if (at && !m.extra.some((e) => sameEndpoint(e, at))) m.extra = [at, ...m.extra].slice(0, 4);
+        m.lastActive = this.now;
+        this.hot.add(m); // it wants to talk to us
         if (!m.direct) {
           if (!m.probingSince) this.startProbing(m);
           m.nextProbe = this.now; // probe now: the other side is probing us at the same moment
@@ -694,6 +881,7 @@ export class Mesh {
 
   /** A sealed message from `m` arrived from `from`: that is a working direct path. */
   private markDirect(m: Member, from: Endpoint): void {
+    this.hot.add(m);
     m.lastDirect = this.now;
     if (!sameEndpoint(m.direct, from)) {
       if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
@@ -771,13 +959,34 @@ export class Mesh {
   /** Periodic work: bootstrap, probes, keepalives, relay fallback, record refresh. */
   tick(): void {
     if (this.wallNow - this.selfRecord.v > MESH_RECORD_REFRESH) this.resign();
+    this.refreshAnchors();
     if (this.now >= this.nextBootstrap) {
-      const joined = [...this.members.values()].some((m) => m.direct && m.rec);
-      this.nextBootstrap = this.now + (joined ? MESH_BOOTSTRAP_REFRESH : MESH_BOOTSTRAP_RETRY);
-      for (const b of this.opts.bootstrap) this.sendHello(b, false, true);
+      let direct = 0;
+      for (const m of this.members.values()) if (m.direct && m.rec) direct++;
+      this.nextBootstrap = this.now + (direct ? MESH_BOOTSTRAP_REFRESH : MESH_BOOTSTRAP_RETRY);
+      // A large mesh that reaches several members needs no reminder of the bootstrap nodes (which
+      // would otherwise hear from every member every minute).
+      if (!(this.onDemand && direct >= 2))
+        for (const b of this.opts.bootstrap) this.sendHello(b, false, true);
     }
-    for (const m of this.members.values()) {
-      if (m.removed) continue;
+    // The per-member pass (keepalives, timeouts, probes, relay fallback) runs every
+    // MESH_SCAN_INTERVAL: finer timing buys nothing and a large mesh has thousands of members.
+    if (this.now - this.lastScan < MESH_SCAN_INTERVAL) return;
+    this.lastScan = this.now;
+    // Push, not only pull: a change reaches our neighbours within a second (they ask for what they
+    // lack), so news crosses a large mesh in a few hops instead of a few keepalive periods.
+    const announce = this.announceDue && this.now - this.lastAnnounce >= MESH_SYNC_INTERVAL;
+    if (announce) {
+      this.announceDue = false;
+      this.lastAnnounce = this.now;
+    }
+    const full = !this.onDemand || this.now - this.lastFullScan >= MESH_IDLE_SCAN;
+    if (full) this.lastFullScan = this.now;
+    for (const m of full ? this.members.values() : this.hot) {
+      if (m.removed) {
+        this.hot.delete(m);
+        continue;
+      }
       if (
         (m.rec && m.rec.v < this.wallNow - MESH_RECORD_MAX_AGE) ||
         (!m.rec && this.now - m.lastDirect > MESH_PATH_TIMEOUT)
@@ -785,31 +994,56 @@ export class Mesh {
         this.forget(m);
         continue;
       }
+      const peer = m.rec ? this.device.getPeer(m.key) : undefined;
+      if (peer) {
+        const traffic = peer.stats.rxPackets + peer.stats.txPackets;
+        if (traffic !== m.lastTraffic) {
+          m.lastTraffic = traffic;
+          m.lastActive = this.now;
+          this.hot.add(m);
+        }
+      }
+      const wanted = this.wanted(m);
       if (m.direct && this.now - m.lastDirect > MESH_PATH_TIMEOUT) {
         this.byEndpoint.delete(endpointText(m.direct));
         m.direct = null;
         this.setPath(m, 'none', null);
-        if (m.rec) this.startProbing(m);
+        m.probingSince = 0;
       }
       if (m.direct) {
-        if (this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE)
+        if (wanted && (announce || this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE))
           this.sendHello(m.direct, false, false);
-      } else if (m.rec) {
+      } else if (m.rec && wanted) {
         if (!m.probingSince) this.startProbing(m);
         if (this.now >= m.nextProbe) this.probe(m);
         if (m.path !== 'relayed' && this.now - m.probingSince >= MESH_RELAY_AFTER) this.tryRelay(m);
+      } else if (m.rec && m.probingSince) {
+        // Idle and not an anchor: stop probing (a relayed path stays usable; traffic wakes it up).
+        m.probingSince = 0;
       }
+      // A large mesh forgets the WireGuard state of members idle for long (it comes back on demand).
+      if (peer && !wanted && this.now - m.lastActive > MESH_PEER_IDLE_DROP) {
+        this.device.removePeer(m.key);
+        if (m.path === 'relayed') this.setPath(m, 'none', null);
+      }
+      if (!m.direct && !m.probingSince && !wanted && m.path === 'none' && !this.device.getPeer(m.key))
+        this.hot.delete(m);
+      else this.hot.add(m);
     }
   }
 
   private forget(m: Member): void {
+    this.hot.delete(m);
+    if (m.rec) this.recordCount--;
     if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
     this.members.delete(m.key);
     this.device.removePeer(m.key);
-    this.bucketDigests = null;
+    this.index.removeValue(m.key);
+    this.invalidate();
   }
 
   private startProbing(m: Member): void {
+    this.hot.add(m);
     m.probingSince = this.now;
     m.nextProbe = this.now;
   }
@@ -848,6 +1082,7 @@ export class Mesh {
       if (x?.direct && x !== m && !out.includes(x)) out.push(x);
     };
     for (const k of m.reachedBy) add(this.members.get(k));
+    if (this.onDemand) for (const k of this.anchorsOf(m.key)) add(this.members.get(k));
     for (const x of this.members.values()) if (x.rec?.rl) add(x);
     for (const b of this.opts.bootstrap) add(this.members.get(this.byEndpoint.get(endpointText(b)) ?? ''));
     return out;
@@ -857,7 +1092,9 @@ export class Mesh {
     const peer = this.device.getPeer(m.key);
     if (!peer) return;
     let best: Member | null = null;
-    for (const k of m.reachedBy) {
+    // Its home relays keep a path to it; then relays that said they reach it; then any relay.
+    const candidates = this.onDemand ? [...this.anchorsOf(m.key), ...m.reachedBy] : m.reachedBy;
+    for (const k of candidates) {
       const r = this.members.get(k);
       if (r?.rec?.rl && r.direct) {
         best = r;
@@ -950,6 +1187,32 @@ export class Mesh {
     this.nonces.add(nonceKey);
     return msg;
   }
+}
+
+/** Position of a key on the ring: its first 32 bits (keys are uniformly random). */
+function ringPos(keyB64: string): number {
+  const b = Buffer.from(keyB64.slice(0, 8), 'base64');
+  return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+}
+
+/** A 32-bit finaliser (MurmurHash3's fmix32): rendezvous scores that spread well. */
+function mix32(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Keep the `max` entries with the smallest scores (ties by key) in a small sorted array. */
+function keepSmallest(list: [number, string][], score: number, key: string, max: number): void {
+  if (list.length === max) {
+    const last = list[max - 1];
+    if (score > last[0] || (score === last[0] && key >= last[1])) return;
+    list.pop();
+  }
+  let i = list.length;
+  while (i > 0 && (list[i - 1][0] > score || (list[i - 1][0] === score && list[i - 1][1] > key))) i--;
+  list.splice(i, 0, [score, key]);
 }
 
 /** Shape checks of a decrypted discovery message (records are checked again, with signatures, on use). */

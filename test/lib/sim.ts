@@ -1,9 +1,11 @@
 // An in-process network for sans-IO devices: a virtual clock, datagrams delivered through a queue
 // (with optional loss and a filter to drop, capture or replay messages), TUN output recorded per node.
 // Anchors: wireguard-go's bindtest/tuntest, nebula's e2e router.
+
+import { xeddsaVerify } from '../../main/core/crypto/xeddsa';
 import { Device, type DeviceEvent, type DeviceLimits, type Endpoint } from '../../main/core/device';
 import { parseCidr } from '../../main/core/ip';
-import { Mesh, type MeshEvent, type NetworkKeys } from '../../main/core/mesh';
+import { Mesh, type MeshEvent, type MeshOptions, type NetworkKeys } from '../../main/core/mesh';
 
 export interface SimDatagram {
   from: Endpoint;
@@ -56,6 +58,24 @@ export class SimNat {
 }
 
 const epKey = (e: Endpoint) => `${e.address}:${e.port}`;
+
+/**
+ * A signature check shared by every simulated node: each distinct (key, message, signature) is
+ * verified for real once (with xeddsaVerify), then remembered. Bounded.
+ */
+export function memoVerify(): NonNullable<MeshOptions['verify']> {
+  const memo = new Map<string, boolean>();
+  return (pub, msg, sig) => {
+    const id = `${Buffer.from(pub).toString('base64')}|${Buffer.from(sig).toString('base64')}|${Buffer.from(msg).toString('base64')}`;
+    let ok = memo.get(id);
+    if (ok === undefined) {
+      ok = xeddsaVerify(pub, msg, sig);
+      if (memo.size >= 1_000_000) memo.clear();
+      memo.set(id, ok);
+    }
+    return ok;
+  };
+}
 
 /** Deterministic randomness (xorshift32), so every run of a test is the same run. */
 export function seededRandom(seed: number): (n: number) => Uint8Array {
@@ -121,7 +141,7 @@ export class SimNode {
     network: NetworkKeys,
     bootstrap: Endpoint[],
     seed: number,
-    opts: { relay?: boolean; onEvent?: (e: MeshEvent) => void } = {},
+    opts: { relay?: boolean; onEvent?: (e: MeshEvent) => void; verify?: MeshOptions['verify'] } = {},
   ): Mesh {
     const io = {
       send: (buf: Buffer, start: number, len: number, to: Endpoint) =>
@@ -144,6 +164,7 @@ export class SimNode {
         now: this.net.now,
         wallNow: this.net.wall(),
         localEndpoints: [this.endpoint],
+        verify: opts.verify,
       },
       opts.onEvent,
     );
