@@ -5,6 +5,12 @@
 // socket inherited as fd 3, in batches. When the channel closes (the core exited, however it
 // exited) or on SIGTERM/SIGINT/SIGHUP it exits; the device is not persistent, so the kernel removes
 // it with its addresses and routes when our file descriptor closes. Protocol: docs/helper.md.
+//
+// With --forward (a subnet this node offers to the mesh) or --dynamic-routes (routes learned at
+// runtime), a tiny privileged "janitor" process is forked before the privileges are dropped. It
+// only (a) adds/removes routes through this one device on request, validated, and (b) when the
+// helper is gone — however it ended, kill -9 included — removes the NAT table and restores the
+// forwarding sysctls it changed. The packet pump itself never holds a privilege.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define VERSION "0.1.0"
@@ -36,6 +43,8 @@
 #define BATCH 64
 #define FRAME_PACKET 0x01
 #define FRAME_CONTROL 0x02
+#define FRAME_ROUTE 0x03 // core -> helper: op(1: add, 2: delete) family(4|6) prefix addr[16]
+#define MAX_FORWARD 16
 
 struct cidr {
   int family; // AF_INET or AF_INET6
@@ -224,12 +233,12 @@ static int nl_add_addr(int fd, int ifindex, const struct cidr *c) {
   return nl_talk(fd, &r);
 }
 
-static int nl_add_route(int fd, int ifindex, const struct cidr *c) {
+static int nl_route(int fd, int ifindex, const struct cidr *c, int add) {
   struct nlreq r;
   memset(&r, 0, sizeof r);
   r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-  r.h.nlmsg_type = RTM_NEWROUTE;
-  r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+  r.h.nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+  r.h.nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0;
   struct rtmsg *rt = NLMSG_DATA(&r.h);
   rt->rtm_family = (unsigned char)c->family;
   rt->rtm_dst_len = (unsigned char)c->prefix;
@@ -248,6 +257,101 @@ static int nl_add_route(int fd, int ifindex, const struct cidr *c) {
   unsigned int oif = (unsigned int)ifindex;
   nl_attr(&r, RTA_OIF, &oif, sizeof oif);
   return nl_talk(fd, &r);
+}
+
+static int nl_add_route(int fd, int ifindex, const struct cidr *c) { return nl_route(fd, ifindex, c, 1); }
+
+// ------------------------------------------------------------------------------------ janitor
+
+// Run nft with `script` on its stdin; 0 on success.
+static int run_nft(const char *script) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    dup2(p[0], 0);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, 1);
+    char *const args[] = {"nft", "-f", "-", NULL};
+    char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    execve("/usr/sbin/nft", args, env);
+    execve("/sbin/nft", args, env);
+    _exit(127);
+  }
+  close(p[0]);
+  (void)write_all(p[1], (const unsigned char *)script, strlen(script));
+  close(p[1]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int read_sysctl(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char b[8] = {0};
+  ssize_t n = read(fd, b, sizeof b - 1);
+  close(fd);
+  return n > 0 ? b[0] - '0' : -1;
+}
+
+static int write_sysctl(const char *path, int v) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char b = (char)('0' + v);
+  int r = write(fd, &b, 1) == 1 ? 0 : -1;
+  close(fd);
+  return r;
+}
+
+#define FWD4 "/proc/sys/net/ipv4/ip_forward"
+#define FWD6 "/proc/sys/net/ipv6/conf/all/forwarding"
+
+// Routes the core may ask for: through our device only, and never the default route or anything
+// as wide as half the address space (an unprivileged core must not be able to take over the host's
+// routing): IPv4 /8 or longer, IPv6 /16 or longer.
+static int route_allowed(const struct cidr *c) {
+  return c->family == AF_INET ? c->prefix >= 8 && c->prefix <= 32 : c->prefix >= 16 && c->prefix <= 128;
+}
+
+// The janitor: privileged, tiny. Serves route requests on `fd` (fixed 19-byte messages, one errno
+// byte back) and on end-of-file undoes forwarding and NAT, then exits. Ignores the terminal's
+// signals so that a Ctrl-C reaches the helper (whose exit is our cue) and never skips the cleanup.
+static void janitor(int fd, int ifindex, const char *table, int old4, int old6) {
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  prctl(PR_SET_NAME, "pm-janitor", 0, 0, 0);
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  unsigned char m[19];
+  for (;;) {
+    size_t got = 0;
+    while (got < sizeof m) {
+      ssize_t n = read(fd, m + got, sizeof m - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) goto cleanup;
+      got += (size_t)n;
+    }
+    struct cidr c = {.family = m[1] == 4 ? AF_INET : m[1] == 6 ? AF_INET6 : 0, .prefix = m[2]};
+    memcpy(c.addr, m + 3, 16);
+    unsigned char err = EINVAL;
+    if ((m[0] == 1 || m[0] == 2) && c.family && route_allowed(&c) && nl >= 0) {
+      int e = nl_route(nl, ifindex, &c, m[0] == 1);
+      err = (unsigned char)(e < 0 ? -e : e > 255 ? EIO : e);
+    }
+    if (write_all(fd, &err, 1) != 0) break;
+  }
+cleanup:
+  if (table[0]) {
+    char script[160];
+    snprintf(script, sizeof script, "delete table inet %s\n", table);
+    (void)run_nft(script);
+  }
+  if (old4 == 0) (void)write_sysctl(FWD4, 0);
+  if (old6 == 0) (void)write_sysctl(FWD6, 0);
+  _exit(0);
 }
 
 // ------------------------------------------------------------------------------------ privileges
@@ -282,14 +386,18 @@ static void on_signal(int sig) { stop_signal = sig; }
 int main(int argc, char **argv) {
   const char *name = NULL, *user = "nobody";
   int mtu = 0, fd_arg = 3, naddr = 0, nroute = 0;
-  struct cidr addrs[MAX_CIDRS], routes[MAX_CIDRS];
-  int have_v6 = 0;
+  struct cidr addrs[MAX_CIDRS], routes[MAX_CIDRS], fwd[MAX_FORWARD];
+  int have_v6 = 0, nfwd = 0, dynamic = 0;
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--version") == 0) {
       puts("peermesh-helper " VERSION);
       return 0;
+    }
+    if (strcmp(a, "--dynamic-routes") == 0) {
+      dynamic = 1;
+      continue;
     }
     if (i + 1 >= argc) usage_error("%s needs a value", a);
     const char *v = argv[++i];
@@ -309,6 +417,11 @@ int main(int argc, char **argv) {
       if (parse_cidr(v, c) != 0) usage_error("bad %s \"%s\" (IPv4 or IPv6 CIDR)", a, v);
       if (c->family == AF_INET6) have_v6 = 1;
       (*n)++;
+    } else if (strcmp(a, "--forward") == 0) {
+      if (nfwd >= MAX_FORWARD) usage_error("too many --forward (max %d)", MAX_FORWARD);
+      if (parse_cidr(v, &fwd[nfwd]) != 0 || !route_allowed(&fwd[nfwd]))
+        usage_error("bad --forward \"%s\" (IPv4 /8../32 or IPv6 /16../128 CIDR)", v);
+      nfwd++;
     } else if (strcmp(a, "--fd") == 0) {
       char *end;
       long f = strtol(v, &end, 10);
@@ -384,6 +497,55 @@ int main(int argc, char **argv) {
   if (setsockopt(chan_fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) != 0)
     (void)setsockopt(chan_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
 
+  // Subnets this node offers: forwarding on, masquerade from the device into them; and the janitor.
+  int jfd = -1;
+  pid_t jpid = -1;
+  if (nfwd > 0 || dynamic) {
+    char table[64] = "";
+    int old4 = -1, old6 = -1;
+    if (nfwd > 0) {
+      snprintf(table, sizeof table, "peermesh_");
+      for (const char *q = ifr.ifr_name; *q && strlen(table) < sizeof table - 1; q++) {
+        char ch = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ? *q : '_';
+        size_t l = strlen(table);
+        table[l] = ch;
+        table[l + 1] = 0;
+      }
+      char script[4096];
+      int off = snprintf(script, sizeof script, "delete table inet %s\n", table);
+      (void)run_nft(script); // a table left by a helper killed together with its janitor
+      off = snprintf(script, sizeof script,
+                     "table inet %s {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n",
+                     table);
+      int want4 = 0, want6 = 0;
+      for (int i = 0; i < nfwd; i++) {
+        inet_ntop(fwd[i].family, fwd[i].addr, text, sizeof text);
+        off += snprintf(script + off, sizeof script - (size_t)off, "  iifname \"%s\" %s daddr %s/%d masquerade\n",
+                        ifr.ifr_name, fwd[i].family == AF_INET ? "ip" : "ip6", text, fwd[i].prefix);
+        if (fwd[i].family == AF_INET) want4 = 1;
+        else want6 = 1;
+      }
+      snprintf(script + off, sizeof script - (size_t)off, " }\n}\n");
+      if (run_nft(script) != 0) setup_error("add the masquerade table (is nftables installed?)", EIO);
+      if (want4 && (old4 = read_sysctl(FWD4)) == 0 && write_sysctl(FWD4, 1) != 0)
+        setup_error("enable IPv4 forwarding", errno);
+      if (want6 && (old6 = read_sysctl(FWD6)) == 0 && write_sysctl(FWD6, 1) != 0)
+        setup_error("enable IPv6 forwarding", errno);
+    }
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) setup_error("socketpair", errno);
+    jpid = fork();
+    if (jpid < 0) setup_error("fork", errno);
+    if (jpid == 0) {
+      close(sp[0]);
+      close(chan_fd);
+      close(tun); // the device must go when the helper goes
+      janitor(sp[1], ifindex, table, old4, old6);
+    }
+    close(sp[1]);
+    jfd = sp[0];
+  }
+
   drop_privileges(user);
   // Set after the credential change (which resets it); then check the parent did not already go.
   prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
@@ -437,7 +599,23 @@ int main(int argc, char **argv) {
         if (in[off + 2] == FRAME_PACKET && len > 1) {
           if (write(tun, in + off + 3, len - 1) < 0) dropped++; // EAGAIN/ENOBUFS/EINVAL: drop it
         }
-        // Control frames from the core: none defined yet; ignored for forward compatibility.
+        if (in[off + 2] == FRAME_ROUTE && len == 20) {
+          const unsigned char *m = in + off + 3;
+          unsigned char err = ENOTSUP;
+          if (jfd >= 0 && write_all(jfd, m, 19) == 0) {
+            ssize_t n;
+            while ((n = read(jfd, &err, 1)) < 0 && errno == EINTR) {
+            }
+            if (n != 1) err = EIO;
+          }
+          char rt[INET6_ADDRSTRLEN], msg[256];
+          inet_ntop(m[1] == 6 ? AF_INET6 : AF_INET, m + 3, rt, sizeof rt);
+          snprintf(msg, sizeof msg, "{\"type\":\"route\",\"op\":\"%s\",\"route\":\"%s/%d\",\"error\":%s%s%s}",
+                   m[0] == 1 ? "add" : "delete", rt, m[2], err ? "\"" : "", err ? strerror(err) : "null",
+                   err ? "\"" : "");
+          send_control(msg);
+        }
+        // Other control frames from the core: ignored for forward compatibility.
         off += 2 + len;
       }
       if (off > 0) {
@@ -465,6 +643,11 @@ int main(int argc, char **argv) {
 done:
   if (stop_signal) why = strsignal(stop_signal);
   close(tun); // non-persistent: the kernel removes the device, its addresses and routes
+  if (jfd >= 0) {
+    close(jfd); // the janitor undoes forwarding and NAT; wait so a restart cannot race it
+    while (waitpid(jpid, NULL, 0) < 0 && errno == EINTR) {
+    }
+  }
   say("%s: %s removed (%llu packets dropped)", why, ifr.ifr_name, dropped);
   free(out);
   free(in);

@@ -65,6 +65,8 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
   --secret-file FILE              ... whose secret is in FILE (any passphrase, at least 12 characters)
   --bootstrap HOST:PORT           a member to join through, repeatable (none: wait to be joined)
   --relay                         relay traffic between members that cannot reach each other
+  --advertise-route CIDR          offer a subnet this machine reaches (e.g. a home LAN) to the other
+                                  members, repeatable; this node forwards and masquerades into it
   --name NAME                     this node's name in the network (default: host name)
                                   With --network and no --address, the node's overlay addresses
                                   are derived from its key (100.64.0.0/10 and a per-network ULA).
@@ -106,6 +108,7 @@ export function buildUpConfig(args: string[]): NodeConfig {
     'secret-file': { type: 'string' },
     bootstrap: { type: 'string', multiple: true },
     relay: { type: 'boolean' },
+    'advertise-route': { type: 'string', multiple: true },
     name: { type: 'string' },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -123,9 +126,10 @@ export function buildUpConfig(args: string[]): NodeConfig {
   if (v['psk-file']) cfg.pskFile = v['psk-file'] as string;
   if (v.peer) cfg.peers = (v.peer as string[]).map(parsePeerFlag);
   if (v.name) cfg.name = v.name as string;
-  if (v.network || v['secret-file'] || v.bootstrap || values.relay) {
+  if (v.network || v['secret-file'] || v.bootstrap || values.relay || v['advertise-route']) {
     const net = cfg.network ?? { name: '', secretFile: '', bootstrap: [], relay: false };
     if (values.relay) net.relay = true;
+    if (v['advertise-route']) net.advertiseRoutes = v['advertise-route'] as string[];
     if (v.network) net.name = v.network as string;
     if (v['secret-file']) net.secretFile = v['secret-file'] as string;
     if (v.bootstrap) net.bootstrap = v.bootstrap as string[];

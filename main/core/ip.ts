@@ -146,3 +146,12 @@ export function ipPacketLength(buf: Uint8Array, start: number, end: number): num
   }
   return -1;
 }
+
+/** Whether two prefixes share any address (same family, equal under the shorter prefix). */
+export function cidrOverlap(a: Cidr, b: Cidr): boolean {
+  if (a.family !== b.family) return false;
+  const p = Math.min(a.prefix, b.prefix);
+  const x = maskBytes(a.bytes, p);
+  const y = maskBytes(b.bytes, p);
+  return x.every((v, i) => v === y[i]);
+}

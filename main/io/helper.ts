@@ -7,9 +7,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import type { Cidr } from '../core/ip';
 
 const FRAME_PACKET = 0x01;
 const FRAME_CONTROL = 0x02;
+const FRAME_ROUTE = 0x03;
 const BATCH_SIZE = 256 * 1024;
 /** Bytes we queue on the socket before dropping new packets (the helper is not keeping up). */
 const MAX_QUEUED = 4 * 1024 * 1024;
@@ -20,6 +22,10 @@ export interface TunOptions {
   mtu: number;
   addresses: string[];
   routes?: string[];
+  /** Subnets this node offers: the helper turns forwarding on and masquerades into them. */
+  forward?: string[];
+  /** Routes through the device will be added and removed at runtime (setRoute). */
+  dynamicRoutes?: boolean;
 }
 
 export interface TunInfo {
@@ -75,6 +81,8 @@ export class TunHelper {
     const args = ['--name', opts.name, '--mtu', String(opts.mtu)];
     for (const a of opts.addresses) args.push('--addr', a);
     for (const r of opts.routes ?? []) args.push('--route', r);
+    for (const f of opts.forward ?? []) args.push('--forward', f);
+    if (opts.dynamicRoutes) args.push('--dynamic-routes');
     const child = spawn(path, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
     const chan = child.stdio[3] as Readable & Writable;
     const h = new TunHelper(child, chan);
@@ -101,6 +109,8 @@ export class TunHelper {
           resolve(h);
         } else if (msg.type === 'error') {
           fail(`TUN helper: ${String(msg.message)}`);
+        } else if (msg.type === 'route') {
+          h.onRoute(String(msg.op), String(msg.route), msg.error === null ? null : String(msg.error));
         }
       };
       child.once('error', (e) => fail(`cannot start the TUN helper ${path}: ${e.message}`));
@@ -117,6 +127,25 @@ export class TunHelper {
   }
 
   private onControl: (msg: Record<string, unknown>) => void = () => {};
+  /** The helper's answer to setRoute (error null: done). */
+  onRoute: (op: string, route: string, error: string | null) => void = () => {};
+
+  /**
+   * Add or remove a route through the device (needs dynamicRoutes). The helper's privileged
+   * janitor does it, for this device only and never wider than /8 (IPv4) or /16 (IPv6).
+   */
+  setRoute(op: 'add' | 'delete', cidr: Cidr): void {
+    if (this.closed) return;
+    const f = Buffer.alloc(2 + 20);
+    f.writeUInt16BE(20, 0);
+    f[2] = FRAME_ROUTE;
+    f[3] = op === 'add' ? 1 : 2;
+    f[4] = cidr.family;
+    f[5] = cidr.prefix;
+    f.set(cidr.bytes, 6);
+    this.flush();
+    this.chan.write(f);
+  }
 
   private lastHelperLine(): string {
     const lines = this.stderrTail.trim().split('\n');

@@ -27,6 +27,8 @@ export interface NetworkSpec {
   bootstrap: string[];
   /** Relay traffic between members that cannot reach each other directly. */
   relay: boolean;
+  /** Subnets this node offers to the other members (it forwards and masquerades into them). */
+  advertiseRoutes?: string[];
 }
 
 export interface NodeConfig {
@@ -203,7 +205,7 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
           `${where} must be an object`,
         );
         for (const k2 of Object.keys(o)) {
-          if (!['name', 'secretFile', 'bootstrap', 'relay'].includes(k2))
+          if (!['name', 'secretFile', 'bootstrap', 'relay', 'advertiseRoutes'].includes(k2))
             throw new ConfigError(`${where}: unknown option "${k2}"`);
         }
         cfg.network = {
@@ -224,6 +226,14 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
                   o.relay,
                   (x) => typeof x === 'boolean',
                   `${where}.relay must be true or false`,
+                ),
+          advertiseRoutes:
+            o.advertiseRoutes === undefined
+              ? []
+              : expect<string[]>(
+                  o.advertiseRoutes,
+                  isStringArray,
+                  `${where}.advertiseRoutes must be a list of CIDRs such as 192.168.100.0/24`,
                 ),
         };
         break;
@@ -299,6 +309,15 @@ export function validate(cfg: NodeConfig): NodeConfig {
       );
     }
     for (const b of cfg.network.bootstrap) parseEndpoint(b);
+    const routes = cfg.network.advertiseRoutes ?? [];
+    if (routes.length > 16) throw new ConfigError('at most 16 advertised routes');
+    for (const r of routes) {
+      const c = parseCidr(r);
+      if (!c || (c.family === 4 ? c.prefix < 8 : c.prefix < 16))
+        throw new ConfigError(
+          `advertised route "${r}" must be a subnet such as 192.168.100.0/24 (IPv4 /8 or longer, IPv6 /16 or longer)`,
+        );
+    }
   }
   const seen = new Set<string>();
   for (const p of cfg.peers) {

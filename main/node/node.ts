@@ -11,7 +11,7 @@ import { ControlServer } from '../control/socket';
 import { MSG_JOIN } from '../core/constants';
 import { Device, type DeviceEvent, type Endpoint, type Peer } from '../core/device';
 import { Invites } from '../core/invites';
-import { type Cidr, parseCidr, parseIp } from '../core/ip';
+import { type Cidr, cidrOverlap, formatCidr, maskBytes, parseCidr, parseIp } from '../core/ip';
 import {
   endpointText,
   Mesh,
@@ -204,6 +204,7 @@ export class PeerMeshNode {
           bootstrap,
           privateKey,
           relay: cfg.network.relay,
+          routes: cfg.network.advertiseRoutes ?? [],
           random,
           now: performance.now(),
           wallNow: Date.now(),
@@ -270,6 +271,8 @@ export class PeerMeshNode {
         mtu: cfg.mtu,
         addresses: addressList,
         routes: extraRoutes(addresses, allAllowed),
+        forward: cfg.network?.advertiseRoutes ?? [],
+        dynamicRoutes: !!cfg.network,
       });
     } catch (e) {
       node.udp.close();
@@ -289,6 +292,12 @@ export class PeerMeshNode {
       inBatch = false;
     };
     tun.onLog = (line) => log.debug(`helper: ${line}`);
+    tun.onRoute = (op, route, error) => {
+      if (error) log.warn(`cannot ${op} the route ${route} through ${tun.info.ifname}: ${error}`);
+      else
+        log.info(`route ${route} ${op === 'add' ? 'now goes through' : 'removed from'} ${tun.info.ifname}`);
+    };
+    node.syncRoutes();
     tun.onExit = (reason) => {
       log.error(`TUN helper exited: ${reason}`);
       void node.stop(`helper exited: ${reason}`);
@@ -391,6 +400,7 @@ export class PeerMeshNode {
         break;
       case 'changed':
         this.scheduleSave();
+        this.syncRoutes();
         break;
       case 'path': {
         const via = e.via ? this.mesh?.members.get(e.via)?.rec?.n || shortKey(e.via) : '';
@@ -557,6 +567,58 @@ export class PeerMeshNode {
         })),
     };
   }
+
+  /** Kernel routes through our device for the subnets members offer, kept equal to their records. */
+  private readonly installedRoutes = new Set<string>();
+
+  /**
+   * Make the kernel's routes through the device match the subnets members offer. A subnet that
+   * overlaps a network this machine sits on is not routed into the tunnel (it would cut the machine
+   * off its own LAN, e.g. a laptop at home while the home node offers that LAN); it is logged once.
+   */
+  private syncRoutes(): void {
+    const mesh = this.mesh;
+    const tun = this.tun;
+    if (!mesh || !tun) return;
+    const local: Cidr[] = [];
+    for (const list of Object.values(networkInterfaces()))
+      for (const a of list ?? []) {
+        const c = a.cidr && !a.internal && a.address ? parseCidr(a.cidr) : null;
+        if (c) local.push(c);
+      }
+    const want = new Map<string, Cidr>();
+    for (const m of mesh.members.values()) {
+      if (!m.rec || m.removed) continue;
+      for (const r of m.rec.rt) {
+        const c = parseCidr(r);
+        if (!c) continue;
+        const text = formatCidr({ ...c, bytes: maskBytes(c.bytes, c.prefix) });
+        if (local.some((l) => cidrOverlap(l, c))) {
+          if (!this.skippedRoutes.has(text)) {
+            this.skippedRoutes.add(text);
+            this.log.warn(
+              `not routing ${text} (offered by "${m.rec.n}") into the tunnel: this machine is on it`,
+            );
+          }
+          continue;
+        }
+        want.set(text, c);
+      }
+    }
+    for (const [text, c] of want) {
+      if (this.installedRoutes.has(text)) continue;
+      this.installedRoutes.add(text);
+      tun.setRoute('add', c);
+    }
+    for (const text of [...this.installedRoutes]) {
+      if (want.has(text)) continue;
+      this.installedRoutes.delete(text);
+      const c = parseCidr(text);
+      if (c) tun.setRoute('delete', c);
+    }
+  }
+
+  private readonly skippedRoutes = new Set<string>();
 
   async stop(reason = 'stopped'): Promise<void> {
     if (this.stopping) return;
