@@ -34,6 +34,7 @@ import {
   MESH_EAGER_MAX,
   MESH_HOME_RELAYS,
   MESH_IDLE_SCAN,
+  MESH_LAN_INTERVAL,
   MESH_MAX_ENDPOINTS,
   MESH_MAX_MEMBERS,
   MESH_MAX_MESSAGE,
@@ -418,6 +419,20 @@ export class Mesh {
     this.now = now;
     this.wallNow = wallNow;
   }
+
+  /**
+   * Broadcast addresses of the LANs we sit on (with the ports members listen on): a sealed hello
+   * goes there every MESH_LAN_INTERVAL (and at once when the set changes), so members on one LAN
+   * find each other without any bootstrap address and talk directly.
+   */
+  setLanTargets(eps: Endpoint[]): void {
+    const before = this.lanTargets.map(endpointText).join(',');
+    this.lanTargets = eps.slice(0, 8);
+    if (this.lanTargets.map(endpointText).join(',') !== before) this.nextLan = this.now;
+  }
+
+  private lanTargets: Endpoint[] = [];
+  private nextLan = 0;
 
   /** The node's interface addresses changed (roaming): publish them and re-probe every member. */
   setLocalEndpoints(eps: Endpoint[]): void {
@@ -960,6 +975,10 @@ export class Mesh {
   tick(): void {
     if (this.wallNow - this.selfRecord.v > MESH_RECORD_REFRESH) this.resign();
     this.refreshAnchors();
+    if (this.lanTargets.length && this.now >= this.nextLan && !this.removedSelf) {
+      this.nextLan = this.now + MESH_LAN_INTERVAL;
+      for (const t of this.lanTargets) this.sendHello(t, false, true);
+    }
     if (this.now >= this.nextBootstrap) {
       let direct = 0;
       for (const m of this.members.values()) if (m.direct && m.rec) direct++;

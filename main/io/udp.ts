@@ -74,6 +74,13 @@ export class UdpSockets {
             /* capped by net.core.[rw]mem_max: fine */
           }
         }
+        if (type === 'udp4') {
+          try {
+            s.setBroadcast(true); // LAN discovery (mesh.ts) sends sealed hellos to broadcast addresses
+          } catch {
+            /* no broadcast: members on the LAN still find each other through their records */
+          }
+        }
         s.on('message', this.onMessage);
         s.on('error', () => {
           /* per-datagram errors (e.g. ICMP unreachable) must not kill the node */

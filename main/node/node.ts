@@ -8,10 +8,10 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../control/socket';
-import { MSG_JOIN } from '../core/constants';
+import { DEFAULT_PORT, MSG_JOIN } from '../core/constants';
 import { Device, type DeviceEvent, type Endpoint, type Peer } from '../core/device';
 import { Invites } from '../core/invites';
-import { type Cidr, cidrOverlap, formatCidr, maskBytes, parseCidr, parseIp } from '../core/ip';
+import { type Cidr, cidrOverlap, formatCidr, formatIp, maskBytes, parseCidr, parseIp } from '../core/ip';
 import {
   endpointText,
   Mesh,
@@ -314,10 +314,12 @@ export class PeerMeshNode {
     if (node.mesh) {
       node.mesh.setTime(performance.now(), Date.now());
       node.mesh.setLocalEndpoints(localEndpoints(node.udp.port, tun.info.ifname));
+      node.mesh.setLanTargets(lanBroadcasts(node.udp.port, tun.info.ifname));
       // Roaming: when the machine's addresses change, members learn the new ones within seconds.
       node.addressTimer = setInterval(() => {
         node.mesh?.setTime(performance.now(), Date.now());
         node.mesh?.setLocalEndpoints(localEndpoints(node.udp.port, tun.info.ifname));
+        node.mesh?.setLanTargets(lanBroadcasts(node.udp.port, tun.info.ifname));
       }, 2_000);
     }
     node.ticker = setInterval(() => {
@@ -699,6 +701,30 @@ function localEndpoints(port: number, tunName: string): Endpoint[] {
     }
   }
   return out.slice(0, 4);
+}
+
+/**
+ * The broadcast address of every IPv4 network we sit on (not the tunnel, not loopback), at our port
+ * and at the default port (members on a LAN usually keep it).
+ */
+function lanBroadcasts(port: number, tunName: string): Endpoint[] {
+  const out: Endpoint[] = [];
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (name === tunName || !addrs) continue;
+    for (const a of addrs) {
+      if (a.internal || a.family !== 'IPv4' || a.address.startsWith('169.254.')) continue;
+      const c = parseCidr(a.cidr ?? '');
+      if (!c || c.prefix >= 31) continue;
+      const b = new Uint8Array(c.bytes);
+      for (let i = 0; i < 4; i++) {
+        const bits = Math.max(0, Math.min(8, c.prefix - i * 8));
+        b[i] |= 0xff >> bits;
+      }
+      const address = formatIp(b);
+      for (const p of new Set([port, DEFAULT_PORT])) out.push({ address, port: p });
+    }
+  }
+  return out;
 }
 
 function ipv6Enabled(): boolean {
