@@ -68,6 +68,8 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
   --advertise-route CIDR          offer a subnet this machine reaches (e.g. a home LAN) to the other
                                   members, repeatable; this node forwards and masquerades into it
   --name NAME                     this node's name in the network (default: host name)
+  --hosts-file FILE|none          where members' names (NAME.NETWORK) are kept (default: /etc/hosts,
+                                  when writable)
                                   With --network and no --address, the node's overlay addresses
                                   are derived from its key (100.64.0.0/10 and a per-network ULA).
 Options of "status", "pubkey", "keygen": --state-dir DIR, --private-key-file FILE (pubkey)
@@ -104,6 +106,7 @@ export function buildUpConfig(args: string[]): NodeConfig {
     peer: { type: 'string', multiple: true },
     'psk-file': { type: 'string' },
     'log-level': { type: 'string' },
+    'hosts-file': { type: 'string' },
     network: { type: 'string' },
     'secret-file': { type: 'string' },
     bootstrap: { type: 'string', multiple: true },
@@ -137,6 +140,7 @@ export function buildUpConfig(args: string[]): NodeConfig {
       throw new ConfigError('a network needs both --network NAME and --secret-file FILE');
     cfg.network = net;
   }
+  if (v['hosts-file']) cfg.hostsFile = v['hosts-file'] === 'none' ? null : (v['hosts-file'] as string);
   if (v['log-level']) {
     const l = v['log-level'] as string;
     if (!['debug', 'info', 'warn', 'error'].includes(l))

@@ -977,7 +977,7 @@ export class Mesh {
     this.refreshAnchors();
     if (this.lanTargets.length && this.now >= this.nextLan && !this.removedSelf) {
       this.nextLan = this.now + MESH_LAN_INTERVAL;
-      for (const t of this.lanTargets) this.sendHello(t, false, true);
+      for (const t of this.lanTargets) this.sendHello(t, false, true, true);
     }
     if (this.now >= this.nextBootstrap) {
       let direct = 0;
@@ -1139,7 +1139,8 @@ export class Mesh {
 
   // ---- outgoing ------------------------------------------------------------------------------
 
-  private sendHello(to: Endpoint, reply: boolean, withRecord: boolean): void {
+  /** `broadcast`: to a LAN broadcast address, where "seen at" would be meaningless (left empty). */
+  private sendHello(to: Endpoint, reply: boolean, withRecord: boolean, broadcast = false): void {
     this.computeDigests();
     const key = this.byEndpoint.get(endpointText(to));
     if (key) {
@@ -1154,11 +1155,12 @@ export class Mesh {
         ...(withRecord ? { rec: this.selfRecord } : {}),
       },
       to,
+      broadcast,
     );
   }
 
-  private send(body: Record<string, unknown>, to: Endpoint): void {
-    const msg = { ...body, ts: this.wallNow, key: this.selfKey, seen: endpointText(to) };
+  private send(body: Record<string, unknown>, to: Endpoint, broadcast = false): void {
+    const msg = { ...body, ts: this.wallNow, key: this.selfKey, seen: broadcast ? '' : endpointText(to) };
     const sealed = this.seal(enc.encode(JSON.stringify(msg)));
     this.counters.sent++;
     this.counters.sentBytes += sealed.length;

@@ -45,6 +45,11 @@ export interface NodeConfig {
   pskFile: string | null;
   peers: PeerSpec[];
   logLevel: LogLevel;
+  /**
+   * Hosts file in which members' names (`<name>.<network>`) are kept (a managed block), or null for
+   * none. Default /etc/hosts, used when the node may write it (root); docs/mesh.md "Names".
+   */
+  hostsFile: string | null;
 }
 
 export function defaultStateDir(): string {
@@ -66,6 +71,7 @@ export function defaults(): NodeConfig {
     pskFile: null,
     peers: [],
     logLevel: 'info',
+    hostsFile: '/etc/hosts',
   };
 }
 
@@ -187,6 +193,10 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
         break;
       case 'pskFile':
         cfg.pskFile = rel(expect<string>(v, isString, `${where} must be a path`));
+        break;
+      case 'hostsFile':
+        cfg.hostsFile =
+          v === null ? null : rel(expect<string>(v, isString, `${where} must be a path or null`));
         break;
       case 'logLevel':
         cfg.logLevel = expect<LogLevel>(

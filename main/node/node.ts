@@ -26,6 +26,7 @@ import { ensurePrivateDir, writeFileAtomic } from '../io/files';
 import { TunHelper } from '../io/helper';
 import { UdpSockets } from '../io/udp';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
+import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
 import { decodeKey, generatePrivateKey, publicKeyOf, readKeyFile, writeKeyFile } from './identity';
 import { type Logger, shortKey } from './log';
 
@@ -61,6 +62,8 @@ export interface NodeStatus {
       publicKey: string;
       endpoint: string | null;
       address: string;
+      /** Its name in the hosts file (`pi.home`), when names are on. */
+      dnsName: string | null;
       /** How traffic reaches the member: direct, relayed (via the member named in `via`), or none yet. */
       path: 'direct' | 'relayed' | 'none';
       via: string | null;
@@ -298,6 +301,7 @@ export class PeerMeshNode {
         log.info(`route ${route} ${op === 'add' ? 'now goes through' : 'removed from'} ${tun.info.ifname}`);
     };
     node.syncRoutes();
+    node.updateNames();
     tun.onExit = (reason) => {
       log.error(`TUN helper exited: ${reason}`);
       void node.stop(`helper exited: ${reason}`);
@@ -484,7 +488,40 @@ export class PeerMeshNode {
     }, 1000);
   }
 
+  /** Members' names in the hosts file (when we may write it); the block goes when the node stops. */
+  private updateNames(remove = false): void {
+    const mesh = this.mesh;
+    const file = this.cfg.hostsFile;
+    if (!mesh || !file || !this.cfg.network || this.hostsBroken) return;
+    let entries: HostEntry[] | null = null;
+    if (!remove) {
+      const list = [{ key: mesh.selfKey, name: this.cfg.name }];
+      for (const m of mesh.members.values())
+        if (m.rec && !m.removed) list.push({ key: m.key, name: m.rec.n });
+      const names = memberNames(this.cfg.network.name, list);
+      entries = list.map((m) => {
+        const a = mesh.addressesOf(m.key);
+        return { name: names.get(m.key)!, addresses: [a.v4, a.v6] };
+      });
+      this.names = names;
+    }
+    try {
+      writeHostsBlock(file, this.cfg.network.name, entries);
+    } catch (e) {
+      this.hostsBroken = true;
+      this.log.warn(
+        `members' names are not in ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ` +
+          'run as root or set --hosts-file',
+      );
+    }
+  }
+
+  private hostsBroken = false;
+  /** Member key -> its name in the hosts file. */
+  names = new Map<string, string>();
+
   private saveMeshState(): void {
+    this.updateNames();
     if (!this.mesh) return;
     try {
       writeFileAtomic(this.meshStatePath, `${JSON.stringify(this.mesh.exportState())}\n`, 0o600);
@@ -563,6 +600,7 @@ export class PeerMeshNode {
           publicKey: m.key,
           endpoint: formatEndpoint(m.direct ?? this.device.getPeer(m.key)?.endpoint ?? null),
           address: mesh.addressesOf(m.key).v4,
+          dnsName: this.names.get(m.key) ?? null,
           path: m.path,
           via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null,
           relay: m.rec!.rl === 1,
@@ -633,6 +671,7 @@ export class PeerMeshNode {
       this.saveTimer = null;
       this.saveMeshState();
     }
+    this.updateNames(true);
     this.control.close(this.controlPath);
     this.udp.close();
     const tun = this.tun;

@@ -3,7 +3,7 @@
 // which tests call from `after()` (and which also runs on process exit as a last resort).
 import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 
 /** Why namespace tests cannot run here, or null when they can (root and /dev/net/tun present). */
 export function netnsSkipReason(): string | null {
@@ -77,6 +77,10 @@ export class NetnsLab {
     const name = this.ns(host);
     sh('ip', ['netns', 'add', name]);
     this.namespaces.push(name);
+    // `ip netns exec` bind-mounts /etc/netns/NAME/hosts over /etc/hosts: each host gets its own, so a
+    // node's names (docs/mesh.md) land there and never in this machine's /etc/hosts.
+    mkdirSync(`/etc/netns/${name}`, { recursive: true });
+    writeFileSync(`/etc/netns/${name}/hosts`, '127.0.0.1\tlocalhost\n::1\tlocalhost\n');
     this.exec(host, 'ip', ['link', 'set', 'lo', 'up']);
     return name;
   }
@@ -258,7 +262,10 @@ ${pre}
         }
       }
     }
-    for (const ns of this.namespaces.splice(0)) trySh('ip', ['netns', 'del', ns]);
+    for (const ns of this.namespaces.splice(0)) {
+      trySh('ip', ['netns', 'del', ns]);
+      rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+    }
     process.removeListener('exit', this.onExit);
   }
 }

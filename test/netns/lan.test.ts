@@ -1,17 +1,19 @@
 // Local discovery: two members on one LAN, neither given any bootstrap address, find each other by
-// the sealed hellos every member sends to its LANs' broadcast addresses, and talk directly.
+// the sealed hellos every member sends to its LANs' broadcast addresses, and talk directly; they
+// reach each other by name (node-b.lan).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
-import { removeDir, runCli, startNode, tempDir } from '../lib/peermesh-proc';
+import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
 
 describe('mesh: local discovery on a LAN', { skip: skip ?? false }, () => {
   const lab = new NetnsLab();
   const dir = tempDir('lan');
+  const nodes: Record<string, RunningNode> = {};
   const status = (h: string) =>
     JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout);
 
@@ -23,7 +25,7 @@ describe('mesh: local discovery on a LAN', { skip: skip ?? false }, () => {
     ]);
     writeFileSync(join(dir, 'secret'), 'found on the local network\n', { mode: 0o600 });
     for (const h of ['a', 'b'])
-      await startNode(lab, h, join(dir, h), [
+      nodes[h] = await startNode(lab, h, join(dir, h), [
         '--interface',
         `pm${lab.id}${h}`,
         '--network',
@@ -48,7 +50,35 @@ describe('mesh: local discovery on a LAN', { skip: skip ?? false }, () => {
     assert.equal(a.name, 'node-b');
     assert.equal(a.path, 'direct');
     assert.equal(a.endpoint, '198.18.0.2:51820');
+    assert.doesNotMatch(
+      nodes.a.log(),
+      /members see this node at 198\.18\.0\.255/,
+      'a broadcast is no "seen at"',
+    );
     const bAddr = b.addresses[0].split('/')[0];
     await waitFor('a pings b', () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', bAddr]).ok, 10_000);
+  });
+
+  it('members are reachable by name (NAME.NETWORK, through the hosts file); the names go when the node stops', async () => {
+    const bAddr = status('b').addresses[0].split('/')[0];
+    await waitFor(
+      'a resolves node-b.lan',
+      () => lab.tryExec('a', 'getent', ['ahostsv4', 'node-b.lan']).out.includes(bAddr),
+      10_000,
+    ).catch((e) => {
+      throw new Error(
+        `${e.message}; hosts: ${readFileSync(`/etc/netns/${lab.ns('a')}/hosts`, 'utf8')}; log: ${nodes.a.log()}`,
+      );
+    });
+    assert.equal(status('a').network.members[0].dnsName, 'node-b.lan');
+    lab.exec('a', 'ping', ['-c', '1', '-W', '1', 'node-b.lan']);
+    // its own name too
+    assert.ok(lab.tryExec('b', 'getent', ['ahostsv4', 'node-b.lan']).out.includes(bAddr));
+    const hostsA = `/etc/netns/${lab.ns('a')}/hosts`;
+    assert.match(readFileSync(hostsA, 'utf8'), /# BEGIN peermesh lan/);
+    await stopNode(nodes.a);
+    const after = readFileSync(hostsA, 'utf8');
+    assert.doesNotMatch(after, /peermesh|node-b/);
+    assert.match(after, /localhost/, 'the rest of the file is kept');
   });
 });
