@@ -154,8 +154,8 @@ export interface MeshState {
 
 const REMOVED_VERSION = Number.MAX_SAFE_INTEGER;
 
-type Wire =
-  | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; rec?: MemberRecord }
+type Wire = (
+  | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; rec?: MemberRecord; h?: 1 }
   | { t: 'dig'; ts: number; key: string; seen: string; b: string }
   | {
       t: 'sum';
@@ -170,7 +170,8 @@ type Wire =
     }
   | { t: 'recs'; ts: number; key: string; seen: string; recs: (MemberRecord | Removal)[] }
   | { t: 'want'; ts: number; key: string; seen: string; peer: string }
-  | { t: 'intro'; ts: number; key: string; seen: string; rec: MemberRecord; at: string | null };
+  | { t: 'intro'; ts: number; key: string; seen: string; rec: MemberRecord; at: string | null; th?: 0 | 1 }
+) & { /** The sender is behind a symmetric NAT. */ h?: 1 };
 
 export type PathKind = 'direct' | 'relayed' | 'none';
 
@@ -230,6 +231,10 @@ export interface Member {
   lastTraffic: number;
   /** Kept wanted until then (an anchor we need to introduce or relay an active member). */
   wantedUntil: number;
+  /** It said it sits behind a NAT whose mapping varies per destination (symmetric, "hard"). */
+  hard: boolean;
+  lastIntroProbe: number;
+  wantTurn: number;
 }
 
 export function endpointText(e: Endpoint): string {
@@ -282,6 +287,13 @@ export class Mesh {
   private rootDigest = '';
   private localEndpoints: Endpoint[];
   private readonly seenBy = new Map<string, { seen: string; at: number }>();
+  /** Until then we believe we sit behind a symmetric NAT. */
+  private hardUntil = 0;
+
+  get hard(): boolean {
+    return this.now < this.hardUntil;
+  }
+
   /** Members with a record (not removed). */
   private recordCount = 0;
   private anchors = new Set<string>();
@@ -566,6 +578,9 @@ export class Mesh {
         lastActive: -MESH_ACTIVE_IDLE,
         lastTraffic: 0,
         wantedUntil: 0,
+        hard: false,
+        lastIntroProbe: Number.NEGATIVE_INFINITY,
+        wantTurn: 0,
       };
       this.members.set(key, m);
     }
@@ -765,6 +780,7 @@ export class Mesh {
     if (msg.key === this.selfKey) return;
     if (this.members.get(msg.key)?.removed) return;
     const sender = this.member(msg.key);
+    sender.hard = msg.h === 1;
     this.markDirect(sender, from);
     this.noteSeen(msg.seen, msg.key);
     switch (msg.t) {
@@ -797,8 +813,14 @@ export class Mesh {
         // A member asks us to introduce it to `peer`: tell each where the other is.
         const target = this.members.get(msg.peer);
         if (!target?.direct || !target.rec || !sender.rec || target.key === msg.key) return;
-        this.send({ t: 'intro', rec: sender.rec, at: endpointText(from) }, target.direct);
-        this.send({ t: 'intro', rec: target.rec, at: endpointText(target.direct) }, from);
+        this.send(
+          { t: 'intro', rec: sender.rec, at: endpointText(from), th: sender.hard ? 1 : 0 },
+          target.direct,
+        );
+        this.send(
+          { t: 'intro', rec: target.rec, at: endpointText(target.direct), th: target.hard ? 1 : 0 },
+          from,
+        );
         break;
       }
       case 'intro': {
@@ -809,11 +831,15 @@ export class Mesh {
         m.reachedBy.add(msg.key);
         const at = msg.at ? parseEndpointText(msg.at) : null;
         if (at && !m.extra.some((e) => sameEndpoint(e, at))) m.extra = [at, ...m.extra].slice(0, 4);
+        m.hard = msg.th === 1;
         m.lastActive = this.now;
         this.hot.add(m); // it wants to talk to us
-        if (!m.direct) {
+        // Probe now (the other side probes us at the same moment) — once per second at most, as
+        // several introducers may answer the same request.
+        if (!m.direct && this.now - m.lastIntroProbe >= 1000) {
+          m.lastIntroProbe = this.now;
           if (!m.probingSince) this.startProbing(m);
-          m.nextProbe = this.now; // probe now: the other side is probing us at the same moment
+          m.nextProbe = this.now;
           this.probe(m);
         }
         break;
@@ -887,7 +913,12 @@ export class Mesh {
     if (seen === this.publicEndpoint) return;
     for (const [k, r] of this.seenBy) {
       if (this.now - r.at > 30_000) this.seenBy.delete(k);
-      else if (r.seen !== seen) return;
+      else if (r.seen !== seen) {
+        // Members see us at different endpoints: our NAT maps per destination (symmetric). Say so
+        // in our messages, so that two such members go relayed at once instead of probing in vain.
+        if (r.seen.split(':')[0] === seen.split(':')[0]) this.hardUntil = this.now + 600_000;
+        return;
+      }
     }
     this.publicEndpoint = seen;
     this.resign();
@@ -1030,12 +1061,14 @@ export class Mesh {
         m.probingSince = 0;
       }
       if (m.direct) {
-        if (wanted && (announce || this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE))
+        // Keepalives for the paths we want; news (announce) to every member we have a path with.
+        if (announce || (wanted && this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE))
           this.sendHello(m.direct, false, false);
       } else if (m.rec && wanted) {
         if (!m.probingSince) this.startProbing(m);
         if (this.now >= m.nextProbe) this.probe(m);
-        if (m.path !== 'relayed' && this.now - m.probingSince >= MESH_RELAY_AFTER) this.tryRelay(m);
+        if (m.path !== 'relayed' && (this.now - m.probingSince >= MESH_RELAY_AFTER || (this.hard && m.hard)))
+          this.tryRelay(m);
       } else if (m.rec && m.probingSince) {
         // Idle and not an anchor: stop probing (a relayed path stays usable; traffic wakes it up).
         m.probingSince = 0;
@@ -1077,7 +1110,9 @@ export class Mesh {
       MESH_PROBE_SLOW * 2 ** Math.floor(Math.max(0, age - MESH_PROBE_FAST_FOR) / 60_000),
       300_000,
     );
-    m.nextProbe = this.now + (age < MESH_PROBE_FAST_FOR ? MESH_PROBE_FAST : slow);
+    // Both behind symmetric NATs: no probe can open a path; try again rarely (networks change).
+    const hopeless = this.hard && m.hard;
+    m.nextProbe = this.now + (hopeless ? 300_000 : age < MESH_PROBE_FAST_FOR ? MESH_PROBE_FAST : slow);
     const targets: Endpoint[] = [...m.extra];
     for (const t of m.rec.e) {
       const e = parseEndpointText(t);
@@ -1086,10 +1121,11 @@ export class Mesh {
     for (const t of targets) this.sendHello(t, false, true);
     if (this.now - m.lastWant >= (age < MESH_PROBE_FAST_FOR ? 2_000 : slow)) {
       m.lastWant = this.now;
-      let asked = 0;
-      for (const via of this.introducers(m)) {
+      // One introducer per round, taking turns (each answers both sides: two intros per want).
+      const vias = this.introducers(m);
+      if (vias.length && !hopeless) {
+        const via = vias[m.wantTurn++ % Math.min(vias.length, 3)];
         this.send({ t: 'want', peer: m.key }, via.direct!);
-        if (++asked >= 3) break;
       }
     }
   }
@@ -1160,7 +1196,13 @@ export class Mesh {
   }
 
   private send(body: Record<string, unknown>, to: Endpoint, broadcast = false): void {
-    const msg = { ...body, ts: this.wallNow, key: this.selfKey, seen: broadcast ? '' : endpointText(to) };
+    const msg = {
+      ...body,
+      ts: this.wallNow,
+      key: this.selfKey,
+      seen: broadcast ? '' : endpointText(to),
+      ...(this.hard ? { h: 1 } : {}),
+    };
     const sealed = this.seal(enc.encode(JSON.stringify(msg)));
     this.counters.sent++;
     this.counters.sentBytes += sealed.length;

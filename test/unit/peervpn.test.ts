@@ -82,6 +82,7 @@ describe('PeerVPN import', () => {
       secretFile: path.join(dir, 'home-net.secret'),
       bootstrap: ['198.18.0.2:7000', '198.18.0.3:7001', '[2001:db8:1337::1]:5678', 'vpn.example.org:7000'],
       relay: true,
+      advertiseRoutes: [],
     });
     assert.equal(cfg.interface, 'peervpn0');
     assert.deepEqual(cfg.addresses, ['100.64.0.1/24', 'fd00::1/64']);
