@@ -213,12 +213,12 @@ static int nl_link_up(int fd, int ifindex, int mtu) {
   return nl_talk(fd, &r);
 }
 
-static int nl_add_addr(int fd, int ifindex, const struct cidr *c) {
+static int nl_addr(int fd, int ifindex, const struct cidr *c, int add) {
   struct nlreq r;
   memset(&r, 0, sizeof r);
   r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-  r.h.nlmsg_type = RTM_NEWADDR;
-  r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+  r.h.nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
+  r.h.nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0;
   struct ifaddrmsg *ifa = NLMSG_DATA(&r.h);
   ifa->ifa_family = (unsigned char)c->family;
   ifa->ifa_prefixlen = (unsigned char)c->prefix;
@@ -232,6 +232,8 @@ static int nl_add_addr(int fd, int ifindex, const struct cidr *c) {
   }
   return nl_talk(fd, &r);
 }
+
+static int nl_add_addr(int fd, int ifindex, const struct cidr *c) { return nl_addr(fd, ifindex, c, 1); }
 
 static int nl_route(int fd, int ifindex, const struct cidr *c, int add) {
   struct nlreq r;
@@ -337,10 +339,13 @@ static void janitor(int fd, int ifindex, const char *table, int old4, int old6) 
     struct cidr c = {.family = m[1] == 4 ? AF_INET : m[1] == 6 ? AF_INET6 : 0, .prefix = m[2]};
     memcpy(c.addr, m + 3, 16);
     unsigned char err = EINVAL;
-    if ((m[0] == 1 || m[0] == 2) && c.family && route_allowed(&c) && nl >= 0) {
-      int e = nl_route(nl, ifindex, &c, m[0] == 1);
-      err = (unsigned char)(e < 0 ? -e : e > 255 ? EIO : e);
-    }
+    int e = -1;
+    if ((m[0] == 1 || m[0] == 2) && c.family && route_allowed(&c) && nl >= 0) e = nl_route(nl, ifindex, &c, m[0] == 1);
+    // Ops 3/4: add/remove an address of this device (the core's overlay address changed).
+    int max = c.family == AF_INET ? 32 : 128;
+    if ((m[0] == 3 || m[0] == 4) && c.family && c.prefix >= 1 && c.prefix <= max && nl >= 0)
+      e = nl_addr(nl, ifindex, &c, m[0] == 3);
+    if (e >= 0) err = (unsigned char)(e > 255 ? EIO : e);
     if (write_all(fd, &err, 1) != 0) break;
   }
 cleanup:
@@ -610,8 +615,9 @@ int main(int argc, char **argv) {
           }
           char rt[INET6_ADDRSTRLEN], msg[256];
           inet_ntop(m[1] == 6 ? AF_INET6 : AF_INET, m + 3, rt, sizeof rt);
+          static const char *const ops[] = {"?", "add", "delete", "add-address", "delete-address"};
           snprintf(msg, sizeof msg, "{\"type\":\"route\",\"op\":\"%s\",\"route\":\"%s/%d\",\"error\":%s%s%s}",
-                   m[0] == 1 ? "add" : "delete", rt, m[2], err ? "\"" : "", err ? strerror(err) : "null",
+                   ops[m[0] <= 4 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? strerror(err) : "null",
                    err ? "\"" : "");
           send_control(msg);
         }

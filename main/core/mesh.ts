@@ -98,12 +98,19 @@ export function networkKeys(name: string, secret: Uint8Array): NetworkKeys {
 
 /**
  * A member's stable overlay addresses, the same on every node: IPv4 in 100.64.0.0/10 and an IPv6
- * ULA whose /48 comes from the network. Collisions in the 22-bit IPv4 space are possible in large
- * networks (about 0.1 % for 100 members); resolving them is listed in docs/mesh.md.
+ * ULA whose /48 comes from the network. Two members whose first IPv4 choice collides (22 bits: about
+ * 0.1 % of networks of 100 members) are told apart by Mesh.addressesOf: the member that joined first
+ * keeps it, the other takes its next choice (`rank`).
  */
-export function memberAddresses(net: NetworkKeys, publicKey: Uint8Array): { v4: string; v6: string } {
+export function memberAddresses(
+  net: NetworkKeys,
+  publicKey: Uint8Array,
+  rank = 0,
+): { v4: string; v6: string } {
   const h = hash('peermesh address v1', net.id, publicKey);
-  let host = ((h[0] << 16) | (h[1] << 8) | h[2]) & 0x3fffff;
+  // rank > 0: the member lost a collision of its first choice (see Mesh.addressesOf); try the next.
+  const hv = rank === 0 ? h : hash('peermesh address v1', net.id, publicKey, Uint8Array.of(rank & 0xff));
+  let host = ((hv[0] << 16) | (hv[1] << 8) | hv[2]) & 0x3fffff;
   if (host === 0) host = 1;
   if (host === 0x3fffff) host = 0x3ffffe;
   const v4 = new Uint8Array([100, 64 | (host >>> 16), (host >>> 8) & 0xff, host & 0xff]);
@@ -131,6 +138,8 @@ export interface MemberRecord {
   rl: 0 | 1;
   /** Subnet routes the member offers (CIDR). */
   rt: string[];
+  /** When the member first joined (wall ms): the earlier member keeps an IPv4 address both want. */
+  j: number;
   /** Signature, base64. */
   s: string;
 }
@@ -150,6 +159,8 @@ export interface Removal {
 export interface MeshState {
   records: MemberRecord[];
   removals: Removal[];
+  /** When this node first joined (its records' `j`). */
+  joined?: number;
 }
 
 const REMOVED_VERSION = Number.MAX_SAFE_INTEGER;
@@ -180,6 +191,8 @@ export type MeshEvent =
   | { type: 'removed'; key: string; name: string; by: string }
   | { type: 'changed' }
   | { type: 'public-endpoint'; endpoint: string }
+  /** A member's IPv4 changed because of a collision of first choices (key may be our own). */
+  | { type: 'address'; key: string; v4: string; old: string }
   | { type: 'path'; key: string; name: string; kind: PathKind; endpoint: string | null; via: string | null };
 
 export interface MeshOptions {
@@ -197,6 +210,8 @@ export interface MeshOptions {
   routes?: string[];
   /** Our local endpoints (interface addresses with the listen port), refreshed by the caller. */
   localEndpoints?: Endpoint[];
+  /** When this node first joined the network (wall ms; default now, or what importState restores). */
+  joined?: number;
   /**
    * Signature check of records and removals (default: xeddsaVerify). The simulator passes a memo so
    * that a thousand simulated members do not verify the same signature a thousand times.
@@ -322,7 +337,9 @@ export class Mesh {
     this.wallNow = opts.wallNow;
     this.nextBootstrap = opts.now;
     this.localEndpoints = opts.localEndpoints ?? [];
+    this.joined = Math.floor(opts.joined ?? opts.wallNow);
     this.selfRecord = this.signRecord(0);
+    this.groupAdd(this.selfKey, false);
     device.onHandshakeStart = (peer) => this.activate(peer.keyB64);
     device.onNoRoute = (buf, start) => this.peerForPacket(buf, start);
     device.onUnknownPeer = (key) => this.peerForKey(key);
@@ -422,9 +439,75 @@ export class Mesh {
     return this.selfRecord;
   }
 
-  /** Overlay addresses of a member (derived from its key, the same on every node). */
+  /**
+   * Overlay addresses of a member (ourselves included), the same on every node: derived from its key;
+   * when first IPv4 choices collide, the member that joined first (then the smaller key) keeps it and
+   * the others take their next choices.
+   */
   addressesOf(keyB64: string): { v4: string; v6: string } {
-    return memberAddresses(this.opts.network, Buffer.from(keyB64, 'base64'));
+    const a = memberAddresses(this.opts.network, Buffer.from(keyB64, 'base64'));
+    const v4 = this.assignedV4.get(keyB64);
+    return v4 ? { v4, v6: a.v6 } : a;
+  }
+
+  /** When we first joined (signed into our record as `j`). */
+  private joined: number;
+  /** First IPv4 choice -> keys that have it (with a record; ourselves included). */
+  private readonly byFirstV4 = new Map<string, string[]>();
+  /** IPv4 of members that lost a collision of first choices. */
+  private readonly assignedV4 = new Map<string, string>();
+
+  private firstV4(key: string): string {
+    return memberAddresses(this.opts.network, Buffer.from(key, 'base64')).v4;
+  }
+
+  private joinedOf(key: string): number {
+    return key === this.selfKey ? this.joined : (this.members.get(key)?.rec?.j ?? Number.MAX_SAFE_INTEGER);
+  }
+
+  private groupAdd(key: string, notify = true): void {
+    const first = this.firstV4(key);
+    const g = this.byFirstV4.get(first);
+    if (!g) {
+      this.byFirstV4.set(first, [key]);
+      return;
+    }
+    if (!g.includes(key)) g.push(key);
+    this.regroup(first, notify);
+  }
+
+  private groupRemove(key: string): void {
+    const first = this.firstV4(key);
+    const g = this.byFirstV4.get(first);
+    if (!g) return;
+    const rest = g.filter((k) => k !== key);
+    this.assignedV4.delete(key);
+    if (rest.length) this.byFirstV4.set(first, rest);
+    else this.byFirstV4.delete(first);
+    if (rest.length) this.regroup(first, true);
+  }
+
+  /** Give each key of a first-choice group its address: first joined keeps it, the rest rank on. */
+  private regroup(first: string, notify: boolean): void {
+    const g = this.byFirstV4.get(first);
+    if (!g) return;
+    g.sort((a, b) => this.joinedOf(a) - this.joinedOf(b) || (a < b ? -1 : a > b ? 1 : 0));
+    for (const [i, key] of g.entries()) {
+      const old = this.assignedV4.get(key) ?? first;
+      const v4 = i === 0 ? first : memberAddresses(this.opts.network, Buffer.from(key, 'base64'), i).v4;
+      if (i === 0) this.assignedV4.delete(key);
+      else this.assignedV4.set(key, v4);
+      if (v4 === old || !notify) continue;
+      const m = this.members.get(key);
+      if (m?.rec) this.ensurePeer(m, 'changed');
+      this.onEvent({ type: 'address', key, v4, old });
+    }
+  }
+
+  private setJoined(j: number): void {
+    this.joined = j;
+    this.resign();
+    this.regroup(this.firstV4(this.selfKey), true);
   }
 
   setTime(now: number, wallNow: number): void {
@@ -463,7 +546,7 @@ export class Mesh {
 
   private recordBytes(r: Omit<MemberRecord, 's'>): Uint8Array {
     return enc.encode(
-      JSON.stringify(['peermesh record v1', b64(this.opts.network.id), r.k, r.v, r.n, r.e, r.rl, r.rt]),
+      JSON.stringify(['peermesh record v1', b64(this.opts.network.id), r.k, r.v, r.n, r.e, r.rl, r.rt, r.j]),
     );
   }
 
@@ -478,6 +561,7 @@ export class Mesh {
       e: eps.slice(-MESH_MAX_ENDPOINTS),
       rl: (this.opts.relay ? 1 : 0) as 0 | 1,
       rt: (this.opts.routes ?? []).slice(0, MESH_MAX_ROUTES),
+      j: this.joined,
     };
     const sig = xeddsaSign(this.opts.privateKey, this.recordBytes(body), this.opts.random(64));
     return { ...body, s: b64(sig) };
@@ -506,6 +590,9 @@ export class Mesh {
       (x.rl !== 0 && x.rl !== 1) ||
       !isStrArray(x.rt, MESH_MAX_ROUTES, 43) ||
       !x.rt.every((c) => parseCidr(c) !== null) ||
+      !Number.isSafeInteger(x.j) ||
+      x.j <= 0 ||
+      x.j > x.v ||
       typeof x.s !== 'string' ||
       !SIG_RE.test(x.s)
     )
@@ -531,6 +618,9 @@ export class Mesh {
         this.selfRecord = this.signRecord(v);
         this.invalidate();
       }
+      // We joined earlier than we remember (state lost): keep the older join time, and its address.
+      const j = (r as MemberRecord).j;
+      if (Number.isSafeInteger(j) && j > 0 && j < this.joined && this.validRecord(r)) this.setJoined(j);
       return false;
     }
     const known = this.members.get(key);
@@ -544,7 +634,10 @@ export class Mesh {
     const isNew = !m.rec;
     if (isNew) this.recordCount++;
     const oldRoutes = m.rec?.rt.join(',');
+    const oldJoined = m.rec?.j;
     m.rec = r;
+    if (isNew) this.groupAdd(key);
+    else if (oldJoined !== r.j) this.regroup(this.firstV4(key), true);
     if (from && from !== key) m.reachedBy.add(from);
     this.invalidate();
     this.ensurePeer(m, isNew ? 'new' : oldRoutes !== r.rt.join(',') ? 'changed' : 'same');
@@ -589,7 +682,7 @@ export class Mesh {
 
   /** Prefixes a member owns: its overlay addresses and the routes its record offers. */
   private allowedOf(m: Member): Cidr[] {
-    const addrs = memberAddresses(this.opts.network, m.keyBytes);
+    const addrs = this.addressesOf(m.key);
     const allowed = [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!] as Cidr[];
     for (const rt of m.rec?.rt ?? []) {
       const c = parseCidr(rt);
@@ -702,7 +795,11 @@ export class Mesh {
     }
     const m = known ?? this.member(x.k);
     const name = m.rec?.n ?? '';
-    if (m.rec) this.recordCount--;
+    if (m.rec) {
+      this.recordCount--;
+      m.rec = null;
+      this.groupRemove(m.key);
+    }
     m.removed = x;
     m.rec = null;
     if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
@@ -750,13 +847,16 @@ export class Mesh {
       if (m.removed) removals.push(m.removed);
       else if (m.rec) records.push(m.rec);
     }
-    return { records, removals };
+    return { records, removals, joined: this.joined };
   }
 
   /** Take back what exportState() returned (each entry is checked like one from the network). */
   importState(state: unknown): number {
     if (typeof state !== 'object' || state === null) return 0;
-    const { records, removals } = state as Partial<MeshState>;
+    const { records, removals, joined } = state as Partial<MeshState>;
+    if (Number.isSafeInteger(joined) && (joined as number) > 0 && (joined as number) < this.joined) {
+      this.setJoined(joined as number);
+    }
     let n = 0;
     if (Array.isArray(removals)) for (const r of removals) if (this.ingest(r, null)) n++;
     if (Array.isArray(records)) for (const r of records) if (this.ingest(r, null)) n++;

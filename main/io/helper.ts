@@ -131,15 +131,16 @@ export class TunHelper {
   onRoute: (op: string, route: string, error: string | null) => void = () => {};
 
   /**
-   * Add or remove a route through the device (needs dynamicRoutes). The helper's privileged
-   * janitor does it, for this device only and never wider than /8 (IPv4) or /16 (IPv6).
+   * Add or remove a route through the device, or an address of it (needs dynamicRoutes). The
+   * helper's privileged janitor does it, for this device only; routes never wider than /8 (IPv4)
+   * or /16 (IPv6).
    */
-  setRoute(op: 'add' | 'delete', cidr: Cidr): void {
+  setRoute(op: 'add' | 'delete' | 'add-address' | 'delete-address', cidr: Cidr): void {
     if (this.closed) return;
     const f = Buffer.alloc(2 + 20);
     f.writeUInt16BE(20, 0);
     f[2] = FRAME_ROUTE;
-    f[3] = op === 'add' ? 1 : 2;
+    f[3] = { add: 1, delete: 2, 'add-address': 3, 'delete-address': 4 }[op];
     f[4] = cidr.family;
     f[5] = cidr.prefix;
     f.set(cidr.bytes, 6);

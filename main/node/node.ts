@@ -225,6 +225,11 @@ export class PeerMeshNode {
           log.warn(`ignoring unreadable ${node.meshStatePath}: ${(e as Error).message}`);
         }
       }
+      if (cfg.addresses.length === 0) {
+        // What we know of the network may have moved our IPv4 off its first choice (a collision).
+        addressList[0] = `${mesh.addressesOf(mesh.selfKey).v4}/${OVERLAY_V4_PREFIX}`;
+        node.addresses = addressList;
+      }
       node.invites = new Invites(cfg.network.name, secret!, random);
       if (existsSync(node.invitesPath)) {
         try {
@@ -408,6 +413,24 @@ export class PeerMeshNode {
         this.scheduleSave();
         this.syncRoutes();
         break;
+      case 'address': {
+        const name = e.key === this.device.publicKeyB64 ? 'this node' : `member ${shortKey(e.key)}`;
+        this.log.warn(
+          `${name} now uses ${e.v4}: its first choice ${e.old} collides with a member that joined earlier`,
+        );
+        if (e.key === this.device.publicKeyB64) {
+          const oldCidr = `${e.old}/${OVERLAY_V4_PREFIX}`;
+          const i = this.addresses.indexOf(oldCidr);
+          if (i >= 0 && this.tun) {
+            // old first: deleting a primary address would take secondaries of its subnet with it
+            this.tun.setRoute('delete-address', parseCidr(oldCidr)!);
+            this.tun.setRoute('add-address', parseCidr(`${e.v4}/${OVERLAY_V4_PREFIX}`)!);
+            this.addresses[i] = `${e.v4}/${OVERLAY_V4_PREFIX}`;
+          }
+        }
+        this.scheduleSave();
+        break;
+      }
       case 'path': {
         const via = e.via ? this.mesh?.members.get(e.via)?.rec?.n || shortKey(e.via) : '';
         const how =

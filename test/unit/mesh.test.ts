@@ -2,6 +2,7 @@
 // bootstrap address; a chain of joins becomes a full mesh; non-members and replays get nothing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import sodium from 'sodium-native';
 import nacl from 'tweetnacl';
 import { MSG_MESH } from '../../main/core/constants';
 import { type MeshEvent, memberAddresses, networkKeys } from '../../main/core/mesh';
@@ -226,6 +227,64 @@ describe('mesh paths: NAT traversal and relays', () => {
     net.advance(300, 10);
     assert.equal(y.tunOut.at(-1)?.subarray(28).toString(), 'after the move');
     assert.equal(x.device.getPeer(y.device.publicKeyB64)?.endpoint?.address, '198.18.7.7');
+  });
+});
+
+describe('mesh addresses', () => {
+  /** Two private keys whose first IPv4 choices in `net0` collide (a birthday search over 22 bits). */
+  function collidingKeys(): [Uint8Array, Uint8Array] {
+    const seen = new Map<string, Uint8Array>();
+    for (let i = 1; i < 200_000; i++) {
+      const sk = new Uint8Array(32);
+      new DataView(sk.buffer).setUint32(0, i);
+      sk[31] = 0x77;
+      const pk = new Uint8Array(32);
+      sodium.crypto_scalarmult_base(pk, sk);
+      const v4 = memberAddresses(net0, pk).v4;
+      const other = seen.get(v4);
+      if (other) return [other, sk];
+      seen.set(v4, sk);
+    }
+    throw new Error('no collision found');
+  }
+
+  it('members whose first IPv4 choices collide get different addresses, the same on every node', () => {
+    const [k1, k2] = collidingKeys();
+    const net = new SimNet();
+    const p = net.add('p', key(1), 1);
+    p.joinMesh(net0, [], 1);
+    const a = net.add('a', k1, 2);
+    const aEvents: MeshEvent[] = [];
+    a.joinMesh(net0, [p.endpoint], 2, { onEvent: (e) => aEvents.push(e) });
+    net.advance(2000);
+    const b = net.add('b', k2, 3); // joins later: loses the collision
+    const bEvents: MeshEvent[] = [];
+    b.joinMesh(net0, [p.endpoint], 3, { onEvent: (e) => bEvents.push(e) });
+    net.advance(3000);
+    const first = memberAddresses(net0, a.publicKey).v4;
+    assert.equal(memberAddresses(net0, b.publicKey).v4, first, 'the keys do collide');
+    const ka = a.device.publicKeyB64;
+    const kb = b.device.publicKeyB64;
+    for (const n of [p, a, b]) {
+      assert.equal(n.mesh!.addressesOf(ka).v4, first, `${n.name}: a keeps its first choice`);
+      assert.notEqual(n.mesh!.addressesOf(kb).v4, first, `${n.name}: b moved`);
+      assert.equal(n.mesh!.addressesOf(kb).v4, p.mesh!.addressesOf(kb).v4);
+    }
+    assert.ok(
+      bEvents.some((e) => e.type === 'address' && e.key === kb && e.old === first),
+      'b told it moved',
+    );
+    assert.ok(!aEvents.some((e) => e.type === 'address' && e.key === ka), 'a did not move');
+    // traffic finds the right member at each address
+    const bv4 = p.mesh!.addressesOf(kb).v4;
+    p.send(ipv4Packet(v4(p), bv4, 'to b'));
+    p.send(ipv4Packet(v4(p), first, 'to a'));
+    net.advance(500);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'to b');
+    assert.equal(a.tunOut.at(-1)?.subarray(28).toString(), 'to a');
+    a.send(ipv4Packet(first, bv4, 'a to b'));
+    net.advance(500);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'a to b');
   });
 });
 
