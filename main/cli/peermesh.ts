@@ -1,7 +1,7 @@
 // `peermesh` command-line interface. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import v8 from 'node:v8';
@@ -36,6 +36,9 @@ const USAGE = `peermesh ${VERSION} — serverless peer-to-peer mesh VPN
 
 Usage:
   peermesh up [options]            run a node in the foreground (Ctrl-C to stop)
+  peermesh up -c A.json -c B.json  be a member of several networks at once, one interface each
+                                   (state of each in <state-dir>/<network>; use --network NAME with
+                                   status, invite and remove)
   peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
   peermesh invite [--expires 24h]  print a one-line join code for a new machine (30m, 12h, 7d; at most 30d)
   peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
@@ -150,8 +153,58 @@ export function buildUpConfig(args: string[]): NodeConfig {
   return validate(cfg);
 }
 
+/**
+ * Several networks in one process: `up -c home.json -c work.json`. Each config is one network with
+ * its own interface and port; each runs as its own node with its own identity and state in
+ * <state-dir>/<network> (separate keys: members of one network cannot tell you are in the other).
+ */
+export function buildUpConfigs(args: string[]): NodeConfig[] {
+  const files: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if ((args[i] === '-c' || args[i] === '--config') && i + 1 < args.length) files.push(args[++i]);
+    else if (args[i].startsWith('--config=')) files.push(args[i].slice(9));
+    else rest.push(args[i]);
+  }
+  if (files.length <= 1) return [buildUpConfig(args)];
+  const { values, positionals } = parse(rest, {
+    'state-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const cfgs = files.map((f) => {
+    const cfg = loadConfigFile(f, defaults());
+    if (!cfg.network)
+      throw new ConfigError(`${f}: with several -c, each config must be a network (network.name)`);
+    if (values['state-dir']) cfg.stateDir = values['state-dir'] as string;
+    cfg.stateDir = join(cfg.stateDir, cfg.network.name);
+    if (values['log-level']) cfg.logLevel = values['log-level'] as LogLevel;
+    cfg.memberRoutes = true;
+    return validate(cfg);
+  });
+  for (const [what, get] of [
+    ['network', (c: NodeConfig) => c.network!.name],
+    ['interface', (c: NodeConfig) => c.interface],
+    ['listen port', (c: NodeConfig) => (c.listenPort === 0 ? `0#${Math.random()}` : String(c.listenPort))],
+  ] as const) {
+    const seen = new Set<string>();
+    for (const c of cfgs) {
+      const v = get(c);
+      if (seen.has(v))
+        throw new ConfigError(`two configs use the same ${what} "${v}"; each network needs its own`);
+      seen.add(v);
+    }
+  }
+  return cfgs;
+}
+
 async function cmdUp(args: string[]): Promise<void> {
-  const cfg = buildUpConfig(args);
+  const cfgs = buildUpConfigs(args);
+  if (cfgs.length > 1) {
+    await runNodes(cfgs);
+    return;
+  }
+  const cfg = cfgs[0];
   // A node allocates one short-lived Buffer per received datagram. V8's default young generation
   // grows to ~48 MB under that rate, and the receive buffers it holds wait for it: a small
   // semi-space collects them sooner and keeps peak RSS flat (measured in bench/), at no
@@ -174,6 +227,36 @@ async function cmdUp(args: string[]): Promise<void> {
   process.on('SIGHUP', () => onSignal('SIGHUP'));
   const reason = await node.stopped;
   process.exit(reason.startsWith('helper exited') ? 1 : 0);
+}
+
+/** Several nodes (one per network) in this process; stops all on a signal or when one fails. */
+async function runNodes(cfgs: NodeConfig[]): Promise<void> {
+  v8.setFlagsFromString(`--max-semi-space-size=${Number(process.env.PEERMESH_SEMI_SPACE_MB) || 1}`);
+  const { PeerMeshNode } = await import('../node/node');
+  const nodes: import('../node/node').PeerMeshNode[] = [];
+  for (const cfg of cfgs) {
+    ensurePrivateDir(cfg.stateDir);
+    const prefix = `[${cfg.network!.name}] `;
+    const log = new Logger(cfg.logLevel, (l) =>
+      process.stderr.write(l.replace(/^(\S+ \S+\s+)/, `$1${prefix}`)),
+    );
+    try {
+      nodes.push(await PeerMeshNode.start(cfg, log));
+    } catch (e) {
+      for (const n of nodes) await n.stop('another network failed to start');
+      throw e;
+    }
+  }
+  const stopAll = (why: string) => Promise.all(nodes.map((n) => n.stop(why)));
+  let signals = 0;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.on(sig, () => {
+      if (++signals > 1) process.exit(1);
+      void stopAll(`received ${sig}`);
+    });
+  // One network's helper dying stops that node; the others keep running until a signal.
+  const reasons = await Promise.all(nodes.map((n) => n.stopped));
+  process.exit(reasons.some((r) => r.startsWith('helper exited')) ? 1 : 0);
 }
 
 function ago(iso: string | null): string {
@@ -225,15 +308,29 @@ export function parseDuration(s: string): number {
   return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
 }
 
+/**
+ * The state directory of the node a command talks to: --state-dir, or the default; with --network
+ * NAME, the subdirectory a multi-network `up` gave that network (<state-dir>/<NAME>).
+ */
+function nodeDir(values: Record<string, unknown>): string {
+  const base = (values['state-dir'] as string | undefined) ?? defaultStateDir();
+  const net = values.network as string | undefined;
+  if (!net) return base;
+  if (!/^[A-Za-z0-9_.-]{1,63}$/.test(net) || net === '.' || net === '..')
+    throw new UsageError(`bad network name "${net}"`);
+  return join(base, net);
+}
+
 async function cmdInvite(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     expires: { type: 'string' },
     'state-dir': { type: 'string' },
+    network: { type: 'string' },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const secs = parseDuration((values.expires as string | undefined) ?? '24h');
   if (secs < 60 || secs > 30 * 86400) throw new UsageError('--expires must be between 1m and 30d');
-  const dir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
+  const dir = nodeDir(values);
   let r: { code: string; expires: string; endpoints: string[] };
   try {
     r = (await controlRequest(join(dir, 'peermesh.sock'), 'invite', { expiresSeconds: secs })) as typeof r;
@@ -347,10 +444,13 @@ async function askInviter(
 }
 
 async function cmdRemove(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { 'state-dir': { type: 'string' } });
+  const { values, positionals } = parse(args, {
+    'state-dir': { type: 'string' },
+    network: { type: 'string' },
+  });
   if (positionals.length !== 1)
     throw new UsageError('usage: peermesh remove PEER (a key, name or overlay IPv4)');
-  const dir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
+  const dir = nodeDir(values);
   let r: { removed: string; name: string };
   try {
     r = (await controlRequest(join(dir, 'peermesh.sock'), 'remove', { peer: positionals[0] })) as typeof r;
@@ -401,16 +501,31 @@ async function cmdImportPeerVpn(args: string[]): Promise<void> {
 }
 
 async function cmdStatus(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, 'state-dir': { type: 'string' } });
+  const { values, positionals } = parse(args, {
+    json: { type: 'boolean' },
+    'state-dir': { type: 'string' },
+    network: { type: 'string' },
+  });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const dir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
-  let s: NodeStatus;
-  try {
-    s = (await controlRequest(join(dir, 'peermesh.sock'), 'status')) as NodeStatus;
-  } catch (e) {
-    fail((e as Error).message, 1);
+  const dir = nodeDir(values);
+  // One node, or (no socket here, no --network) every network a multi-network `up` runs below it.
+  let socks = [join(dir, 'peermesh.sock')];
+  if (!values.network && !existsSync(socks[0])) {
+    const subs = readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, 'peermesh.sock')))
+      .map((d) => join(dir, d.name, 'peermesh.sock'));
+    if (subs.length) socks = subs;
   }
-  process.stdout.write(values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
+  const all: NodeStatus[] = [];
+  for (const sock of socks) {
+    try {
+      all.push((await controlRequest(sock, 'status')) as NodeStatus);
+    } catch (e) {
+      fail((e as Error).message, 1);
+    }
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify(all.length === 1 ? all[0] : all, null, 2)}\n`);
+  else process.stdout.write(all.map(formatStatus).join('\n'));
 }
 
 function cmdKeygen(args: string[]): void {

@@ -50,6 +50,11 @@ export interface NodeConfig {
    * none. Default /etc/hosts, used when the node may write it (root); docs/mesh.md "Names".
    */
   hostsFile: string | null;
+  /**
+   * Route each member's IPv4 (/32) instead of the overlay's /10 through the interface: set when one
+   * process is a member of several networks, whose overlay IPv4 ranges are the same 100.64.0.0/10.
+   */
+  memberRoutes?: boolean;
 }
 
 export function defaultStateDir(): string {

@@ -175,9 +175,11 @@ export class PeerMeshNode {
     const privateKey = loadPrivateKey(cfg, log);
     const net = cfg.network && secret ? networkKeys(cfg.network.name, secret) : null;
     let addressList = cfg.addresses;
+    // Several networks share 100.64.0.0/10: then each member's /32 is routed, not the whole /10.
+    const v4Prefix = cfg.memberRoutes ? 32 : OVERLAY_V4_PREFIX;
     if (net && addressList.length === 0) {
       const own = memberAddresses(net, publicKeyOf(privateKey));
-      addressList = [`${own.v4}/${OVERLAY_V4_PREFIX}`];
+      addressList = [`${own.v4}/${v4Prefix}`];
       if (ipv6Enabled()) addressList.push(`${own.v6}/${OVERLAY_V6_PREFIX}`);
     }
     const addresses = addressList.map(checkAddress);
@@ -227,7 +229,7 @@ export class PeerMeshNode {
       }
       if (cfg.addresses.length === 0) {
         // What we know of the network may have moved our IPv4 off its first choice (a collision).
-        addressList[0] = `${mesh.addressesOf(mesh.selfKey).v4}/${OVERLAY_V4_PREFIX}`;
+        addressList[0] = `${mesh.addressesOf(mesh.selfKey).v4}/${v4Prefix}`;
         node.addresses = addressList;
       }
       node.invites = new Invites(cfg.network.name, secret!, random);
@@ -419,15 +421,17 @@ export class PeerMeshNode {
           `${name} now uses ${e.v4}: its first choice ${e.old} collides with a member that joined earlier`,
         );
         if (e.key === this.device.publicKeyB64) {
-          const oldCidr = `${e.old}/${OVERLAY_V4_PREFIX}`;
+          const prefix = this.cfg.memberRoutes ? 32 : OVERLAY_V4_PREFIX;
+          const oldCidr = `${e.old}/${prefix}`;
           const i = this.addresses.indexOf(oldCidr);
           if (i >= 0 && this.tun) {
             // old first: deleting a primary address would take secondaries of its subnet with it
             this.tun.setRoute('delete-address', parseCidr(oldCidr)!);
-            this.tun.setRoute('add-address', parseCidr(`${e.v4}/${OVERLAY_V4_PREFIX}`)!);
-            this.addresses[i] = `${e.v4}/${OVERLAY_V4_PREFIX}`;
+            this.tun.setRoute('add-address', parseCidr(`${e.v4}/${prefix}`)!);
+            this.addresses[i] = `${e.v4}/${prefix}`;
           }
         }
+        this.syncRoutes();
         this.scheduleSave();
         break;
       }
@@ -652,6 +656,10 @@ export class PeerMeshNode {
     const want = new Map<string, Cidr>();
     for (const m of mesh.members.values()) {
       if (!m.rec || m.removed) continue;
+      if (this.cfg.memberRoutes) {
+        const c = parseCidr(`${mesh.addressesOf(m.key).v4}/32`)!;
+        want.set(formatCidr(c), c);
+      }
       for (const r of m.rec.rt) {
         const c = parseCidr(r);
         if (!c) continue;
