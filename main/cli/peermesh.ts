@@ -510,7 +510,7 @@ async function cmdStatus(args: string[]): Promise<void> {
   const dir = nodeDir(values);
   // One node, or (no socket here, no --network) every network a multi-network `up` runs below it.
   let socks = [join(dir, 'peermesh.sock')];
-  if (!values.network && !existsSync(socks[0])) {
+  if (!values.network && !existsSync(socks[0]) && existsSync(dir)) {
     const subs = readdirSync(dir, { withFileTypes: true })
       .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, 'peermesh.sock')))
       .map((d) => join(dir, d.name, 'peermesh.sock'));
