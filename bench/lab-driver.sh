@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# PeerMesh driver for the shared namespace lab (../shared/lab, see its README): two headless
-# `peermesh up` nodes on A and B with static peers, on the "direct" topology.
+# PeerMesh driver for the shared namespace lab (../shared/lab, see its README).
+# - direct: two headless `peermesh up` nodes on A and B with static peers (the throughput bench).
+# - nat: a mesh network: P (public, --relay) starts it, A and B (each behind its NAT router) join
+#   through P with only the network name, secret and P's address, and find their path to each other
+#   (direct through two cone NATs, relayed via P through symmetric ones). Overlay addresses are the
+#   mesh's own (derived from each key): `addr` prints them.
 # The TUN helper each node starts is registered with the lab under the same tag, so the lab's CPU
 # and peak-RSS figures include it (node + helper), not just the Node.js process.
 set -euo pipefail
@@ -12,7 +16,7 @@ D=$LAB_RUN/$DRV
 PORT=51820
 
 drv_up() {
-  [[ $1 == direct ]] || { echo "peermesh: mesh NAT traversal is not implemented yet; direct topology only" >&2; return 2; }
+  if [[ $1 == nat ]]; then mesh_up; register_helpers; return; fi
   local h other
   for h in a b; do
     node "$REPO/bin/peermesh" keygen --out "$D/$h.key" >"$D/$h.pub"
@@ -27,6 +31,31 @@ drv_up() {
       --listen $PORT --private-key-file "$D/$h.key" \
       --peer "$(cat "$D/$other.pub")@$ul_other:$PORT,$ov_other/32" ${PEERMESH_UP_ARGS:-} >/dev/null
   done
+  register_helpers
+}
+
+# nat topology: a mesh through P. Keys are made before the first spawn (not counted in the timing).
+mesh_up() {
+  local h
+  printf 'peermesh lab network secret\n' >"$D/secret"
+  chmod 600 "$D/secret"
+  for h in p a b; do
+    node "$REPO/bin/peermesh" keygen --out "$D/$h.key" >/dev/null
+    node "$REPO/bin/peermesh" address --network lab --secret-file "$D/secret" --private-key-file "$D/$h.key" |
+      head -1 >"$D/$h.addr"
+  done
+  for h in p a b; do
+    local extra=(--bootstrap "$UL_P:$PORT")
+    [[ $h == p ]] && extra=(--relay)
+    # shellcheck disable=SC2086
+    lab_spawn "$h" "$DRV" "$D/$h.log" node ${PEERMESH_NODE_ARGS:-} "$REPO/bin/peermesh" up \
+      --state-dir "$D/$h-state" --interface "pm${LAB_ID}${h}" --listen $PORT --name "$h" \
+      --private-key-file "$D/$h.key" --network lab --secret-file "$D/secret" --hosts-file none \
+      "${extra[@]}" ${PEERMESH_UP_ARGS:-} >/dev/null
+  done
+}
+
+register_helpers() {
   # Record each node's helper (its child) under our tag: pid starttime host tag spawn_epoch.
   local pid host st child
   while read -r pid host; do
@@ -38,6 +67,9 @@ drv_up() {
 }
 
 drv_down() { lab_kill_tag "$DRV"; }
+drv_addr() {
+  if [[ $LAB_TOPO == nat ]]; then cat "$D/$1.addr"; else eval echo "\$OV_${1^^}"; fi
+}
 drv_version() { echo "peermesh $(node "$REPO/bin/peermesh" version | awk '{print $2}'), node $(node --version)"; }
 
 lab_driver_main "$@"

@@ -48,6 +48,8 @@ Usage:
                                    the state directory), and say which options have no equivalent
   peermesh keygen [--force]        create the node's identity in the state directory, print its public key
   peermesh keygen --out FILE       write a new private key to FILE (mode 0600), print its public key
+  peermesh address --network NAME --secret-file FILE [--private-key-file FILE]
+                                   print the overlay IPv4 and IPv6 this key gets in that network
   peermesh pubkey                  print the node's public key (from the state dir or --private-key-file)
   peermesh pubkey -                read a base64 private key on stdin, print its public key (like wg pubkey)
   peermesh genpsk                  print a new random pre-shared key
@@ -500,6 +502,29 @@ async function cmdImportPeerVpn(args: string[]): Promise<void> {
   );
 }
 
+/** The overlay addresses a key gets in a network (its first choice; a running node's status is authoritative). */
+async function cmdAddress(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    network: { type: 'string' },
+    'secret-file': { type: 'string' },
+    'private-key-file': { type: 'string' },
+    'state-dir': { type: 'string' },
+  });
+  if (positionals.length || !values.network || !values['secret-file'])
+    throw new UsageError(
+      'usage: peermesh address --network NAME --secret-file FILE [--private-key-file FILE | --state-dir DIR]',
+    );
+  const { loadSecret } = await import('../node/node');
+  const { memberAddresses, networkKeys } = await import('../core/mesh');
+  const secret = loadSecret(values['secret-file'] as string, new Logger('error'));
+  const path =
+    (values['private-key-file'] as string | undefined) ??
+    join((values['state-dir'] as string | undefined) ?? defaultStateDir(), 'private.key');
+  const key = readKeyFile(path, 'private key file').key;
+  const a = memberAddresses(networkKeys(values.network as string, secret), publicKeyOf(key));
+  process.stdout.write(`${a.v4}\n${a.v6}\n`);
+}
+
 async function cmdStatus(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     json: { type: 'boolean' },
@@ -595,6 +620,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'import-peervpn':
         await cmdImportPeerVpn(rest);
+        return;
+      case 'address':
+        await cmdAddress(rest);
         return;
       case 'keygen':
         cmdKeygen(rest);

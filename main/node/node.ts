@@ -741,7 +741,7 @@ function loadPrivateKey(cfg: NodeConfig, log: Logger): Uint8Array {
 }
 
 /** The network secret: any passphrase of at least 12 characters (trailing newline ignored). */
-function loadSecret(path: string, log: Logger): Uint8Array {
+export function loadSecret(path: string, log: Logger): Uint8Array {
   let text: string;
   try {
     text = readFileSync(path, 'utf8').replace(/\r?\n$/, '');

@@ -75,6 +75,36 @@ describe('peermesh CLI', () => {
     expectUsageError(['up', '--state-dir', open], /accessible by other users/);
   });
 
+  it('address prints the overlay addresses a key gets in a network', () => {
+    const k = join(dir, 'addr.key');
+    runCli(['keygen', '--out', k]);
+    writeFileSync(join(dir, 'net.secret'), 'a secret for addresses\n', { mode: 0o600 });
+    const r = runCli([
+      'address',
+      '--network',
+      'home',
+      '--secret-file',
+      join(dir, 'net.secret'),
+      '--private-key-file',
+      k,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const [v4, v6] = r.stdout.trim().split('\n');
+    assert.match(v4, /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.\d+\.\d+$/);
+    assert.match(v6, /^fd/);
+    const again = runCli([
+      'address',
+      '--network',
+      'work',
+      '--secret-file',
+      join(dir, 'net.secret'),
+      '--private-key-file',
+      k,
+    ]);
+    assert.notEqual(again.stdout.split('\n')[1], v6, 'another network, another ULA');
+    expectUsageError(['address', '--network', 'home'], /usage: peermesh address/);
+  });
+
   it('status without a running node says so (exit 1)', () => {
     const r = runCli(['status', '--state-dir', join(dir, 'nothing-here')]);
     assert.equal(r.code, 1);
