@@ -250,6 +250,8 @@ export interface Member {
   hard: boolean;
   lastIntroProbe: number;
   wantTurn: number;
+  /** Its digest differed while we were rate-limited: compare again soon. */
+  syncPending: boolean;
 }
 
 export function endpointText(e: Endpoint): string {
@@ -351,11 +353,18 @@ export class Mesh {
   }
 
   /** Member set or records changed: digests and anchors must be recomputed. */
-  private invalidate(): void {
-    this.bucketDigests = null;
+  /** Records changed (of `key`, or any): digests (of its bucket), anchors and news are due. */
+  private invalidate(key?: string): void {
+    if (key) this.digestDirty.add(bucketOf(Buffer.from(key.slice(0, 4), 'base64')));
+    else this.digestAll = true;
     this.anchorsDirty = true;
     this.announceDue = true;
   }
+
+  /** Keys (members and ourselves) per digest bucket, so a change re-hashes one bucket only. */
+  private readonly bucketKeys: Set<string>[] = Array.from({ length: MESH_BUCKETS }, () => new Set());
+  private readonly digestDirty = new Set<number>();
+  private digestAll = true;
 
   /**
    * The anchors of a member: its MESH_RING_NEIGHBOURS closest members on each side on the key ring,
@@ -569,7 +578,7 @@ export class Mesh {
 
   private resign(): void {
     this.selfRecord = this.signRecord(this.selfRecord.v);
-    this.invalidate();
+    this.invalidate(this.selfKey);
   }
 
   /** Check a record's form, age and signature. */
@@ -616,7 +625,7 @@ export class Mesh {
       const v = (r as MemberRecord).v;
       if (Number.isSafeInteger(v) && v >= this.selfRecord.v && this.validRecord(r)) {
         this.selfRecord = this.signRecord(v);
-        this.invalidate();
+        this.invalidate(this.selfKey);
       }
       // We joined earlier than we remember (state lost): keep the older join time, and its address.
       const j = (r as MemberRecord).j;
@@ -639,7 +648,7 @@ export class Mesh {
     if (isNew) this.groupAdd(key);
     else if (oldJoined !== r.j) this.regroup(this.firstV4(key), true);
     if (from && from !== key) m.reachedBy.add(from);
-    this.invalidate();
+    this.invalidate(key);
     this.ensurePeer(m, isNew ? 'new' : oldRoutes !== r.rt.join(',') ? 'changed' : 'same');
     this.onEvent({ type: 'changed' });
     if (isNew) {
@@ -674,8 +683,10 @@ export class Mesh {
         hard: false,
         lastIntroProbe: Number.NEGATIVE_INFINITY,
         wantTurn: 0,
+        syncPending: false,
       };
       this.members.set(key, m);
+      this.bucketKeys[bucketOf(m.keyBytes)].add(key);
     }
     return m;
   }
@@ -732,17 +743,17 @@ export class Mesh {
   }
 
   private computeDigests(): void {
-    if (this.bucketDigests) return;
-    const lists: [string, number][][] = Array.from({ length: MESH_BUCKETS }, () => []);
-    lists[bucketOf(this.device.identity.publicKey)].push([this.selfKey, this.selfRecord.v]);
-    for (const m of this.members.values()) {
-      if (m.removed) lists[bucketOf(m.keyBytes)].push([m.key, REMOVED_VERSION]);
-      else if (m.rec) lists[bucketOf(m.keyBytes)].push([m.key, m.rec.v]);
+    if (this.bucketDigests && !this.digestAll && this.digestDirty.size === 0) return;
+    const all = !this.bucketDigests || this.digestAll;
+    const digests = this.bucketDigests ?? [];
+    for (let bk = 0; bk < MESH_BUCKETS; bk++) {
+      if (!all && !this.digestDirty.has(bk)) continue;
+      const l = this.bucketEntries(bk).map(([k, v]) => `${k}:${v}`);
+      digests[bk] = hash('b', l.join(';')).subarray(0, 6);
     }
-    this.bucketDigests = lists.map((l) => {
-      l.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-      return hash('b', l.map(([k, v]) => `${k}:${v}`).join(';')).subarray(0, 6);
-    });
+    this.bucketDigests = digests;
+    this.digestAll = false;
+    this.digestDirty.clear();
     this.rootDigest = b64(hash('root', this.allBucketDigests()).subarray(0, 9));
   }
 
@@ -751,8 +762,9 @@ export class Mesh {
     const out: [string, number, MemberRecord | Removal][] = [];
     if (bucketOf(this.device.identity.publicKey) === bk && this.selfKey >= lo && this.selfKey < hi)
       out.push([this.selfKey, this.selfRecord.v, this.selfRecord]);
-    for (const m of this.members.values()) {
-      if (bucketOf(m.keyBytes) !== bk || m.key < lo || m.key >= hi) continue;
+    for (const k of this.bucketKeys[bk]) {
+      const m = this.members.get(k);
+      if (!m || m.key < lo || m.key >= hi) continue;
       if (m.removed) out.push([m.key, REMOVED_VERSION, m.removed]);
       else if (m.rec) out.push([m.key, m.rec.v, m.rec]);
     }
@@ -807,7 +819,7 @@ export class Mesh {
     m.path = 'none';
     this.device.removePeer(x.k);
     this.index.removeValue(x.k);
-    this.invalidate();
+    this.invalidate(x.k);
     this.onEvent({ type: 'removed', key: x.k, name, by: x.rm });
     this.onEvent({ type: 'changed' });
     return true;
@@ -888,9 +900,15 @@ export class Mesh {
         if (msg.rec) this.ingest(msg.rec, msg.key);
         if (!msg.r) this.sendHello(from, true, !!msg.rec);
         this.computeDigests();
-        if (msg.d !== this.rootDigest && this.now - sender.lastSync >= MESH_SYNC_INTERVAL) {
-          sender.lastSync = this.now;
-          this.send({ t: 'dig', b: b64(this.allBucketDigests()) }, from);
+        if (msg.d !== this.rootDigest) {
+          if (this.now - sender.lastSync >= MESH_SYNC_INTERVAL) {
+            sender.lastSync = this.now;
+            sender.syncPending = false;
+            this.send({ t: 'dig', b: b64(this.allBucketDigests()) }, from);
+          } else {
+            sender.syncPending = true; // compare again once the interval has passed (tick)
+            this.hot.add(sender);
+          }
         }
         break;
       case 'dig': {
@@ -1160,6 +1178,12 @@ export class Mesh {
         this.setPath(m, 'none', null);
         m.probingSince = 0;
       }
+      if (m.direct && m.syncPending && this.now - m.lastSync >= MESH_SYNC_INTERVAL) {
+        m.syncPending = false;
+        m.lastSync = this.now;
+        this.computeDigests();
+        this.send({ t: 'dig', b: b64(this.allBucketDigests()) }, m.direct);
+      }
       if (m.direct) {
         // Keepalives for the paths we want; news (announce) to every member we have a path with.
         if (announce || (wanted && this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE))
@@ -1178,7 +1202,14 @@ export class Mesh {
         this.device.removePeer(m.key);
         if (m.path === 'relayed') this.setPath(m, 'none', null);
       }
-      if (!m.direct && !m.probingSince && !wanted && m.path === 'none' && !this.device.getPeer(m.key))
+      if (
+        !m.direct &&
+        !m.probingSince &&
+        !wanted &&
+        m.path === 'none' &&
+        !m.syncPending &&
+        !this.device.getPeer(m.key)
+      )
         this.hot.delete(m);
       else this.hot.add(m);
     }
@@ -1186,12 +1217,16 @@ export class Mesh {
 
   private forget(m: Member): void {
     this.hot.delete(m);
-    if (m.rec) this.recordCount--;
+    if (m.rec) {
+      this.recordCount--;
+      this.groupRemove(m.key);
+    }
     if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
     this.members.delete(m.key);
+    this.bucketKeys[bucketOf(m.keyBytes)].delete(m.key);
     this.device.removePeer(m.key);
     this.index.removeValue(m.key);
-    this.invalidate();
+    this.invalidate(m.key);
   }
 
   private startProbing(m: Member): void {
