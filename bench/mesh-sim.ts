@@ -27,6 +27,8 @@ export interface MeshSimOptions {
   /** Pairs to test above 100 nodes. */
   samplePairs?: number;
   limitS?: number;
+  /** Measure steady control traffic (ten quiet simulated minutes more); default true. */
+  steady?: boolean;
 }
 
 export interface MeshSimResult {
@@ -149,6 +151,23 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     ([a, b]) => a.mesh!.members.get(b.device.publicKeyB64)?.path === 'direct',
   ).length;
 
+  if (o.steady === false) {
+    return {
+      nodes: n,
+      loss,
+      churn,
+      recordsS,
+      churnRecordsS,
+      pairs: pairs.length,
+      delivered: arrived.size,
+      firstPacketP50Ms: times.length ? times[Math.floor((times.length - 1) / 2)] : null,
+      firstPacketMaxMs: times.length ? times[times.length - 1] : null,
+      directPct: Math.round((100 * direct) / pairs.length),
+      steadyBytesPerNodePerS: Number.NaN,
+      steadyMsgsPerNodePerS: Number.NaN,
+      wallS: Math.round((Date.now() - t0) / 100) / 10,
+    };
+  }
   // Steady state: the minute after ten quiet simulated minutes.
   net.advance(600_000, 1000);
   const running = alive();

@@ -42,6 +42,7 @@ Usage:
   peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
   peermesh invite [--expires 24h]  print a one-line join code for a new machine (30m, 12h, 7d; at most 30d)
   peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
+  peermesh ping PEER [-c N]        live round-trip times to a member (key, name or IPv4) and its path
   peermesh remove PEER             remove a member (key, name or overlay IPv4) from the network, for good
   peermesh import-peervpn FILE [--out-dir DIR]
                                    turn a PeerVPN config into a PeerMesh config + secret file (default DIR:
@@ -73,6 +74,9 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
   --advertise-route CIDR          offer a subnet this machine reaches (e.g. a home LAN) to the other
                                   members, repeatable; this node forwards and masquerades into it
   --name NAME                     this node's name in the network (default: host name)
+  --ui PORT                       serve the web UI and Control API on http://127.0.0.1:PORT (0: any free
+                                  port); the URL with its access token is printed on stdout
+  --ui-host ADDR                  bind the web UI elsewhere than loopback (only if you mean it)
   --hosts-file FILE|none          where members' names (NAME.NETWORK) are kept (default: /etc/hosts,
                                   when writable)
                                   With --network and no --address, the node's overlay addresses
@@ -112,6 +116,8 @@ export function buildUpConfig(args: string[]): NodeConfig {
     'psk-file': { type: 'string' },
     'log-level': { type: 'string' },
     'hosts-file': { type: 'string' },
+    ui: { type: 'string' },
+    'ui-host': { type: 'string' },
     network: { type: 'string' },
     'secret-file': { type: 'string' },
     bootstrap: { type: 'string', multiple: true },
@@ -145,6 +151,11 @@ export function buildUpConfig(args: string[]): NodeConfig {
       throw new ConfigError('a network needs both --network NAME and --secret-file FILE');
     cfg.network = net;
   }
+  if (v.ui !== undefined) {
+    const port = intFlag(v.ui as string, 'ui');
+    if (port === undefined || port > 65535) throw new ConfigError('--ui must be a port 0-65535');
+    cfg.ui = { host: (v['ui-host'] as string | undefined) ?? '127.0.0.1', port };
+  } else if (v['ui-host']) throw new ConfigError('--ui-host needs --ui PORT');
   if (v['hosts-file']) cfg.hostsFile = v['hosts-file'] === 'none' ? null : (v['hosts-file'] as string);
   if (v['log-level']) {
     const l = v['log-level'] as string;
@@ -502,6 +513,53 @@ async function cmdImportPeerVpn(args: string[]): Promise<void> {
   );
 }
 
+/** `peermesh ping PEER [-c N]`: one RTT probe a second through the running node, with the path. */
+async function cmdPing(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    count: { type: 'string', short: 'c' },
+    'state-dir': { type: 'string' },
+    network: { type: 'string' },
+  });
+  if (positionals.length !== 1) throw new UsageError('usage: peermesh ping PEER [-c COUNT]');
+  const count =
+    values.count === undefined ? Number.POSITIVE_INFINITY : intFlag(values.count as string, 'count')!;
+  const sock = join(nodeDir(values), 'peermesh.sock');
+  let stop = false;
+  process.on('SIGINT', () => {
+    stop = true;
+  });
+  const rtts: number[] = [];
+  let sent = 0;
+  for (; sent < count && !stop; sent++) {
+    const t0 = Date.now();
+    let r: { name: string; rttMs: number | null; path: string; via: string | null };
+    try {
+      r = (await controlRequest(sock, 'ping-peer', { peer: positionals[0] }, 5000)) as typeof r;
+    } catch (e) {
+      fail((e as Error).message, 1);
+    }
+    const how =
+      r.path === 'relayed' ? `relayed via ${r.via}` : r.path === 'direct' ? 'direct' : 'no path yet';
+    if (r.rttMs === null) process.stdout.write(`${r.name}: no answer (${how})\n`);
+    else {
+      rtts.push(r.rttMs);
+      process.stdout.write(`${r.name}: rtt ${r.rttMs.toFixed(2)} ms (${how})\n`);
+    }
+    const wait = 1000 - (Date.now() - t0);
+    if (sent + 1 < count && !stop && wait > 0) await new Promise((res) => setTimeout(res, wait));
+  }
+  rtts.sort((a, b) => a - b);
+  const loss = sent ? Math.round((100 * (sent - rtts.length)) / sent) : 0;
+  process.stdout.write(
+    `${sent} probes, ${rtts.length} answered, ${loss} % loss` +
+      (rtts.length
+        ? `, rtt min/median/max ${rtts[0].toFixed(2)}/${rtts[Math.floor((rtts.length - 1) / 2)].toFixed(2)}/${rtts[rtts.length - 1].toFixed(2)} ms`
+        : '') +
+      '\n',
+  );
+  if (rtts.length === 0) process.exit(1);
+}
+
 /** The overlay addresses a key gets in a network (its first choice; a running node's status is authoritative). */
 async function cmdAddress(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
@@ -623,6 +681,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'address':
         await cmdAddress(rest);
+        return;
+      case 'ping':
+        await cmdPing(rest);
         return;
       case 'keygen':
         cmdKeygen(rest);

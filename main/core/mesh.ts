@@ -191,6 +191,8 @@ export type MeshEvent =
   | { type: 'removed'; key: string; name: string; by: string }
   | { type: 'changed' }
   | { type: 'public-endpoint'; endpoint: string }
+  /** A hello on a member's direct path was answered after `ms`. */
+  | { type: 'rtt'; key: string; ms: number }
   /** A member's IPv4 changed because of a collision of first choices (key may be our own). */
   | { type: 'address'; key: string; v4: string; old: string }
   | { type: 'path'; key: string; name: string; kind: PathKind; endpoint: string | null; via: string | null };
@@ -252,6 +254,10 @@ export interface Member {
   wantTurn: number;
   /** Its digest differed while we were rate-limited: compare again soon. */
   syncPending: boolean;
+  /** When our last unanswered hello to its direct path left (0: none pending): RTT on the answer. */
+  pingAt: number;
+  /** Last round-trip time of a hello on the direct path, ms. */
+  rtt: number | null;
 }
 
 export function endpointText(e: Endpoint): string {
@@ -409,6 +415,18 @@ export class Mesh {
       this.now - m.lastActive < MESH_ACTIVE_IDLE ||
       this.now < m.wantedUntil
     );
+  }
+
+  /**
+   * Measure the round trip to a member now (a hello on its direct path; the answer comes as an
+   * 'rtt' event). False when there is no direct path (relayed members are measured by the caller).
+   */
+  ping(key: string): boolean {
+    const m = this.members.get(key);
+    if (!m?.direct || m.removed) return false;
+    m.pingAt = 0;
+    this.sendHello(m.direct, false, false);
+    return true;
   }
 
   /**
@@ -684,6 +702,8 @@ export class Mesh {
         lastIntroProbe: Number.NEGATIVE_INFINITY,
         wantTurn: 0,
         syncPending: false,
+        pingAt: 0,
+        rtt: null,
       };
       this.members.set(key, m);
       this.bucketKeys[bucketOf(m.keyBytes)].add(key);
@@ -897,6 +917,11 @@ export class Mesh {
     this.noteSeen(msg.seen, msg.key);
     switch (msg.t) {
       case 'hello':
+        if (msg.r && sender.pingAt && this.now - sender.pingAt < 10_000) {
+          sender.rtt = this.now - sender.pingAt;
+          this.onEvent({ type: 'rtt', key: sender.key, ms: sender.rtt });
+        }
+        if (msg.r) sender.pingAt = 0;
         if (msg.rec) this.ingest(msg.rec, msg.key);
         if (!msg.r) this.sendHello(from, true, !!msg.rec);
         this.computeDigests();
@@ -1316,7 +1341,10 @@ export class Mesh {
     const key = this.byEndpoint.get(endpointText(to));
     if (key) {
       const m = this.members.get(key);
-      if (m) m.lastHelloSent = this.now;
+      if (m) {
+        m.lastHelloSent = this.now;
+        if (!reply && !broadcast && (!m.pingAt || this.now - m.pingAt >= 10_000)) m.pingAt = this.now;
+      }
     }
     this.send(
       {

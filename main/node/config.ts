@@ -55,6 +55,8 @@ export interface NodeConfig {
    * process is a member of several networks, whose overlay IPv4 ranges are the same 100.64.0.0/10.
    */
   memberRoutes?: boolean;
+  /** Serve the web UI (and the Control API over WebSocket, /metrics) on this loopback port. */
+  ui?: { host: string; port: number } | null;
 }
 
 export function defaultStateDir(): string {

@@ -8,12 +8,14 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../control/socket';
+import { WebServer } from '../control/web-server';
 import { DEFAULT_PORT, MSG_JOIN } from '../core/constants';
 import { Device, type DeviceEvent, type Endpoint, type Peer } from '../core/device';
 import { Invites } from '../core/invites';
 import { type Cidr, cidrOverlap, formatCidr, formatIp, maskBytes, parseCidr, parseIp } from '../core/ip';
 import {
   endpointText,
+  type Member,
   Mesh,
   type MeshEvent,
   memberAddresses,
@@ -29,6 +31,7 @@ import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './con
 import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
 import { decodeKey, generatePrivateKey, publicKeyOf, readKeyFile, writeKeyFile } from './identity';
 import { type Logger, shortKey } from './log';
+import { MetricsFeed } from './metrics-feed';
 
 export interface PeerStatus {
   publicKey: string;
@@ -109,6 +112,12 @@ export class PeerMeshNode {
   private tun: TunHelper | null = null;
   private readonly control: ControlServer;
   private ticker: NodeJS.Timeout | null = null;
+  private metricsTimer: NodeJS.Timeout | null = null;
+  readonly metrics: MetricsFeed;
+  /** The Control API methods, shared by the unix socket and the web UI server. */
+  readonly handlers: Record<string, (params: unknown) => unknown>;
+  private web: WebServer | null = null;
+  private readonly rttWaiters = new Map<string, ((ms: number) => void)[]>();
   private readonly startedAt = Date.now();
   private readonly unresolved = new Map<string, string>(); // peer key -> "host:port"
   private resolveTimer: NodeJS.Timeout | null = null;
@@ -147,12 +156,16 @@ export class PeerMeshNode {
       },
       { privateKey, mtu: cfg.mtu, random, now: performance.now(), wallNow: Date.now() },
     );
-    this.control = new ControlServer({
+    this.metrics = new MetricsFeed(this.device, () => this.mesh);
+    this.handlers = {
       status: () => this.status(),
       ping: () => ({ pong: true }),
       remove: (params) => this.removeMember(params),
       invite: (params) => this.createInvite(params),
-    });
+      metrics: (params) => this.peerMetrics(params),
+      'ping-peer': (params) => this.pingPeer(params),
+    };
+    this.control = new ControlServer(this.handlers);
   }
 
   get controlPath(): string {
@@ -344,6 +357,33 @@ export class PeerMeshNode {
     if (node.unresolved.size > 0) {
       node.resolveTimer = setInterval(() => void node.resolvePending(), 15_000);
     }
+    node.metricsTimer = setInterval(() => {
+      node.metrics.watchers = node.web?.clientCount() ?? 0;
+      node.metrics.sample();
+    }, 1000);
+    if (cfg.ui) {
+      try {
+        node.web = await WebServer.start({
+          host: cfg.ui.host,
+          port: cfg.ui.port,
+          staticDir: rendererDir(),
+          handle: async (method, params) => {
+            if (!Object.hasOwn(node.handlers, method))
+              throw Object.assign(new Error(`unknown method ${JSON.stringify(method)}`), {
+                code: 'unknown_method',
+              });
+            return node.handlers[method](params);
+          },
+          metricsText: () => node.metrics.prometheus((k) => node.mesh?.members.get(k)?.rec?.n ?? ''),
+          log: (level, msg) => log[level](`web UI: ${msg}`),
+        });
+        // The URL carries the access token: printed once to stdout (like Jupyter), never logged.
+        process.stdout.write(`web UI: ${node.web.url}\n`);
+      } catch (e) {
+        await node.stop('web UI failed');
+        throw new ConfigError(`web UI on port ${cfg.ui.port}: ${(e as Error).message}`);
+      }
+    }
     log.info(
       `up: interface ${tun.info.ifname} (mtu ${tun.info.mtu}) ${addressList.join(' ') || '(no addresses)'}, ` +
         `listening on UDP ${node.udp.port}, public key ${node.device.publicKeyB64}, ${cfg.peers.length} peer(s)` +
@@ -415,6 +455,13 @@ export class PeerMeshNode {
         this.scheduleSave();
         this.syncRoutes();
         break;
+      case 'rtt': {
+        this.metrics.rtt(e.key, e.ms);
+        const waiters = this.rttWaiters.get(e.key);
+        this.rttWaiters.delete(e.key);
+        for (const w of waiters ?? []) w(e.ms);
+        break;
+      }
       case 'address': {
         const name = e.key === this.device.publicKeyB64 ? 'this node' : `member ${shortKey(e.key)}`;
         this.log.warn(
@@ -558,18 +605,80 @@ export class PeerMeshNode {
   }
 
   /** Remove a member (by key, name or overlay address) from the network. */
-  private removeMember(params: unknown): { removed: string; name: string } {
+  /** The member a request names: {"peer": key, name, hosts-file name or overlay IPv4}. */
+  private findMember(params: unknown, what: string): Member {
     const mesh = this.mesh;
     if (!mesh) throw new Error('this node is not a member of a network');
     const want = (params as { peer?: unknown } | null)?.peer;
     if (typeof want !== 'string' || want.length === 0 || want.length > 100)
-      throw new Error('remove needs {"peer": key, name or overlay address}');
+      throw new Error(`${what} needs {"peer": key, name or overlay address}`);
     const matches = [...mesh.members.values()].filter(
-      (m) => m.rec && (m.key === want || m.rec.n === want || mesh.addressesOf(m.key).v4 === want),
+      (m) =>
+        m.rec &&
+        !m.removed &&
+        (m.key === want ||
+          m.rec.n === want ||
+          this.names.get(m.key) === want ||
+          mesh.addressesOf(m.key).v4 === want),
     );
     if (matches.length === 0) throw new Error(`no member "${want}"`);
     if (matches.length > 1) throw new Error(`"${want}" names ${matches.length} members; use the key`);
-    const m = matches[0];
+    return matches[0];
+  }
+
+  /** Metrics of one member over a window: summary plus a series for graphs. */
+  private peerMetrics(params: unknown) {
+    const m = this.findMember(params, 'metrics');
+    const p = params as { window?: unknown; points?: unknown };
+    const window = p.window === undefined ? 60 : p.window;
+    if (window !== 60 && window !== 900 && window !== 3600) throw new Error('window must be 60, 900 or 3600');
+    const points = p.points === undefined ? 60 : p.points;
+    if (!Number.isInteger(points) || (points as number) < 1 || (points as number) > 3600)
+      throw new Error('points must be a whole number 1-3600');
+    const pm = this.metrics.peers.get(m.key);
+    const now = Date.now();
+    return {
+      peer: m.key,
+      name: m.rec?.n ?? '',
+      path: m.path,
+      summary: pm ? pm.summary(now, window) : null,
+      series: pm ? pm.series(now, window, points as number) : null,
+    };
+  }
+
+  /** One RTT probe to a member (waits up to 2 s): what `peermesh ping` shows each second. */
+  private async pingPeer(
+    params: unknown,
+  ): Promise<{ peer: string; name: string; rttMs: number | null; path: string; via: string | null }> {
+    const m = this.findMember(params, 'ping-peer');
+    const mesh = this.mesh!;
+    const via = m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null;
+    const base = { peer: m.key, name: m.rec?.n ?? '', path: m.path, via };
+    this.metrics.watchers++;
+    try {
+      if (!mesh.ping(m.key)) {
+        mesh.activate(m.key);
+        return { ...base, rttMs: null };
+      }
+      const rttMs = await new Promise<number | null>((resolve) => {
+        const t = setTimeout(() => resolve(null), 2000);
+        const list = this.rttWaiters.get(m.key) ?? [];
+        list.push((ms) => {
+          clearTimeout(t);
+          resolve(ms);
+        });
+        this.rttWaiters.set(m.key, list);
+      });
+      return { ...base, rttMs };
+    } finally {
+      this.metrics.watchers--;
+    }
+  }
+
+  private removeMember(params: unknown): { removed: string; name: string } {
+    const mesh = this.mesh!;
+    const m = this.findMember(params, 'remove');
+    const want = (params as { peer: string }).peer;
     const name = m.rec!.n;
     if (!mesh.remove(m.key)) throw new Error(`cannot remove "${want}"`);
     this.saveMeshState();
@@ -695,6 +804,8 @@ export class PeerMeshNode {
     if (this.stopping) return;
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.metricsTimer) clearInterval(this.metricsTimer);
+    if (this.web) await this.web.close();
     if (this.resolveTimer) clearInterval(this.resolveTimer);
     if (this.addressTimer) clearInterval(this.addressTimer);
     if (this.saveTimer) {
@@ -795,6 +906,12 @@ function lanBroadcasts(port: number, tunName: string): Endpoint[] {
     }
   }
   return out;
+}
+
+/** The built renderer (web UI), if there is one. */
+function rendererDir(): string | null {
+  const dir = join(__dirname, '..', '..', '..', 'renderer', 'dist');
+  return existsSync(join(dir, 'index.html')) ? dir : null;
 }
 
 function ipv6Enabled(): boolean {
