@@ -81,8 +81,11 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
   }
 
   const alive = () => nodes.filter((x) => !x.down);
+  // Every node holds a record of every member that ever joined (records of members that left stay
+  // until they age out, a week later): the count tells, checked fully once it matches.
   const recordsEverywhere = (set: SimNode[]) => {
-    const keys = set.map((x) => x.device.publicKeyB64);
+    if (!set.every((x) => x.mesh!.memberCount === nodes.length - 1)) return false;
+    const keys = nodes.map((x) => x.device.publicKeyB64);
     return set.every((x) => keys.every((k) => k === x.device.publicKeyB64 || x.mesh!.members.get(k)?.rec));
   };
   const until = (cond: () => boolean, step = 100): number | null => {
