@@ -2,10 +2,11 @@
 // directory is 0700 and the socket 0600). Protocol: one JSON object per line.
 //   request  {"id": 1, "method": "status"}
 //   response {"id": 1, "result": {...}}  or  {"id": 1, "error": {"code": "...", "message": "..."}}
-// Every request is validated; a bad one gets a structured error, never a crash. (The full typed
-// Control API with events and more transports grows from here.)
+// Every request is validated against the Control API's schemas (api.ts); a bad one gets a structured
+// error, never a crash.
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { parseRequest } from './api';
 
 export type Handler = (params: unknown) => unknown | Promise<unknown>;
 
@@ -45,14 +46,16 @@ export class ControlServer {
     s.on('data', (chunk: string) => {
       buf += chunk;
       if (buf.length > MAX_LINE && !buf.includes('\n')) {
-        this.reply(s, null, { code: 'too-large', message: `request larger than ${MAX_LINE} bytes` });
+        this.reply(s, null, { code: 'bad_request', message: `request larger than ${MAX_LINE} bytes` });
         s.end();
         return;
       }
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        if (line.trim()) void this.handle(s, line);
+        if (line.length > MAX_LINE)
+          this.reply(s, null, { code: 'bad_request', message: `request larger than ${MAX_LINE} bytes` });
+        else if (line.trim()) void this.handle(s, line);
       }
     });
   }
@@ -62,21 +65,22 @@ export class ControlServer {
     try {
       req = JSON.parse(line);
     } catch {
-      this.reply(s, null, { code: 'bad-request', message: 'request is not valid JSON' });
+      this.reply(s, null, { code: 'bad_request', message: 'request is not valid JSON' });
       return;
     }
-    if (typeof req !== 'object' || req === null || Array.isArray(req)) {
-      this.reply(s, null, { code: 'bad-request', message: 'request must be a JSON object' });
+    const parsed = parseRequest(req);
+    if (!parsed.ok) {
+      this.reply(s, parsed.id, parsed.error);
       return;
     }
-    const { id, method, params } = req as { id?: unknown; method?: unknown; params?: unknown };
-    const rid = typeof id === 'number' || typeof id === 'string' ? id : null;
-    if (typeof method !== 'string' || !Object.hasOwn(this.handlers, method)) {
-      this.reply(s, rid, { code: 'unknown-method', message: `unknown method ${JSON.stringify(method)}` });
+    const { id: rid, method, params } = parsed;
+    const handler = Object.hasOwn(this.handlers, method) ? this.handlers[method] : undefined;
+    if (!handler) {
+      this.reply(s, rid, { code: 'unknown_method', message: `this node does not serve ${method}` });
       return;
     }
     try {
-      const result = await this.handlers[method](params);
+      const result = await handler(params);
       if (!s.destroyed) s.write(`${JSON.stringify({ id: rid, result })}\n`);
     } catch (e) {
       this.reply(s, rid, { code: 'failed', message: (e as Error).message });

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { type MethodName, parseRequest } from '../control/api';
 import { ControlServer } from '../control/socket';
 import { WebServer } from '../control/web-server';
 import { DEFAULT_PORT, MSG_JOIN } from '../core/constants';
@@ -115,7 +116,7 @@ export class PeerMeshNode {
   private metricsTimer: NodeJS.Timeout | null = null;
   readonly metrics: MetricsFeed;
   /** The Control API methods, shared by the unix socket and the web UI server. */
-  readonly handlers: Record<string, (params: unknown) => unknown>;
+  readonly handlers: Record<MethodName, (params: unknown) => unknown>;
   private web: WebServer | null = null;
   private readonly rttWaiters = new Map<string, ((ms: number) => void)[]>();
   private readonly startedAt = Date.now();
@@ -368,11 +369,10 @@ export class PeerMeshNode {
           port: cfg.ui.port,
           staticDir: rendererDir(),
           handle: async (method, params) => {
-            if (!Object.hasOwn(node.handlers, method))
-              throw Object.assign(new Error(`unknown method ${JSON.stringify(method)}`), {
-                code: 'unknown_method',
-              });
-            return node.handlers[method](params);
+            // the same schemas as the unix socket (api.ts)
+            const p = parseRequest({ id: 0, method, params });
+            if (!p.ok) throw Object.assign(new Error(p.error.message), { code: p.error.code });
+            return node.handlers[p.method](p.params);
           },
           metricsText: () => node.metrics.prometheus((k) => node.mesh?.members.get(k)?.rec?.n ?? ''),
           log: (level, msg) => log[level](`web UI: ${msg}`),

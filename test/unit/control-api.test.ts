@@ -1,0 +1,196 @@
+// The Control API's schemas (main/control/api.ts, schema.ts) and the unix-socket transport: valid
+// requests pass with exactly their known fields; malformed, oversized, unknown and hostile ones get
+// a structured error and never throw, crash the server or touch prototypes; secrets are not echoed.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { METHODS, parseEvent, parseRequest } from '../../main/control/api';
+import { cidr, obj, str } from '../../main/control/schema';
+import { ControlServer } from '../../main/control/socket';
+
+describe('Control API schemas', () => {
+  it('accepts a valid example of every method and keeps only known fields', () => {
+    const examples: Record<keyof typeof METHODS, unknown> = {
+      status: undefined,
+      ping: {},
+      metrics: { peer: 'pi', window: 900, points: 120 },
+      'ping-peer': { peer: '100.64.1.2' },
+      invite: { expiresSeconds: 3600 },
+      remove: { peer: 'pi.home' },
+    };
+    for (const [method, params] of Object.entries(examples)) {
+      const r = parseRequest({ id: 7, method, params });
+      assert.equal(r.ok, true, `${method}: ${JSON.stringify(r)}`);
+    }
+    const r = parseRequest({ id: 'a', method: 'metrics', params: { peer: 'pi' } });
+    assert.ok(r.ok && Object.getPrototypeOf(r.params) === Object.prototype);
+    assert.deepEqual(r.ok && r.params, { peer: 'pi' });
+  });
+
+  it('gives a structured error for every malformed request', () => {
+    const cases: [unknown, string][] = [
+      [null, 'bad_request'],
+      [[1, 2], 'bad_request'],
+      ['status', 'bad_request'],
+      [{ method: 'status' }, 'bad_request'],
+      [{ id: { x: 1 }, method: 'status' }, 'bad_request'],
+      [{ id: 'x'.repeat(65), method: 'status' }, 'bad_request'],
+      [{ id: Number.NaN, method: 'status' }, 'bad_request'],
+      [{ id: 1, method: 'status', extra: 1 }, 'bad_request'],
+      [{ id: 1, method: 'nope' }, 'unknown_method'],
+      [{ id: 1, method: '__proto__' }, 'unknown_method'],
+      [{ id: 1, method: 'toString' }, 'unknown_method'],
+      [{ id: 1, method: 'constructor' }, 'unknown_method'],
+      [{ id: 1, method: 7 }, 'unknown_method'],
+      [{ id: 1, method: 'metrics', params: { peer: 'pi', window: 5 } }, 'bad_params'],
+      [{ id: 1, method: 'metrics', params: { peer: 'pi', points: 1.5 } }, 'bad_params'],
+      [{ id: 1, method: 'metrics', params: { peer: 'pi', points: Number.POSITIVE_INFINITY } }, 'bad_params'],
+      [{ id: 1, method: 'metrics', params: { peer: '' } }, 'bad_params'],
+      [{ id: 1, method: 'metrics', params: { peer: 'x'.repeat(101) } }, 'bad_params'],
+      [{ id: 1, method: 'metrics', params: { peer: 'pi', more: 1 } }, 'bad_params'],
+      [{ id: 1, method: 'metrics', params: [] }, 'bad_params'],
+      [{ id: 1, method: 'invite', params: { expiresSeconds: 10 } }, 'bad_params'],
+      [{ id: 1, method: 'remove', params: null }, 'bad_params'],
+    ];
+    for (const [raw, code] of cases) {
+      const r = parseRequest(raw);
+      assert.equal(r.ok, false, JSON.stringify(raw));
+      assert.equal(!r.ok && r.error.code, code, `${JSON.stringify(raw)}: ${JSON.stringify(r)}`);
+    }
+  });
+
+  it('refuses __proto__ and friends without polluting anything', () => {
+    const raw = JSON.parse('{"id":1,"method":"remove","params":{"peer":"pi","__proto__":{"polluted":1}}}');
+    const r = parseRequest(raw);
+    assert.equal(r.ok, false);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    const c = parseRequest(
+      JSON.parse('{"id":1,"method":"remove","params":{"constructor":{"prototype":{"x":1}}}}'),
+    );
+    assert.equal(c.ok, false);
+  });
+
+  it('never echoes a secret, token or code in an error', () => {
+    const s = obj({ code: str({ max: 8 }), token: str({ max: 8 }) });
+    for (const field of ['code', 'token'])
+      try {
+        s.parse({ code: 'ok', token: 'ok', [field]: 'SUPER-SECRET-VALUE' });
+        assert.fail('accepted');
+      } catch (e) {
+        assert.doesNotMatch((e as Error).message, /SUPER-SECRET/);
+        assert.match((e as Error).message, new RegExp(`params\\.${field}`));
+      }
+  });
+
+  it('validates CIDR syntax', () => {
+    const c = cidr();
+    for (const ok of [
+      '192.168.1.0/24',
+      '10.0.0.1/32',
+      '0.0.0.0/0',
+      'fd00::/64',
+      '::/0',
+      '2001:db8::1/128',
+      '::ffff:1.2.3.4/128',
+    ])
+      assert.equal(c.parse(ok), ok);
+    for (const bad of [
+      '192.168.1.0',
+      '256.1.1.1/8',
+      '1.2.3/8',
+      '1.2.3.4/33',
+      '1.2.3.4/08',
+      'fd00::/129',
+      'fd00:::1/64',
+      '1:2:3:4:5:6:7:8:9/64',
+      'g::/8',
+      5,
+      '',
+    ])
+      assert.throws(() => c.parse(bad), /expected a CIDR/, String(bad));
+  });
+
+  it('checks events a client receives', () => {
+    assert.deepEqual(parseEvent({ type: 'rtt', key: 'k', ms: 12 }), { type: 'rtt', key: 'k', ms: 12 });
+    assert.equal(parseEvent({ type: 'rtt', key: 'k', ms: -1 }), null);
+    assert.equal(parseEvent({ type: 'evil' }), null);
+    assert.equal(parseEvent('x'), null);
+  });
+
+  it('a seeded fuzz of 3000 random and mutated requests never throws', () => {
+    let x = 0x9e3779b9;
+    const rnd = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 0x100000000;
+    };
+    const atoms = [null, true, 0, -1, 1e300, Number.NaN, '', 'pi', 'x'.repeat(300), [], {}, '__proto__'];
+    const value = (d: number): unknown => {
+      const k = Math.floor(rnd() * (d > 3 ? atoms.length : atoms.length + 2));
+      if (k < atoms.length) return atoms[k];
+      if (k === atoms.length) return Array.from({ length: Math.floor(rnd() * 4) }, () => value(d + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = 0; i < rnd() * 4; i++)
+        o[['peer', 'window', 'points', 'id', 'method', 'params', 'z'][Math.floor(rnd() * 7)]] = value(d + 1);
+      return o;
+    };
+    const methods = [...Object.keys(METHODS), 'x', '__proto__'];
+    for (let i = 0; i < 3000; i++) {
+      const raw =
+        rnd() < 0.5
+          ? value(0)
+          : { id: value(3), method: methods[Math.floor(rnd() * methods.length)], params: value(1) };
+      assert.doesNotThrow(() => parseRequest(raw));
+    }
+  });
+});
+
+describe('unix socket transport', () => {
+  it('answers malformed, unknown and oversized requests with errors and keeps serving', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pm-sock-'));
+    const path = join(dir, 's.sock');
+    const server = new ControlServer({ status: () => ({ ok: true }), remove: (p) => ({ got: p }) });
+    await server.listen(path);
+    try {
+      const talk = (lines: string[]) =>
+        new Promise<Record<string, unknown>[]>((resolve) => {
+          const c = net.connect(path);
+          let buf = '';
+          c.on('data', (d) => {
+            buf += d;
+            const got = buf.split('\n').filter(Boolean);
+            if (got.length >= lines.length) {
+              c.destroy();
+              resolve(got.map((l) => JSON.parse(l)));
+            }
+          });
+          c.on('connect', () => c.write(`${lines.join('\n')}\n`));
+        });
+      const r = await talk([
+        'not json',
+        '[]',
+        '{"id":1,"method":"nope"}',
+        '{"id":2,"method":"remove","params":{"peer":7}}',
+        '{"id":3,"method":"ping-peer","params":{"peer":"x"}}',
+        '{"id":4,"method":"remove","params":{"peer":"pi"}}',
+        '{"id":5,"method":"status"}',
+      ]);
+      const byId = (id: unknown) => r.find((x) => x.id === id)!;
+      assert.equal((r[0].error as { code: string }).code, 'bad_request');
+      assert.equal((byId(1).error as { code: string }).code, 'unknown_method');
+      assert.equal((byId(2).error as { code: string }).code, 'bad_params');
+      assert.match((byId(3).error as { message: string }).message, /does not serve ping-peer/);
+      assert.deepEqual(byId(4).result, { got: { peer: 'pi' } });
+      assert.deepEqual(byId(5).result, { ok: true });
+      const big = await talk([`{"id":9,"method":"status","params":{"peer":"${'x'.repeat(70_000)}"}}`]);
+      assert.equal((big[0].error as { code: string }).code, 'bad_request');
+    } finally {
+      server.close(path);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
