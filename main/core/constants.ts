@@ -91,6 +91,8 @@ export const MESH_PROBE_FAST_FOR = 10_000;
 export const MESH_PROBE_SLOW = 15_000;
 /** Without a direct path after this long, traffic goes through a relay (if one is known). */
 export const MESH_RELAY_AFTER = 2_000;
+/** At most one digest comparison started (with any member) in this interval. */
+export const MESH_DIG_GAP = 200;
 /** At most one digest exchange per member in this interval. */
 export const MESH_SYNC_INTERVAL = 1_000;
 /** Members re-sign their record this often (so records of members gone for good age out). */

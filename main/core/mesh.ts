@@ -31,6 +31,7 @@ import {
   MESH_BOOTSTRAP_RETRY,
   MESH_BUCKETS,
   MESH_CLOCK_SKEW,
+  MESH_DIG_GAP,
   MESH_EAGER_MAX,
   MESH_HOME_RELAYS,
   MESH_IDLE_SCAN,
@@ -165,20 +166,15 @@ export interface MeshState {
 
 const REMOVED_VERSION = Number.MAX_SAFE_INTEGER;
 
+/** A listing of a bucket's keys in [lo, hi): [bucket, lo, hi, [key, version][]]. */
+type SumPart = [number, string, string, [string, number][]];
+/** Listing entries per datagram (a [key, version] is ~63 bytes; parts add their bounds). */
+const SUM_ENTRIES = 14;
+
 type Wire = (
   | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; rec?: MemberRecord; h?: 1 }
   | { t: 'dig'; ts: number; key: string; seen: string; b: string }
-  | {
-      t: 'sum';
-      ts: number;
-      key: string;
-      seen: string;
-      bk: number;
-      lo: string;
-      hi: string;
-      e: [string, number][];
-      r?: 1;
-    }
+  | { t: 'sum'; ts: number; key: string; seen: string; p: SumPart[]; r?: 1 }
   | { t: 'recs'; ts: number; key: string; seen: string; recs: (MemberRecord | Removal)[] }
   | { t: 'want'; ts: number; key: string; seen: string; peer: string }
   | { t: 'intro'; ts: number; key: string; seen: string; rec: MemberRecord; at: string | null; th?: 0 | 1 }
@@ -313,6 +309,7 @@ export class Mesh {
   private readonly seenBy = new Map<string, { seen: string; at: number }>();
   /** Until then we believe we sit behind a symmetric NAT. */
   private hardUntil = 0;
+  private lastDig = Number.NEGATIVE_INFINITY;
 
   get hard(): boolean {
     return this.now < this.hardUntil;
@@ -932,7 +929,10 @@ export class Mesh {
         if (!msg.r) this.sendHello(from, true, !!msg.rec);
         this.computeDigests();
         if (msg.d !== this.rootDigest) {
-          if (this.now - sender.lastSync >= MESH_SYNC_INTERVAL) {
+          // One comparison at a time (MESH_DIG_GAP): several members announcing the same news must
+          // not each push us the same records; the others are compared again a moment later.
+          if (this.now - sender.lastSync >= MESH_SYNC_INTERVAL && this.now - this.lastDig >= MESH_DIG_GAP) {
+            this.lastDig = this.now;
             sender.lastSync = this.now;
             sender.syncPending = false;
             this.send({ t: 'dig', b: b64(this.allBucketDigests()) }, from);
@@ -946,10 +946,12 @@ export class Mesh {
         this.computeDigests();
         const theirs = Buffer.from(msg.b, 'base64');
         if (theirs.length !== MESH_BUCKETS * 6) return;
+        const differ: SumPart[] = [];
         for (let bk = 0; bk < MESH_BUCKETS; bk++) {
           if (Buffer.compare(theirs.subarray(bk * 6, bk * 6 + 6), this.bucketDigests![bk]) !== 0)
-            this.sendSums(bk, '', '~', from, false);
+            differ.push([bk, '', '~', []]);
         }
+        this.sendSums(differ, from, false);
         break;
       }
       case 'sum':
@@ -1002,37 +1004,54 @@ export class Mesh {
     return all;
   }
 
+  /** Listings of (parts of) buckets: push what they lack, and list ours back where they have newer. */
   private handleSum(msg: Extract<Wire, { t: 'sum' }>, from: Endpoint): void {
-    const theirs = new Map<string, number>();
-    for (const [k, v] of msg.e) theirs.set(k, v);
-    const mine = this.bucketEntries(msg.bk, msg.lo, msg.hi);
     const push: (MemberRecord | Removal)[] = [];
-    let theyHaveNewer = false;
-    for (const [k, v, rec] of mine) {
-      const tv = theirs.get(k);
-      if (tv === undefined || tv < v) push.push(rec);
-    }
-    const mineMap = new Map(mine.map(([k, v]) => [k, v]));
-    for (const [k, v] of theirs) {
-      const mv = mineMap.get(k);
-      if (mv === undefined || mv < v) theyHaveNewer = true;
+    const back: SumPart[] = [];
+    for (const [bk, lo, hi, e] of msg.p) {
+      const theirs = new Map<string, number>(e);
+      const mine = this.bucketEntries(bk, lo, hi);
+      for (const [k, v, rec] of mine) {
+        const tv = theirs.get(k);
+        if (tv === undefined || tv < v) push.push(rec);
+      }
+      const mineMap = new Map(mine.map(([k, v]) => [k, v]));
+      for (const [k, v] of theirs) {
+        const mv = mineMap.get(k);
+        if (mv === undefined || mv < v) {
+          back.push([bk, lo, hi, []]);
+          break;
+        }
+      }
     }
     this.sendRecords(push, from);
-    if (theyHaveNewer && !msg.r) this.sendSums(msg.bk, msg.lo, msg.hi, from, true);
+    if (back.length && !msg.r) this.sendSums(back, from, true);
   }
 
-  private sendSums(bk: number, lo: string, hi: string, to: Endpoint, reply: boolean): void {
-    const entries = this.bucketEntries(bk, lo, hi);
-    const PER = 14; // [key, version] ~63 bytes each: 14 fit in one datagram with lo/hi and the envelope
-    for (let i = 0; i === 0 || i < entries.length; i += PER) {
-      const part = entries.slice(i, i + PER);
-      const partLo = i === 0 ? lo : part[0][0];
-      const partHi = i + PER < entries.length ? entries[i + PER][0] : hi;
-      this.send(
-        { t: 'sum', bk, lo: partLo, hi: partHi, e: part.map(([k, v]) => [k, v]), ...(reply ? { r: 1 } : {}) },
-        to,
-      );
+  /**
+   * Send our listings ([key, version]) of the given bucket ranges, packed several buckets to a
+   * datagram and a large bucket split into key ranges (SUM_ENTRIES entries per datagram at most).
+   */
+  private sendSums(ranges: SumPart[], to: Endpoint, reply: boolean): void {
+    let parts: SumPart[] = [];
+    let count = 0;
+    const flush = () => {
+      if (parts.length) this.send({ t: 'sum', p: parts, ...(reply ? { r: 1 } : {}) }, to);
+      parts = [];
+      count = 0;
+    };
+    for (const [bk, lo, hi] of ranges) {
+      const entries = this.bucketEntries(bk, lo, hi);
+      for (let i = 0; i === 0 || i < entries.length; i += SUM_ENTRIES) {
+        const chunk = entries.slice(i, i + SUM_ENTRIES);
+        if (count + chunk.length > SUM_ENTRIES || parts.length >= 16) flush();
+        const partLo = i === 0 ? lo : chunk[0][0];
+        const partHi = i + SUM_ENTRIES < entries.length ? entries[i + SUM_ENTRIES][0] : hi;
+        parts.push([bk, partLo, partHi, chunk.map(([k, v]) => [k, v] as [string, number])]);
+        count += chunk.length + (partLo.length + partHi.length > 2 ? 2 : 1);
+      }
     }
+    flush();
   }
 
   private sendRecords(recs: (MemberRecord | Removal)[], to: Endpoint): void {
@@ -1217,7 +1236,13 @@ export class Mesh {
         this.setPath(m, 'none', null);
         m.probingSince = 0;
       }
-      if (m.direct && m.syncPending && this.now - m.lastSync >= MESH_SYNC_INTERVAL) {
+      if (
+        m.direct &&
+        m.syncPending &&
+        this.now - m.lastSync >= MESH_SYNC_INTERVAL &&
+        this.now - this.lastDig >= MESH_DIG_GAP
+      ) {
+        this.lastDig = this.now;
         m.syncPending = false;
         m.lastSync = this.now;
         this.computeDigests();
@@ -1481,14 +1506,23 @@ function validWire(m: Wire, wallNow: number): boolean {
       return typeof m.b === 'string' && m.b.length <= 512;
     case 'sum':
       return (
-        Number.isInteger(m.bk) &&
-        m.bk >= 0 &&
-        m.bk < MESH_BUCKETS &&
-        typeof m.lo === 'string' &&
-        typeof m.hi === 'string' &&
-        Array.isArray(m.e) &&
-        m.e.every(
-          (x) => Array.isArray(x) && x.length === 2 && typeof x[0] === 'string' && Number.isSafeInteger(x[1]),
+        Array.isArray(m.p) &&
+        m.p.length <= 64 &&
+        m.p.every(
+          (x) =>
+            Array.isArray(x) &&
+            x.length === 4 &&
+            Number.isInteger(x[0]) &&
+            x[0] >= 0 &&
+            x[0] < MESH_BUCKETS &&
+            typeof x[1] === 'string' &&
+            typeof x[2] === 'string' &&
+            Array.isArray(x[3]) &&
+            x[3].length <= 64 &&
+            x[3].every(
+              (y) =>
+                Array.isArray(y) && y.length === 2 && typeof y[0] === 'string' && Number.isSafeInteger(y[1]),
+            ),
         )
       );
     case 'recs':
