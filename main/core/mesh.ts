@@ -141,6 +141,8 @@ export interface MemberRecord {
   rt: string[];
   /** When the member first joined (wall ms): the earlier member keeps an IPv4 address both want. */
   j: number;
+  /** Home relays: relaying members it keeps live paths to (large networks), so others relay via them. */
+  hr: string[];
   /** Signature, base64. */
   s: string;
 }
@@ -380,33 +382,57 @@ export class Mesh {
    * and its MESH_HOME_RELAYS relays by rendezvous hashing. Every member computes the same set from
    * the same records, so anyone can ask a member's anchors to introduce it or relay to it. O(N).
    */
-  anchorsOf(key: string): string[] {
+  anchorsOf(key: string, relayCount = MESH_HOME_RELAYS): string[] {
     const pos = ringPos(key);
     const succ: [number, string][] = [];
     const pred: [number, string][] = [];
     const relays: [number, string][] = [];
+    // A member's own record names the relays it really keeps paths to (live ones); use those.
+    const published = key === this.selfKey ? null : this.members.get(key)?.rec?.hr;
     const consider = (k: string, rl: boolean) => {
       if (k === key) return;
       const p = ringPos(k);
       keepSmallest(succ, (p - pos) >>> 0 || 0x100000000, k, MESH_RING_NEIGHBOURS);
       keepSmallest(pred, (pos - p) >>> 0 || 0x100000000, k, MESH_RING_NEIGHBOURS);
-      if (rl) keepSmallest(relays, mix32(pos ^ p), k, MESH_HOME_RELAYS);
+      if (rl && !published?.length) keepSmallest(relays, mix32(pos ^ p), k, relayCount);
     };
     consider(this.selfKey, !!this.opts.relay);
     for (const m of this.members.values()) if (m.rec && !m.removed) consider(m.key, m.rec.rl === 1);
-    const out = new Set<string>();
-    for (const x of [...succ, ...pred, ...relays]) out.add(x[1]);
+    const out = new Set<string>(published ?? []);
+    for (const x of [...relays, ...succ, ...pred]) out.add(x[1]);
+    if (key === this.selfKey) this.relayCandidates = relays.map((x) => x[1]);
     return [...out];
   }
 
+  /** Our relay candidates in rendezvous order (the first live ones become our home relays). */
+  private relayCandidates: string[] = [];
+  private homeRelays: string[] = [];
+  private lastHomeChange = Number.NEGATIVE_INFINITY;
+
   private refreshAnchors(): void {
-    if (!this.anchorsDirty || this.now - this.anchorsAt < 1000) return;
-    this.anchorsDirty = false;
-    this.anchorsAt = this.now;
-    this.anchors = new Set(this.anchorsOf(this.selfKey));
-    for (const k of this.anchors) {
-      const m = this.members.get(k);
-      if (m) this.hot.add(m);
+    if (this.anchorsDirty && this.now - this.anchorsAt >= 1000) {
+      this.anchorsDirty = false;
+      this.anchorsAt = this.now;
+      // Two spare relay candidates: if a home relay is gone, the next one already has a path.
+      this.anchors = new Set(this.anchorsOf(this.selfKey, MESH_HOME_RELAYS + 2));
+      for (const k of this.anchors) {
+        const m = this.members.get(k);
+        if (m) this.hot.add(m);
+      }
+    }
+    // Home relays: the first candidates we have a live direct path to, published in our record (at
+    // most every 10 s), so that members reach us through relays that really reach us.
+    if (!this.onDemand || this.now - this.lastHomeChange < 10_000) return;
+    const home = this.relayCandidates
+      .filter((k) => {
+        const m = this.members.get(k);
+        return m?.direct && this.now - m.lastDirect < MESH_PATH_TIMEOUT;
+      })
+      .slice(0, MESH_HOME_RELAYS);
+    if (home.length && home.join() !== this.homeRelays.join()) {
+      this.homeRelays = home;
+      this.lastHomeChange = this.now;
+      this.resign();
     }
   }
 
@@ -576,7 +602,18 @@ export class Mesh {
 
   private recordBytes(r: Omit<MemberRecord, 's'>): Uint8Array {
     return enc.encode(
-      JSON.stringify(['peermesh record v1', b64(this.opts.network.id), r.k, r.v, r.n, r.e, r.rl, r.rt, r.j]),
+      JSON.stringify([
+        'peermesh record v1',
+        b64(this.opts.network.id),
+        r.k,
+        r.v,
+        r.n,
+        r.e,
+        r.rl,
+        r.rt,
+        r.j,
+        r.hr,
+      ]),
     );
   }
 
@@ -592,6 +629,7 @@ export class Mesh {
       rl: (this.opts.relay ? 1 : 0) as 0 | 1,
       rt: (this.opts.routes ?? []).slice(0, MESH_MAX_ROUTES),
       j: this.joined,
+      hr: this.homeRelays ?? [],
     };
     const sig = xeddsaSign(this.opts.privateKey, this.recordBytes(body), this.opts.random(64));
     return { ...body, s: b64(sig) };
@@ -620,6 +658,8 @@ export class Mesh {
       (x.rl !== 0 && x.rl !== 1) ||
       !isStrArray(x.rt, MESH_MAX_ROUTES, 43) ||
       !x.rt.every((c) => parseCidr(c) !== null) ||
+      !isStrArray(x.hr, MESH_HOME_RELAYS, 44) ||
+      !x.hr.every((k) => KEY_RE.test(k)) ||
       !Number.isSafeInteger(x.j) ||
       x.j <= 0 ||
       x.j > x.v ||
