@@ -7,7 +7,8 @@
 // Reported (simulated time):
 // - records: from the start of the last node until every node holds the record of every member;
 // - first packet: pairs of members send each other a packet over the overlay (every pair up to 100
-//   nodes, a seeded sample above); the time from the first send (repeated every second, like a ping)
+//   nodes, a seeded sample above; the pairs start spread over 10 s); the time from the first send
+//   (repeated every second, like a ping)
 //   until the packet comes out of the other side's TUN (this includes making the path on demand and
 //   the WireGuard handshake), its median and maximum, and how many pairs went direct;
 // - control traffic per node per second in a quiet minute after ten simulated minutes.
@@ -18,6 +19,7 @@ import { networkKeys } from '../main/core/mesh';
 import { ipv4Packet, memoVerify, SimNet, type SimNode, seededRandom } from '../test/lib/sim';
 
 const JOIN_GAP_MS = 10;
+const PAIR_SPREAD_MS = 10_000;
 
 export interface MeshSimOptions {
   /** Random loss of every datagram, 0..1. */
@@ -138,10 +140,18 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     const dst = a.mesh!.addressesOf(b.device.publicKeyB64).v4;
     a.send(ipv4Packet(src, dst, tag(i), i & 0xffff));
   };
-  for (let i = 0; i < pairs.length; i++) {
-    sendPair(i);
-    sentAt.set(tag(i), net.now);
-  }
+  // Pairs start spread over PAIR_SPREAD_MS (all at one instant, every node would get ~N handshakes
+  // in the same second and WireGuard's cookie defence would rightly slow them down).
+  const start = net.now;
+  let started = 0;
+  const startDue = () => {
+    while (started < pairs.length && net.now >= start + (started * PAIR_SPREAD_MS) / pairs.length) {
+      sendPair(started);
+      sentAt.set(tag(started), net.now);
+      started++;
+    }
+  };
+  startDue();
   let lastResend = net.now;
   const seen = new Map<SimNode, number>();
   const collect = () => {
@@ -153,13 +163,30 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
       }
       seen.set(b, b.tunOut.length);
     }
+    startDue();
     if (net.now - lastResend >= 1000) {
       lastResend = net.now;
-      for (let i = 0; i < pairs.length; i++) if (!arrived.has(tag(i))) sendPair(i);
+      for (let i = 0; i < started; i++) if (!arrived.has(tag(i))) sendPair(i);
     }
     return arrived.size === pairs.length;
   };
   until(collect, 20);
+  if (process.env.PM_SIM_DEBUG) {
+    for (const [i, [a, b]] of pairs.entries()) {
+      if (arrived.has(tag(i))) continue;
+      const m = a.mesh!.members.get(b.device.publicKeyB64);
+      const relay = m?.relay ? nodes.find((x) => x.device.publicKeyB64 === m.relay) : undefined;
+      const peer = a.device.getPeer(b.device.publicKeyB64);
+      process.stderr.write(
+        `undelivered ${a.name}(${a.nat?.type ?? 'public'},hard=${a.mesh!.hard}) -> ${b.name}(${b.nat?.type ?? 'public'},hard=${b.mesh!.hard}) ` +
+          `path=${m?.path} relay=${relay?.name} relayHasB=${!!relay?.mesh!.members.get(b.device.publicKeyB64)?.direct} ` +
+          `bHr=${m?.rec?.hr.map((k) => nodes.find((x) => x.device.publicKeyB64 === k)?.name)} session=${!!peer?.current} ` +
+          `bDown=${b.down} reverse=${b.mesh!.members.get(a.device.publicKeyB64)?.path} ` +
+          `aDev=${JSON.stringify(a.device.counters)} bDev=${JSON.stringify(b.device.counters)} relayDropped=${relay?.mesh!.counters.relayDropped} relayed=${relay?.mesh!.counters.relayed} ` +
+          `aPeerLastInit=${peer ? net.now - peer.lastInitiationSent : null} aStaged=${peer?.staged.length} bHasPeerA=${!!b.device.getPeer(a.device.publicKeyB64)}\n`,
+      );
+    }
+  }
   const times = [...arrived.values()].sort((x, y) => x - y);
   const direct = pairs.filter(
     ([a, b]) => a.mesh!.members.get(b.device.publicKeyB64)?.path === 'direct',

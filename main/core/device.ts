@@ -517,7 +517,9 @@ export class Device {
     this.io.event({ type: 'endpoint', peer: peer.keyB64, endpoint: peer.endpoint });
     // Packets waiting for a session whose handshake had nowhere to go (or went to a dead endpoint):
     // start it now on the new path instead of at the next retry.
-    if (peer.staged.length > 0 && !peer.current) {
+    // (At most once a second: endpoints that flip between two relays must not restart a handshake
+    // before its answer can arrive.)
+    if (peer.staged.length > 0 && !peer.current && this.now - peer.lastInitiationSent >= 1000) {
       peer.lastInitiationSent = -NEVER;
       this.sendInitiation(peer, false);
     }
