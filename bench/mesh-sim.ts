@@ -179,10 +179,10 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
       const peer = a.device.getPeer(b.device.publicKeyB64);
       process.stderr.write(
         `undelivered ${a.name}(${a.nat?.type ?? 'public'},hard=${a.mesh!.hard}) -> ${b.name}(${b.nat?.type ?? 'public'},hard=${b.mesh!.hard}) ` +
-          `path=${m?.path} relay=${relay?.name} relayHasB=${!!relay?.mesh!.members.get(b.device.publicKeyB64)?.direct} ` +
+          `path=${m?.path} relay=${relay?.name} relayHasB=${!!relay?.mesh?.members.get(b.device.publicKeyB64)?.direct} ` +
           `bHr=${m?.rec?.hr.map((k) => nodes.find((x) => x.device.publicKeyB64 === k)?.name)} session=${!!peer?.current} ` +
           `bDown=${b.down} reverse=${b.mesh!.members.get(a.device.publicKeyB64)?.path} ` +
-          `aDev=${JSON.stringify(a.device.counters)} bDev=${JSON.stringify(b.device.counters)} relayDropped=${relay?.mesh!.counters.relayDropped} relayed=${relay?.mesh!.counters.relayed} ` +
+          `aDev=${JSON.stringify(a.device.counters)} bDev=${JSON.stringify(b.device.counters)} relayDropped=${relay?.mesh?.counters.relayDropped} relayed=${relay?.mesh?.counters.relayed} ` +
           `aPeerLastInit=${peer ? net.now - peer.lastInitiationSent : null} aStaged=${peer?.staged.length} bHasPeerA=${!!b.device.getPeer(a.device.publicKeyB64)}\n`,
       );
     }
