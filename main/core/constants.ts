@@ -89,6 +89,8 @@ export const MESH_PATH_TIMEOUT = 65_000;
 export const MESH_PROBE_FAST = 500;
 export const MESH_PROBE_FAST_FOR = 10_000;
 export const MESH_PROBE_SLOW = 15_000;
+/** A relay that got no handshake through in this long (packets waiting) is swapped for the next. */
+export const MESH_RELAY_RETRY = 6_000;
 /** Without a direct path after this long, traffic goes through a relay (if one is known). */
 export const MESH_RELAY_AFTER = 2_000;
 /** At most one digest comparison started (with any member) in this interval. */

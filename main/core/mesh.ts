@@ -50,6 +50,7 @@ import {
   MESH_RECORD_MAX_AGE,
   MESH_RECORD_REFRESH,
   MESH_RELAY_AFTER,
+  MESH_RELAY_RETRY,
   MESH_RING_NEIGHBOURS,
   MESH_SCAN_INTERVAL,
   MESH_SYNC_INTERVAL,
@@ -256,6 +257,9 @@ export interface Member {
   pingAt: number;
   /** Last round-trip time of a hello on the direct path, ms. */
   rtt: number | null;
+  /** When the current relay was chosen, and relays that did not get a handshake through. */
+  relaySince: number;
+  badRelays: Set<string>;
 }
 
 export function endpointText(e: Endpoint): string {
@@ -747,6 +751,8 @@ export class Mesh {
         syncPending: false,
         pingAt: 0,
         rtt: null,
+        relaySince: 0,
+        badRelays: new Set(),
       };
       this.members.set(key, m);
       this.bucketKeys[bucketOf(m.keyBytes)].add(key);
@@ -1297,6 +1303,14 @@ export class Mesh {
         if (this.now >= m.nextProbe) this.probe(m);
         if (m.path !== 'relayed' && (this.now - m.probingSince >= MESH_RELAY_AFTER || (this.hard && m.hard)))
           this.tryRelay(m);
+        else if (m.path === 'relayed' && m.relay && peer && !peer.current && peer.staged.length > 0) {
+          // Packets wait and no handshake got through this relay (gone, or it does not reach the
+          // member): try the next one.
+          if (this.now - m.relaySince >= MESH_RELAY_RETRY) {
+            m.badRelays.add(m.relay);
+            this.tryRelay(m);
+          }
+        } else if (peer?.current) m.badRelays.clear();
       } else if (m.rec && m.probingSince) {
         // Idle and not an anchor: stop probing (a relayed path stays usable; traffic wakes it up).
         m.probingSince = 0;
@@ -1388,22 +1402,28 @@ export class Mesh {
     let best: Member | null = null;
     // Its home relays keep a path to it; then relays that said they reach it; then any relay.
     const candidates = this.onDemand ? [...this.anchorsOf(m.key), ...m.reachedBy] : m.reachedBy;
+    const usable = (r: Member | undefined): r is Member =>
+      !!r && r !== m && !!r.rec?.rl && !!r.direct && !m.badRelays.has(r.key);
     for (const k of candidates) {
       const r = this.members.get(k);
-      if (r?.rec?.rl && r.direct) {
+      if (usable(r)) {
         best = r;
         break;
       }
     }
     if (!best) {
       for (const r of this.members.values()) {
-        if (r !== m && r.rec?.rl && r.direct) {
+        if (usable(r)) {
           best = r;
           break;
         }
       }
     }
-    if (!best?.direct) return;
+    if (!best?.direct) {
+      m.badRelays.clear(); // tried them all: start over next time
+      return;
+    }
+    m.relaySince = this.now;
     this.device.setEndpoint(peer, {
       address: best.direct.address,
       port: best.direct.port,
