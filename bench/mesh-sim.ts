@@ -192,23 +192,22 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     ([a, b]) => a.mesh!.members.get(b.device.publicKeyB64)?.path === 'direct',
   ).length;
 
-  if (o.steady === false) {
-    return {
-      nodes: n,
-      loss,
-      churn,
-      recordsS,
-      churnRecordsS,
-      pairs: pairs.length,
-      delivered: arrived.size,
-      firstPacketP50Ms: times.length ? times[Math.floor((times.length - 1) / 2)] : null,
-      firstPacketMaxMs: times.length ? times[times.length - 1] : null,
-      directPct: Math.round((100 * direct) / pairs.length),
-      steadyBytesPerNodePerS: Number.NaN,
-      steadyMsgsPerNodePerS: Number.NaN,
-      wallS: Math.round((Date.now() - t0) / 100) / 10,
-    };
-  }
+  const result = (bytesPerS: number, msgsPerS: number): MeshSimResult => ({
+    nodes: n,
+    loss,
+    churn,
+    recordsS,
+    churnRecordsS,
+    pairs: pairs.length,
+    delivered: arrived.size,
+    firstPacketP50Ms: times.length ? times[Math.floor((times.length - 1) / 2)] : null,
+    firstPacketMaxMs: times.length ? times[times.length - 1] : null,
+    directPct: Math.round((100 * direct) / pairs.length),
+    steadyBytesPerNodePerS: bytesPerS,
+    steadyMsgsPerNodePerS: msgsPerS,
+    wallS: Math.round((Date.now() - t0) / 100) / 10,
+  });
+  if (o.steady === false) return result(Number.NaN, Number.NaN);
   // Steady state: the minute after ten quiet simulated minutes.
   net.advance(600_000, 1000);
   const running = alive();
@@ -220,21 +219,10 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     bytes += x.mesh!.counters.sentBytes - before[i].sentBytes;
     msgs += x.mesh!.counters.sent - before[i].sent;
   }
-  return {
-    nodes: n,
-    loss,
-    churn,
-    recordsS,
-    churnRecordsS,
-    pairs: pairs.length,
-    delivered: arrived.size,
-    firstPacketP50Ms: times.length ? times[Math.floor((times.length - 1) / 2)] : null,
-    firstPacketMaxMs: times.length ? times[times.length - 1] : null,
-    directPct: Math.round((100 * direct) / pairs.length),
-    steadyBytesPerNodePerS: Math.round(bytes / running.length / 60),
-    steadyMsgsPerNodePerS: Math.round((msgs / running.length / 60) * 100) / 100,
-    wallS: Math.round((Date.now() - t0) / 100) / 10,
-  };
+  return result(
+    Math.round(bytes / running.length / 60),
+    Math.round((msgs / running.length / 60) * 100) / 100,
+  );
 }
 
 export function formatMeshSim(results: MeshSimResult[]): string {

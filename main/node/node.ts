@@ -452,8 +452,7 @@ export class PeerMeshNode {
         else this.log.info(`member "${e.name}" (${shortKey(e.key)}) was removed by ${shortKey(e.by)}`);
         break;
       case 'changed':
-        this.scheduleSave();
-        this.syncRoutes();
+        this.scheduleSave(); // also names and routes, a second after a burst of changes
         break;
       case 'rtt': {
         this.metrics.rtt(e.key, e.ms);
@@ -596,6 +595,7 @@ export class PeerMeshNode {
 
   private saveMeshState(): void {
     this.updateNames();
+    this.syncRoutes();
     if (!this.mesh) return;
     try {
       writeFileAtomic(this.meshStatePath, `${JSON.stringify(this.mesh.exportState())}\n`, 0o600);
