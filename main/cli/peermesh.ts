@@ -39,6 +39,9 @@ Usage:
   peermesh up -c A.json -c B.json  be a member of several networks at once, one interface each
                                    (state of each in <state-dir>/<network>; use --network NAME with
                                    status, invite and remove)
+  peermesh ui [--port 7878] [--host ADDR] [--profile-dir DIR]
+                                   the app without a desktop: create or join a network, connect and
+                                   watch peers from a browser (URL with its token printed on stdout)
   peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
   peermesh invite [--expires 24h]  print a one-line join code for a new machine (30m, 12h, 7d; at most 30d)
   peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
@@ -218,6 +221,10 @@ async function cmdUp(args: string[]): Promise<void> {
     return;
   }
   const cfg = cfgs[0];
+  if (cfg.ui) {
+    await runManager({ fixedConfig: cfg, ui: cfg.ui, logLevel: cfg.logLevel, profileDir: cfg.stateDir });
+    return;
+  }
   // A node allocates one short-lived Buffer per received datagram. V8's default young generation
   // grows to ~48 MB under that rate, and the receive buffers it holds wait for it: a small
   // semi-space collects them sooner and keeps peak RSS flat (measured in bench/), at no
@@ -240,6 +247,68 @@ async function cmdUp(args: string[]): Promise<void> {
   process.on('SIGHUP', () => onSignal('SIGHUP'));
   const reason = await node.stopped;
   process.exit(reason.startsWith('helper exited') ? 1 : 0);
+}
+
+/**
+ * The node in a worker thread behind the NodeManager, with the web UI served from this thread: what
+ * `peermesh ui` and `peermesh up --ui` run (packet work never stalls the UI server).
+ */
+async function runManager(o: {
+  profileDir: string;
+  ui: { host: string; port: number };
+  fixedConfig?: NodeConfig;
+  logLevel: LogLevel;
+}): Promise<void> {
+  const { NodeManager } = await import('../node/manager');
+  const { rendererDir } = await import('../control/web-server');
+  const mgr = await NodeManager.open({
+    profileDir: o.profileDir,
+    desktop: false,
+    fixedConfig: o.fixedConfig,
+    logLevel: o.logLevel,
+    ui: { ...o.ui, staticDir: rendererDir() },
+    logWrite: (l) =>
+      process.stderr.write(`${new Date(l.time).toISOString()} ${l.level.padEnd(5)} ${l.message}\n`),
+  }).catch((e: Error) => fail(`web UI on port ${o.ui.port}: ${e.message}`, 1));
+  // The URL carries the access token: printed once to stdout (like Jupyter), never logged.
+  process.stdout.write(`web UI: ${mgr.webUrl}\n`);
+  let signals = 0;
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+      process.on(sig, () => {
+        if (++signals > 1) process.exit(1);
+        void mgr.close().then(resolve);
+      });
+    // `up --ui` ends when its node fails to start or its helper dies, like `up`.
+    if (o.fixedConfig)
+      mgr.onEvent((e) => {
+        if (e.type === 'state' && e.state === 'error') {
+          process.exitCode = 1;
+          void mgr.close().then(resolve);
+        }
+      });
+  });
+  process.exit(process.exitCode ?? 0);
+}
+
+async function cmdUi(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'profile-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const port = intFlag((values.port as string | undefined) ?? '7878', 'port')!;
+  if (port > 65535) throw new ConfigError('--port must be 0-65535');
+  const level = ((values['log-level'] as string | undefined) ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(level))
+    throw new ConfigError(`bad --log-level "${level}"`);
+  await runManager({
+    profileDir: (values['profile-dir'] as string | undefined) ?? join(defaultStateDir(), 'app'),
+    ui: { host: (values.host as string | undefined) ?? '127.0.0.1', port },
+    logLevel: level,
+  });
 }
 
 /** Several nodes (one per network) in this process; stops all on a signal or when one fails. */
@@ -365,7 +434,8 @@ async function cmdJoin(args: string[]): Promise<void> {
   const codeText = args[0];
   if (!codeText || codeText.startsWith('-'))
     throw new UsageError('usage: peermesh join CODE [options of "up"]');
-  const { decodeInviteCode, InviteCodeError, joinRequest, readJoinAnswer } = await import('../core/invites');
+  const { decodeInviteCode, InviteCodeError } = await import('../core/invites');
+  const { askInviter } = await import('../node/join');
   let code: ReturnType<typeof decodeInviteCode>;
   try {
     code = decodeInviteCode(codeText);
@@ -377,9 +447,7 @@ async function cmdJoin(args: string[]): Promise<void> {
   const probe = buildUpConfig(rest); // validates the options before anything happens
   if (code.expires * 1000 <= Date.now())
     fail(`this invitation expired at ${new Date(code.expires * 1000).toISOString()}; ask for a new one`, 1);
-  const answer = await askInviter(code, probe.name, joinRequest, readJoinAnswer).catch((e: Error) =>
-    fail(e.message, 1),
-  );
+  const answer = await askInviter(code, probe.name).catch((e: Error) => fail(e.message, 1));
   if (!answer.ok) fail(`the inviting node refused: ${answer.reason}`, 1);
   const dir = probe.stateDir;
   ensurePrivateDir(dir);
@@ -395,65 +463,6 @@ async function cmdJoin(args: string[]): Promise<void> {
     `joined network "${answer.network}"; saved ${configFile}. Next time: peermesh up -c ${configFile}\n`,
   );
   await cmdUp(['-c', configFile, ...rest]);
-}
-
-async function askInviter(
-  code: import('../core/invites').InviteCode,
-  name: string,
-  request: typeof import('../core/invites').joinRequest,
-  read: typeof import('../core/invites').readJoinAnswer,
-): Promise<import('../core/invites').JoinAnswer> {
-  const dgram = await import('node:dgram');
-  const socks = (['udp4', 'udp6'] as const).map((t) => dgram.createSocket(t));
-  const where = code.endpoints.map((e) =>
-    e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`,
-  );
-  try {
-    return await new Promise((resolve, reject) => {
-      let tries = 0;
-      const timer = setInterval(send, 300);
-      function send() {
-        if (++tries > 27) {
-          clearInterval(timer);
-          reject(
-            new Error(
-              `no answer from the inviting node at ${where.join(', ')} within 8 s ` +
-                '(is it running, and reachable from here?)',
-            ),
-          );
-          return;
-        }
-        const msg = request(code, name, (n) => randomBytes(n));
-        for (const e of code.endpoints) {
-          const s = e.address.includes(':') ? socks[1] : socks[0];
-          s.send(msg, e.port, e.address, () => {});
-        }
-      }
-      for (const s of socks) {
-        s.on('error', () => {});
-        s.on('message', (m) => {
-          const a = read(code, m);
-          if (a) {
-            clearInterval(timer);
-            resolve(a);
-          }
-        });
-      }
-      let bound = 0;
-      for (const s of socks)
-        s.bind(0, () => {
-          if (++bound === socks.length) send();
-        });
-    });
-  } finally {
-    for (const s of socks) {
-      try {
-        s.close();
-      } catch {
-        /* not bound */
-      }
-    }
-  }
 }
 
 async function cmdRemove(args: string[]): Promise<void> {
@@ -664,6 +673,8 @@ export async function main(argv: string[]): Promise<void> {
       case 'up':
         await cmdUp(rest);
         return;
+      case 'ui':
+        return await cmdUi(rest);
       case 'status':
         await cmdStatus(rest);
         return;

@@ -2,7 +2,19 @@
 // server's WebSocket, later the desktop app over IPC) may call, with the runtime schema of its
 // params, and the events a node streams. Each transport hands raw messages to parseRequest() and
 // calls the handler only with what it returns. The renderer imports the types only.
-import { type Infer, int, obj, oneOf, optional, type Schema, SchemaError, str } from './schema';
+import {
+  arr,
+  bool,
+  cidr,
+  type Infer,
+  int,
+  obj,
+  oneOf,
+  optional,
+  type Schema,
+  SchemaError,
+  str,
+} from './schema';
 
 /** Largest message any transport accepts. */
 export const MAX_MESSAGE_BYTES = 65_536;
@@ -10,9 +22,46 @@ export const MAX_MESSAGE_BYTES = 65_536;
 /** A member: its key, name, hosts-file name (pi.home) or overlay IPv4. */
 const peer = str({ min: 1, max: 100, what: 'a member (key, name or overlay IPv4)' });
 
+/** A network name: what `NAME` in `pi.NAME` and the config file name are made of. */
+const networkName = str({
+  min: 1,
+  max: 63,
+  pattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
+  what: 'a network name (letters, digits, - and _)',
+});
+/** A node name: a DNS label. */
+const nodeName = str({
+  min: 1,
+  max: 63,
+  pattern: /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
+  what: 'a name of letters, digits and - (a DNS label)',
+});
+
+/** Settings a user may change; each optional in `set-settings`. */
+const settingsShape = {
+  nodeName: optional(nodeName),
+  listenPort: optional(int({ min: 0, max: 65535 })),
+  interfaceName: optional(
+    str({ min: 1, max: 15, pattern: /^[A-Za-z0-9_.-]+$/, what: 'an interface name (at most 15 characters)' }),
+  ),
+  relay: optional(bool()),
+  advertiseRoutes: optional(arr(cidr(), { max: 16 })),
+  startConnected: optional(bool()),
+  launchAtLogin: optional(bool()),
+  theme: optional(oneOf('system', 'light', 'dark')),
+  notifyPeerUp: optional(bool()),
+  notifyPeerDown: optional(bool()),
+  notifyErrors: optional(bool()),
+};
+
 export const METHODS = {
+  // queries
   status: { kind: 'query', params: obj({}) },
   ping: { kind: 'query', params: obj({}) },
+  /** The app's state (connection state, network, own addresses): what the toggle and tray show. */
+  state: { kind: 'query', params: obj({}) },
+  /** One row per member (the peer list), with a 60 s RTT sparkline each. */
+  peers: { kind: 'query', params: obj({}) },
   metrics: {
     kind: 'query',
     params: obj({
@@ -22,11 +71,36 @@ export const METHODS = {
     }),
   },
   'ping-peer': { kind: 'query', params: obj({ peer }) },
+  settings: { kind: 'query', params: obj({}) },
+  logs: {
+    kind: 'query',
+    params: obj({
+      level: optional(oneOf('debug', 'info', 'warn', 'error')),
+      limit: optional(int({ min: 1, max: 1000 })),
+    }),
+  },
+  // commands
+  connect: { kind: 'command', params: obj({}) },
+  disconnect: { kind: 'command', params: obj({}) },
+  'create-network': { kind: 'command', params: obj({ name: networkName, nodeName: optional(nodeName) }) },
+  join: {
+    kind: 'command',
+    params: obj({ code: str({ min: 10, max: 2000, what: 'a join code' }), nodeName: optional(nodeName) }),
+  },
+  leave: { kind: 'command', params: obj({}) },
   invite: { kind: 'command', params: obj({ expiresSeconds: optional(int({ min: 60, max: 30 * 86400 })) }) },
   remove: { kind: 'command', params: obj({ peer }) },
+  /** A local name for a member (only this node shows it); an empty name removes it. */
+  rename: {
+    kind: 'command',
+    params: obj({ peer, name: str({ max: 63, what: 'a name of at most 63 characters' }) }),
+  },
+  'set-settings': { kind: 'command', params: obj(settingsShape) },
 } as const satisfies Record<string, { kind: 'query' | 'command'; params: Schema<unknown> }>;
 
 export type MethodName = keyof typeof METHODS;
+export type Settings = Required<Infer<ReturnType<typeof obj<typeof settingsShape>>>>;
+
 export type Params<M extends MethodName> = Infer<(typeof METHODS)[M]['params']>;
 
 export interface Request {
@@ -92,6 +166,72 @@ export function parseRequest(raw: unknown): Parsed {
   }
 }
 
+// ---- results ----------------------------------------------------------------------------------
+
+export const CONNECTION_STATES = ['disconnected', 'connecting', 'connected', 'error'] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+/** `state`: what the connect toggle, the tray and the first-run screen need. */
+export interface AppState {
+  state: ConnectionState;
+  /** Why the state is `error` (or why the last attempt failed). */
+  error: string | null;
+  /** The configured network, or null before the first run (create or join). */
+  network: {
+    name: string;
+    nodeName: string;
+    publicKey: string | null;
+    ipv4: string | null;
+    ipv6: string | null;
+    dnsName: string | null;
+    listenPort: number | null;
+    interface: string | null;
+    memberCount: number;
+    onlineCount: number;
+  } | null;
+  /** True in the desktop app (launch at login applies), false in the headless web UI. */
+  desktop: boolean;
+}
+
+export type PathKind = 'direct' | 'relayed' | 'none';
+
+/** `peers`: one row of the peer list. */
+export interface PeerRow {
+  key: string;
+  /** The member's own name (signed in its record). */
+  name: string;
+  /** A local name given with `rename`, or null. */
+  alias: string | null;
+  dnsName: string | null;
+  ipv4: string;
+  ipv6: string | null;
+  online: boolean;
+  path: PathKind;
+  /** Name of the relaying member when `path` is `relayed`. */
+  via: string | null;
+  endpoint: string | null;
+  /** Last RTT sample in ms, or null. */
+  rttMs: number | null;
+  /** Probe loss over the last minute, 0..1, or null without probes. */
+  loss: number | null;
+  rxBps: number;
+  txBps: number;
+  rxBytes: number;
+  txBytes: number;
+  /** ms since epoch of the last handshake, or null. */
+  lastHandshake: number | null;
+  relay: boolean;
+  routes: string[];
+  /** Per-second RTT (ms) of the last 60 s, oldest first; null where no sample. */
+  spark: (number | null)[];
+}
+
+export interface LogLine {
+  time: number;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+}
+
 // ---- events ------------------------------------------------------------------------------------
 
 const pathKind = oneOf('direct', 'relayed', 'none');
@@ -115,6 +255,20 @@ export const EVENTS = {
   rtt: obj({ type: oneOf('rtt'), key: str({ max: 44 }), ms: int({ min: 0, max: 600_000 }) }),
   handshake: obj({ type: oneOf('handshake'), key: str({ max: 44 }) }),
   error: obj({ type: oneOf('error'), message: str({ max: 512 }) }),
+  /** The connection state changed (what the toggle and the tray show). */
+  state: obj({
+    type: oneOf('state'),
+    state: oneOf(...CONNECTION_STATES),
+    error: optional(str({ max: 512 })),
+  }),
+  /** A member came online (a handshake) or went offline (no session for 3 minutes, or removed). */
+  peer: obj({ type: oneOf('peer'), key: str({ max: 44 }), name: str({ max: 63 }), online: bool() }),
+  log: obj({
+    type: oneOf('log'),
+    time: int({ min: 0 }),
+    level: oneOf('debug', 'info', 'warn', 'error'),
+    message: str({ max: 2000 }),
+  }),
 } as const;
 
 export type EventName = keyof typeof EVENTS;

@@ -13,7 +13,7 @@
 // Every response carries a strict Content-Security-Policy and related headers, and the WebSocket side
 // bounds message size, requests in flight, clients and per-client buffering.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,7 +36,7 @@ export interface WebServerOptions {
   /** Control API dispatcher (validation happens inside it). */
   handle: (method: string, params: unknown) => Promise<unknown>;
   /** Prometheus text exposition for GET /metrics (404 when absent). */
-  metricsText?: () => string;
+  metricsText?: () => string | Promise<string>;
   /** Largest accepted WebSocket request, default 64 KiB. */
   maxMessageBytes?: number;
   log?: (level: 'info' | 'warn', msg: string) => void;
@@ -98,7 +98,7 @@ export class WebServer {
   private readonly acceptedNames: Set<string>;
   private readonly maxMessageBytes: number;
   private readonly handle: WebServerOptions['handle'];
-  private readonly metricsText: (() => string) | undefined;
+  private readonly metricsText: (() => string | Promise<string>) | undefined;
   private readonly log: (level: 'info' | 'warn', msg: string) => void;
   private boundPort = 0;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -340,14 +340,18 @@ export class WebServer {
     return this.serveStatic(req, res, host, segments);
   }
 
-  private serveMetrics(req: http.IncomingMessage, res: http.ServerResponse, host: string): void {
+  private async serveMetrics(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    host: string,
+  ): Promise<void> {
     if (!this.metricsText) {
       this.sendText(req, res, 404, host, 'not found\n');
       return;
     }
     let text: string;
     try {
-      text = this.metricsText();
+      text = await this.metricsText();
     } catch (err) {
       this.log('warn', `web UI: metrics failed: ${errorMessage(err)}`);
       this.sendText(req, res, 500, host, 'metrics unavailable\n');
@@ -665,4 +669,10 @@ function abortUpgrade(socket: Duplex, status: number, reason: string): void {
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** The built renderer (renderer/dist), or null when it has not been built. */
+export function rendererDir(): string | null {
+  const dir = path.join(__dirname, '..', '..', '..', 'renderer', 'dist');
+  return existsSync(path.join(dir, 'index.html')) ? dir : null;
 }

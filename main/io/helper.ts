@@ -18,6 +18,11 @@ const MAX_QUEUED = 4 * 1024 * 1024;
 
 export interface TunOptions {
   helperPath?: string;
+  /**
+   * A command that starts the helper with privileges, e.g. ['pkexec'] in the desktop app when the
+   * helper has no CAP_NET_ADMIN of its own; the helper's path and arguments follow it.
+   */
+  launcher?: string[];
   name: string;
   mtu: number;
   addresses: string[];
@@ -83,7 +88,8 @@ export class TunHelper {
     for (const r of opts.routes ?? []) args.push('--route', r);
     for (const f of opts.forward ?? []) args.push('--forward', f);
     if (opts.dynamicRoutes) args.push('--dynamic-routes');
-    const child = spawn(path, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    const [cmd, ...pre] = opts.launcher?.length ? [...opts.launcher, path] : [path];
+    const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
     const chan = child.stdio[3] as Readable & Writable;
     const h = new TunHelper(child, chan);
     child.stderr?.setEncoding('utf8');

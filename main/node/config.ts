@@ -57,6 +57,10 @@ export interface NodeConfig {
   memberRoutes?: boolean;
   /** Serve the web UI (and the Control API over WebSocket, /metrics) on this loopback port. */
   ui?: { host: string; port: number } | null;
+  /** Command prefix that starts the TUN helper with privileges (desktop app: pkexec); none by default. */
+  helperLauncher?: string[];
+  /** The TUN helper binary (default: native/build/peermesh-helper or $PEERMESH_HELPER). */
+  helperPath?: string;
 }
 
 export function defaultStateDir(): string {

@@ -7,6 +7,8 @@ export class Logger {
   constructor(
     private level: LogLevel = 'info',
     private readonly write: (line: string) => void = (l) => process.stderr.write(l),
+    /** Also called with each line that passes the level (the app's Logs view). */
+    private readonly sink?: (level: LogLevel, msg: string, time: number) => void,
   ) {}
 
   setLevel(level: LogLevel): void {
@@ -15,7 +17,9 @@ export class Logger {
 
   log(level: LogLevel, msg: string): void {
     if (ORDER[level] < ORDER[this.level]) return;
-    this.write(`${new Date().toISOString()} ${level.padEnd(5)} ${msg}\n`);
+    const now = Date.now();
+    this.write(`${new Date(now).toISOString()} ${level.padEnd(5)} ${msg}\n`);
+    this.sink?.(level, msg, now);
   }
 
   debug(msg: string): void {

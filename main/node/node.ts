@@ -7,9 +7,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { type MethodName, parseRequest } from '../control/api';
+import type { ApiEvent, MethodName, PeerRow } from '../control/api';
 import { ControlServer } from '../control/socket';
-import { WebServer } from '../control/web-server';
 import { DEFAULT_PORT, MSG_JOIN } from '../core/constants';
 import { Device, type DeviceEvent, type Endpoint, type Peer } from '../core/device';
 import { Invites } from '../core/invites';
@@ -115,9 +114,15 @@ export class PeerMeshNode {
   private ticker: NodeJS.Timeout | null = null;
   private metricsTimer: NodeJS.Timeout | null = null;
   readonly metrics: MetricsFeed;
-  /** The Control API methods, shared by the unix socket and the web UI server. */
-  readonly handlers: Record<MethodName, (params: unknown) => unknown>;
-  private web: WebServer | null = null;
+  /**
+   * The Control API methods a node serves itself, shared by the unix socket and the web UI server
+   * (the app-level ones, connect/join/settings..., are the NodeManager's: manager.ts).
+   */
+  readonly handlers: Partial<Record<MethodName, (params: unknown) => unknown>>;
+  /** Control API events (member, path, peer up/down, rtt, ...): the manager streams them to UIs. */
+  onApiEvent: (e: ApiEvent) => void = () => {};
+  /** Local names given to members with `rename` (key -> alias), kept in the state directory. */
+  private aliases = new Map<string, string>();
   private readonly rttWaiters = new Map<string, ((ms: number) => void)[]>();
   private readonly startedAt = Date.now();
   private readonly unresolved = new Map<string, string>(); // peer key -> "host:port"
@@ -165,6 +170,11 @@ export class PeerMeshNode {
       invite: (params) => this.createInvite(params),
       metrics: (params) => this.peerMetrics(params),
       'ping-peer': (params) => this.pingPeer(params),
+      peers: () => {
+        this.lastWatched = Date.now();
+        return this.peerRows();
+      },
+      rename: (params) => this.renameMember(params),
     };
     this.control = new ControlServer(this.handlers);
   }
@@ -254,6 +264,7 @@ export class PeerMeshNode {
           log.warn(`ignoring unreadable ${node.invitesPath}: ${(e as Error).message}`);
         }
       }
+      node.loadAliases();
       node.device.onMeshMessage = (buf, len, from) => {
         if (buf[0] === MSG_JOIN) node.handleJoin(buf, len, from);
         else mesh.handleDatagram(buf, len, from);
@@ -291,6 +302,8 @@ export class PeerMeshNode {
     }
     try {
       node.tun = await TunHelper.start({
+        helperPath: cfg.helperPath,
+        launcher: cfg.helperLauncher,
         name: cfg.interface,
         mtu: cfg.mtu,
         addresses: addressList,
@@ -359,31 +372,13 @@ export class PeerMeshNode {
       node.resolveTimer = setInterval(() => void node.resolvePending(), 15_000);
     }
     node.metricsTimer = setInterval(() => {
-      node.metrics.watchers = node.web?.clientCount() ?? 0;
+      // Someone watches: a UI read peers or metrics in the last 3 s (or `peermesh ping` runs).
+      node.metrics.watchers = Date.now() - node.lastWatched < 3000 ? 1 : 0;
+      // the mesh's clock is otherwise only as fresh as the last tick: RTT probes need it exact
+      node.mesh?.setTime(performance.now(), Date.now());
       node.metrics.sample();
+      node.updateOnline();
     }, 1000);
-    if (cfg.ui) {
-      try {
-        node.web = await WebServer.start({
-          host: cfg.ui.host,
-          port: cfg.ui.port,
-          staticDir: rendererDir(),
-          handle: async (method, params) => {
-            // the same schemas as the unix socket (api.ts)
-            const p = parseRequest({ id: 0, method, params });
-            if (!p.ok) throw Object.assign(new Error(p.error.message), { code: p.error.code });
-            return node.handlers[p.method](p.params);
-          },
-          metricsText: () => node.metrics.prometheus((k) => node.mesh?.members.get(k)?.rec?.n ?? ''),
-          log: (level, msg) => log[level](`web UI: ${msg}`),
-        });
-        // The URL carries the access token: printed once to stdout (like Jupyter), never logged.
-        process.stdout.write(`web UI: ${node.web.url}\n`);
-      } catch (e) {
-        await node.stop('web UI failed');
-        throw new ConfigError(`web UI on port ${cfg.ui.port}: ${(e as Error).message}`);
-      }
-    }
     log.info(
       `up: interface ${tun.info.ifname} (mtu ${tun.info.mtu}) ${addressList.join(' ') || '(no addresses)'}, ` +
         `listening on UDP ${node.udp.port}, public key ${node.device.publicKeyB64}, ${cfg.peers.length} peer(s)` +
@@ -412,6 +407,7 @@ export class PeerMeshNode {
   private onEvent(e: DeviceEvent): void {
     switch (e.type) {
       case 'handshake':
+        this.onApiEvent({ type: 'handshake', key: e.peer });
         if (!this.up.has(e.peer)) {
           this.up.add(e.peer);
           this.log.info(
@@ -440,6 +436,7 @@ export class PeerMeshNode {
     switch (e.type) {
       case 'member':
         this.log.info(`member "${e.name}" (${shortKey(e.key)}) joined the network view`);
+        this.onApiEvent({ type: 'member', key: e.key, name: e.name.slice(0, 63) });
         break;
       case 'public-endpoint':
         this.log.info(`members see this node at ${e.endpoint}`);
@@ -450,6 +447,8 @@ export class PeerMeshNode {
             `this node was removed from the network by ${shortKey(e.by)}; members ignore it now`,
           );
         else this.log.info(`member "${e.name}" (${shortKey(e.key)}) was removed by ${shortKey(e.by)}`);
+        this.onApiEvent({ type: 'removed', key: e.key, name: e.name.slice(0, 63), by: e.by });
+        this.updateOnline();
         break;
       case 'changed':
         this.scheduleSave(); // also names and routes, a second after a burst of changes
@@ -459,6 +458,7 @@ export class PeerMeshNode {
         const waiters = this.rttWaiters.get(e.key);
         this.rttWaiters.delete(e.key);
         for (const w of waiters ?? []) w(e.ms);
+        this.onApiEvent({ type: 'rtt', key: e.key, ms: Math.min(600_000, Math.max(0, Math.round(e.ms))) });
         break;
       }
       case 'address': {
@@ -490,6 +490,14 @@ export class PeerMeshNode {
               ? `relayed via "${via}"`
               : 'lost';
         this.log.info(`path to "${e.name}" (${shortKey(e.key)}): ${how}`);
+        this.onApiEvent({
+          type: 'path',
+          key: e.key,
+          name: e.name.slice(0, 63),
+          kind: e.kind,
+          ...(e.kind === 'direct' && e.endpoint ? { endpoint: String(e.endpoint).slice(0, 64) } : {}),
+          ...(via ? { via: via.slice(0, 63) } : {}),
+        });
         break;
       }
     }
@@ -626,8 +634,16 @@ export class PeerMeshNode {
     return matches[0];
   }
 
+  /** When a UI last read peers or metrics (RTT probes go every second while someone watches). */
+  lastWatched = 0;
+
+  prometheusText(): string {
+    return this.metrics.prometheus((k) => this.mesh?.members.get(k)?.rec?.n ?? '');
+  }
+
   /** Metrics of one member over a window: summary plus a series for graphs. */
   private peerMetrics(params: unknown) {
+    this.lastWatched = Date.now();
     const m = this.findMember(params, 'metrics');
     const p = params as { window?: unknown; points?: unknown };
     const window = p.window === undefined ? 60 : p.window;
@@ -656,6 +672,7 @@ export class PeerMeshNode {
     const base = { peer: m.key, name: m.rec?.n ?? '', path: m.path, via };
     this.metrics.watchers++;
     try {
+      mesh.setTime(performance.now(), Date.now());
       if (!mesh.ping(m.key)) {
         mesh.activate(m.key);
         return { ...base, rttMs: null };
@@ -683,6 +700,105 @@ export class PeerMeshNode {
     if (!mesh.remove(m.key)) throw new Error(`cannot remove "${want}"`);
     this.saveMeshState();
     return { removed: m.key, name };
+  }
+
+  /** Members shown online (see isOnline); 'peer' events when that changes. */
+  private readonly online = new Set<string>();
+
+  /**
+   * A member is online while the mesh has a path to it: its hellos on a direct path answered within
+   * 65 s, or a relay that reaches it. (A WireGuard session exists only while traffic flows: paths to
+   * idle members are made on demand.) A member that stops or crashes goes offline when its path
+   * times out; a removed one at once.
+   */
+  private isOnline(m: Member): boolean {
+    return !m.removed && m.path !== 'none';
+  }
+
+  private updateOnline(): void {
+    const mesh = this.mesh;
+    if (!mesh) return;
+    for (const m of mesh.members.values()) {
+      if (m.key === mesh.selfKey || !m.rec) continue;
+      const on = this.isOnline(m);
+      if (on === this.online.has(m.key)) continue;
+      if (on) this.online.add(m.key);
+      else this.online.delete(m.key);
+      this.onApiEvent({ type: 'peer', key: m.key, name: this.memberName(m.key), online: on });
+    }
+  }
+
+  private memberName(key: string): string {
+    return (this.mesh?.members.get(key)?.rec?.n ?? shortKey(key)).slice(0, 63);
+  }
+
+  private get aliasesPath(): string {
+    return join(this.cfg.stateDir, `aliases-${this.cfg.network?.name}.json`);
+  }
+
+  private loadAliases(): void {
+    if (!existsSync(this.aliasesPath)) return;
+    try {
+      const o = JSON.parse(readFileSync(this.aliasesPath, 'utf8')) as unknown;
+      if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('not an object');
+      for (const [k, v] of Object.entries(o))
+        if (/^[A-Za-z0-9+/]{43}=$/.test(k) && typeof v === 'string' && v.length > 0 && v.length <= 63)
+          this.aliases.set(k, v);
+    } catch (e) {
+      this.log.warn(`ignoring unreadable ${this.aliasesPath}: ${(e as Error).message}`);
+    }
+  }
+
+  /** A local name for a member (shown by this node's UI only); an empty name removes it. */
+  private renameMember(params: unknown): { peer: string; name: string; alias: string | null } {
+    const m = this.findMember(params, 'rename');
+    const name = (params as { name: string }).name.trim();
+    if ([...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
+      throw new Error('a name cannot hold control characters');
+    if (name) this.aliases.set(m.key, name);
+    else this.aliases.delete(m.key);
+    writeFileAtomic(this.aliasesPath, `${JSON.stringify(Object.fromEntries(this.aliases))}\n`, 0o600);
+    return { peer: m.key, name: m.rec?.n ?? '', alias: this.aliases.get(m.key) ?? null };
+  }
+
+  /** The peer list: one row per member (removed ones excluded), with rates and a 60 s RTT sparkline. */
+  peerRows(): PeerRow[] {
+    const mesh = this.mesh;
+    if (!mesh) return [];
+    const now = Date.now();
+    const rows: PeerRow[] = [];
+    for (const m of mesh.members.values()) {
+      if (!m.rec || m.removed || m.key === mesh.selfKey) continue;
+      const wg = this.device.getPeer(m.key);
+      const pm = this.metrics.peers.get(m.key);
+      const sum = pm?.summary(now, 60) ?? null;
+      const spark = pm ? pm.series(now, 60, 60).rtt : [];
+      const a = mesh.addressesOf(m.key);
+      const last = wg?.stats.lastHandshake || 0;
+      rows.push({
+        key: m.key,
+        name: m.rec.n,
+        alias: this.aliases.get(m.key) ?? null,
+        dnsName: this.names.get(m.key) ?? null,
+        ipv4: a.v4,
+        ipv6: a.v6 ?? null,
+        online: this.isOnline(m),
+        path: m.path,
+        via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? shortKey(m.relay)) : null,
+        endpoint: formatEndpoint(m.direct ?? wg?.endpoint ?? null),
+        rttMs: m.rtt === null ? null : Math.round(m.rtt * 100) / 100,
+        loss: sum && (sum.samples > 0 || sum.loss > 0) ? sum.loss : null,
+        rxBps: sum ? Math.round(sum.rxRate) : 0,
+        txBps: sum ? Math.round(sum.txRate) : 0,
+        rxBytes: wg?.stats.rxBytes ?? 0,
+        txBytes: wg?.stats.txBytes ?? 0,
+        lastHandshake: last ? last : null,
+        relay: m.rec.rl === 1,
+        routes: [...(m.rec.rt ?? [])],
+        spark,
+      });
+    }
+    return rows;
   }
 
   status(): NodeStatus {
@@ -805,7 +921,6 @@ export class PeerMeshNode {
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
     if (this.metricsTimer) clearInterval(this.metricsTimer);
-    if (this.web) await this.web.close();
     if (this.resolveTimer) clearInterval(this.resolveTimer);
     if (this.addressTimer) clearInterval(this.addressTimer);
     if (this.saveTimer) {
@@ -909,11 +1024,6 @@ function lanBroadcasts(port: number, tunName: string): Endpoint[] {
 }
 
 /** The built renderer (web UI), if there is one. */
-function rendererDir(): string | null {
-  const dir = join(__dirname, '..', '..', '..', 'renderer', 'dist');
-  return existsSync(join(dir, 'index.html')) ? dir : null;
-}
-
 function ipv6Enabled(): boolean {
   try {
     return readFileSync('/proc/sys/net/ipv6/conf/all/disable_ipv6', 'utf8').trim() === '0';

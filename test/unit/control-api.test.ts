@@ -20,6 +20,17 @@ describe('Control API schemas', () => {
       'ping-peer': { peer: '100.64.1.2' },
       invite: { expiresSeconds: 3600 },
       remove: { peer: 'pi.home' },
+      state: {},
+      peers: {},
+      settings: {},
+      logs: { level: 'warn', limit: 100 },
+      connect: {},
+      disconnect: {},
+      'create-network': { name: 'home', nodeName: 'laptop' },
+      join: { code: 'pm1-abcdefghijklmnop' },
+      leave: {},
+      rename: { peer: 'pi', name: 'Raspberry in the hall' },
+      'set-settings': { listenPort: 51821, theme: 'dark', advertiseRoutes: ['192.168.1.0/24'], relay: true },
     };
     for (const [method, params] of Object.entries(examples)) {
       const r = parseRequest({ id: 7, method, params });
@@ -54,6 +65,14 @@ describe('Control API schemas', () => {
       [{ id: 1, method: 'metrics', params: [] }, 'bad_params'],
       [{ id: 1, method: 'invite', params: { expiresSeconds: 10 } }, 'bad_params'],
       [{ id: 1, method: 'remove', params: null }, 'bad_params'],
+      [{ id: 1, method: 'create-network', params: { name: 'a b' } }, 'bad_params'],
+      [{ id: 1, method: 'create-network', params: { name: 'home', nodeName: '-x' } }, 'bad_params'],
+      [{ id: 1, method: 'set-settings', params: { listenPort: 70000 } }, 'bad_params'],
+      [{ id: 1, method: 'set-settings', params: { theme: 'pink' } }, 'bad_params'],
+      [{ id: 1, method: 'set-settings', params: { advertiseRoutes: ['10.0.0.0/33'] } }, 'bad_params'],
+      [{ id: 1, method: 'set-settings', params: { interfaceName: 'x'.repeat(16) } }, 'bad_params'],
+      [{ id: 1, method: 'join', params: { code: 'short' } }, 'bad_params'],
+      [{ id: 1, method: 'logs', params: { limit: 0 } }, 'bad_params'],
     ];
     for (const [raw, code] of cases) {
       const r = parseRequest(raw);

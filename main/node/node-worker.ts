@@ -1,0 +1,83 @@
+// The node in a worker thread: all packet work (UDP, TUN, crypto, mesh) runs here, so the thread that
+// serves the UI, the tray and the window never waits for it. Started by NodeManager (manager.ts);
+// speaks the small message protocol below over the worker port. Nothing here trusts that its parent
+// sent well-formed messages: a bad one is answered with an error, never a crash.
+import { parentPort } from 'node:worker_threads';
+import type { MethodName } from '../control/api';
+import type { NodeConfig } from './config';
+import { Logger } from './log';
+import type { PeerMeshNode } from './node';
+import { type FromWorker, PROMETHEUS, type ToWorker } from './worker-protocol';
+
+const port = parentPort;
+if (!port) throw new Error('node-worker.ts runs only as a worker thread');
+
+let node: PeerMeshNode | null = null;
+let starting = false;
+const post = (m: FromWorker) => port.postMessage(m);
+
+port.on('message', (m: ToWorker) => {
+  if (typeof m !== 'object' || m === null) return;
+  if (m.t === 'start') void start(m.cfg);
+  else if (m.t === 'call') void call(m.id, m.method, m.params);
+  else if (m.t === 'stop') void stop(String(m.reason ?? 'stopped'));
+});
+
+async function start(cfg: NodeConfig): Promise<void> {
+  if (node || starting) return post({ t: 'fail', message: 'the node is already running' });
+  starting = true;
+  const log = new Logger(
+    cfg.logLevel,
+    (l) => process.stderr.write(l),
+    (level, message, time) => post({ t: 'log', level, message, time }),
+  );
+  try {
+    const { PeerMeshNode } = await import('./node');
+    const n = await PeerMeshNode.start(cfg, log);
+    node = n;
+    n.onApiEvent = (event) => post({ t: 'event', event });
+    const s = n.status();
+    post({
+      t: 'up',
+      info: {
+        publicKey: s.publicKey,
+        listenPort: s.listenPort,
+        interface: s.interface,
+        addresses: s.addresses,
+      },
+    });
+    void n.stopped.then((reason) => {
+      node = null;
+      post({ t: 'down', reason });
+    });
+  } catch (e) {
+    post({ t: 'fail', message: (e as Error).message });
+  } finally {
+    starting = false;
+  }
+}
+
+async function call(id: number, method: MethodName | typeof PROMETHEUS, params: unknown): Promise<void> {
+  if (typeof id !== 'number') return;
+  const n = node;
+  const h = method === PROMETHEUS ? n && (() => n.prometheusText()) : n?.handlers[method];
+  if (!node || !h) {
+    post({
+      t: 'error',
+      id,
+      code: node ? 'unknown_method' : 'failed',
+      message: node ? `the node does not serve ${String(method)}` : 'not connected',
+    });
+    return;
+  }
+  try {
+    post({ t: 'result', id, result: await h(params) });
+  } catch (e) {
+    post({ t: 'error', id, code: 'failed', message: (e as Error).message });
+  }
+}
+
+async function stop(reason: string): Promise<void> {
+  if (!node) return post({ t: 'down', reason });
+  await node.stop(reason); // 'down' follows from node.stopped
+}

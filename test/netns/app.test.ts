@@ -1,0 +1,195 @@
+// The app without a desktop (`peermesh ui`) on two real machines (namespaces): everything a person
+// does in the UI, through the web UI's WebSocket Control API: first run, create a network, invite,
+// join from the second machine (bad and good codes), both connected with the other online on a
+// direct path and RTT samples flowing, rename, disconnect (interface gone) and reconnect, remove, leave.
+// The node runs in a worker thread of the `ui` process (manager.ts).
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { AppState, PeerRow } from '../../main/control/api';
+import { NsApiClient } from '../lib/app-client';
+import { NetnsLab, netnsSkipReason, sleep, waitFor } from '../lib/netns';
+import { CLI, removeDir, tempDir } from '../lib/peermesh-proc';
+
+const skip = netnsSkipReason();
+
+interface Ui {
+  proc: ChildProcess;
+  out: () => string;
+  api: NsApiClient;
+  profile: string;
+}
+
+describe('the app (peermesh ui) on two machines', { skip: skip ?? false }, () => {
+  const lab = new NetnsLab();
+  const dir = tempDir('app');
+  const ui: Record<string, Ui> = {};
+
+  async function startUi(host: string): Promise<Ui> {
+    const profile = join(dir, host);
+    const proc = lab.spawnIn(host, process.execPath, [CLI, 'ui', '--port', '0', '--profile-dir', profile]);
+    let out = '';
+    proc.stdout?.on('data', (d) => {
+      out += d;
+    });
+    proc.stderr?.on('data', (d) => {
+      out += d;
+    });
+    await waitFor(`the web UI on ${host}`, () => {
+      if (proc.exitCode !== null) throw new Error(`peermesh ui on ${host} exited ${proc.exitCode}: ${out}`);
+      return /web UI: http:\S+/.test(out);
+    });
+    const url = /web UI: (http:\S+)/.exec(out)![1];
+    const api = await NsApiClient.open(lab, host, url);
+    return { proc, out: () => out, api, profile };
+  }
+
+  const peersOf = (h: string) => ui[h].api.call<PeerRow[]>('peers');
+  const ifname = (h: string) => `pm${lab.id}${h}`;
+
+  before(async () => {
+    for (const h of ['a', 'b']) lab.addHost(h);
+    lab.lan([
+      ['a', '198.18.0.1/24'],
+      ['b', '198.18.0.2/24'],
+    ]);
+    ui.a = await startUi('a');
+    ui.b = await startUi('b');
+  });
+
+  after(async () => {
+    for (const u of Object.values(ui)) {
+      u.api.close();
+      if (u.proc.exitCode === null) {
+        const done = new Promise((r) => u.proc.once('exit', r));
+        u.proc.kill('SIGTERM');
+        await Promise.race([done, sleep(8000)]);
+      }
+    }
+    await lab.cleanup();
+    removeDir(dir);
+  });
+
+  it('first run: no network yet, and connect says what to do', async () => {
+    const s = await ui.a.api.call<AppState>('state');
+    assert.equal(s.network, null);
+    assert.equal(s.state, 'disconnected');
+    assert.equal(s.desktop, false);
+    await assert.rejects(ui.a.api.call('connect'), /create one or join/);
+    await assert.rejects(
+      ui.a.api.call('create-network', { name: 'bad name' }),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'bad_params');
+        return true;
+      },
+    );
+  });
+
+  it('create a network, invite, join from the other machine: both online on a direct path', async () => {
+    for (const h of ['a', 'b'])
+      await ui[h].api.call('set-settings', { interfaceName: ifname(h), startConnected: false });
+    const s = await ui.a.api.call<AppState>('create-network', { name: 'home', nodeName: 'alpha' });
+    assert.equal(s.state, 'connected');
+    assert.equal(s.network?.name, 'home');
+    assert.match(s.network?.ipv4 ?? '', /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./);
+    assert.ok(ui.a.api.events.some((e) => e.type === 'state' && e.state === 'connecting'));
+    assert.ok(lab.tryExec('a', 'ip', ['link', 'show', ifname('a')]).ok, 'interface created');
+
+    const inv = await ui.a.api.call<{ code: string; expires: string }>('invite', { expiresSeconds: 3600 });
+    assert.ok(inv.code.length > 20);
+    await assert.rejects(ui.b.api.call('join', { code: `${inv.code.slice(0, -4)}AAAA` }), /bad join code/);
+
+    const sb = await ui.b.api.call<AppState>('join', { code: inv.code, nodeName: 'beta' });
+    assert.equal(sb.state, 'connected');
+    assert.equal(sb.network?.name, 'home');
+
+    let rowB: PeerRow | undefined;
+    await waitFor(
+      'a sees beta online, direct',
+      async () => {
+        rowB = (await peersOf('a')).find((r) => r.name === 'beta');
+        return rowB?.online && rowB.path === 'direct';
+      },
+      20_000,
+      250,
+    ).catch((e) => {
+      throw new Error(
+        `${e.message}; row ${JSON.stringify(rowB)}\n--- a:\n${ui.a.out()}\n--- b:\n${ui.b.out()}`,
+      );
+    });
+    await waitFor(
+      'b sees alpha online',
+      async () => (await peersOf('b')).some((r) => r.name === 'alpha' && r.online),
+      20_000,
+      250,
+    );
+    assert.ok(
+      lab.tryExec('b', 'ping', ['-c', '1', '-W', '2', s.network!.ipv4!]).ok,
+      'b pings a over the overlay',
+    );
+    // someone watches (peers read each second): RTT probes every second, the sparkline moves
+    await waitFor(
+      'RTT samples for beta',
+      async () => {
+        const r = (await peersOf('a')).find((x) => x.name === 'beta');
+        return r && r.rttMs !== null && r.spark.filter((v) => v !== null).length >= 2;
+      },
+      15_000,
+      500,
+    );
+    assert.ok(ui.a.api.events.some((e) => e.type === 'peer' && e.name === 'beta' && e.online));
+    const st = await ui.a.api.call<AppState>('state');
+    assert.equal(st.network?.memberCount, 1);
+    assert.equal(st.network?.onlineCount, 1);
+  });
+
+  it('rename is a local name, kept by this node only', async () => {
+    const r = await ui.a.api.call<{ alias: string }>('rename', { peer: 'beta', name: 'Laptop' });
+    assert.equal(r.alias, 'Laptop');
+    const row = (await peersOf('a')).find((x) => x.name === 'beta');
+    assert.equal(row?.alias, 'Laptop');
+    const rowOnB = (await peersOf('b')).find((x) => x.name === 'alpha');
+    assert.equal(rowOnB?.alias, null);
+  });
+
+  it('disconnect removes the interface; connect brings the node back', async () => {
+    const s = await ui.a.api.call<AppState>('disconnect');
+    assert.equal(s.state, 'disconnected');
+    assert.ok(!lab.tryExec('a', 'ip', ['link', 'show', ifname('a')]).ok, 'interface gone');
+    assert.deepEqual(await peersOf('a'), []);
+    const s2 = await ui.a.api.call<AppState>('connect');
+    assert.equal(s2.state, 'connected');
+    await waitFor(
+      'beta online again',
+      async () => (await peersOf('a')).some((r) => r.name === 'beta' && r.online),
+      20_000,
+      250,
+    );
+    // the alias is kept across reconnects (state directory)
+    assert.equal((await peersOf('a')).find((r) => r.name === 'beta')?.alias, 'Laptop');
+  });
+
+  it('remove: the member disappears and cannot reach the network any more', async () => {
+    const aIp = (await ui.a.api.call<AppState>('state')).network!.ipv4!;
+    await ui.a.api.call('remove', { peer: 'beta' });
+    assert.ok(!(await peersOf('a')).some((r) => r.name === 'beta'));
+    await waitFor(
+      'b cannot ping a',
+      () => !lab.tryExec('b', 'ping', ['-c', '1', '-W', '1', aIp]).ok,
+      15_000,
+      500,
+    );
+  });
+
+  it('leave: the profile forgets the network and its secret', async () => {
+    const s = await ui.b.api.call<AppState>('leave');
+    assert.equal(s.network, null);
+    assert.equal(s.state, 'disconnected');
+    assert.ok(!existsSync(join(ui.b.profile, 'networks', 'home.secret')));
+    assert.ok(!lab.tryExec('b', 'ip', ['link', 'show', ifname('b')]).ok, 'interface gone');
+    const logs = await ui.b.api.call<{ message: string }[]>('logs', { level: 'info' });
+    assert.ok(logs.some((l) => /left network "home"/.test(l.message)));
+  });
+});
