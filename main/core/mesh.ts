@@ -181,6 +181,8 @@ type Wire = (
   | { t: 'recs'; ts: number; key: string; seen: string; recs: (MemberRecord | Removal)[] }
   | { t: 'want'; ts: number; key: string; seen: string; peer: string }
   | { t: 'intro'; ts: number; key: string; seen: string; rec: MemberRecord; at: string | null; th?: 0 | 1 }
+  /** The sender is stopping: drop its paths now instead of after MESH_PATH_TIMEOUT. */
+  | { t: 'bye'; ts: number; key: string; seen: string }
 ) & { /** The sender is behind a symmetric NAT. */ h?: 1 };
 
 export type PathKind = 'direct' | 'relayed' | 'none';
@@ -948,6 +950,7 @@ export class Mesh {
 
   /** A datagram whose first byte is one of the mesh types. Anything not from a member is dropped silently. */
   handleDatagram(buf: Buffer, len: number, from: Endpoint): void {
+    if (this.left) return; // stopping: a hello answered now would bring our path back on their side
     if (buf[0] === MSG_RELAY_TO || buf[0] === MSG_RELAY_FROM) {
       this.handleRelay(buf, len, from);
       return;
@@ -960,6 +963,11 @@ export class Mesh {
     }
     if (msg.key === this.selfKey) return;
     if (this.members.get(msg.key)?.removed) return;
+    if (msg.t === 'bye') {
+      const m = this.members.get(msg.key);
+      if (m) this.lostMember(m);
+      return;
+    }
     const sender = this.member(msg.key);
     sender.hard = msg.h === 1;
     this.markDirect(sender, from);
@@ -1165,6 +1173,29 @@ export class Mesh {
     this.setPath(m, 'direct', null);
   }
 
+  /** The member's direct path timed out, or it said goodbye: no path until it is heard again. */
+  private lostMember(m: Member): void {
+    if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
+    m.direct = null;
+    m.lastDirect = 0;
+    m.probingSince = 0;
+    this.setPath(m, 'none', null);
+  }
+
+  /**
+   * Tell every member we have a direct path to that this node is stopping (a clean disconnect shows
+   * as offline on their side at once). Unauthenticated beyond the network key, like hellos: a
+   * member could fake it, and the real node's next hello undoes it.
+   */
+  leave(): void {
+    this.left = true;
+    for (const m of this.members.values())
+      if (m.direct && !m.removed && this.now - m.lastDirect <= MESH_PATH_TIMEOUT)
+        this.send({ t: 'bye' }, m.direct);
+  }
+
+  private left = false;
+
   private setPath(m: Member, kind: PathKind, via: string | null): void {
     if (m.path === kind && m.relay === via) return;
     m.path = kind;
@@ -1276,12 +1307,7 @@ export class Mesh {
         }
       }
       const wanted = this.wanted(m);
-      if (m.direct && this.now - m.lastDirect > MESH_PATH_TIMEOUT) {
-        this.byEndpoint.delete(endpointText(m.direct));
-        m.direct = null;
-        this.setPath(m, 'none', null);
-        m.probingSince = 0;
-      }
+      if (m.direct && this.now - m.lastDirect > MESH_PATH_TIMEOUT) this.lostMember(m);
       if (
         m.direct &&
         m.syncPending &&
@@ -1591,6 +1617,8 @@ function validWire(m: Wire, wallNow: number): boolean {
       return typeof m.peer === 'string' && KEY_RE.test(m.peer);
     case 'intro':
       return typeof m.rec === 'object' && m.rec !== null && (m.at === null || typeof m.at === 'string');
+    case 'bye':
+      return true;
     default:
       return false;
   }

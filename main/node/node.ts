@@ -930,6 +930,11 @@ export class PeerMeshNode {
     }
     this.updateNames(true);
     this.control.close(this.controlPath);
+    if (this.mesh) {
+      this.mesh.setTime(performance.now(), Date.now());
+      this.mesh.leave();
+      await new Promise((r) => setTimeout(r, 20)); // let the goodbyes leave the socket
+    }
     this.udp.close();
     const tun = this.tun;
     this.tun = null;

@@ -154,9 +154,26 @@ describe('the app (peermesh ui) on two machines', { skip: skip ?? false }, () =>
     assert.equal(rowOnB?.alias, null);
   });
 
-  it('disconnect removes the interface; connect brings the node back', async () => {
+  it('disconnect removes the interface, the other side sees it offline at once; connect brings it back', async () => {
     const s = await ui.a.api.call<AppState>('disconnect');
     assert.equal(s.state, 'disconnected');
+    // a said goodbye: b shows alpha offline within seconds, not after the 65 s path timeout
+    await waitFor(
+      'b sees alpha offline',
+      async () => (await peersOf('b')).some((r) => r.name === 'alpha' && !r.online),
+      5000,
+      100,
+    ).catch(async (e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(await peersOf('b'))}\n${ui.b.out().slice(-3000)}`);
+    });
+    await waitFor('the offline event', () =>
+      ui.b.api.events.some((e) => e.type === 'peer' && e.name === 'alpha' && !e.online),
+    );
+    await sleep(3000);
+    assert.ok(
+      (await peersOf('b')).some((r) => r.name === 'alpha' && !r.online),
+      'alpha stays offline',
+    );
     assert.ok(!lab.tryExec('a', 'ip', ['link', 'show', ifname('a')]).ok, 'interface gone');
     assert.deepEqual(await peersOf('a'), []);
     const s2 = await ui.a.api.call<AppState>('connect');
