@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import v8 from 'node:v8';
+import type { PeerRow } from '../control/api';
 import { controlRequest } from '../control/socket';
 import { ensurePrivateDir, writeFileAtomic } from '../io/files';
 import {
@@ -43,6 +44,7 @@ Usage:
                                    the app without a desktop: create or join a network, connect and
                                    watch peers from a browser (URL with its token printed on stdout)
   peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
+  peermesh peers [--json]          the members: name, overlay IPv4, online, path, RTT, rates, last handshake
   peermesh invite [--expires 24h]  print a one-line join code for a new machine (30m, 12h, 7d; at most 30d)
   peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
   peermesh ping PEER [-c N]        live round-trip times to a member (key, name or IPv4) and its path
@@ -592,6 +594,52 @@ async function cmdAddress(args: string[]): Promise<void> {
   process.stdout.write(`${a.v4}\n${a.v6}\n`);
 }
 
+/** `peermesh peers [--json]`: the peer list (the UI's rows) of the running node. */
+async function cmdPeers(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    json: { type: 'boolean' },
+    'state-dir': { type: 'string' },
+    network: { type: 'string' },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  let rows: PeerRow[];
+  try {
+    rows = (await controlRequest(join(nodeDir(values), 'peermesh.sock'), 'peers')) as PeerRow[];
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  const table = [['NAME', 'IPV4', 'STATE', 'PATH', 'RTT', 'RX/TX', 'HANDSHAKE']];
+  for (const r of rows.sort((a, b) => (a.alias ?? a.name).localeCompare(b.alias ?? b.name)))
+    table.push([
+      r.alias ? `${r.alias} (${r.name})` : r.name,
+      r.ipv4,
+      r.online ? 'online' : 'offline',
+      r.path === 'relayed'
+        ? `relayed via ${r.via}`
+        : r.path === 'direct'
+          ? `direct ${r.endpoint ?? ''}`.trim()
+          : '-',
+      r.rttMs === null ? '-' : `${r.rttMs.toFixed(1)} ms`,
+      `${bytes(r.rxBps)}/s ${bytes(r.txBps)}/s`,
+      r.lastHandshake ? ago(new Date(r.lastHandshake).toISOString()) : 'never',
+    ]);
+  const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  process.stdout.write(
+    `${table
+      .map((row) =>
+        row
+          .map((c, i) => c.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n')}\n`,
+  );
+}
+
 async function cmdStatus(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     json: { type: 'boolean' },
@@ -677,6 +725,9 @@ export async function main(argv: string[]): Promise<void> {
         return await cmdUi(rest);
       case 'status':
         await cmdStatus(rest);
+        return;
+      case 'peers':
+        await cmdPeers(rest);
         return;
       case 'remove':
         await cmdRemove(rest);

@@ -111,6 +111,18 @@ describe('control API, metrics and web UI on real nodes', { skip: skip ?? false 
     assert.equal(runCli(['ping', 'nobody', '-c', '1', '--state-dir', join(dir, 'a')], lab.ns('a')).code, 1);
   });
 
+  it('peermesh peers lists members with their state and path (table and --json)', () => {
+    const j = runCli(['peers', '--json', '--state-dir', join(dir, 'a')], lab.ns('a'));
+    assert.equal(j.code, 0, j.stderr);
+    const rows = JSON.parse(j.stdout) as { name: string; online: boolean; path: string; ipv4: string }[];
+    const b = rows.find((r) => r.name === 'node-b');
+    assert.ok(b?.online, j.stdout);
+    assert.equal(b.path, 'direct');
+    const t = runCli(['peers', '--state-dir', join(dir, 'a')], lab.ns('a'));
+    assert.match(t.stdout, /^NAME\s+IPV4\s+STATE/);
+    assert.match(t.stdout, new RegExp(`node-b\\s+${b.ipv4.replace(/\./g, '\\.')}\\s+online\\s+direct`));
+  });
+
   it('/metrics serves Prometheus text with the token only', () => {
     const token = new URL(url).searchParams.get('token')!;
     const ok = get('/metrics', { Authorization: `Bearer ${token}` });
