@@ -1,10 +1,12 @@
 // Files the node keeps: written atomically (temp file + fsync + rename + directory fsync), so a crash
 // never leaves a half-written key or config. Secrets get mode 0600, the state directory 0700.
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   fsyncSync,
   mkdirSync,
   openSync,
+  readdirSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -12,9 +14,12 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+const TEMP_RE = /^\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
   const dir = dirname(path);
-  const tmp = join(dir, `.${process.pid}.${Date.now()}.tmp`);
+  // unique per write: two writes in one millisecond, or from two threads of one process, never meet
+  const tmp = join(dir, `.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
   try {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
@@ -33,6 +38,42 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     fsyncSync(dfd);
   } finally {
     closeSync(dfd);
+  }
+}
+
+/**
+ * Remove temporary files that writers killed mid-write left in `dir` (the real files are intact:
+ * a temp file never replaces one until it is complete). Files of live processes are kept.
+ */
+export function sweepStaleTemp(dir: string): number {
+  let n = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const f of names) {
+    const m = TEMP_RE.exec(f);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    try {
+      unlinkSync(join(dir, f));
+      n++;
+    } catch {
+      /* gone already */
+    }
+  }
+  return n;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -25,7 +25,7 @@ import type {
 import { METHODS, parseRequest } from '../control/api';
 import { WebServer } from '../control/web-server';
 import { decodeInviteCode, InviteCodeError } from '../core/invites';
-import { ensurePrivateDir, writeFileAtomic } from '../io/files';
+import { ensurePrivateDir, sweepStaleTemp, writeFileAtomic } from '../io/files';
 import { ConfigError, defaults, type LogLevel, type NodeConfig, validate } from './config';
 import { type FromWorker, PROMETHEUS, type ToWorker } from './worker-protocol';
 
@@ -123,6 +123,7 @@ export class NodeManager {
   static async open(opts: ManagerOptions): Promise<NodeManager> {
     ensurePrivateDir(opts.profileDir);
     const m = new NodeManager(opts);
+    for (const d of [opts.profileDir, join(opts.profileDir, 'networks')]) sweepStaleTemp(d);
     m.profile = m.loadProfile();
     if (opts.ui) {
       m.web = await WebServer.start({

@@ -24,7 +24,7 @@ import {
   OVERLAY_V6_PREFIX,
   parseEndpointText,
 } from '../core/mesh';
-import { ensurePrivateDir, writeFileAtomic } from '../io/files';
+import { ensurePrivateDir, sweepStaleTemp, writeFileAtomic } from '../io/files';
 import { TunHelper } from '../io/helper';
 import { UdpSockets } from '../io/udp';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
@@ -190,6 +190,8 @@ export class PeerMeshNode {
     } catch (e) {
       throw new ConfigError(`state directory: ${(e as Error).message}`);
     }
+    const swept = sweepStaleTemp(cfg.stateDir);
+    if (swept) log.info(`removed ${swept} temporary file(s) left by an interrupted write`);
     // Everything that can be wrong with the input is checked before anything is written.
     const psk = cfg.pskFile ? loadKey(cfg.pskFile, 'pre-shared key file', log) : null;
     const peerPsks = cfg.peers.map((p) =>
