@@ -99,7 +99,9 @@ function lines(text: string): Line[] {
     if (end >= 0) s = s.slice(0, end);
     s = s.replace(/[ \t]+$/, '');
     if (s === '') continue;
-    const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(s)!;
+    // The option ends at the first space or tab (other whitespace, e.g. \v or U+00A0, stays part of it
+    // and makes it an unknown option); the value is the rest, whatever it holds (also U+2028).
+    const m = /^([^ \t]+)(?:[ \t]+([\s\S]*))?$/.exec(s)!;
     const option = m[1];
     const key = option.toLowerCase();
     if (key === 'endconfig') break;
