@@ -4,7 +4,44 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ApiEvent } from '../../main/control/api';
-import { type NetnsLab, waitFor } from './netns';
+import { type NetnsLab, sleep, waitFor } from './netns';
+import { CLI } from './peermesh-proc';
+
+/** A running `peermesh ui` in a test namespace: its process, output, URL and an API client. */
+export interface Ui {
+  proc: ChildProcess;
+  out: () => string;
+  url: string;
+  api: NsApiClient;
+  profile: string;
+}
+
+export async function startUi(lab: NetnsLab, host: string, profile: string): Promise<Ui> {
+  const proc = lab.spawnIn(host, process.execPath, [CLI, 'ui', '--port', '0', '--profile-dir', profile]);
+  let out = '';
+  proc.stdout?.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr?.on('data', (d) => {
+    out += d;
+  });
+  await waitFor(`the web UI on ${host}`, () => {
+    if (proc.exitCode !== null) throw new Error(`peermesh ui on ${host} exited ${proc.exitCode}: ${out}`);
+    return /web UI: http:\S+/.test(out);
+  });
+  const url = /web UI: (http:\S+)/.exec(out)![1];
+  const api = await NsApiClient.open(lab, host, url);
+  return { proc, out: () => out, url, api, profile };
+}
+
+/** SIGTERM (the app disconnects cleanly), then wait up to 8 s. */
+export async function stopUi(u: Ui): Promise<void> {
+  u.api.close();
+  if (u.proc.exitCode !== null || u.proc.signalCode !== null) return;
+  const done = new Promise((r) => u.proc.once('exit', r));
+  u.proc.kill('SIGTERM');
+  await Promise.race([done, sleep(8000)]);
+}
 
 export class NsApiClient {
   readonly events: ApiEvent[] = [];

@@ -4,48 +4,22 @@
 // direct path and RTT samples flowing, rename, disconnect (interface gone) and reconnect, remove, leave.
 // The node runs in a worker thread of the `ui` process (manager.ts).
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AppState, PeerRow } from '../../main/control/api';
-import { NsApiClient } from '../lib/app-client';
+import { startUi as startUiIn, stopUi, type Ui } from '../lib/app-client';
 import { NetnsLab, netnsSkipReason, sleep, waitFor } from '../lib/netns';
-import { CLI, removeDir, tempDir } from '../lib/peermesh-proc';
+import { removeDir, tempDir } from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
-
-interface Ui {
-  proc: ChildProcess;
-  out: () => string;
-  api: NsApiClient;
-  profile: string;
-}
 
 describe('the app (peermesh ui) on two machines', { skip: skip ?? false }, () => {
   const lab = new NetnsLab();
   const dir = tempDir('app');
   const ui: Record<string, Ui> = {};
 
-  async function startUi(host: string): Promise<Ui> {
-    const profile = join(dir, host);
-    const proc = lab.spawnIn(host, process.execPath, [CLI, 'ui', '--port', '0', '--profile-dir', profile]);
-    let out = '';
-    proc.stdout?.on('data', (d) => {
-      out += d;
-    });
-    proc.stderr?.on('data', (d) => {
-      out += d;
-    });
-    await waitFor(`the web UI on ${host}`, () => {
-      if (proc.exitCode !== null) throw new Error(`peermesh ui on ${host} exited ${proc.exitCode}: ${out}`);
-      return /web UI: http:\S+/.test(out);
-    });
-    const url = /web UI: (http:\S+)/.exec(out)![1];
-    const api = await NsApiClient.open(lab, host, url);
-    return { proc, out: () => out, api, profile };
-  }
-
+  const startUi = (host: string) => startUiIn(lab, host, join(dir, host));
   const peersOf = (h: string) => ui[h].api.call<PeerRow[]>('peers');
   const ifname = (h: string) => `pm${lab.id}${h}`;
 
@@ -60,14 +34,7 @@ describe('the app (peermesh ui) on two machines', { skip: skip ?? false }, () =>
   });
 
   after(async () => {
-    for (const u of Object.values(ui)) {
-      u.api.close();
-      if (u.proc.exitCode === null) {
-        const done = new Promise((r) => u.proc.once('exit', r));
-        u.proc.kill('SIGTERM');
-        await Promise.race([done, sleep(8000)]);
-      }
-    }
+    for (const u of Object.values(ui)) await stopUi(u);
     await lab.cleanup();
     removeDir(dir);
   });

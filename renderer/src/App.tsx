@@ -1,0 +1,90 @@
+import { type KeyboardEvent, useEffect, useRef, useState } from 'react';
+import { FirstRun } from './components/FirstRun';
+import { Header } from './components/Header';
+import { LinkBanner } from './components/LinkBanner';
+import { LogsView } from './components/LogsView';
+import { PeersView } from './components/PeersView';
+import { SettingsView } from './components/SettingsView';
+import { Toasts } from './components/Toasts';
+import { useApp, useStoreApi } from './context';
+import { useTheme } from './theme';
+
+const TABS = [
+  { id: 'peers', label: 'Peers' },
+  { id: 'logs', label: 'Logs' },
+  { id: 'settings', label: 'Settings' },
+] as const;
+type TabId = (typeof TABS)[number]['id'];
+
+export function App() {
+  const store = useStoreApi();
+  const app = useApp((s) => s.app);
+  useTheme(useApp((s) => s.settings?.theme));
+  useEffect(() => store.getState().start(), [store]);
+
+  return (
+    <div className="app">
+      <LinkBanner />
+      {app === null ? (
+        <p className="empty loading">Loading…</p>
+      ) : app.network === null ? (
+        <FirstRun />
+      ) : (
+        <>
+          <Header />
+          <Main />
+        </>
+      )}
+      <Toasts />
+    </div>
+  );
+}
+
+/** Tabs (WAI-ARIA pattern: arrow keys, Home and End move between them) over the three views. */
+function Main() {
+  const [tab, setTab] = useState<TabId>('peers');
+  const tabRefs = useRef<Partial<Record<TabId, HTMLButtonElement | null>>>({});
+  const onKeyDown = (e: KeyboardEvent) => {
+    const i = TABS.findIndex((t) => t.id === tab);
+    const next =
+      e.key === 'ArrowRight'
+        ? (i + 1) % TABS.length
+        : e.key === 'ArrowLeft'
+          ? (i + TABS.length - 1) % TABS.length
+          : e.key === 'Home'
+            ? 0
+            : e.key === 'End'
+              ? TABS.length - 1
+              : -1;
+    if (next < 0) return;
+    e.preventDefault();
+    setTab(TABS[next].id);
+    tabRefs.current[TABS[next].id]?.focus();
+  };
+  return (
+    <main className="main">
+      <div className="tabs" role="tablist" aria-label="Views" onKeyDown={onKeyDown}>
+        {TABS.map((t) => (
+          <button
+            key={t.id}
+            ref={(el) => {
+              tabRefs.current[t.id] = el;
+            }}
+            type="button"
+            role="tab"
+            id={`tab-${t.id}`}
+            aria-selected={tab === t.id}
+            aria-controls={tab === t.id ? `panel-${t.id}` : undefined}
+            tabIndex={tab === t.id ? 0 : -1}
+            onClick={() => setTab(t.id)}
+          >
+            {t.label}
+          </button>
+        ))}
+      </div>
+      <div className="panel" role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
+        {tab === 'peers' ? <PeersView /> : tab === 'logs' ? <LogsView /> : <SettingsView />}
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,65 @@
+import { useRef, useState } from 'react';
+import { useApp } from '../context';
+import { ConnectToggle } from './ConnectToggle';
+import { CopyButton } from './CopyButton';
+import { InviteDialog } from './InviteDialog';
+
+export function Header() {
+  const network = useApp((s) => s.app?.network ?? null);
+  const connected = useApp((s) => s.app?.state === 'connected');
+  // The peer list is polled every second while shown: fresher than the counts in `state`.
+  const peers = useApp((s) => (s.peersAt > 0 ? s.peers : null));
+  const [inviting, setInviting] = useState(false);
+  const v4 = useRef<HTMLElement>(null);
+  const v6 = useRef<HTMLElement>(null);
+  if (!network) return null;
+  const members = connected && peers ? peers.length : network.memberCount;
+  const online = connected && peers ? peers.filter((p) => p.online).length : network.onlineCount;
+  return (
+    <header className="app-header">
+      <div className="brand">
+        <h1>PeerMesh</h1>
+        <p className="network-name">
+          Network <strong data-testid="network-name">{network.name}</strong>
+        </p>
+      </div>
+      <dl className="identity">
+        <div>
+          <dt>This device</dt>
+          <dd data-testid="own-name">{network.nodeName}</dd>
+        </div>
+        <div>
+          <dt>IPv4</dt>
+          <dd>
+            <code ref={v4} data-testid="own-ipv4">
+              {network.ipv4 ?? '—'}
+            </code>
+            {network.ipv4 && <CopyButton text={network.ipv4} label="Copy own IPv4 address" target={v4} />}
+          </dd>
+        </div>
+        {network.ipv6 && (
+          <div>
+            <dt>IPv6</dt>
+            <dd>
+              <code ref={v6} className="ipv6">
+                {network.ipv6}
+              </code>
+              <CopyButton text={network.ipv6} label="Copy own IPv6 address" target={v6} />
+            </dd>
+          </div>
+        )}
+        <div>
+          <dt>Peers online</dt>
+          <dd className="num" data-testid="member-counts">
+            {connected ? `${online} of ${members}` : `— of ${members}`}
+          </dd>
+        </div>
+      </dl>
+      <ConnectToggle />
+      <button type="button" onClick={() => setInviting(true)}>
+        Invite…
+      </button>
+      {inviting && <InviteDialog onClose={() => setInviting(false)} />}
+    </header>
+  );
+}

@@ -1,0 +1,63 @@
+import { type RefObject, useEffect, useRef } from 'react';
+
+/**
+ * Calls `fn` now and then `ms` after each call has settled, while `enabled` and the page is visible
+ * (a hidden page stops polling and catches up as soon as it is shown again). A new `key` restarts it.
+ */
+export function usePoll(fn: () => Promise<unknown>, ms: number, enabled: boolean, key: unknown = null): void {
+  const fnRef = useRef(fn);
+  useEffect(() => {
+    fnRef.current = fn;
+  });
+  useEffect(() => {
+    if (!enabled) return;
+    let stopped = false;
+    let running = false;
+    let timer: number | undefined;
+    const run = async () => {
+      window.clearTimeout(timer);
+      if (stopped || running || document.visibilityState === 'hidden') return;
+      running = true;
+      try {
+        await fnRef.current();
+      } catch {
+        /* the store reports what matters */
+      } finally {
+        running = false;
+      }
+      if (!stopped) timer = window.setTimeout(run, ms);
+    };
+    const onVisibility = () => {
+      if (document.visibilityState === 'visible') void run();
+    };
+    void run();
+    document.addEventListener('visibilitychange', onVisibility);
+    return () => {
+      stopped = true;
+      window.clearTimeout(timer);
+      document.removeEventListener('visibilitychange', onVisibility);
+    };
+  }, [enabled, ms, key]);
+}
+
+/** The element's content width, kept up to date (0 until measured). */
+export function useWidth(ref: RefObject<HTMLElement | null>, onWidth: (w: number) => void): void {
+  const cb = useRef(onWidth);
+  useEffect(() => {
+    cb.current = onWidth;
+  });
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    let last = -1;
+    const ro = new ResizeObserver(() => {
+      const w = Math.floor(el.clientWidth);
+      if (w !== last && w > 0) {
+        last = w;
+        cb.current(w);
+      }
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, [ref]);
+}

@@ -1,0 +1,368 @@
+// The UI's state and every call it makes, in one zustand store over an injected Transport (tests hand
+// it an in-memory one). Components poll through the refresh* actions while they are shown; events
+// from the node patch the state in between.
+import { createStore, type StoreApi } from 'zustand/vanilla';
+import {
+  type ApiEvent,
+  type AppState,
+  type InviteResult,
+  type LogLine,
+  type MetricsResult,
+  type MetricsWindow,
+  type PeerRow,
+  type PingResult,
+  request,
+  type Settings,
+  WINDOW_POINTS,
+} from './api';
+import { displayName, formatMs, pathText } from './format';
+import type { PeerSort } from './peers';
+import { errorText, type LinkStatus, type Transport } from './transport';
+
+export const MAX_LOGS = 1000;
+export const MAX_TOASTS = 5;
+
+export interface Toast {
+  id: number;
+  kind: 'info' | 'error';
+  text: string;
+}
+
+export interface UiState {
+  /** The link to the node (WebSocket or IPC). */
+  link: LinkStatus;
+  /** Whether the link was ever open (to tell "connecting…" from "lost connection"). */
+  linkWasOpen: boolean;
+  app: AppState | null;
+  settings: Settings | null;
+  peers: PeerRow[];
+  /** When `peers` was last read (ms), 0 before the first answer. */
+  peersAt: number;
+  peerSort: PeerSort;
+  peerFilter: string;
+  /** Key of the peer whose detail view is open. */
+  selected: string | null;
+  metricsWindow: MetricsWindow;
+  metrics: MetricsResult | null;
+  metricsError: string | null;
+  logs: LogLine[];
+  toasts: Toast[];
+  /** A connect/disconnect call is on its way and the state has not moved yet. */
+  toggleBusy: boolean;
+}
+
+export interface UiActions {
+  /** Subscribes to the transport; returns the function that unsubscribes. */
+  start(): () => void;
+  refreshState(): Promise<void>;
+  refreshSettings(): Promise<void>;
+  refreshLogs(): Promise<void>;
+  refreshPeers(): Promise<void>;
+  refreshMetrics(): Promise<void>;
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  /** createNetwork … remove: reject with an ApiCallError, for the form or dialog to show. */
+  createNetwork(name: string, nodeName?: string): Promise<void>;
+  join(code: string, nodeName?: string): Promise<void>;
+  leave(): Promise<void>;
+  invite(expiresSeconds: number): Promise<InviteResult>;
+  rename(key: string, name: string): Promise<void>;
+  saveSettings(changes: Partial<Settings>): Promise<Settings>;
+  remove(key: string): Promise<void>;
+  /** Shows the result as a toast (and returns it); null when the call failed. */
+  pingPeer(key: string): Promise<PingResult | null>;
+  select(key: string | null): void;
+  setMetricsWindow(w: MetricsWindow): void;
+  setPeerSort(sort: PeerSort): void;
+  setPeerFilter(text: string): void;
+  toast(kind: Toast['kind'], text: string): void;
+  dismissToast(id: number): void;
+}
+
+export type UiStore = UiState & UiActions;
+export type AppStoreApi = StoreApi<UiStore>;
+
+const STATE_REFRESH_DELAY_MS = 250;
+
+export function createAppStore(transport: Transport): AppStoreApi {
+  let toastId = 0;
+  let stateTimer: ReturnType<typeof setTimeout> | null = null;
+
+  return createStore<UiStore>()((set, get) => {
+    /** Replace the row of `key` with `patch` applied (no-op for an unknown key). */
+    const patchPeer = (key: string, patch: (p: PeerRow) => Partial<PeerRow>) =>
+      set((s) => {
+        const i = s.peers.findIndex((p) => p.key === key);
+        if (i < 0) return {};
+        const peers = s.peers.slice();
+        peers[i] = { ...peers[i], ...patch(peers[i]) };
+        return { peers };
+      });
+
+    /** Several events in a burst (members arriving, a reconnect) cost one `state` call. */
+    const scheduleStateRefresh = () => {
+      if (stateTimer) return;
+      stateTimer = setTimeout(() => {
+        stateTimer = null;
+        void get().refreshState();
+      }, STATE_REFRESH_DELAY_MS);
+    };
+
+    const onEvent = (e: ApiEvent) => {
+      switch (e.type) {
+        case 'state':
+          set((s) => ({
+            toggleBusy: false,
+            app: s.app ? { ...s.app, state: e.state, error: e.error ?? null } : s.app,
+            peers: e.state === 'disconnected' ? [] : s.peers,
+          }));
+          scheduleStateRefresh();
+          break;
+        case 'peer':
+          patchPeer(e.key, () => ({ online: e.online }));
+          scheduleStateRefresh();
+          break;
+        case 'path':
+          patchPeer(e.key, (p) => ({
+            path: e.kind,
+            via: e.kind === 'relayed' ? (e.via ?? p.via) : null,
+            endpoint: e.endpoint ?? p.endpoint,
+          }));
+          break;
+        case 'rtt':
+          patchPeer(e.key, () => ({ rttMs: e.ms }));
+          break;
+        case 'handshake':
+          patchPeer(e.key, () => ({ lastHandshake: Date.now() }));
+          break;
+        case 'member':
+          scheduleStateRefresh();
+          void get().refreshPeers();
+          break;
+        case 'removed':
+          set((s) => ({
+            peers: s.peers.filter((p) => p.key !== e.key),
+            selected: s.selected === e.key ? null : s.selected,
+          }));
+          scheduleStateRefresh();
+          break;
+        case 'error':
+          get().toast('error', e.message);
+          break;
+        case 'log':
+          set((s) => ({
+            logs:
+              s.logs.length >= MAX_LOGS
+                ? [...s.logs.slice(s.logs.length - MAX_LOGS + 1), lineOf(e)]
+                : [...s.logs, lineOf(e)],
+          }));
+          break;
+      }
+    };
+
+    const refreshAll = () => {
+      void get().refreshState();
+      void get().refreshSettings();
+      void get().refreshLogs();
+    };
+
+    /** A command whose failure is only worth a toast. */
+    const attempt = async <T>(what: string, f: () => Promise<T>): Promise<T | null> => {
+      try {
+        return await f();
+      } catch (e) {
+        get().toast('error', `${what}: ${errorText(e)}`);
+        return null;
+      }
+    };
+
+    return {
+      link: transport.onStatus ? 'connecting' : 'open',
+      linkWasOpen: !transport.onStatus,
+      app: null,
+      settings: null,
+      peers: [],
+      peersAt: 0,
+      peerSort: { key: 'name', dir: 'asc' },
+      peerFilter: '',
+      selected: null,
+      metricsWindow: 60,
+      metrics: null,
+      metricsError: null,
+      logs: [],
+      toasts: [],
+      toggleBusy: false,
+
+      start() {
+        const offEvent = transport.onEvent(onEvent);
+        const offStatus = transport.onStatus?.((link) => {
+          set((s) => ({ link, linkWasOpen: s.linkWasOpen || link === 'open' }));
+          if (link === 'open') refreshAll();
+        });
+        if (!transport.onStatus) refreshAll();
+        return () => {
+          offEvent();
+          offStatus?.();
+          if (stateTimer) clearTimeout(stateTimer);
+          stateTimer = null;
+        };
+      },
+
+      async refreshState() {
+        try {
+          set({ app: await request(transport, 'state') });
+        } catch {
+          /* the link status shows why; the next event or reconnect retries */
+        }
+      },
+
+      async refreshSettings() {
+        try {
+          set({ settings: await request(transport, 'settings') });
+        } catch {
+          /* as above */
+        }
+      },
+
+      async refreshLogs() {
+        try {
+          const logs = await request(transport, 'logs', { limit: MAX_LOGS });
+          set({ logs: logs.slice(-MAX_LOGS) });
+        } catch {
+          /* as above */
+        }
+      },
+
+      async refreshPeers() {
+        try {
+          set({ peers: await request(transport, 'peers'), peersAt: Date.now() });
+        } catch {
+          /* polled again in a second */
+        }
+      },
+
+      async refreshMetrics() {
+        const { selected, metricsWindow } = get();
+        if (!selected) return;
+        try {
+          const m = await request(transport, 'metrics', {
+            peer: selected,
+            window: metricsWindow,
+            points: WINDOW_POINTS[metricsWindow],
+          });
+          // the view may have moved on while the call was out
+          if (get().selected === selected && get().metricsWindow === metricsWindow)
+            set({ metrics: m, metricsError: null });
+        } catch (e) {
+          if (get().selected === selected) set({ metricsError: errorText(e) });
+        }
+      },
+
+      async connect() {
+        set({ toggleBusy: true });
+        try {
+          set({ app: await request(transport, 'connect') });
+        } catch (e) {
+          await get().refreshState();
+          // The header shows the reason of an error state; anything else is worth a toast.
+          if (get().app?.state !== 'error') get().toast('error', `Connect: ${errorText(e)}`);
+        } finally {
+          set({ toggleBusy: false });
+        }
+      },
+
+      async disconnect() {
+        set({ toggleBusy: true });
+        try {
+          set({ app: await request(transport, 'disconnect'), peers: [] });
+        } catch (e) {
+          get().toast('error', `Disconnect: ${errorText(e)}`);
+        } finally {
+          set({ toggleBusy: false });
+        }
+      },
+
+      async createNetwork(name, nodeName) {
+        const app = await request(transport, 'create-network', nodeName ? { name, nodeName } : { name });
+        set({ app });
+        void get().refreshSettings();
+      },
+
+      async join(code, nodeName) {
+        const app = await request(transport, 'join', nodeName ? { code, nodeName } : { code });
+        set({ app });
+        void get().refreshSettings();
+      },
+
+      async leave() {
+        const app = await request(transport, 'leave');
+        set({ app, peers: [], peersAt: 0, selected: null, metrics: null });
+        void get().refreshSettings();
+      },
+
+      invite: (expiresSeconds) => request(transport, 'invite', { expiresSeconds }),
+
+      async rename(key, name) {
+        const r = await request(transport, 'rename', { peer: key, name });
+        patchPeer(key, () => ({ alias: r.alias }));
+      },
+
+      async saveSettings(changes) {
+        const settings = await request(transport, 'set-settings', changes);
+        set({ settings });
+        void get().refreshState();
+        return settings;
+      },
+
+      async remove(key) {
+        const peer = get().peers.find((p) => p.key === key);
+        const r = await request(transport, 'remove', { peer: key });
+        set((s) => ({
+          peers: s.peers.filter((p) => p.key !== key),
+          selected: s.selected === key ? null : s.selected,
+        }));
+        get().toast('info', `Removed ${peer ? displayName(peer) : r.name} from the network`);
+        scheduleStateRefresh();
+      },
+
+      async pingPeer(key) {
+        const peer = get().peers.find((p) => p.key === key);
+        const who = peer ? displayName(peer) : 'member';
+        const r = await attempt(`Ping ${who}`, () => request(transport, 'ping-peer', { peer: key }));
+        if (!r) return null;
+        const path = pathText({ path: r.path, via: r.via });
+        get().toast(
+          'info',
+          r.rttMs === null
+            ? `Ping ${who}: no answer (${path})`
+            : `Ping ${who}: ${formatMs(r.rttMs)} (${path})`,
+        );
+        return r;
+      },
+
+      select(key) {
+        if (key === get().selected) return;
+        set({ selected: key, metrics: null, metricsError: null });
+      },
+
+      setMetricsWindow(w) {
+        if (w === get().metricsWindow) return;
+        set({ metricsWindow: w, metrics: null, metricsError: null });
+      },
+
+      setPeerSort: (peerSort) => set({ peerSort }),
+      setPeerFilter: (peerFilter) => set({ peerFilter }),
+
+      toast(kind, text) {
+        const t: Toast = { id: ++toastId, kind, text };
+        set((s) => ({ toasts: [...s.toasts.slice(-(MAX_TOASTS - 1)), t] }));
+      },
+
+      dismissToast: (id) => set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) })),
+    };
+  });
+}
+
+function lineOf(e: Extract<ApiEvent, { type: 'log' }>): LogLine {
+  return { time: e.time, level: e.level, message: e.message };
+}

@@ -1,0 +1,13 @@
+import { useEffect } from 'react';
+import type { Settings } from './api';
+
+/** The theme goes on <html data-theme>; styles.css maps it (and `system` via prefers-color-scheme). */
+export function applyTheme(theme: Settings['theme'], root: HTMLElement = document.documentElement): void {
+  root.dataset.theme = theme;
+}
+
+export function useTheme(theme: Settings['theme'] | undefined): void {
+  useEffect(() => {
+    if (theme) applyTheme(theme);
+  }, [theme]);
+}
