@@ -13,6 +13,9 @@ export interface SoakSample {
   rssKiB: number;
   helperRssKiB: number;
   fds: number;
+  /** The node's own view (status --json): V8 heap in use and memory outside the heap (buffers). */
+  heapUsedKiB: number;
+  externalKiB: number;
 }
 
 export interface SoakResult {
@@ -74,11 +77,19 @@ export async function runSoak(secs: number): Promise<SoakResult> {
     const start = Date.now();
     const sample = () => {
       const pid = nodes.a.proc.pid!;
+      let mem = { heapUsed: 0, external: 0 };
+      try {
+        mem = JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, 'a')], lab.ns('a')).stdout).memory;
+      } catch {
+        /* counted as 0 */
+      }
       samples.push({
         t: Math.round((Date.now() - start) / 1000),
         rssKiB: rssKiB(pid),
         helperRssKiB: rssKiB(helperPid(pid)),
         fds: readdirSync(`/proc/${pid}/fd`).length,
+        heapUsedKiB: Math.round(mem.heapUsed / 1024),
+        externalKiB: Math.round(mem.external / 1024),
       });
     };
     sample();

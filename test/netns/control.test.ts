@@ -2,7 +2,7 @@
 // live RTTs and the path, and the web UI server (`up --ui`) serves /metrics (Prometheus text) and the
 // API over WebSocket only with its token.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { controlRequest } from '../../main/control/socket';
@@ -121,6 +121,31 @@ describe('control API, metrics and web UI on real nodes', { skip: skip ?? false 
     const t = runCli(['peers', '--state-dir', join(dir, 'a')], lab.ns('a'));
     assert.match(t.stdout, /^NAME\s+IPV4\s+STATE/);
     assert.match(t.stdout, new RegExp(`node-b\\s+${b.ipv4.replace(/\./g, '\\.')}\\s+online\\s+direct`));
+  });
+
+  it('another local user cannot use the control socket; secrets are in no output', () => {
+    // uid/gid 65534 (nobody): the state directory is 0700 and the socket 0600
+    const sock = join(dir, 'a', 'peermesh.sock');
+    const r = lab.tryExec('a', 'setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      process.execPath,
+      '-e',
+      `require('node:net').connect(${JSON.stringify(sock)}).on('connect', () => { console.log('CONNECTED'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(0); });`,
+    ]);
+    assert.ok(r.ok, r.out);
+    assert.match(r.out, /EACCES/);
+    assert.doesNotMatch(r.out, /CONNECTED/);
+    // the network secret and the private key appear in no status output and no log line
+    const secret = 'metrics and more metrics';
+    const key = readFileSync(join(dir, 'a', 'private.key'), 'utf8').trim();
+    const status = runCli(['status', '--json', '--state-dir', join(dir, 'a')], lab.ns('a')).stdout;
+    const peers = runCli(['peers', '--json', '--state-dir', join(dir, 'a')], lab.ns('a')).stdout;
+    for (const text of [status, peers, nodes.a.log(), nodes.b.log()]) {
+      assert.ok(!text.includes(secret), 'secret in output');
+      assert.ok(!text.includes(key), 'private key in output');
+    }
   });
 
   it('/metrics serves Prometheus text with the token only', () => {
