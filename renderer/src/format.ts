@@ -71,3 +71,10 @@ export function ipv4Number(ip: string): number {
   if (parts.length !== 4) return Number.NaN;
   return parts.reduce((acc, x) => acc * 256 + Number(x), 0);
 }
+
+/** An IPv6 address short enough for the header: its first two and last two groups around "…". */
+export function shortIpv6(ip: string): string {
+  const groups = ip.split(':');
+  if (ip.length <= 20 || groups.length < 6) return ip;
+  return `${groups.slice(0, 2).join(':')}:…:${groups.slice(-2).join(':')}`;
+}

@@ -1,6 +1,7 @@
 import type { RefObject } from 'react';
 import { copyText } from '../clipboard';
 import { useApp } from '../context';
+import { Icon } from './icons';
 
 interface Props {
   text: string;
@@ -8,7 +9,7 @@ interface Props {
   label: string;
   /** Selected for Ctrl+C when the Clipboard API is not available. */
   target?: RefObject<HTMLElement | null>;
-  /** An icon instead of the word (for table cells). */
+  /** An icon instead of the word (for table cells and the header). */
   compact?: boolean;
 }
 
@@ -27,14 +28,7 @@ export function CopyButton({ text, label, target, compact }: Props) {
       onClick={() => void copy()}
     >
       {compact ? (
-        <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" focusable="false">
-          <rect x="5.5" y="5.5" width="8" height="8" rx="1.5" fill="none" stroke="currentColor" />
-          <path
-            d="M10.5 3.5v-1a1 1 0 0 0-1-1h-6a1 1 0 0 0-1 1v6a1 1 0 0 0 1 1h1"
-            fill="none"
-            stroke="currentColor"
-          />
-        </svg>
+        <Icon name="copy" />
       ) : (
         'Copy'
       )}

@@ -1,5 +1,6 @@
 import { useRef, useState } from 'react';
 import { useApp } from '../context';
+import { shortIpv6 } from '../format';
 import { ConnectToggle } from './ConnectToggle';
 import { CopyButton } from './CopyButton';
 import { InviteDialog } from './InviteDialog';
@@ -34,17 +35,21 @@ export function Header() {
             <code ref={v4} data-testid="own-ipv4">
               {network.ipv4 ?? '—'}
             </code>
-            {network.ipv4 && <CopyButton text={network.ipv4} label="Copy own IPv4 address" target={v4} />}
+            {network.ipv4 && <CopyButton text={network.ipv4} label="Copy own IPv4 address" target={v4} compact />}
           </dd>
         </div>
         {network.ipv6 && (
           <div>
             <dt>IPv6</dt>
             <dd>
-              <code ref={v6} className="ipv6">
-                {network.ipv6}
+              {/* shortened on screen (the whole address in the tooltip, to screen readers and in the copy) */}
+              <code className="ipv6" title={network.ipv6}>
+                <span aria-hidden="true">{shortIpv6(network.ipv6)}</span>
+                <span ref={v6} className="sr-only">
+                  {network.ipv6}
+                </span>
               </code>
-              <CopyButton text={network.ipv6} label="Copy own IPv6 address" target={v6} />
+              <CopyButton text={network.ipv6} label="Copy own IPv6 address" target={v6} compact />
             </dd>
           </div>
         )}

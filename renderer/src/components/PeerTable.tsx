@@ -3,6 +3,7 @@ import type { PeerRow } from '../api';
 import { displayName, formatAgo, formatLoss, formatMs, formatRate, NONE, pathText } from '../format';
 import type { PeerSort, SortKey } from '../peers';
 import { CopyButton } from './CopyButton';
+import { Icon } from './icons';
 import { Sparkline } from './Sparkline';
 
 export interface RowActions {
@@ -12,24 +13,46 @@ export interface RowActions {
   remove(key: string): void;
 }
 
-interface Column {
+/** A sort button in a column header. */
+interface SortButton {
+  key: SortKey;
   label: string;
-  sort?: SortKey;
-  /** Sorting by this column starts descending (biggest numbers first). */
+  /** Visible before the label, hidden from screen readers (the traffic column's arrows). */
+  mark?: string;
+  /** Sorting by this starts descending (biggest numbers first). */
   desc?: boolean;
-  className: string;
 }
 
+interface Column {
+  label: string;
+  className: string;
+  /** One button for most columns; the traffic column has one for each direction. */
+  sorts?: SortButton[];
+}
+
+/** A column sorted by one key, its header button named like the column. */
+const sorted = (label: string, key: SortKey, className: string): Column => ({
+  label,
+  className,
+  sorts: [{ key, label }],
+});
+
 const COLUMNS: Column[] = [
-  { label: 'Name', sort: 'name', className: 'c-name' },
-  { label: 'IPv4', sort: 'ipv4', className: 'c-ip' },
-  { label: 'Status', sort: 'status', className: 'c-status' },
+  sorted('Name', 'name', 'c-name'),
+  sorted('IPv4', 'ipv4', 'c-ip'),
+  sorted('Status', 'status', 'c-status'),
   { label: 'Endpoint', className: 'c-endpoint' },
-  { label: 'RTT', sort: 'rtt', className: 'c-num c-rtt' },
-  { label: 'Loss', sort: 'loss', className: 'c-num c-loss' },
-  { label: 'Receive', sort: 'rx', desc: true, className: 'c-num c-rate' },
-  { label: 'Send', sort: 'tx', desc: true, className: 'c-num c-rate' },
-  { label: 'Handshake', sort: 'handshake', className: 'c-num c-ago' },
+  sorted('RTT', 'rtt', 'c-num c-rtt'),
+  sorted('Loss', 'loss', 'c-num c-loss'),
+  {
+    label: 'Traffic',
+    className: 'c-num c-traffic',
+    sorts: [
+      { key: 'rx', label: 'Receive', mark: '↓', desc: true },
+      { key: 'tx', label: 'Send', mark: '↑', desc: true },
+    ],
+  },
+  sorted('Handshake', 'handshake', 'c-num c-ago'),
   { label: 'Last minute', className: 'c-spark' },
   { label: 'Actions', className: 'c-actions' },
 ];
@@ -57,31 +80,26 @@ export function PeerTable({ rows, sort, onSort, selected, actions, now }: Props)
           {/* biome-ignore lint/a11y/noRedundantRoles: explicit so [role=row] selectors (tests, benchmark) find it */}
           <tr role="row">
             {COLUMNS.map((c) => {
-              if (!c.sort) {
-                return (
-                  <th key={c.label} scope="col" className={c.className}>
-                    {c.label}
-                  </th>
-                );
-              }
-              const key = c.sort;
-              const active = sort.key === key;
-              const next: PeerSort = active
-                ? { key, dir: sort.dir === 'asc' ? 'desc' : 'asc' }
-                : { key, dir: c.desc ? 'desc' : 'asc' };
+              const active = c.sorts?.find((b) => b.key === sort.key);
               return (
                 <th
                   key={c.label}
                   scope="col"
                   className={c.className}
-                  aria-sort={active ? (sort.dir === 'asc' ? 'ascending' : 'descending') : 'none'}
+                  aria-sort={
+                    !c.sorts ? undefined : !active ? 'none' : sort.dir === 'asc' ? 'ascending' : 'descending'
+                  }
                 >
-                  <button type="button" className="sort" onClick={() => onSort(next)}>
-                    {c.label}
-                    <span className="sort-mark" aria-hidden="true">
-                      {active ? (sort.dir === 'asc' ? '▲' : '▼') : ''}
+                  {c.sorts ? (
+                    <span className="sorts">
+                      {c.sorts.length > 1 && <span className="sr-only">{c.label}: </span>}
+                      {c.sorts.map((b) => (
+                        <SortHeaderButton key={b.key} button={b} sort={sort} onSort={onSort} />
+                      ))}
                     </span>
-                  </button>
+                  ) : (
+                    c.label
+                  )}
                 </th>
               );
             })}
@@ -102,6 +120,28 @@ export function PeerTable({ rows, sort, onSort, selected, actions, now }: Props)
     </div>
   );
 }
+
+function SortHeaderButton({ button: b, sort, onSort }: { button: SortButton } & Pick<Props, 'sort' | 'onSort'>) {
+  const active = sort.key === b.key;
+  const next: PeerSort = active
+    ? { key: b.key, dir: sort.dir === 'asc' ? 'desc' : 'asc' }
+    : { key: b.key, dir: b.desc ? 'desc' : 'asc' };
+  return (
+    <button type="button" className="sort" onClick={() => onSort(next)}>
+      {b.mark && <span aria-hidden="true">{b.mark}</span>}
+      {b.label}
+      <span className="sort-mark" aria-hidden="true">
+        {active ? (sort.dir === 'asc' ? '▲' : '▼') : ''}
+      </span>
+    </button>
+  );
+}
+
+const ROW_ACTIONS = [
+  { id: 'rename', label: 'Rename' },
+  { id: 'ping', label: 'Ping' },
+  { id: 'remove', label: 'Remove' },
+] as const;
 
 interface RowProps {
   peer: PeerRow;
@@ -144,38 +184,36 @@ const PeerTableRow = memo(function PeerTableRow({ peer: p, selected, actions, no
       </td>
       <td className="c-num">{formatMs(p.rttMs)}</td>
       <td className={p.loss ? 'c-num lossy' : 'c-num'}>{formatLoss(p.loss)}</td>
-      <td className="c-num">{formatRate(p.rxBps)}</td>
-      <td className="c-num">{formatRate(p.txBps)}</td>
+      <td className="c-num c-traffic">
+        <span className="rate">
+          <span aria-hidden="true">↓ </span>
+          <span className="sr-only">receive </span>
+          {formatRate(p.rxBps)}
+        </span>
+        <span className="rate">
+          <span aria-hidden="true">↑ </span>
+          <span className="sr-only">send </span>
+          {formatRate(p.txBps)}
+        </span>
+      </td>
       <td className="c-num">{formatAgo(p.lastHandshake, now)}</td>
       <td className="c-spark">
         <Sparkline values={p.spark} />
       </td>
       <td className="c-actions">
         <div className="row-actions">
-          <button
-            type="button"
-            className="small"
-            onClick={() => actions.rename(p.key)}
-            aria-label={`Rename ${name}`}
-          >
-            Rename
-          </button>
-          <button
-            type="button"
-            className="small"
-            onClick={() => actions.ping(p.key)}
-            aria-label={`Ping ${name}`}
-          >
-            Ping
-          </button>
-          <button
-            type="button"
-            className="small danger"
-            onClick={() => actions.remove(p.key)}
-            aria-label={`Remove ${name}`}
-          >
-            Remove
-          </button>
+          {ROW_ACTIONS.map((a) => (
+            <button
+              key={a.id}
+              type="button"
+              className={a.id === 'remove' ? 'small icon danger' : 'small icon'}
+              onClick={() => actions[a.id](p.key)}
+              aria-label={`${a.label} ${name}`}
+              title={`${a.label} ${name}`}
+            >
+              <Icon name={a.id} />
+            </button>
+          ))}
         </div>
       </td>
     </tr>

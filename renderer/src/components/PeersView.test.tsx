@@ -76,8 +76,10 @@ describe('peer list', () => {
 
     fireEvent.click(within(screen.getByRole('columnheader', { name: /IPv4/ })).getByRole('button'));
     expect(names()).toEqual(['bob', 'alice', 'Zed']); // .9 before .10 (numeric, not text)
-    fireEvent.click(within(screen.getByRole('columnheader', { name: /Receive/ })).getByRole('button'));
+    const traffic = screen.getByRole('columnheader', { name: /Traffic/ });
+    fireEvent.click(within(traffic).getByRole('button', { name: /Receive/ }));
     expect(names()).toEqual(['bob', 'Zed', 'alice']); // rates start with the biggest
+    expect(traffic.getAttribute('aria-sort')).toBe('descending');
   });
 
   it('filters by name, alias, address or relay', async () => {
