@@ -18,6 +18,7 @@ import {
   parsePeerFlag,
   validate,
 } from '../node/config';
+import { collectBuffersPeriodically } from '../node/gc';
 import {
   decodeKey,
   encodeKey,
@@ -232,6 +233,7 @@ async function cmdUp(args: string[]): Promise<void> {
   // semi-space collects them sooner and keeps peak RSS flat (measured in bench/), at no
   // measurable throughput cost. Set before the heap grows; PEERMESH_SEMI_SPACE_MB overrides.
   v8.setFlagsFromString(`--max-semi-space-size=${Number(process.env.PEERMESH_SEMI_SPACE_MB) || 1}`);
+  collectBuffersPeriodically();
   const log = new Logger(cfg.logLevel);
   // Imported here so that key/status commands do not load the data path.
   const { PeerMeshNode } = await import('../node/node');
@@ -316,6 +318,7 @@ async function cmdUi(args: string[]): Promise<void> {
 /** Several nodes (one per network) in this process; stops all on a signal or when one fails. */
 async function runNodes(cfgs: NodeConfig[]): Promise<void> {
   v8.setFlagsFromString(`--max-semi-space-size=${Number(process.env.PEERMESH_SEMI_SPACE_MB) || 1}`);
+  collectBuffersPeriodically();
   const { PeerMeshNode } = await import('../node/node');
   const nodes: import('../node/node').PeerMeshNode[] = [];
   for (const cfg of cfgs) {

@@ -5,9 +5,12 @@
 import { parentPort } from 'node:worker_threads';
 import type { MethodName } from '../control/api';
 import type { NodeConfig } from './config';
+import { collectBuffersPeriodically } from './gc';
 import { Logger } from './log';
 import type { PeerMeshNode } from './node';
 import { type FromWorker, PROMETHEUS, type ToWorker } from './worker-protocol';
+
+collectBuffersPeriodically();
 
 const port = parentPort;
 if (!port) throw new Error('node-worker.ts runs only as a worker thread');

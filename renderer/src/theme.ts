@@ -1,7 +1,7 @@
 import { useEffect } from 'react';
 import type { Settings } from './api';
 
-/** The theme goes on <html data-theme>; styles.css maps it (and `system` via prefers-color-scheme). */
+/** The theme goes on <html data-theme>; styles.css maps it to a color-scheme (`system`: the OS's). */
 export function applyTheme(theme: Settings['theme'], root: HTMLElement = document.documentElement): void {
   root.dataset.theme = theme;
 }

@@ -27,11 +27,7 @@ export function CopyButton({ text, label, target, compact }: Props) {
       title={label}
       onClick={() => void copy()}
     >
-      {compact ? (
-        <Icon name="copy" />
-      ) : (
-        'Copy'
-      )}
+      {compact ? <Icon name="copy" /> : 'Copy'}
     </button>
   );
 }

@@ -35,7 +35,9 @@ export function Header() {
             <code ref={v4} data-testid="own-ipv4">
               {network.ipv4 ?? '—'}
             </code>
-            {network.ipv4 && <CopyButton text={network.ipv4} label="Copy own IPv4 address" target={v4} compact />}
+            {network.ipv4 && (
+              <CopyButton text={network.ipv4} label="Copy own IPv4 address" target={v4} compact />
+            )}
           </dd>
         </div>
         {network.ipv6 && (

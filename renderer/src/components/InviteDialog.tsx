@@ -5,12 +5,13 @@ import { qrDataUrl } from '../qr';
 import { errorText } from '../transport';
 import { CopyButton } from './CopyButton';
 import { Dialog, FormError } from './Dialog';
+import { RadioGroup } from './RadioGroup';
 
 const EXPIRY = [
-  { seconds: 3600, label: '1 hour' },
-  { seconds: 86_400, label: '24 hours' },
-  { seconds: 7 * 86_400, label: '7 days' },
-] as const;
+  { value: 3600, label: '1 hour' },
+  { value: 86_400, label: '24 hours' },
+  { value: 7 * 86_400, label: '7 days' },
+];
 
 export function InviteDialog({ onClose }: { onClose: () => void }) {
   const invite = useApp((s) => s.invite);
@@ -46,21 +47,13 @@ export function InviteDialog({ onClose }: { onClose: () => void }) {
           void create();
         }}
       >
-        <fieldset className="choices">
-          <legend>The code expires after</legend>
-          {EXPIRY.map((x) => (
-            <label key={x.seconds}>
-              <input
-                type="radio"
-                name={`${ids}-expiry`}
-                value={x.seconds}
-                checked={expiresSeconds === x.seconds}
-                onChange={() => setExpiresSeconds(x.seconds)}
-              />
-              {x.label}
-            </label>
-          ))}
-        </fieldset>
+        <RadioGroup
+          legend="The code expires after"
+          options={EXPIRY}
+          value={expiresSeconds}
+          onChange={setExpiresSeconds}
+          look="choices"
+        />
         <FormError error={error} />
         <div className="dialog-actions">
           <button type="submit" className="primary" disabled={busy}>

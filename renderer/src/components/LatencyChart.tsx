@@ -1,10 +1,9 @@
-import { type RefObject, useEffect, useMemo, useRef } from 'react';
+import { type RefObject, useCallback, useEffect, useMemo, useRef } from 'react';
 import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
 import type { MetricsWindow, PathChange, PeerSeries, PeerSummary } from '../api';
 import { formatLoss, formatMs } from '../format';
-import { useWidth } from '../hooks';
 import { cssVar } from '../palette';
+import { msChartOptions, msValue, rttSeries, useUPlot } from './charts';
 
 const HEIGHT = 260;
 const WINDOW_TEXT: Record<MetricsWindow, string> = { 60: 'minute', 900: '15 minutes', 3600: 'hour' };
@@ -30,29 +29,15 @@ interface Overlay {
  */
 export function LatencyChart({ name, window, series, summary }: Props) {
   const wrap = useRef<HTMLDivElement>(null);
-  const plot = useRef<uPlot | null>(null);
   const overlay = useRef<Overlay>({ t: [], loss: [], changes: [] });
   const data = useMemo(() => toData(series, summary), [series, summary]);
-  const dataRef = useRef(data);
+  const make = useCallback((width: number) => options(width, overlay), []);
 
+  // before useUPlot's setData, which draws the overlay
   useEffect(() => {
-    const el = wrap.current;
-    if (!el) return;
-    const u = new uPlot(options(el.clientWidth || 640, overlay), dataRef.current, el);
-    plot.current = u;
-    return () => {
-      u.destroy();
-      plot.current = null;
-    };
-  }, []);
-
-  useEffect(() => {
-    dataRef.current = data;
     overlay.current = { t: series?.t ?? [], loss: series?.loss ?? [], changes: summary?.pathChanges ?? [] };
-    plot.current?.setData(data);
-  }, [data, series, summary]);
-
-  useWidth(wrap, (width) => plot.current?.setSize({ width, height: HEIGHT }));
+  }, [series, summary]);
+  useUPlot(wrap, make, data, HEIGHT);
 
   const rtt = summary?.rtt;
   const label = rtt
@@ -79,52 +64,24 @@ function toData(series: PeerSeries | null, summary: PeerSummary | null): uPlot.A
 }
 
 function options(width: number, overlay: RefObject<Overlay>): uPlot.Options {
-  const ms = (_u: uPlot, v: number | null) => (v === null || v === undefined ? '—' : formatMs(v));
-  const axis = () => cssVar('--muted', '#666');
-  const grid = () => cssVar('--grid', '#ddd');
   const pct = (label: string, colorVar: string): uPlot.Series => ({
     label,
     stroke: () => cssVar(colorVar, '#888'),
     width: 1,
     dash: [6, 4],
     points: { show: false },
-    value: ms,
+    value: msValue,
   });
-  return {
-    width,
-    height: HEIGHT,
-    cursor: { drag: { x: false, y: false, setScale: false } },
-    scales: {
-      x: { time: true },
-      y: { range: (_u, _min, max) => [0, max === null || max <= 0 ? 10 : max * 1.15] },
-    },
-    series: [
-      {},
-      {
-        label: 'RTT',
-        stroke: () => cssVar('--chart-rtt', '#2563eb'),
-        width: 1.5,
-        spanGaps: false,
-        points: { show: false },
-        value: ms,
-      },
-      pct('p50', '--chart-p50'),
-      pct('p75', '--chart-p75'),
-      pct('p99', '--chart-p99'),
-    ],
+  const series = [
+    rttSeries('RTT', () => cssVar('--chart-rtt', '#2563eb')),
+    pct('p50', '--chart-p50'),
+    pct('p75', '--chart-p75'),
+    pct('p99', '--chart-p99'),
+  ];
+  return msChartOptions(width, HEIGHT, series, {
     bands: [{ series: [4, 2], fill: 'rgba(127, 127, 127, 0.12)' }],
-    axes: [
-      { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
-      {
-        stroke: axis,
-        grid: { stroke: grid, width: 1 },
-        ticks: { stroke: grid, width: 1 },
-        size: 64,
-        values: (_u, vals) => vals.map((v) => `${v} ms`),
-      },
-    ],
     hooks: { draw: [(u) => drawOverlay(u, overlay.current)] },
-  };
+  });
 }
 
 function pathLabel(c: Readonly<PathChange>): string {

@@ -1,10 +1,9 @@
-import { type CSSProperties, useEffect, useMemo, useRef } from 'react';
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
+import { type CSSProperties, useMemo, useRef } from 'react';
+import type uPlot from 'uplot';
 import type { PeerRow } from '../api';
-import { displayName, formatMs } from '../format';
-import { useWidth } from '../hooks';
-import { cssVar, SERIES_COLORS, seriesColor } from '../palette';
+import { displayName } from '../format';
+import { SERIES_COLORS, seriesColor } from '../palette';
+import { msChartOptions, rttSeries, useUPlot } from './charts';
 
 /** Most series one chart shows (more lines than colours would not tell peers apart). */
 export const OVERVIEW_MAX = SERIES_COLORS;
@@ -12,36 +11,18 @@ const HEIGHT = 200;
 
 /** The last minute of RTT of every peer (the first OVERVIEW_MAX online ones, in list order). */
 export function OverviewChart({ peers }: { peers: readonly PeerRow[] }) {
-  const shown = useMemo(
-    () => peers.filter((p) => p.online && p.spark.some((v) => v !== null)).slice(0, OVERVIEW_MAX),
-    [peers],
-  );
-  const onlineWithData = peers.filter((p) => p.online && p.spark.some((v) => v !== null)).length;
+  const withData = useMemo(() => peers.filter((p) => p.online && p.spark.some((v) => v !== null)), [peers]);
+  const shown = useMemo(() => withData.slice(0, OVERVIEW_MAX), [withData]);
   // A different set of peers needs different series: the chart is made again only then.
   const layout = shown.map((p) => `${p.key}\u0000${displayName(p)}`).join('\u0001');
   const data = useMemo(() => toData(shown), [shown]);
-  const dataRef = useRef(data);
   const wrap = useRef<HTMLDivElement>(null);
-  const plot = useRef<uPlot | null>(null);
-
-  useEffect(() => {
-    const el = wrap.current;
-    if (!el || layout === '') return;
+  const make = useMemo(() => {
+    if (layout === '') return null;
     const names = layout.split('\u0001').map((x) => x.split('\u0000')[1]);
-    const u = new uPlot(options(el.clientWidth || 640, names), dataRef.current, el);
-    plot.current = u;
-    return () => {
-      u.destroy();
-      plot.current = null;
-    };
+    return (width: number) => options(width, names);
   }, [layout]);
-
-  useEffect(() => {
-    dataRef.current = data;
-    plot.current?.setData(data);
-  }, [data]);
-
-  useWidth(wrap, (width) => plot.current?.setSize({ width, height: HEIGHT }));
+  useUPlot(wrap, make, data, HEIGHT);
 
   return (
     <section className="overview" aria-labelledby="overview-title">
@@ -68,9 +49,9 @@ export function OverviewChart({ peers }: { peers: readonly PeerRow[] }) {
           ))}
         </ul>
       )}
-      {onlineWithData > shown.length && (
+      {withData.length > shown.length && (
         <p className="hint">
-          Showing {shown.length} of {onlineWithData} peers: filter or sort the list to choose which.
+          Showing {shown.length} of {withData.length} peers: filter or sort the list to choose which.
         </p>
       )}
     </section>
@@ -86,40 +67,7 @@ function toData(peers: readonly PeerRow[]): uPlot.AlignedData {
 }
 
 function options(width: number, names: string[]): uPlot.Options {
-  const axis = () => cssVar('--muted', '#666');
-  const grid = () => cssVar('--grid', '#ddd');
-  return {
-    width,
-    height: HEIGHT,
-    cursor: { drag: { x: false, y: false, setScale: false } },
-    // the key is plain HTML under the chart (uPlot's legend is a table: its rows are not peer rows)
-    legend: { show: false },
-    scales: {
-      x: { time: true },
-      y: { range: (_u, _min, max) => [0, max === null || max <= 0 ? 10 : max * 1.15] },
-    },
-    series: [
-      {},
-      ...names.map(
-        (label, i): uPlot.Series => ({
-          label,
-          stroke: () => seriesColor(i),
-          width: 1.5,
-          spanGaps: false,
-          points: { show: false },
-          value: (_u, v) => (v === null || v === undefined ? '—' : formatMs(v)),
-        }),
-      ),
-    ],
-    axes: [
-      { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
-      {
-        stroke: axis,
-        grid: { stroke: grid, width: 1 },
-        ticks: { stroke: grid, width: 1 },
-        size: 64,
-        values: (_u, vals) => vals.map((v) => `${v} ms`),
-      },
-    ],
-  };
+  const series = names.map((label, i) => rttSeries(label, () => seriesColor(i)));
+  // the key is plain HTML under the chart (uPlot's legend is a table: its rows are not peer rows)
+  return msChartOptions(width, HEIGHT, series, { legend: { show: false } });
 }

@@ -4,6 +4,7 @@ import { useApp } from '../context';
 import { displayName, formatClock, formatLoss, formatMs, formatRate, NONE, pathText } from '../format';
 import { usePoll } from '../hooks';
 import { LatencyChart } from './LatencyChart';
+import { RadioGroup } from './RadioGroup';
 
 const WINDOWS: { value: MetricsWindow; label: string }[] = [
   { value: 60, label: '1 min' },
@@ -55,21 +56,13 @@ export function PeerDetail() {
           <Fact term="Public key" value={peer.key} mono />
         </dl>
       )}
-      <fieldset className="segmented">
-        <legend>Window</legend>
-        {WINDOWS.map((w) => (
-          <label key={w.value}>
-            <input
-              type="radio"
-              name={`${ids}-window`}
-              value={w.value}
-              checked={metricsWindow === w.value}
-              onChange={() => setWindow(w.value)}
-            />
-            <span>{w.label}</span>
-          </label>
-        ))}
-      </fieldset>
+      <RadioGroup
+        legend="Window"
+        options={WINDOWS}
+        value={metricsWindow}
+        onChange={setWindow}
+        look="segmented"
+      />
       {error && (
         <p className="form-error" role="alert">
           {error}

@@ -121,7 +121,11 @@ export function PeerTable({ rows, sort, onSort, selected, actions, now }: Props)
   );
 }
 
-function SortHeaderButton({ button: b, sort, onSort }: { button: SortButton } & Pick<Props, 'sort' | 'onSort'>) {
+function SortHeaderButton({
+  button: b,
+  sort,
+  onSort,
+}: { button: SortButton } & Pick<Props, 'sort' | 'onSort'>) {
   const active = sort.key === b.key;
   const next: PeerSort = active
     ? { key: b.key, dir: sort.dir === 'asc' ? 'desc' : 'asc' }

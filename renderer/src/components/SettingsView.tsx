@@ -3,11 +3,19 @@ import type { Settings } from '../api';
 import { useApp } from '../context';
 import { errorText } from '../transport';
 import { ConfirmDialog, FormError } from './Dialog';
+import { RadioGroup } from './RadioGroup';
 
 const MAX_ROUTES = 16;
+const THEMES: { value: Settings['theme']; label: string }[] = [
+  { value: 'system', label: 'Same as the system' },
+  { value: 'light', label: 'Light' },
+  { value: 'dark', label: 'Dark' },
+];
 
 /** The form's values: numbers are edited as text, so that a half-typed value is not lost. */
 type Draft = Omit<Settings, 'listenPort'> & { listenPort: string };
+/** The settings that are on or off. */
+type Toggle = { [K in keyof Settings]: Settings[K] extends boolean ? K : never }[keyof Settings];
 type FieldErrors = Partial<Record<keyof Settings, string>> & { routes?: Record<number, string> };
 
 function draftOf(s: Settings): Draft {
@@ -73,6 +81,10 @@ function SettingsForm({ settings, desktop }: { settings: Settings; desktop: bool
     setDraft((d) => ({ ...d, [k]: v }));
     setStatus('');
   };
+  /** A checkbox for one of the on/off settings. */
+  const check = (k: Toggle, label: string) => (
+    <Check label={label} checked={draft[k]} onChange={(v) => set(k, v)} error={errors[k]} />
+  );
   const diff = changesOf(draft, settings);
   const dirty = 'errors' in diff || Object.keys(diff.changes).length > 0;
 
@@ -135,12 +147,7 @@ function SettingsForm({ settings, desktop }: { settings: Settings; desktop: bool
           maxLength={15}
           className="narrow"
         />
-        <Check
-          label="Relay traffic for members that cannot reach each other directly"
-          checked={draft.relay}
-          onChange={(v) => set('relay', v)}
-          error={errors.relay}
-        />
+        {check('relay', 'Relay traffic for members that cannot reach each other directly')}
         <fieldset className="routes">
           <legend>Advertised routes</legend>
           <p className="hint">
@@ -202,56 +209,21 @@ function SettingsForm({ settings, desktop }: { settings: Settings; desktop: bool
       </fieldset>
       <fieldset>
         <legend>App</legend>
-        <Check
-          label="Connect when the app starts"
-          checked={draft.startConnected}
-          onChange={(v) => set('startConnected', v)}
-          error={errors.startConnected}
+        {check('startConnected', 'Connect when the app starts')}
+        {desktop && check('launchAtLogin', 'Start at login')}
+        <RadioGroup
+          legend="Theme"
+          options={THEMES}
+          value={draft.theme}
+          onChange={(v) => set('theme', v)}
+          look="choices"
         />
-        {desktop && (
-          <Check
-            label="Start at login"
-            checked={draft.launchAtLogin}
-            onChange={(v) => set('launchAtLogin', v)}
-            error={errors.launchAtLogin}
-          />
-        )}
-        <fieldset className="choices">
-          <legend>Theme</legend>
-          {(['system', 'light', 'dark'] as const).map((t) => (
-            <label key={t}>
-              <input
-                type="radio"
-                name={`${id}-theme`}
-                value={t}
-                checked={draft.theme === t}
-                onChange={() => set('theme', t)}
-              />
-              {t === 'system' ? 'Same as the system' : t === 'light' ? 'Light' : 'Dark'}
-            </label>
-          ))}
-        </fieldset>
       </fieldset>
       <fieldset>
         <legend>Notifications</legend>
-        <Check
-          label="When a peer comes online"
-          checked={draft.notifyPeerUp}
-          onChange={(v) => set('notifyPeerUp', v)}
-          error={errors.notifyPeerUp}
-        />
-        <Check
-          label="When a peer goes offline"
-          checked={draft.notifyPeerDown}
-          onChange={(v) => set('notifyPeerDown', v)}
-          error={errors.notifyPeerDown}
-        />
-        <Check
-          label="On errors"
-          checked={draft.notifyErrors}
-          onChange={(v) => set('notifyErrors', v)}
-          error={errors.notifyErrors}
-        />
+        {check('notifyPeerUp', 'When a peer comes online')}
+        {check('notifyPeerDown', 'When a peer goes offline')}
+        {check('notifyErrors', 'On errors')}
       </fieldset>
       <FormError error={formError} />
       <div className="form-actions">

@@ -5,25 +5,26 @@ import type { Toast } from '../store';
 const INFO_MS = 5000;
 const ERROR_MS = 12_000;
 
+/** The two live regions: errors are announced at once, the rest when the reader is idle. */
+const REGIONS = [
+  { kind: 'info', live: 'polite', label: 'Notifications' },
+  { kind: 'error', live: 'assertive', label: 'Errors' },
+] as const;
+
 /** Short messages in a live region (errors assertive), each gone after a while or on "Dismiss". */
 export function Toasts() {
   const toasts = useApp((s) => s.toasts);
   return (
     <div className="toasts">
-      <ul aria-live="polite" aria-label="Notifications">
-        {toasts
-          .filter((t) => t.kind === 'info')
-          .map((t) => (
-            <ToastItem key={t.id} toast={t} />
-          ))}
-      </ul>
-      <ul aria-live="assertive" aria-label="Errors">
-        {toasts
-          .filter((t) => t.kind === 'error')
-          .map((t) => (
-            <ToastItem key={t.id} toast={t} />
-          ))}
-      </ul>
+      {REGIONS.map((r) => (
+        <ul key={r.kind} aria-live={r.live} aria-label={r.label}>
+          {toasts
+            .filter((t) => t.kind === r.kind)
+            .map((t) => (
+              <ToastItem key={t.id} toast={t} />
+            ))}
+        </ul>
+      ))}
     </div>
   );
 }
