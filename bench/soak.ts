@@ -79,7 +79,9 @@ export async function runSoak(secs: number): Promise<SoakResult> {
       const pid = nodes.a.proc.pid!;
       let mem = { heapUsed: 0, external: 0 };
       try {
-        mem = JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, 'a')], lab.ns('a')).stdout).memory;
+        mem = JSON.parse(
+          runCli(['status', '--json', '--state-dir', join(dir, 'a')], lab.ns('a')).stdout,
+        ).memory;
       } catch {
         /* counted as 0 */
       }
