@@ -430,7 +430,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--fd") == 0) {
       char *end;
       long f = strtol(v, &end, 10);
-      if (*v == 0 || *end != 0 || f < 3 || f > 1024) usage_error("bad --fd \"%s\"", v);
+      // 1: the channel is stdout (a launcher such as pkexec marks fds >= 3 close-on-exec)
+      if (*v == 0 || *end != 0 || (f != 1 && f < 3) || f > 1024) usage_error("bad --fd \"%s\"", v);
       fd_arg = (int)f;
     } else if (strcmp(a, "--user") == 0) {
       user = v;

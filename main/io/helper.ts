@@ -88,9 +88,15 @@ export class TunHelper {
     for (const r of opts.routes ?? []) args.push('--route', r);
     for (const f of opts.forward ?? []) args.push('--forward', f);
     if (opts.dynamicRoutes) args.push('--dynamic-routes');
-    const [cmd, ...pre] = opts.launcher?.length ? [...opts.launcher, path] : [path];
-    const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
-    const chan = child.stdio[3] as Readable & Writable;
+    // Through a launcher (pkexec), descriptors above 2 do not survive: the channel is then the
+    // helper's stdout (Node's end of a stdout pipe is a duplex unix socket, like fd 3's).
+    const viaLauncher = !!opts.launcher?.length;
+    const [cmd, ...pre] = viaLauncher ? [...opts.launcher!, path] : [path];
+    if (viaLauncher) args.push('--fd', '1');
+    const child = spawn(cmd, [...pre, ...args], {
+      stdio: viaLauncher ? ['ignore', 'pipe', 'pipe', 'ignore'] : ['ignore', 'ignore', 'pipe', 'pipe'],
+    });
+    const chan = child.stdio[viaLauncher ? 1 : 3] as Readable & Writable;
     const h = new TunHelper(child, chan);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (d: string) => {

@@ -78,6 +78,19 @@ describe('native TUN helper', { skip: skip ?? false }, () => {
     assert.match(status, /NoNewPrivs:\s+1/);
   });
 
+  it('through a launcher that closes descriptors above 2 (like pkexec), the channel is stdout and works', async () => {
+    const name = `pml${lab.id}`;
+    const e = await startEcho(name, ['198.18.21.1/24', '--closing-launcher']);
+    try {
+      const out = lab.exec('h', 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '198.18.21.2']);
+      assert.match(out, /3 received/);
+    } finally {
+      e.proc.kill('SIGTERM');
+      await waitFor('launcher echo to stop', () => e.proc.exitCode !== null, 5000);
+    }
+    await waitFor('device gone', () => !lab.tryExec('h', 'ip', ['link', 'show', name]).ok, 5000);
+  });
+
   it('refuses a second device with the same name, with a clear error', async () => {
     const r = spawnSync(
       'ip',

@@ -1,0 +1,222 @@
+// How the desktop app starts the TUN helper (docs/helper.md "Privileges"). The helper needs
+// CAP_NET_ADMIN once, to create and configure the interface, and drops every privilege after; the
+// app and the node always run as the user:
+//   - running as root (only the CLI does that: the app refuses, see refuseRoot) -> start it directly;
+//   - the helper file carries cap_net_admin in its permitted and effective file capabilities (the
+//     deb/rpm post-install script ran `setcap cap_net_admin+ep` on it) -> start it directly;
+//   - otherwise (AppImage, a dev checkout, a file system without xattrs) -> through pkexec, polkit
+//     action net.peermesh.helper (main/app/resources/linux/net.peermesh.helper.policy, installed by
+//     the packages; elsewhere polkit falls back to its generic org.freedesktop.policykit.exec), after
+//     telling the user in one line what will be asked and why.
+//
+// File capabilities live in the `security.capability` extended attribute. Node has no getxattr(2),
+// so they are read with `getcap` from libcap2-bin (Debian/Ubuntu: libcap2-bin, Fedora: libcap), whose
+// text output is parsed here (both its formats: `PATH cap_net_admin=ep` from libcap >= 2.26 and
+// `PATH = cap_net_admin+ep` before). Without getcap the answer is "unknown" and the app uses pkexec,
+// which works either way (a password prompt too many rather than a failure).
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+
+export const POLKIT_ACTION_ID = 'net.peermesh.helper';
+
+/** Shown once before the system's password prompt (a notification or a dialog). */
+export const PKEXEC_EXPLANATION =
+  'To connect, PeerMesh asks for an administrator password once per session: its small network ' +
+  'helper needs it to create the PeerMesh network interface, then drops all privileges.';
+
+export const GETCAP_PATHS = ['/usr/sbin/getcap', '/sbin/getcap', '/usr/bin/getcap', '/bin/getcap'];
+export const PKEXEC_PATHS = ['/usr/bin/pkexec', '/bin/pkexec'];
+
+export type HelperLaunch =
+  | {
+      mode: 'direct';
+      reason: 'root' | 'file-capability';
+      helperPath: string;
+      /** Prefix for the helper command line: none. */
+      helperCommand: [];
+      explanation: null;
+    }
+  | {
+      mode: 'pkexec';
+      reason: 'no-capability' | 'capability-unknown';
+      helperPath: string;
+      /** [pkexec]: the node appends the helper's path and arguments. */
+      helperCommand: [string];
+      actionId: typeof POLKIT_ACTION_ID;
+      explanation: string;
+    }
+  | {
+      mode: 'unavailable';
+      reason: 'no-helper' | 'no-pkexec';
+      helperPath: string;
+      helperCommand: [];
+      /** What is missing and what to do; shown when the user connects. */
+      explanation: string;
+    };
+
+export interface FileCaps {
+  /** Whether the capabilities could be read at all. */
+  known: boolean;
+  /** cap_net_admin in both the permitted and the effective set. */
+  netAdmin: boolean;
+  /** getcap's line, for the log. */
+  text: string;
+}
+
+/**
+ * Whether a capability text (cap_to_text(3) format, the part after the path) grants cap_net_admin
+ * permitted + effective. Clauses are separated by spaces: `caps OP flags [OP flags]...`, OP one of
+ * `=` (set exactly), `+` (add), `-` (remove); an empty or `all` caps list means every capability.
+ */
+export function capTextHasNetAdmin(text: string): boolean {
+  const flags = new Set<string>();
+  for (const clause of text.trim().split(/\s+/)) {
+    if (!clause) continue;
+    const m = /^([a-z0-9_,]*)((?:[=+-][eip]*)+)$/i.exec(clause);
+    if (!m) continue;
+    const caps = m[1].toLowerCase().split(',').filter(Boolean);
+    const applies = caps.length === 0 || caps.includes('all') || caps.includes('cap_net_admin');
+    if (!applies) continue;
+    for (const op of m[2].match(/[=+-][eip]*/gi) ?? []) {
+      const f = op.slice(1).toLowerCase();
+      if (op[0] === '=') flags.clear();
+      for (const c of f) {
+        if (op[0] === '-') flags.delete(c);
+        else flags.add(c);
+      }
+    }
+  }
+  return flags.has('e') && flags.has('p');
+}
+
+/** Parses getcap's output for `path` (empty output: no capabilities). */
+export function parseGetcap(output: string, path: string): FileCaps {
+  const line = output.split('\n').find((l) => l.startsWith(path)) ?? '';
+  if (!line) return { known: true, netAdmin: false, text: '' };
+  const rest = line
+    .slice(path.length)
+    .replace(/^\s*=\s+/, ' ')
+    .trim();
+  return { known: true, netAdmin: capTextHasNetAdmin(rest), text: line.trim() };
+}
+
+export interface ProbeOptions {
+  getcapPaths?: string[];
+  /** Runs a command; default spawnSync with a 5 s timeout. */
+  run?: (cmd: string, args: string[]) => { status: number | null; stdout: string; error?: Error };
+}
+
+function defaultRun(cmd: string, args: string[]) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5000 });
+  return { status: r.status, stdout: r.stdout ?? '', error: r.error };
+}
+
+/** The helper's file capabilities through getcap; `known: false` without a working getcap. */
+export function readFileCaps(path: string, opts: ProbeOptions = {}): FileCaps {
+  const run = opts.run ?? defaultRun;
+  const tool = (opts.getcapPaths ?? GETCAP_PATHS).find((p) => existsSync(p));
+  if (!tool) return { known: false, netAdmin: false, text: 'getcap not found (install libcap2-bin)' };
+  const r = run(tool, [path]);
+  if (r.error || r.status !== 0)
+    return {
+      known: false,
+      netAdmin: false,
+      text: `getcap failed: ${r.error?.message ?? `exit ${r.status}`}`,
+    };
+  return parseGetcap(r.stdout, path);
+}
+
+export function findExecutable(candidates: string[]): string | null {
+  for (const p of candidates) {
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+export interface DecideInput {
+  uid: number;
+  helperPath: string;
+  helperExists: boolean;
+  caps: FileCaps;
+  /** pkexec's absolute path, or null when it is not installed. */
+  pkexec: string | null;
+}
+
+/** The decision itself, from facts gathered by probeHelperLaunch (or a test). */
+export function decideHelperLaunch(i: DecideInput): HelperLaunch {
+  const helperPath = i.helperPath;
+  if (!i.helperExists)
+    return {
+      mode: 'unavailable',
+      reason: 'no-helper',
+      helperPath,
+      helperCommand: [],
+      explanation: `The PeerMesh network helper is missing (${helperPath}); reinstall PeerMesh or run npm run build.`,
+    };
+  if (i.uid === 0)
+    return { mode: 'direct', reason: 'root', helperPath, helperCommand: [], explanation: null };
+  if (i.caps.netAdmin)
+    return { mode: 'direct', reason: 'file-capability', helperPath, helperCommand: [], explanation: null };
+  if (!i.pkexec)
+    return {
+      mode: 'unavailable',
+      reason: 'no-pkexec',
+      helperPath,
+      helperCommand: [],
+      explanation:
+        'PeerMesh cannot get the rights to create its network interface: install pkexec (polkit), ' +
+        `or run: sudo setcap cap_net_admin+ep '${helperPath}'`,
+    };
+  return {
+    mode: 'pkexec',
+    reason: i.caps.known ? 'no-capability' : 'capability-unknown',
+    helperPath,
+    helperCommand: [i.pkexec],
+    actionId: POLKIT_ACTION_ID,
+    explanation: PKEXEC_EXPLANATION,
+  };
+}
+
+/** Gathers the facts on this machine and decides. */
+export function probeHelperLaunch(
+  helperPath: string,
+  uid: number = process.getuid?.() ?? -1,
+  opts: ProbeOptions & { pkexecPaths?: string[] } = {},
+): HelperLaunch {
+  const helperExists = existsSync(helperPath);
+  return decideHelperLaunch({
+    uid,
+    helperPath,
+    helperExists,
+    caps:
+      helperExists && uid !== 0
+        ? readFileCaps(helperPath, opts)
+        : { known: false, netAdmin: false, text: '' },
+    pkexec: findExecutable(opts.pkexecPaths ?? PKEXEC_PATHS),
+  });
+}
+
+/** What NodeManager.open takes from the decision. */
+export function managerHelperOptions(l: HelperLaunch): { helperPath: string; helperCommand?: string[] } {
+  return l.mode === 'pkexec'
+    ? { helperPath: l.helperPath, helperCommand: [...l.helperCommand] }
+    : { helperPath: l.helperPath };
+}
+
+/**
+ * The desktop app never runs as root: a browser engine with root rights is a liability, and the
+ * helper is the only part that needs any. Returns the message to show, or null to go on.
+ */
+export function refuseRoot(uid: number): string | null {
+  if (uid !== 0) return null;
+  return (
+    'PeerMesh does not run its desktop app as root. Start it as your own user: the network helper ' +
+    'gets the one right it needs by itself. On a server without a desktop, use the command line ' +
+    "instead: 'peermesh up' (or 'peermesh ui' for the web interface)."
+  );
+}

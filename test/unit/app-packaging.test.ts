@@ -1,0 +1,87 @@
+// The desktop app's packaging and security review, checked where Electron itself cannot run:
+// electron-builder's own configuration loader and schema accept electron-builder.yml with the
+// expected targets and resources; the scripts and policy it names exist; and Electronegativity
+// (Doyensec's Electron security scanner) finds nothing of high severity in main/app.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { REPO } from '../lib/peermesh-proc';
+
+describe('desktop packaging', () => {
+  it("electron-builder's loader and schema accept the config: AppImage, deb, rpm for x64, helper and policy as resources", async () => {
+    const { getConfig, validateConfiguration } = require('app-builder-lib/out/util/config/config');
+    const { DebugLogger } = require('builder-util');
+    const cfg = await getConfig(REPO, null, null);
+    await validateConfiguration(cfg, new DebugLogger(false)); // throws on a schema error
+    const targets = (cfg.linux.target as { target: string; arch: string[] }[]).map(
+      (t) => `${t.target}:${t.arch}`,
+    );
+    assert.deepEqual(targets.sort(), ['AppImage:x64', 'deb:x64', 'rpm:x64']);
+    const extra = cfg.extraResources as { from: string; to: string }[];
+    assert.ok(extra.some((r) => r.from === 'native/build/peermesh-helper' && r.to === 'peermesh-helper'));
+    assert.ok(extra.some((r) => r.from.endsWith('net.peermesh.helper.policy')));
+    for (const r of extra) assert.ok(existsSync(join(REPO, r.from)), `${r.from} exists (built)`);
+    for (const f of [cfg.deb.afterInstall, cfg.deb.afterRemove, cfg.rpm.afterInstall, cfg.rpm.afterRemove]) {
+      assert.ok(existsSync(join(REPO, f)), f);
+      assert.ok(statSync(join(REPO, f)).mode & 0o100, `${f} is executable`);
+    }
+    assert.match(
+      readFileSync(join(REPO, cfg.deb.afterInstall), 'utf8'),
+      /setcap cap_net_admin\+ep "\$HELPER"/,
+    );
+    assert.ok(existsSync(join(REPO, cfg.linux.icon, '512x512.png')));
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
+    assert.equal(pkg.main, 'dist/main/app/main.js');
+    assert.ok(existsSync(join(REPO, pkg.main)), 'the main process is built');
+    assert.ok(existsSync(join(REPO, 'dist', 'main', 'app', 'preload.js')), 'the preload is built');
+  });
+
+  it('the shell scripts parse, and the polkit policy names the helper action', () => {
+    for (const f of ['after-install.sh', 'after-remove.sh']) {
+      const r = spawnSync('sh', ['-n', join(REPO, 'main', 'app', 'resources', 'linux', f)]);
+      assert.equal(r.status, 0, `${f}: ${r.stderr}`);
+    }
+    const policy = readFileSync(
+      join(REPO, 'main', 'app', 'resources', 'linux', 'net.peermesh.helper.policy'),
+      'utf8',
+    );
+    assert.match(policy, /<action id="net.peermesh.helper">/);
+    assert.match(
+      policy,
+      /org\.freedesktop\.policykit\.exec\.path">\/opt\/PeerMesh\/resources\/peermesh-helper</,
+    );
+  });
+
+  it('Electronegativity: no high or critical finding in main/app', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pm-en-'));
+    try {
+      const out = join(dir, 'findings.csv');
+      const version = JSON.parse(readFileSync(require.resolve('electron/package.json'), 'utf8')).version;
+      const cli = join(REPO, 'node_modules', '@doyensec', 'electronegativity', 'dist', 'index.js');
+      const r = spawnSync(
+        process.execPath,
+        [cli, '-i', join(REPO, 'main', 'app'), '-o', out, '-r', '-v', 'false', '-e', version],
+        {
+          encoding: 'utf8',
+          timeout: 120_000,
+        },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const rows = readFileSync(out, 'utf8').trim().split('\n').slice(1);
+      const findings = rows.map((l) => {
+        const [check, severity, confidence, file] = l.split(',').map((x) => x.replace(/"/g, ''));
+        return { check, severity, confidence, file };
+      });
+      process.stdout.write(
+        `# electronegativity ${version}: ${findings.map((f) => `${f.check} ${f.severity}`).join('; ') || 'no findings'}\n`,
+      );
+      const high = findings.filter((f) => f.severity === 'HIGH' || f.severity === 'CRITICAL');
+      assert.deepEqual(high, [], JSON.stringify(high));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
