@@ -46,6 +46,10 @@ export interface MeshSimResult {
   directPct: number;
   steadyBytesPerNodePerS: number;
   steadyMsgsPerNodePerS: number;
+  /** Discovery messages sent per node from the first start to the end of the first-packet phase. */
+  msgsMedian: number;
+  /** ... by the busiest node (the bootstrap node everyone joined through, typically). */
+  msgsBusiest: number;
   wallS: number;
 }
 
@@ -192,6 +196,7 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     ([a, b]) => a.mesh!.members.get(b.device.publicKeyB64)?.path === 'direct',
   ).length;
 
+  const sent = nodes.map((x) => x.mesh!.counters.sent).sort((x, y) => x - y);
   const result = (bytesPerS: number, msgsPerS: number): MeshSimResult => ({
     nodes: n,
     loss,
@@ -205,6 +210,8 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     directPct: Math.round((100 * direct) / pairs.length),
     steadyBytesPerNodePerS: bytesPerS,
     steadyMsgsPerNodePerS: msgsPerS,
+    msgsMedian: sent[Math.floor(sent.length / 2)],
+    msgsBusiest: sent[sent.length - 1],
     wallS: Math.round((Date.now() - t0) / 100) / 10,
   });
   if (o.steady === false) return result(Number.NaN, Number.NaN);
@@ -230,13 +237,13 @@ export function formatMeshSim(results: MeshSimResult[]): string {
   const ms = (v: number | null) => (v === null ? '–' : `${Math.round(v)} ms`);
   let out =
     '\nMesh simulator (1/3 public, 1/3 cone NAT, 1/3 symmetric NAT; 20 ms one-way; simulated time)\n' +
-    '| nodes | loss | churn | all records | after churn | pairs delivered | first packet p50 / max | direct | control traffic / node / s | wall |\n' +
-    '|---|---|---|---|---|---|---|---|---|---|\n';
+    '| nodes | loss | churn | all records | after churn | pairs delivered | first packet p50 / max | direct | messages sent per node until then: median / busiest | control traffic / node / s | wall |\n' +
+    '|---|---|---|---|---|---|---|---|---|---|---|\n';
   for (const r of results)
     out +=
       `| ${r.nodes} | ${Math.round(r.loss * 100)} % | ${Math.round(r.churn * 100)} % | ${s(r.recordsS)} | ` +
       `${r.churn ? s(r.churnRecordsS) : '–'} | ${r.delivered}/${r.pairs} | ${ms(r.firstPacketP50Ms)} / ` +
-      `${ms(r.firstPacketMaxMs)} | ${r.directPct} % | ${r.steadyBytesPerNodePerS} B (${r.steadyMsgsPerNodePerS} msgs) | ${r.wallS} s |\n`;
+      `${ms(r.firstPacketMaxMs)} | ${r.directPct} % | ${r.msgsMedian} / ${r.msgsBusiest} | ${r.steadyBytesPerNodePerS} B (${r.steadyMsgsPerNodePerS} msgs) | ${r.wallS} s |\n`;
   return out;
 }
 

@@ -85,7 +85,7 @@ export const MESH_NONCE_CACHE = 4096;
 export const MESH_PATH_KEEPALIVE = 20_000;
 /** A direct path with nothing heard for this long is gone (probing starts again). */
 export const MESH_PATH_TIMEOUT = 65_000;
-/** Probing a member without a direct path: every PROBE_FAST for PROBE_FAST_FOR, then every PROBE_SLOW. */
+/** Probing a member without a direct path: gaps from PROBE_FAST doubling to 8 × PROBE_FAST during PROBE_FAST_FOR, then PROBE_SLOW and longer. */
 export const MESH_PROBE_FAST = 500;
 export const MESH_PROBE_FAST_FOR = 10_000;
 export const MESH_PROBE_SLOW = 15_000;
@@ -117,6 +117,8 @@ export const MESH_EAGER_MAX = 64;
 export const MESH_RING_NEIGHBOURS = 2;
 export const MESH_HOME_RELAYS = 2;
 export const MESH_ACTIVE_IDLE = 120_000;
+/** News goes to the members we keep paths to and to about this many others we have a path with. */
+export const MESH_ANNOUNCE_EXTRA = 8;
 /** In a large mesh, the WireGuard peer of a member idle this long is dropped (re-added on demand). */
 export const MESH_PEER_IDLE_DROP = 600_000;
 /** The mesh's per-member pass runs at most this often (probes are every 500 ms at the fastest). */

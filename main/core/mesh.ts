@@ -27,6 +27,7 @@
 import { AllowedIps } from './allowed-ips';
 import {
   MESH_ACTIVE_IDLE,
+  MESH_ANNOUNCE_EXTRA,
   MESH_BOOTSTRAP_REFRESH,
   MESH_BOOTSTRAP_RETRY,
   MESH_BUCKETS,
@@ -169,13 +170,22 @@ export interface MeshState {
 
 const REMOVED_VERSION = Number.MAX_SAFE_INTEGER;
 
-/** A listing of a bucket's keys in [lo, hi): [bucket, lo, hi, [key, version][]]. */
-type SumPart = [number, string, string, [string, number][]];
-/** Listing entries per datagram (a [key, version] is ~63 bytes; parts add their bounds). */
-const SUM_ENTRIES = 14;
+/**
+ * A listing of a bucket's keys in [lo, hi): [bucket, lo, hi, entries]. An entry is the first
+ * SUM_PREFIX characters of the key's base64 (72 bits: an accidental clash among thousands of keys is
+ * out of reach, and making one on purpose takes 2^72 work) followed by the version in base 36; the
+ * bounds are such prefixes too. About 23 bytes an entry, against 63 for [key, version].
+ */
+type SumPart = [number, string, string, string[]];
+const SUM_PREFIX = 12;
+/** Encoded size of a record or removal (+1 for the comma), measured once per object (they never change). */
+const recordSize = new WeakMap<object, number>();
+/** Listing entries per datagram (~23 bytes each, 26 at most; parts add their bounds): under 1,400 bytes. */
+const SUM_ENTRIES = 40;
+const SUM_ENTRY_RE = /^[A-Za-z0-9+/]{12}[0-9a-z]{1,11}$/;
 
 type Wire = (
-  | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; rec?: MemberRecord; h?: 1 }
+  | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; q?: 1; rec?: MemberRecord; h?: 1 }
   | { t: 'dig'; ts: number; key: string; seen: string; b: string }
   | { t: 'sum'; ts: number; key: string; seen: string; p: SumPart[]; r?: 1 }
   | { t: 'recs'; ts: number; key: string; seen: string; recs: (MemberRecord | Removal)[] }
@@ -240,6 +250,8 @@ export interface Member {
   extra: Endpoint[];
   probingSince: number;
   nextProbe: number;
+  /** Probes sent since probing started or the last introduction (spaces them out, see probe()). */
+  probes: number;
   lastSync: number;
   lastWant: number;
   path: PathKind;
@@ -375,6 +387,7 @@ export class Mesh {
     if (key) this.digestDirty.add(bucketOf(Buffer.from(key.slice(0, 4), 'base64')));
     else this.digestAll = true;
     this.anchorsDirty = true;
+    this.anchorCache.clear();
     this.announceDue = true;
   }
 
@@ -389,6 +402,19 @@ export class Mesh {
    * the same records, so anyone can ask a member's anchors to introduce it or relay to it. O(N).
    */
   anchorsOf(key: string, relayCount = MESH_HOME_RELAYS): string[] {
+    if (key === this.selfKey) return this.computeAnchors(key, relayCount);
+    let a = this.anchorCache.get(key);
+    if (!a || relayCount !== MESH_HOME_RELAYS) {
+      a = this.computeAnchors(key, relayCount);
+      if (relayCount === MESH_HOME_RELAYS) this.anchorCache.set(key, a);
+    }
+    return a;
+  }
+
+  /** anchorsOf() answers until records change (cleared by invalidate(): joins, leaves, new records). */
+  private readonly anchorCache = new Map<string, string[]>();
+
+  private computeAnchors(key: string, relayCount: number): string[] {
     const pos = ringPos(key);
     const succ: [number, string][] = [];
     const pred: [number, string][] = [];
@@ -714,7 +740,9 @@ export class Mesh {
     m.rec = r;
     if (isNew) this.groupAdd(key);
     else if (oldJoined !== r.j) this.regroup(this.firstV4(key), true);
-    if (from && from !== key) m.reachedBy.add(from);
+    // In a small mesh whoever passes a record on has a path to its member; in a large one it came
+    // through the record sync from anywhere (introductions say so on their own).
+    if (from && from !== key && !this.onDemand) m.reachedBy.add(from);
     this.invalidate(key);
     this.ensurePeer(m, isNew ? 'new' : oldRoutes !== r.rt.join(',') ? 'changed' : 'same');
     this.onEvent({ type: 'changed' });
@@ -741,6 +769,7 @@ export class Mesh {
         extra: [],
         probingSince: 0,
         nextProbe: 0,
+        probes: 0,
         lastSync: -MESH_SYNC_INTERVAL,
         lastWant: -MESH_PROBE_SLOW,
         path: 'none',
@@ -825,8 +854,13 @@ export class Mesh {
     this.bucketDigests = digests;
     this.digestAll = false;
     this.digestDirty.clear();
-    this.rootDigest = b64(hash('root', this.allBucketDigests()).subarray(0, 9));
+    const packed = this.allBucketDigests();
+    this.rootDigest = b64(hash('root', packed).subarray(0, 9));
+    this.digestsB64 = b64(packed);
   }
+
+  /** The 64 bucket digests as sent in a `dig` (kept with the digests). */
+  private digestsB64 = '';
 
   /** Records in a bucket with keys in [lo, hi), ours included, sorted by key. */
   private bucketEntries(bk: number, lo = '', hi = '~'): [string, number, MemberRecord | Removal][] {
@@ -980,7 +1014,7 @@ export class Mesh {
         }
         if (msg.r) sender.pingAt = 0;
         if (msg.rec) this.ingest(msg.rec, msg.key);
-        if (!msg.r) this.sendHello(from, true, !!msg.rec);
+        if (!msg.r && !msg.q) this.sendHello(from, true, !!msg.rec);
         this.computeDigests();
         if (msg.d !== this.rootDigest) {
           // One comparison at a time (MESH_DIG_GAP): several members announcing the same news must
@@ -989,7 +1023,7 @@ export class Mesh {
             this.lastDig = this.now;
             sender.lastSync = this.now;
             sender.syncPending = false;
-            this.send({ t: 'dig', b: b64(this.allBucketDigests()) }, from);
+            this.send({ t: 'dig', b: this.digestsB64 }, from);
           } else {
             sender.syncPending = true; // compare again once the interval has passed (tick)
             this.hot.add(sender);
@@ -1035,7 +1069,8 @@ export class Mesh {
         if (!m?.rec || m.rec.k !== msg.rec.k) return;
         m.reachedBy.add(msg.key);
         const at = msg.at ? parseEndpointText(msg.at) : null;
-        if (at && !m.extra.some((e) => sameEndpoint(e, at))) m.extra = [at, ...m.extra].slice(0, 4);
+        const fresh = !!at && !m.extra.some((e) => sameEndpoint(e, at));
+        if (fresh) m.extra = [at, ...m.extra].slice(0, 4);
         m.hard = msg.th === 1;
         m.lastActive = this.now;
         this.hot.add(m); // it wants to talk to us
@@ -1045,6 +1080,9 @@ export class Mesh {
           m.lastIntroProbe = this.now;
           if (!m.probingSince) this.startProbing(m);
           m.nextProbe = this.now;
+          // The other side probes now too. An endpoint we had not tried gets a fresh fast series;
+          // the same one again (introductions repeat every round) keeps the series spacing out.
+          if (fresh) m.probes = 0;
           this.probe(m);
         }
         break;
@@ -1063,13 +1101,14 @@ export class Mesh {
     const push: (MemberRecord | Removal)[] = [];
     const back: SumPart[] = [];
     for (const [bk, lo, hi, e] of msg.p) {
-      const theirs = new Map<string, number>(e);
+      const theirs = new Map<string, number>();
+      for (const x of e) theirs.set(x.slice(0, SUM_PREFIX), Number.parseInt(x.slice(SUM_PREFIX), 36));
       const mine = this.bucketEntries(bk, lo, hi);
       for (const [k, v, rec] of mine) {
-        const tv = theirs.get(k);
+        const tv = theirs.get(k.slice(0, SUM_PREFIX));
         if (tv === undefined || tv < v) push.push(rec);
       }
-      const mineMap = new Map(mine.map(([k, v]) => [k, v]));
+      const mineMap = new Map(mine.map(([k, v]) => [k.slice(0, SUM_PREFIX), v]));
       for (const [k, v] of theirs) {
         const mv = mineMap.get(k);
         if (mv === undefined || mv < v) {
@@ -1099,9 +1138,10 @@ export class Mesh {
       for (let i = 0; i === 0 || i < entries.length; i += SUM_ENTRIES) {
         const chunk = entries.slice(i, i + SUM_ENTRIES);
         if (count + chunk.length > SUM_ENTRIES || parts.length >= 16) flush();
-        const partLo = i === 0 ? lo : chunk[0][0];
-        const partHi = i + SUM_ENTRIES < entries.length ? entries[i + SUM_ENTRIES][0] : hi;
-        parts.push([bk, partLo, partHi, chunk.map(([k, v]) => [k, v] as [string, number])]);
+        const partLo = i === 0 ? lo : chunk[0][0].slice(0, SUM_PREFIX);
+        const partHi =
+          i + SUM_ENTRIES < entries.length ? entries[i + SUM_ENTRIES][0].slice(0, SUM_PREFIX) : hi;
+        parts.push([bk, partLo, partHi, chunk.map(([k, v]) => k.slice(0, SUM_PREFIX) + v.toString(36))]);
         count += chunk.length + (partLo.length + partHi.length > 2 ? 2 : 1);
       }
     }
@@ -1115,7 +1155,11 @@ export class Mesh {
     let batch: (MemberRecord | Removal)[] = [];
     let size = 0;
     for (const r of recs) {
-      const n = enc.encode(JSON.stringify(r)).length + 1;
+      let n = recordSize.get(r);
+      if (n === undefined) {
+        n = enc.encode(JSON.stringify(r)).length + 1;
+        recordSize.set(r, n);
+      }
       if (batch.length > 0 && size + n > room) {
         this.send({ t: 'recs', recs: batch }, to);
         batch = [];
@@ -1285,6 +1329,8 @@ export class Mesh {
     }
     const full = !this.onDemand || this.now - this.lastFullScan >= MESH_IDLE_SCAN;
     if (full) this.lastFullScan = this.now;
+    let directOthers = 0;
+    if (announce) this.announceRound++;
     for (const m of full ? this.members.values() : this.hot) {
       if (m.removed) {
         this.hot.delete(m);
@@ -1318,15 +1364,22 @@ export class Mesh {
         m.syncPending = false;
         m.lastSync = this.now;
         this.computeDigests();
-        this.send({ t: 'dig', b: b64(this.allBucketDigests()) }, m.direct);
+        this.send({ t: 'dig', b: this.digestsB64 }, m.direct);
       }
       if (m.direct) {
-        // Keepalives for the paths we want; news (announce) to every member we have a path with.
-        if (announce || (wanted && this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE))
+        // Keepalives for the paths we want. News (announce): to every member we keep a path to, and
+        // to about MESH_ANNOUNCE_EXTRA others we happen to have a path with (a different few each
+        // time): a bootstrap node reached by everyone must not make everyone ask it at once.
+        if (announce && !wanted) directOthers++;
+        // A keepalive wants an answer (both sides see the path alive); news alone does not.
+        if (wanted && this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE)
           this.sendHello(m.direct, false, false);
+        else if (announce && (wanted || this.announceExtra(m)))
+          this.sendHello(m.direct, false, false, false, true);
       } else if (m.rec && wanted) {
         if (!m.probingSince) this.startProbing(m);
         if (this.now >= m.nextProbe) this.probe(m);
+        else if (!(this.hard && m.hard)) this.askIntroduction(m);
         if (m.path !== 'relayed' && (this.now - m.probingSince >= MESH_RELAY_AFTER || (this.hard && m.hard)))
           this.tryRelay(m);
         else if (m.path === 'relayed' && m.relay && peer && !peer.current && peer.staged.length > 0) {
@@ -1357,6 +1410,18 @@ export class Mesh {
         this.hot.delete(m);
       else this.hot.add(m);
     }
+    if (announce) this.announceOthers = directOthers;
+  }
+
+  private announceRound = 0;
+  /** Members with a direct path that we do not keep one to, at the last announcement. */
+  private announceOthers = 0;
+
+  /** Whether this announcement also goes to `m` (not wanted): a pseudo-random share, new each round. */
+  private announceExtra(m: Member): boolean {
+    if (!this.onDemand || this.announceOthers <= MESH_ANNOUNCE_EXTRA) return true;
+    const draw = mix32(ringPos(m.key) ^ Math.imul(this.announceRound, 0x9e3779b9)) / 0x100000000;
+    return draw < MESH_ANNOUNCE_EXTRA / this.announceOthers;
   }
 
   private forget(m: Member): void {
@@ -1377,6 +1442,8 @@ export class Mesh {
     this.hot.add(m);
     m.probingSince = this.now;
     m.nextProbe = this.now;
+    m.probes = 0;
+    m.wantTurn = 0;
   }
 
   /** Hello to every endpoint we know of `m`; ask members that reach it to introduce us. */
@@ -1391,22 +1458,45 @@ export class Mesh {
     );
     // Both behind symmetric NATs: no probe can open a path; try again rarely (networks change).
     const hopeless = this.hard && m.hard;
-    m.nextProbe = this.now + (hopeless ? 300_000 : age < MESH_PROBE_FAST_FOR ? MESH_PROBE_FAST : slow);
+    // The fast series doubles its gap (0.5, 1, 2, 4 s): the first probes after an introduction meet
+    // the other side's (a lost one is soon repeated), and a pair that did not open in the first
+    // seconds will not open by probing ten times more.
+    const fast = Math.min(MESH_PROBE_FAST * 2 ** m.probes, MESH_PROBE_FAST * 8);
+    m.nextProbe = this.now + (hopeless ? 300_000 : age < MESH_PROBE_FAST_FOR ? fast : slow);
     const targets: Endpoint[] = [...m.extra];
     for (const t of m.rec.e) {
       const e = parseEndpointText(t);
       if (e && !targets.some((x) => sameEndpoint(x, e))) targets.push(e);
     }
-    for (const t of targets) this.sendHello(t, false, true);
-    if (this.now - m.lastWant >= (age < MESH_PROBE_FAST_FOR ? 2_000 : slow)) {
-      m.lastWant = this.now;
-      // One introducer per round, taking turns (each answers both sides: two intros per want).
-      const vias = this.introducers(m);
-      if (vias.length && !hopeless) {
-        const via = vias[m.wantTurn++ % Math.min(vias.length, 3)];
-        this.send({ t: 'want', peer: m.key }, via.direct!);
-      }
-    }
+    // Our record rides on the first two probes only (the member usually has it already, from an
+    // introduction or the record sync; a probe that opens the path gets it answered anyway).
+    for (const t of targets) this.sendHello(t, false, m.probes < 2);
+    m.probes++;
+    if (!hopeless) this.askIntroduction(m);
+  }
+
+  /**
+   * Ask a member with a direct path to us that may reach `m` to introduce us (every 2 s while the
+   * fast probes last, then as rarely as the slow ones). Called by probe() and by the scan, so that a
+   * request that found no introducer goes out as soon as a path to one opens (activate() makes
+   * paths to the target's anchors at the same time), not a whole round later.
+   */
+  private askIntroduction(m: Member): void {
+    const age = this.now - m.probingSince;
+    const gap =
+      age < MESH_PROBE_FAST_FOR
+        ? 2_000
+        : Math.min(MESH_PROBE_SLOW * 2 ** Math.floor((age - MESH_PROBE_FAST_FOR) / 60_000), 300_000);
+    if (this.now - m.lastWant < gap) return;
+    const vias = this.introducers(m);
+    if (!vias.length) return;
+    m.lastWant = this.now;
+    // One introducer per round, taking turns among the first three (each answers both sides: two
+    // intros per want); the first round asks two, so that one lost message costs no round.
+    const n = Math.min(vias.length, 3);
+    const first = m.wantTurn === 0;
+    this.send({ t: 'want', peer: m.key }, vias[m.wantTurn++ % n].direct!);
+    if (first && n > 1) this.send({ t: 'want', peer: m.key }, vias[m.wantTurn++ % n].direct!);
   }
 
   /** Members with a direct path to us that may reach `m`: those that said so first, then relays, then any. */
@@ -1416,7 +1506,12 @@ export class Mesh {
       if (x?.direct && x !== m && !out.includes(x)) out.push(x);
     };
     for (const k of m.reachedBy) add(this.members.get(k));
-    if (this.onDemand) for (const k of this.anchorsOf(m.key)) add(this.members.get(k));
+    if (this.onDemand) {
+      // A large mesh: the member's anchors keep paths to it (activate() opens ours to them). Any
+      // relay or the bootstrap node only when none answers within a second (they may not reach it).
+      for (const k of this.anchorsOf(m.key)) add(this.members.get(k));
+      if (out.length || this.now - m.probingSince < 1000) return out;
+    }
     for (const x of this.members.values()) if (x.rec?.rl) add(x);
     for (const b of this.opts.bootstrap) add(this.members.get(this.byEndpoint.get(endpointText(b)) ?? ''));
     return out;
@@ -1461,12 +1556,20 @@ export class Mesh {
   // ---- outgoing ------------------------------------------------------------------------------
 
   /** `broadcast`: to a LAN broadcast address, where "seen at" would be meaningless (left empty). */
-  private sendHello(to: Endpoint, reply: boolean, withRecord: boolean, broadcast = false): void {
+  /** `quiet`: news only (our digest), no answer wanted — the receiver compares digests or does nothing. */
+  private sendHello(
+    to: Endpoint,
+    reply: boolean,
+    withRecord: boolean,
+    broadcast = false,
+    quiet = false,
+  ): void {
     this.computeDigests();
     const key = this.byEndpoint.get(endpointText(to));
     if (key) {
       const m = this.members.get(key);
-      if (m) {
+      // Keepalives count from the last hello that wanted an answer: news alone proves nothing back.
+      if (m && !quiet) {
         m.lastHelloSent = this.now;
         if (!reply && !broadcast && (!m.pingAt || this.now - m.pingAt >= 10_000)) m.pingAt = this.now;
       }
@@ -1476,6 +1579,7 @@ export class Mesh {
         t: 'hello',
         d: this.rootDigest,
         ...(reply ? { r: 1 as const } : {}),
+        ...(quiet ? { q: 1 as const } : {}),
         ...(withRecord ? { rec: this.selfRecord } : {}),
       },
       to,
@@ -1602,12 +1706,16 @@ function validWire(m: Wire, wallNow: number): boolean {
             x[0] >= 0 &&
             x[0] < MESH_BUCKETS &&
             typeof x[1] === 'string' &&
+            x[1].length <= 44 &&
             typeof x[2] === 'string' &&
+            x[2].length <= 44 &&
             Array.isArray(x[3]) &&
             x[3].length <= 64 &&
             x[3].every(
               (y) =>
-                Array.isArray(y) && y.length === 2 && typeof y[0] === 'string' && Number.isSafeInteger(y[1]),
+                typeof y === 'string' &&
+                SUM_ENTRY_RE.test(y) &&
+                Number.isSafeInteger(Number.parseInt(y.slice(SUM_PREFIX), 36)),
             ),
         )
       );

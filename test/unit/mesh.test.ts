@@ -212,6 +212,39 @@ describe('mesh paths: NAT traversal and relays', () => {
     assert.equal(peer.endpoint?.relayTo, undefined);
   });
 
+  it('a member it cannot reach is probed at doubling gaps, with our record only on the first probes', () => {
+    const { net, a, b } = natLab('cone');
+    // A firewall between A and B that never opens: every probe is lost, the pair stays relayed.
+    const probes: { at: number; size: number }[] = [];
+    net.filter = (d) => {
+      if (d.sender === a && d.to.address === b.nat!.publicAddress) {
+        if (d.bytes[0] === MSG_MESH) probes.push({ at: net.now, size: d.bytes.length });
+        return false;
+      }
+      return !(d.sender === b && d.to.address === a.nat!.publicAddress);
+    };
+    net.advance(30_000, 10);
+    assert.ok(probes.length > 0, 'A never probed B');
+    const t0 = probes[0].at;
+    const first10s = probes.filter((x) => x.at - t0 < 10_000);
+    // Fast gaps 0.5, 1, 2, 4 s, plus a probe at each introduction (one per 2 s round): about ten in
+    // the first 10 s, where a fixed 0.5 s pace would send twenty and more.
+    assert.ok(first10s.length >= 4 && first10s.length <= 11, `${first10s.length} probes in 10 s`);
+    const gaps = first10s.slice(1).map((x, i) => x.at - first10s[i].at);
+    assert.ok(Math.max(...gaps) >= 1_900, `gaps ${gaps.join(' ')} never grew`);
+    // Then slow: 15 s and more.
+    const later = probes.filter((x) => x.at - t0 >= 12_000 && x.at - t0 < 30_000);
+    assert.ok(later.length <= 6, `${later.length} probes from 12 to 30 s`);
+    // A hello with our record is several times the size of one without.
+    const small = Math.min(...probes.map((x) => x.size));
+    const withRecord = probes.filter((x) => x.size > small * 2).length;
+    assert.ok(withRecord >= 1 && withRecord <= 4, `${withRecord} probes carried the record`);
+    // Meanwhile the pair works through the relay.
+    a.send(ipv4Packet(v4(a), v4(b), 'still relayed'));
+    net.advance(300, 10);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'still relayed');
+  });
+
   it('a member that changes address is reachable again within seconds, without restarting', () => {
     const net = new SimNet();
     net.latency = 5;
