@@ -42,6 +42,7 @@ export interface MeshSimResult {
   pairs: number;
   delivered: number;
   firstPacketP50Ms: number | null;
+  firstPacketP90Ms: number | null;
   firstPacketMaxMs: number | null;
   directPct: number;
   steadyBytesPerNodePerS: number;
@@ -191,6 +192,21 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
       );
     }
   }
+  if (process.env.PM_SIM_SLOW) {
+    const kind = (x: SimNode) => x.nat?.type ?? 'public';
+    const hist = new Map<string, number[]>();
+    for (const [i, [a, b]] of pairs.entries()) {
+      const t = arrived.get(tag(i)) ?? -1;
+      const k = `${kind(a)}->${kind(b)} ${a.mesh!.members.get(b.device.publicKeyB64)?.path}`;
+      hist.set(k, [...(hist.get(k) ?? []), t]);
+    }
+    for (const [k, ts] of [...hist].sort()) {
+      ts.sort((x, y) => x - y);
+      process.stderr.write(
+        `${k.padEnd(28)} n=${ts.length} p50=${ts[Math.floor(ts.length / 2)]} max=${ts.at(-1)} slow>2s=${ts.filter((t) => t > 2000).length}\n`,
+      );
+    }
+  }
   const times = [...arrived.values()].sort((x, y) => x - y);
   const direct = pairs.filter(
     ([a, b]) => a.mesh!.members.get(b.device.publicKeyB64)?.path === 'direct',
@@ -206,6 +222,7 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     pairs: pairs.length,
     delivered: arrived.size,
     firstPacketP50Ms: times.length ? times[Math.floor((times.length - 1) / 2)] : null,
+    firstPacketP90Ms: times.length ? times[Math.floor((times.length - 1) * 0.9)] : null,
     firstPacketMaxMs: times.length ? times[times.length - 1] : null,
     directPct: Math.round((100 * direct) / pairs.length),
     steadyBytesPerNodePerS: bytesPerS,
@@ -237,13 +254,13 @@ export function formatMeshSim(results: MeshSimResult[]): string {
   const ms = (v: number | null) => (v === null ? '–' : `${Math.round(v)} ms`);
   let out =
     '\nMesh simulator (1/3 public, 1/3 cone NAT, 1/3 symmetric NAT; 20 ms one-way; simulated time)\n' +
-    '| nodes | loss | churn | all records | after churn | pairs delivered | first packet p50 / max | direct | messages sent per node until then: median / busiest | control traffic / node / s | wall |\n' +
+    '| nodes | loss | churn | all records | after churn | pairs delivered | first packet p50 / p90 / max | direct | messages sent per node until then: median / busiest | control traffic / node / s | wall |\n' +
     '|---|---|---|---|---|---|---|---|---|---|---|\n';
   for (const r of results)
     out +=
       `| ${r.nodes} | ${Math.round(r.loss * 100)} % | ${Math.round(r.churn * 100)} % | ${s(r.recordsS)} | ` +
       `${r.churn ? s(r.churnRecordsS) : '–'} | ${r.delivered}/${r.pairs} | ${ms(r.firstPacketP50Ms)} / ` +
-      `${ms(r.firstPacketMaxMs)} | ${r.directPct} % | ${r.msgsMedian} / ${r.msgsBusiest} | ${r.steadyBytesPerNodePerS} B (${r.steadyMsgsPerNodePerS} msgs) | ${r.wallS} s |\n`;
+      `${ms(r.firstPacketP90Ms)} / ${ms(r.firstPacketMaxMs)} | ${r.directPct} % | ${r.msgsMedian} / ${r.msgsBusiest} | ${r.steadyBytesPerNodePerS} B (${r.steadyMsgsPerNodePerS} msgs) | ${r.wallS} s |\n`;
   return out;
 }
 

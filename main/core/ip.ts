@@ -155,3 +155,22 @@ export function cidrOverlap(a: Cidr, b: Cidr): boolean {
   const y = maskBytes(b.bytes, p);
   return x.every((v, i) => v === y[i]);
 }
+
+/**
+ * Whether an address is one that NATs hide (RFC 1918, shared CGNAT space, link-local, IPv6 ULA and
+ * link-local): a node that lists one among its endpoints probably sits behind a NAT.
+ */
+export function isNattedAddress(s: string): boolean {
+  const ip = parseIp(s);
+  if (!ip) return false;
+  const b = ip.bytes;
+  if (ip.family === 4)
+    return (
+      b[0] === 10 ||
+      (b[0] === 172 && (b[1] & 0xf0) === 16) ||
+      (b[0] === 192 && b[1] === 168) ||
+      (b[0] === 100 && (b[1] & 0xc0) === 64) ||
+      (b[0] === 169 && b[1] === 254)
+    );
+  return (b[0] & 0xfe) === 0xfc || (b[0] === 0xfe && (b[1] & 0xc0) === 0x80);
+}

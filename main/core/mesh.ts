@@ -66,7 +66,7 @@ import { xopen, xseal } from './crypto/aead';
 import { Blake2s } from './crypto/blake2s';
 import { xeddsaSign, xeddsaVerify } from './crypto/xeddsa';
 import { type Device, type DeviceIO, type Endpoint, sameEndpoint } from './device';
-import { type Cidr, formatIp, parseCidr } from './ip';
+import { type Cidr, formatIp, isNattedAddress, parseCidr } from './ip';
 
 const HEADER = 4;
 const NONCE = 24;
@@ -1380,7 +1380,7 @@ export class Mesh {
         if (!m.probingSince) this.startProbing(m);
         if (this.now >= m.nextProbe) this.probe(m);
         else if (!(this.hard && m.hard)) this.askIntroduction(m);
-        if (m.path !== 'relayed' && (this.now - m.probingSince >= MESH_RELAY_AFTER || (this.hard && m.hard)))
+        if (m.path !== 'relayed' && (this.now - m.probingSince >= MESH_RELAY_AFTER || this.directUnlikely(m)))
           this.tryRelay(m);
         else if (m.path === 'relayed' && m.relay && peer && !peer.current && peer.staged.length > 0) {
           // Packets wait and no handshake got through this relay (gone, or it does not reach the
@@ -1515,6 +1515,22 @@ export class Mesh {
     for (const x of this.members.values()) if (x.rec?.rl) add(x);
     for (const b of this.opts.bootstrap) add(this.members.get(this.byEndpoint.get(endpointText(b)) ?? ''));
     return out;
+  }
+
+  /**
+   * No probe is likely to open a direct path soon: one side's NAT maps per destination and the other
+   * side sits behind a NAT too (its filter drops the first side's probes from unannounced ports).
+   * Such a pair takes the relay at once instead of after MESH_RELAY_AFTER; probing goes on, and a
+   * direct path that opens anyway takes over without a new handshake.
+   */
+  private directUnlikely(m: Member): boolean {
+    if (this.hard && m.hard) return true;
+    if (m.hard)
+      return (
+        !this.publicEndpoint || !this.localEndpoints.some((e) => endpointText(e) === this.publicEndpoint)
+      );
+    if (this.hard) return !!m.rec?.e.some((t) => isNattedAddress(parseEndpointText(t)?.address ?? ''));
+    return false;
   }
 
   private tryRelay(m: Member): void {

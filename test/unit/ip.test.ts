@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AllowedIps } from '../../main/core/allowed-ips';
-import { formatCidr, formatIp, ipPacketLength, parseCidr, parseIp } from '../../main/core/ip';
+import {
+  formatCidr,
+  formatIp,
+  ipPacketLength,
+  isNattedAddress,
+  parseCidr,
+  parseIp,
+} from '../../main/core/ip';
 import { ipv4Packet, ipv6Packet } from '../lib/sim';
 
 describe('ip parsing', () => {
@@ -79,5 +86,29 @@ describe('allowed IPs (cryptokey routing)', () => {
     t.removeValue('old');
     assert.equal(t.lookupV6(parseCidr('fd00::2')!.bytes, 0), undefined);
     assert.deepEqual(t.prefixesOf('new'), ['100.64.0.2/32']);
+  });
+
+  it('tells addresses that NATs hide from public ones', () => {
+    for (const a of [
+      '10.1.2.3',
+      '172.16.0.1',
+      '172.31.255.1',
+      '192.168.1.9',
+      '100.64.0.1',
+      '169.254.3.4',
+      'fd00::1',
+      'fe80::1',
+    ])
+      assert.equal(isNattedAddress(a), true, a);
+    for (const a of [
+      '198.18.0.1',
+      '172.32.0.1',
+      '100.128.0.1',
+      '8.8.8.8',
+      '2001:db8::1',
+      'not an address',
+      '',
+    ])
+      assert.equal(isNattedAddress(a), false, a);
   });
 });

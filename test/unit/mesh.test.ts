@@ -184,6 +184,36 @@ describe('mesh paths: NAT traversal and relays', () => {
     assert.equal(a.tunOut.at(-1)?.subarray(28).toString(), 'later');
   });
 
+  it('a member behind a cone NAT reaches one behind a symmetric NAT through the relay at once', () => {
+    const net = new SimNet();
+    net.latency = 10;
+    const p = net.add('p', key(1), 1);
+    p.joinMesh(net0, [], 1, { relay: true });
+    // A second public member: B learns its NAT is "hard" when two members see it at different ports.
+    const q = net.add('q', key(4), 4);
+    q.joinMesh(net0, [p.endpoint], 4);
+    const b = net.add('b', key(3), 3, undefined, { nat: 'symmetric' });
+    b.joinMesh(net0, [p.endpoint], 3);
+    net.advance(5_000, 10);
+    assert.equal(b.mesh!.hard, true, 'B did not notice its NAT');
+    const start = net.now;
+    const a = net.add('a', key(2), 2, undefined, { nat: 'cone' });
+    a.joinMesh(net0, [p.endpoint], 2);
+    const ab = () => a.mesh!.members.get(b.device.publicKeyB64);
+    let got = -1;
+    for (let i = 0; i < 500 && got < 0; i++) {
+      net.advance(10, 10);
+      if (ab()?.path === 'relayed') got = net.now - start;
+    }
+    assert.ok(got >= 0, 'not relayed within 5 s');
+    assert.equal(ab()!.hard, true);
+    // Without waiting MESH_RELAY_AFTER (2 s) for probes that cannot succeed.
+    assert.ok(got < 1500, `relayed after ${got} ms`);
+    a.send(ipv4Packet(v4(a), v4(b), 'through the relay'));
+    net.advance(300, 10);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'through the relay');
+  });
+
   it('a relayed tunnel moves to the direct path once one opens, keeping its session', () => {
     const { net, a, b } = natLab('cone');
     // Block A<->B directly at first (a firewall that later opens).
