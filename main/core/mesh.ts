@@ -178,6 +178,17 @@ const REMOVED_VERSION = Number.MAX_SAFE_INTEGER;
  */
 type SumPart = [number, string, string, string[]];
 const SUM_PREFIX = 12;
+/**
+ * Sub-buckets: a bucket holding more than SUB_MIN records is compared in 16 parts first (by the
+ * second base64 character of the key, in ASCII order, four characters to a part), so that a few new
+ * records in every bucket (a join storm) cost 16 small digests per bucket instead of its whole listing.
+ */
+const SUB_MIN = 8;
+const SUB_PARTS = 16;
+const SUB_DIGEST = 4;
+const B64_ASCII = '+/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+/** Buckets per `sub` datagram (16 digests of 4 bytes each, in base64, per bucket). */
+const SUB_PER_MESSAGE = 10;
 /** Encoded size of a record or removal (+1 for the comma), measured once per object (they never change). */
 const recordSize = new WeakMap<object, number>();
 /** Listing entries per datagram (~23 bytes each, 26 at most; parts add their bounds): under 1,400 bytes. */
@@ -187,7 +198,8 @@ const SUM_ENTRY_RE = /^[A-Za-z0-9+/]{12}[0-9a-z]{1,11}$/;
 type Wire = (
   | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; q?: 1; rec?: MemberRecord; h?: 1 }
   | { t: 'dig'; ts: number; key: string; seen: string; b: string }
-  | { t: 'sum'; ts: number; key: string; seen: string; p: SumPart[]; r?: 1 }
+  | { t: 'sum'; ts: number; key: string; seen: string; p: SumPart[]; r?: 1; np?: 1; na?: 1 }
+  | { t: 'sub'; ts: number; key: string; seen: string; p: [number, string][]; np?: 1 }
   | { t: 'recs'; ts: number; key: string; seen: string; recs: (MemberRecord | Removal)[] }
   | { t: 'want'; ts: number; key: string; seen: string; peer: string }
   | { t: 'intro'; ts: number; key: string; seen: string; rec: MemberRecord; at: string | null; th?: 0 | 1 }
@@ -298,6 +310,20 @@ function isStrArray(x: unknown, max: number, maxLen: number): x is string[] {
 
 function bucketOf(keyBytes: Uint8Array): number {
   return keyBytes[0] >> 2; // 64 buckets
+}
+
+const B64_STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/**
+ * Key range [lo, hi) of part g of bucket bk: the bucket is the key's first base64 character; the part,
+ * four consecutive characters (in ASCII order, the order keys compare in) of the second one.
+ */
+function subRange(bk: number, g: number): [string, string] {
+  const c1 = B64_STD[bk];
+  const per = B64_ASCII.length / SUB_PARTS;
+  const lo = c1 + B64_ASCII[g * per];
+  const hi = c1 + (g === SUB_PARTS - 1 ? '~' : B64_ASCII[(g + 1) * per]);
+  return [lo, hi];
 }
 
 export class Mesh {
@@ -848,6 +874,7 @@ export class Mesh {
     const digests = this.bucketDigests ?? [];
     for (let bk = 0; bk < MESH_BUCKETS; bk++) {
       if (!all && !this.digestDirty.has(bk)) continue;
+      this.subCache.delete(bk);
       const l = this.bucketEntries(bk).map(([k, v]) => `${k}:${v}`);
       digests[bk] = hash('b', l.join(';')).subarray(0, 6);
     }
@@ -861,6 +888,25 @@ export class Mesh {
 
   /** The 64 bucket digests as sent in a `dig` (kept with the digests). */
   private digestsB64 = '';
+  /** Sub-bucket digests by bucket, dropped when the bucket changes. */
+  private readonly subCache = new Map<number, Uint8Array>();
+
+  private subDigests(bk: number): Uint8Array {
+    this.computeDigests();
+    let d = this.subCache.get(bk);
+    if (d) return d;
+    d = new Uint8Array(SUB_PARTS * SUB_DIGEST);
+    const entries = this.bucketEntries(bk);
+    for (let g = 0; g < SUB_PARTS; g++) {
+      const [lo, hi] = subRange(bk, g);
+      const l = entries.filter(([k]) => k >= lo && k < hi).map(([k, v]) => `${k}:${v}`);
+      d.set(hash('s', l.join(';')).subarray(0, SUB_DIGEST), g * SUB_DIGEST);
+    }
+    this.subCache.set(bk, d);
+    return d;
+  }
+  /** When we last answered a comparison with a listing that invites pushes. */
+  private lastDigAnswer = Number.NEGATIVE_INFINITY;
 
   /** Records in a bucket with keys in [lo, hi), ours included, sorted by key. */
   private bucketEntries(bk: number, lo = '', hi = '~'): [string, number, MemberRecord | Removal][] {
@@ -1039,7 +1085,42 @@ export class Mesh {
           if (Buffer.compare(theirs.subarray(bk * 6, bk * 6 + 6), this.bucketDigests![bk]) !== 0)
             differ.push([bk, '', '~', []]);
         }
-        this.sendSums(differ, from, false);
+        // Members that heard our news compare with us at about the same time, and each would push
+        // us the same records: only the first answer in MESH_DIG_GAP invites pushes; the others
+        // say "no push" (they still take from us what they lack).
+        const noPush = this.now - this.lastDigAnswer < MESH_DIG_GAP;
+        if (!noPush) this.lastDigAnswer = this.now;
+        const small = differ.filter(([bk]) => this.bucketKeys[bk].size + 1 <= SUB_MIN);
+        const big = differ.filter(([bk]) => this.bucketKeys[bk].size + 1 > SUB_MIN).map(([bk]) => bk);
+        this.sendSums(small, from, false, noPush);
+        for (let i = 0; i < big.length; i += SUB_PER_MESSAGE)
+          this.send(
+            {
+              t: 'sub',
+              p: big.slice(i, i + SUB_PER_MESSAGE).map((bk) => [bk, b64(this.subDigests(bk))]),
+              ...(noPush ? { np: 1 } : {}),
+            },
+            from,
+          );
+        break;
+      }
+      case 'sub': {
+        // Their sub-bucket digests of buckets that differ: list ours of the parts that differ (they
+        // push what we lack and ask for what they lack, as after a `dig`).
+        const ranges: SumPart[] = [];
+        for (const [bk, d] of msg.p) {
+          const theirs = Buffer.from(d, 'base64');
+          if (theirs.length !== SUB_PARTS * SUB_DIGEST) continue;
+          const mine = this.subDigests(bk);
+          for (let g = 0; g < SUB_PARTS; g++) {
+            const at = g * SUB_DIGEST;
+            if (
+              Buffer.compare(theirs.subarray(at, at + SUB_DIGEST), mine.subarray(at, at + SUB_DIGEST)) !== 0
+            )
+              ranges.push([bk, ...subRange(bk, g), []]);
+          }
+        }
+        this.sendSums(ranges, from, false, false, msg.np === 1);
         break;
       }
       case 'sum':
@@ -1117,19 +1198,33 @@ export class Mesh {
         }
       }
     }
-    this.sendRecords(push, from);
-    if (back.length && !msg.r) this.sendSums(back, from, true);
+    if (!msg.np) this.sendRecords(push, from);
+    if (back.length && !msg.r && !msg.na) this.sendSums(back, from, true);
   }
 
   /**
    * Send our listings ([key, version]) of the given bucket ranges, packed several buckets to a
    * datagram and a large bucket split into key ranges (SUM_ENTRIES entries per datagram at most).
    */
-  private sendSums(ranges: SumPart[], to: Endpoint, reply: boolean): void {
+  /**
+   * `noPush`: the receiver should not push us what we lack (others are about to); `noAsk`: it should
+   * not ask for what it lacks (it said `np`: it expects them from others).
+   */
+  private sendSums(ranges: SumPart[], to: Endpoint, reply: boolean, noPush = false, noAsk = false): void {
     let parts: SumPart[] = [];
     let count = 0;
     const flush = () => {
-      if (parts.length) this.send({ t: 'sum', p: parts, ...(reply ? { r: 1 } : {}) }, to);
+      if (parts.length)
+        this.send(
+          {
+            t: 'sum',
+            p: parts,
+            ...(reply ? { r: 1 } : {}),
+            ...(noPush ? { np: 1 } : {}),
+            ...(noAsk ? { na: 1 } : {}),
+          },
+          to,
+        );
       parts = [];
       count = 0;
     };
@@ -1733,6 +1828,21 @@ function validWire(m: Wire, wallNow: number): boolean {
                 SUM_ENTRY_RE.test(y) &&
                 Number.isSafeInteger(Number.parseInt(y.slice(SUM_PREFIX), 36)),
             ),
+        )
+      );
+    case 'sub':
+      return (
+        Array.isArray(m.p) &&
+        m.p.length <= SUB_PER_MESSAGE &&
+        m.p.every(
+          (x) =>
+            Array.isArray(x) &&
+            x.length === 2 &&
+            Number.isInteger(x[0]) &&
+            x[0] >= 0 &&
+            x[0] < MESH_BUCKETS &&
+            typeof x[1] === 'string' &&
+            x[1].length === ((SUB_PARTS * SUB_DIGEST + 2) / 3) * 4,
         )
       );
     case 'recs':

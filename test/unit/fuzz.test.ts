@@ -528,7 +528,7 @@ describe('fuzz: Mesh.handleDatagram', () => {
     );
     const body = fc.record(
       {
-        t: fc.constantFrom('hello', 'dig', 'sum', 'recs', 'want', 'intro', 'nope'),
+        t: fc.constantFrom('hello', 'dig', 'sum', 'sub', 'recs', 'want', 'intro', 'nope'),
         ts: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer() }),
         key: fc.constantFrom(k1, k1, k2, Buffer.alloc(32, 9).toString('base64'), 'nope'),
         seen: fc.oneof(fc.constantFrom('198.18.0.2:51820', '[fd00::1]:9', ''), fc.string()),
@@ -536,7 +536,33 @@ describe('fuzz: Mesh.handleDatagram', () => {
         r: fc.constantFrom(1, 0, true),
         rec: atom,
         b: fc.oneof(fc.base64String({ maxLength: 520 }), atom),
-        p: fc.oneof(atom, fc.array(fc.tuple(fc.nat(70), fc.string(), fc.string(), fc.constant([[k1, 1]])))),
+        p: fc.oneof(
+          atom,
+          fc.array(fc.tuple(fc.nat(70), fc.string(), fc.string(), fc.constant([[k1, 1]]))),
+          // Listings as sent (key prefix + base-36 version) and sub-bucket digests, valid and not.
+          fc.array(
+            fc.tuple(
+              fc.nat(70),
+              fc.constantFrom('', 'A', 'AB'),
+              fc.constantFrom('~', 'B~', 'AC'),
+              fc.array(
+                fc.oneof(
+                  fc.constant(`${k1.slice(0, 12)}zz`),
+                  fc.constant(`${k2.slice(0, 12)}0`),
+                  fc.string({ maxLength: 30 }),
+                ),
+                { maxLength: 70 },
+              ),
+            ),
+          ),
+          fc.array(
+            fc.tuple(fc.nat(70), fc.oneof(fc.base64String({ minLength: 88, maxLength: 88 }), fc.string())),
+            { maxLength: 12 },
+          ),
+        ),
+        np: fc.constantFrom(1, 0, true),
+        na: fc.constantFrom(1, 0, true),
+        q: fc.constantFrom(1, 0, true),
         recs: fc.oneof(atom, fc.array(atom, { maxLength: 17 })),
         peer: atom,
         at: atom,
