@@ -117,8 +117,6 @@ export const MESH_EAGER_MAX = 64;
 export const MESH_RING_NEIGHBOURS = 2;
 export const MESH_HOME_RELAYS = 2;
 export const MESH_ACTIVE_IDLE = 120_000;
-/** News goes to the members we keep paths to and to about this many others we have a path with. */
-export const MESH_ANNOUNCE_EXTRA = 8;
 /** In a large mesh, the WireGuard peer of a member idle this long is dropped (re-added on demand). */
 export const MESH_PEER_IDLE_DROP = 600_000;
 /** The mesh's per-member pass runs at most this often (probes are every 500 ms at the fastest). */

@@ -27,7 +27,6 @@
 import { AllowedIps } from './allowed-ips';
 import {
   MESH_ACTIVE_IDLE,
-  MESH_ANNOUNCE_EXTRA,
   MESH_BOOTSTRAP_REFRESH,
   MESH_BOOTSTRAP_RETRY,
   MESH_BUCKETS,
@@ -196,7 +195,7 @@ const SUM_ENTRIES = 40;
 const SUM_ENTRY_RE = /^[A-Za-z0-9+/]{12}[0-9a-z]{1,11}$/;
 
 type Wire = (
-  | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; q?: 1; rec?: MemberRecord; h?: 1 }
+  | { t: 'hello'; ts: number; key: string; seen: string; d: string; r?: 1; rec?: MemberRecord; h?: 1 }
   | { t: 'dig'; ts: number; key: string; seen: string; b: string }
   | { t: 'sum'; ts: number; key: string; seen: string; p: SumPart[]; r?: 1; np?: 1; na?: 1 }
   | { t: 'sub'; ts: number; key: string; seen: string; p: [number, string][]; np?: 1 }
@@ -1060,7 +1059,7 @@ export class Mesh {
         }
         if (msg.r) sender.pingAt = 0;
         if (msg.rec) this.ingest(msg.rec, msg.key);
-        if (!msg.r && !msg.q) this.sendHello(from, true, !!msg.rec);
+        if (!msg.r) this.sendHello(from, true, !!msg.rec);
         this.computeDigests();
         if (msg.d !== this.rootDigest) {
           // One comparison at a time (MESH_DIG_GAP): several members announcing the same news must
@@ -1424,8 +1423,6 @@ export class Mesh {
     }
     const full = !this.onDemand || this.now - this.lastFullScan >= MESH_IDLE_SCAN;
     if (full) this.lastFullScan = this.now;
-    let directOthers = 0;
-    if (announce) this.announceRound++;
     for (const m of full ? this.members.values() : this.hot) {
       if (m.removed) {
         this.hot.delete(m);
@@ -1462,15 +1459,12 @@ export class Mesh {
         this.send({ t: 'dig', b: this.digestsB64 }, m.direct);
       }
       if (m.direct) {
-        // Keepalives for the paths we want. News (announce): to every member we keep a path to, and
-        // to about MESH_ANNOUNCE_EXTRA others we happen to have a path with (a different few each
-        // time): a bootstrap node reached by everyone must not make everyone ask it at once.
-        if (announce && !wanted) directOthers++;
-        // A keepalive wants an answer (both sides see the path alive); news alone does not.
-        if (wanted && this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE)
+        // Keepalives for the paths we want; news (announce) to every member we have a path with.
+        // (Measured at 1,000 nodes: news to only a few of them, or unanswered news, left records
+        // unconverged for 19 s or over a minute instead of seconds: the answer carries the other
+        // side's digest, so both sides compare.)
+        if (announce || (wanted && this.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE))
           this.sendHello(m.direct, false, false);
-        else if (announce && (wanted || this.announceExtra(m)))
-          this.sendHello(m.direct, false, false, false, true);
       } else if (m.rec && wanted) {
         if (!m.probingSince) this.startProbing(m);
         if (this.now >= m.nextProbe) this.probe(m);
@@ -1505,18 +1499,6 @@ export class Mesh {
         this.hot.delete(m);
       else this.hot.add(m);
     }
-    if (announce) this.announceOthers = directOthers;
-  }
-
-  private announceRound = 0;
-  /** Members with a direct path that we do not keep one to, at the last announcement. */
-  private announceOthers = 0;
-
-  /** Whether this announcement also goes to `m` (not wanted): a pseudo-random share, new each round. */
-  private announceExtra(m: Member): boolean {
-    if (!this.onDemand || this.announceOthers <= MESH_ANNOUNCE_EXTRA) return true;
-    const draw = mix32(ringPos(m.key) ^ Math.imul(this.announceRound, 0x9e3779b9)) / 0x100000000;
-    return draw < MESH_ANNOUNCE_EXTRA / this.announceOthers;
   }
 
   private forget(m: Member): void {
@@ -1667,20 +1649,12 @@ export class Mesh {
   // ---- outgoing ------------------------------------------------------------------------------
 
   /** `broadcast`: to a LAN broadcast address, where "seen at" would be meaningless (left empty). */
-  /** `quiet`: news only (our digest), no answer wanted — the receiver compares digests or does nothing. */
-  private sendHello(
-    to: Endpoint,
-    reply: boolean,
-    withRecord: boolean,
-    broadcast = false,
-    quiet = false,
-  ): void {
+  private sendHello(to: Endpoint, reply: boolean, withRecord: boolean, broadcast = false): void {
     this.computeDigests();
     const key = this.byEndpoint.get(endpointText(to));
     if (key) {
       const m = this.members.get(key);
-      // Keepalives count from the last hello that wanted an answer: news alone proves nothing back.
-      if (m && !quiet) {
+      if (m) {
         m.lastHelloSent = this.now;
         if (!reply && !broadcast && (!m.pingAt || this.now - m.pingAt >= 10_000)) m.pingAt = this.now;
       }
@@ -1690,7 +1664,6 @@ export class Mesh {
         t: 'hello',
         d: this.rootDigest,
         ...(reply ? { r: 1 as const } : {}),
-        ...(quiet ? { q: 1 as const } : {}),
         ...(withRecord ? { rec: this.selfRecord } : {}),
       },
       to,
