@@ -273,11 +273,7 @@ export class Device {
     if (!peer.keys.staticStatic) throw new Error(`peer ${key}: public key is of small order`);
     this.peers.set(key, peer);
     for (const c of cfg.allowedIps) this.routes.insert(c, peer);
-    peer.timers.wake = this.wake;
-    if (peer.persistentKeepaliveMs > 0) {
-      peer.timers.persistentKeepalive = this.now;
-      this.wake.at = Math.min(this.wake.at, this.now);
-    }
+    if (peer.persistentKeepaliveMs > 0) peer.timers.persistentKeepalive = this.now;
     return peer;
   }
 
@@ -741,20 +737,11 @@ export class Device {
   // ---------------------------------------------------------------- timers
 
   /** Fire every expired timer. Call regularly (e.g. every 100 ms) after setTime(). */
-  /** Earliest timer deadline of any peer, or earlier (PeerTimers lower it when armed). */
-  private readonly wake = { at: 0 };
-
   tick(): void {
     const now = this.now;
-    // Nothing due: skip the pass over every peer (a large mesh has many idle peers).
-    if (now < this.wake.at) return;
-    this.wake.at = NEVER;
     for (const peer of this.peers.values()) {
       const t = peer.timers;
-      if (t.next() > now) {
-        this.wake.at = Math.min(this.wake.at, t.next());
-        continue;
-      }
+      if (t.next() > now) continue;
       if (t.retransmitHandshake <= now) {
         t.retransmitHandshake = NEVER;
         if (t.handshakeAttempts >= MAX_TIMER_HANDSHAKES) {
@@ -789,7 +776,6 @@ export class Device {
         this.zeroKeys(peer);
         this.io.event({ type: 'session-expired', peer: peer.keyB64 });
       }
-      this.wake.at = Math.min(this.wake.at, t.next());
     }
   }
 

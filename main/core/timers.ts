@@ -19,15 +19,6 @@ export class PeerTimers {
   /** Another keepalive is due once the pending one was sent (more data arrived meanwhile). */
   needAnotherKeepalive = false;
   handshakeAttempts = 0;
-  /**
-   * The device's earliest wake-up (shared by its peers' timers): arming a timer lowers it, so
-   * Device.tick can skip its per-peer pass while nothing is due.
-   */
-  wake: { at: number } = { at: 0 };
-
-  private lower(deadline: number): void {
-    if (deadline < this.wake.at) this.wake.at = deadline;
-  }
 
   /** Earliest deadline of all timers. */
   next(): number {
@@ -41,17 +32,12 @@ export class PeerTimers {
   }
 
   dataSent(now: number, jitter: number): void {
-    if (this.newHandshake === NEVER) {
-      this.newHandshake = now + KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter;
-      this.lower(this.newHandshake);
-    }
+    if (this.newHandshake === NEVER) this.newHandshake = now + KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter;
   }
 
   dataReceived(now: number): void {
-    if (this.sendKeepalive === NEVER) {
-      this.sendKeepalive = now + KEEPALIVE_TIMEOUT;
-      this.lower(this.sendKeepalive);
-    } else this.needAnotherKeepalive = true;
+    if (this.sendKeepalive === NEVER) this.sendKeepalive = now + KEEPALIVE_TIMEOUT;
+    else this.needAnotherKeepalive = true;
   }
 
   anyAuthenticatedPacketSent(): void {
@@ -63,15 +49,11 @@ export class PeerTimers {
   }
 
   anyAuthenticatedPacketTraversal(now: number, persistentKeepaliveMs: number): void {
-    if (persistentKeepaliveMs > 0) {
-      this.persistentKeepalive = now + persistentKeepaliveMs;
-      this.lower(this.persistentKeepalive);
-    }
+    if (persistentKeepaliveMs > 0) this.persistentKeepalive = now + persistentKeepaliveMs;
   }
 
   handshakeInitiated(now: number, jitter: number): void {
     this.retransmitHandshake = now + REKEY_TIMEOUT + jitter;
-    this.lower(this.retransmitHandshake);
   }
 
   handshakeComplete(): void {
@@ -81,7 +63,6 @@ export class PeerTimers {
 
   sessionDerived(now: number): void {
     this.zeroKeyMaterial = now + REJECT_AFTER_TIME * 3;
-    this.lower(this.zeroKeyMaterial);
   }
 
   stopAll(): void {
