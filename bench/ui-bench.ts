@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { AppState, PeerRow, Settings } from '../main/control/api';
 import { rendererDir, WebServer } from '../main/control/web-server';
+import { defaultSettings } from '../main/node/manager';
 
 const PEERS = 50;
 
@@ -141,19 +142,8 @@ export async function runUiBench(secs = 10): Promise<UiBenchResult> {
     },
     desktop: false,
   };
-  const settings: Settings = {
-    nodeName: 'me',
-    listenPort: 51820,
-    interfaceName: 'pm0',
-    relay: false,
-    advertiseRoutes: [],
-    startConnected: true,
-    launchAtLogin: false,
-    theme: 'system',
-    notifyPeerUp: false,
-    notifyPeerDown: true,
-    notifyErrors: true,
-  };
+  const { network: _network, ...defaults } = defaultSettings();
+  const settings: Settings = { ...defaults, nodeName: 'me', startConnected: true };
   const web = await WebServer.start({
     port: 0,
     staticDir: dir,

@@ -1529,10 +1529,7 @@ export class Mesh {
     const age = this.now - m.probingSince;
     // Fast at first, then slower and slower (15 s, 30 s, ... 5 min): a pair behind symmetric NATs
     // stays relayed, and probing it often would only cost traffic.
-    const slow = Math.min(
-      MESH_PROBE_SLOW * 2 ** Math.floor(Math.max(0, age - MESH_PROBE_FAST_FOR) / 60_000),
-      300_000,
-    );
+    const slow = slowProbeGap(age);
     // Both behind symmetric NATs: no probe can open a path; try again rarely (networks change).
     const hopeless = this.hard && m.hard;
     // The fast series doubles its gap (0.5, 1, 2, 4 s): the first probes after an introduction meet
@@ -1560,10 +1557,7 @@ export class Mesh {
    */
   private askIntroduction(m: Member): void {
     const age = this.now - m.probingSince;
-    const gap =
-      age < MESH_PROBE_FAST_FOR
-        ? 2_000
-        : Math.min(MESH_PROBE_SLOW * 2 ** Math.floor((age - MESH_PROBE_FAST_FOR) / 60_000), 300_000);
+    const gap = age < MESH_PROBE_FAST_FOR ? 2_000 : slowProbeGap(age);
     if (this.now - m.lastWant < gap) return;
     const vias = this.introducers(m);
     if (!vias.length) return;
@@ -1735,6 +1729,14 @@ export class Mesh {
   }
 }
 
+/** Probe gap after the fast series: MESH_PROBE_SLOW, doubling every minute, at most 5 minutes. */
+function slowProbeGap(probingFor: number): number {
+  return Math.min(
+    MESH_PROBE_SLOW * 2 ** Math.floor(Math.max(0, probingFor - MESH_PROBE_FAST_FOR) / 60_000),
+    300_000,
+  );
+}
+
 /** Position of a key on the ring: its first 32 bits (keys are uniformly random). */
 function ringPos(keyB64: string): number {
   const b = Buffer.from(keyB64.slice(0, 8), 'base64');
@@ -1759,6 +1761,10 @@ function keepSmallest(list: [number, string][], score: number, key: string, max:
   let i = list.length;
   while (i > 0 && (list[i - 1][0] > score || (list[i - 1][0] === score && list[i - 1][1] > key))) i--;
   list.splice(i, 0, [score, key]);
+}
+
+function isBucket(x: unknown): boolean {
+  return Number.isInteger(x) && (x as number) >= 0 && (x as number) < MESH_BUCKETS;
 }
 
 /** Shape checks of a decrypted discovery message (records are checked again, with signatures, on use). */
@@ -1786,9 +1792,7 @@ function validWire(m: Wire, wallNow: number): boolean {
           (x) =>
             Array.isArray(x) &&
             x.length === 4 &&
-            Number.isInteger(x[0]) &&
-            x[0] >= 0 &&
-            x[0] < MESH_BUCKETS &&
+            isBucket(x[0]) &&
             typeof x[1] === 'string' &&
             x[1].length <= 44 &&
             typeof x[2] === 'string' &&
@@ -1811,9 +1815,7 @@ function validWire(m: Wire, wallNow: number): boolean {
           (x) =>
             Array.isArray(x) &&
             x.length === 2 &&
-            Number.isInteger(x[0]) &&
-            x[0] >= 0 &&
-            x[0] < MESH_BUCKETS &&
+            isBucket(x[0]) &&
             typeof x[1] === 'string' &&
             x[1].length === ((SUB_PARTS * SUB_DIGEST + 2) / 3) * 4,
         )

@@ -70,11 +70,12 @@ export interface ManagerOptions {
   logWrite?: (line: LogLine) => void;
 }
 
-interface Profile extends Settings {
+export interface Profile extends Settings {
   network: string | null;
 }
 
-function defaultSettings(): Profile {
+/** A new profile's settings (also what benchmarks show). */
+export function defaultSettings(): Profile {
   return {
     network: null,
     nodeName: (hostname().split('.')[0] || 'node').replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63) || 'node',
