@@ -11,6 +11,8 @@ interface V6Entry<T> {
   value: T;
 }
 
+const HOST_MASK = Uint32Array.of(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff);
+
 export class AllowedIps<T> {
   // IPv4: one map per prefix length, tried from the longest.
   private readonly v4 = new Map<number, Map<number, T>>();
@@ -31,11 +33,12 @@ export class AllowedIps<T> {
       m.set(v4Key(c.bytes, 0), value);
     } else {
       const words = new Uint32Array(4);
-      const masks = new Uint32Array(4);
+      // Host entries (one per member in a mesh) share one all-ones mask.
+      const masks = c.prefix === 128 ? HOST_MASK : new Uint32Array(4);
       for (let i = 0; i < 4; i++) {
         words[i] = readU32(c.bytes, i * 4);
         const bits = Math.max(0, Math.min(32, c.prefix - i * 32));
-        masks[i] = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+        if (masks !== HOST_MASK) masks[i] = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
       }
       if (c.prefix === 128) {
         const list = (this.v6Hosts.get(words[3]) ?? []).filter((e) => !sameWords(e.words, words));

@@ -241,6 +241,12 @@ export interface MeshOptions {
    * that a thousand simulated members do not verify the same signature a thousand times.
    */
   verify?: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+  /**
+   * Called with every record accepted (valid, newer): returns the object to keep, which must be equal.
+   * The simulator returns one shared copy per (key, version, signature), so that a thousand simulated
+   * nodes do not each hold a thousand copies (records are never modified once received).
+   */
+  intern?: (record: MemberRecord) => MemberRecord;
 }
 
 export interface Member {
@@ -256,9 +262,9 @@ export interface Member {
   /** Relay member key while relayed. */
   relay: string | null;
   /** Members that told us they reach this one directly (introducers, relay candidates). */
-  reachedBy: Set<string>;
+  reachedBy: ReadonlySet<string>;
   /** Extra endpoints to probe (where an introducer sees the member). */
-  extra: Endpoint[];
+  extra: readonly Endpoint[];
   probingSince: number;
   nextProbe: number;
   /** Probes sent since probing started or the last introduction (spaces them out, see probe()). */
@@ -284,7 +290,24 @@ export interface Member {
   rtt: number | null;
   /** When the current relay was chosen, and relays that did not get a handshake through. */
   relaySince: number;
-  badRelays: Set<string>;
+  badRelays: ReadonlySet<string>;
+  /** Position on the key ring (its first 32 bits). */
+  pos: number;
+  /** The version of its entry in our digests (-1: none). */
+  digV: number;
+}
+
+/**
+ * The empty key set every member starts with (most never get any: a set each would cost a thousand-
+ * member mesh a megabyte of empty hash tables). Read-only; withKey() makes a member its own set.
+ */
+const NO_KEYS: ReadonlySet<string> = new Set<string>();
+const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
+
+function withKey(set: ReadonlySet<string>, key: string): ReadonlySet<string> {
+  const out = set === NO_KEYS ? new Set<string>() : (set as Set<string>);
+  out.add(key);
+  return out;
 }
 
 export function endpointText(e: Endpoint): string {
@@ -317,6 +340,37 @@ const B64_STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
  * Key range [lo, hi) of part g of bucket bk: the bucket is the key's first base64 character; the part,
  * four consecutive characters (in ASCII order, the order keys compare in) of the second one.
  */
+/** A record in a bucket listing: key, version, the record (or removal), key bytes. */
+type BucketEntry = [string, number, MemberRecord | Removal, Uint8Array];
+
+const LABEL_ENTRY = enc.encode('peermesh digest entry v2');
+
+/**
+ * What an entry (key, version) adds to the digests: [16 bits for its bucket's digest, 32 more bits
+ * for it, 32 other bits for its part's] of a hash of the key and the version (64-bit big-endian).
+ */
+function entryDigest(keyBytes: Uint8Array, v: number): [number, number, number] {
+  const buf = new Uint8Array(40);
+  buf.set(keyBytes.subarray(0, 32));
+  const view = new DataView(buf.buffer);
+  view.setUint32(32, Math.floor(v / 0x100000000));
+  view.setUint32(36, v >>> 0);
+  const h = new DataView(new Blake2s(32).update(LABEL_ENTRY).update(buf).digest().buffer);
+  return [h.getUint16(0), h.getUint32(2), h.getUint32(6)];
+}
+
+/** Index of the first entry (sorted by key) whose key is at least `bound`. */
+function firstAtLeast(entries: readonly BucketEntry[], bound: string): number {
+  let a = 0;
+  let b = entries.length;
+  while (a < b) {
+    const mid = (a + b) >> 1;
+    if (entries[mid][0] < bound) a = mid + 1;
+    else b = mid;
+  }
+  return a;
+}
+
 function subRange(bk: number, g: number): [string, string] {
   const c1 = B64_STD[bk];
   const per = B64_ASCII.length / SUB_PARTS;
@@ -348,7 +402,6 @@ export class Mesh {
   private nextBootstrap: number;
   private selfRecord: MemberRecord;
   private readonly byEndpoint = new Map<string, string>(); // direct endpoint text -> member key
-  private bucketDigests: Uint8Array[] | null = null;
   private rootDigest = '';
   private localEndpoints: Endpoint[];
   private readonly seenBy = new Map<string, { seen: string; at: number }>();
@@ -406,20 +459,70 @@ export class Mesh {
     return this.recordCount > MESH_EAGER_MAX;
   }
 
-  /** Member set or records changed: digests and anchors must be recomputed. */
   /** Records changed (of `key`, or any): digests (of its bucket), anchors and news are due. */
   private invalidate(key?: string): void {
-    if (key) this.digestDirty.add(bucketOf(Buffer.from(key.slice(0, 4), 'base64')));
-    else this.digestAll = true;
+    const bk = key ? B64_STD.indexOf(key[0]) : -1;
+    if (bk >= 0) {
+      this.redigest(key!);
+      this.entryCache[bk] = undefined;
+    } else {
+      this.digestAll = true;
+      this.entryCache.fill(undefined);
+    }
     this.anchorsDirty = true;
     this.anchorCache.clear();
     this.announceDue = true;
   }
 
-  /** Keys (members and ourselves) per digest bucket, so a change re-hashes one bucket only. */
+  /** Keys (members and ourselves) per digest bucket. */
   private readonly bucketKeys: Set<string>[] = Array.from({ length: MESH_BUCKETS }, () => new Set());
-  private readonly digestDirty = new Set<number>();
+
+  /**
+   * Digests are XOR sets, kept up to date record by record: each entry (a key with a record or a
+   * removal, ourselves included) contributes a hash of (key, version), and a bucket's digest is the
+   * XOR of its entries' (48 bits), a part's of theirs (32 other bits). A change costs one hash, not a
+   * re-hash of the bucket on every comparison a peer asks for (a join storm asks thousands). An
+   * insider could make two different sets collide, as with any digest this short: it would only delay
+   * the sync of a record that also travels by hellos and introductions.
+   */
+  /** Per bucket: [high 16 bits, low 32 bits] of its digest. */
+  private readonly bucketX = new Uint32Array(MESH_BUCKETS * 2);
+  /** Per bucket and part (SUB_PARTS each): the part's 32-bit digest. */
+  private readonly subX = new Uint32Array(MESH_BUCKETS * SUB_PARTS);
   private digestAll = true;
+  private digestChanged = true;
+  /** The version of our record in the digests (-1: none yet). */
+  private selfDigV = -1;
+
+  /** Bring the digests up to date with the entry of `key` (now: a record, a removal, or none). */
+  private redigest(key: string): void {
+    if (this.digestAll) return; // rebuilt from scratch on next use
+    const self = key === this.selfKey;
+    const m = self ? undefined : this.members.get(key);
+    const kb = self ? this.device.identity.publicKey : m?.keyBytes;
+    if (!kb) return; // gone: forget() took its entry out
+    const oldV = m ? m.digV : this.selfDigV;
+    const newV = m ? (m.removed ? REMOVED_VERSION : (m.rec?.v ?? -1)) : this.selfRecord.v;
+    if (oldV === newV) return;
+    if (oldV >= 0) this.xorEntry(kb, oldV);
+    if (newV >= 0) this.xorEntry(kb, newV);
+    if (m) m.digV = newV;
+    else this.selfDigV = newV;
+  }
+
+  /** Add or take out (the same: XOR) the entry (key, version) of the digests. */
+  private xorEntry(keyBytes: Uint8Array, v: number): void {
+    const bk = keyBytes[0] >> 2;
+    const g = Math.floor(
+      B64_ASCII.indexOf(B64_STD[((keyBytes[0] & 3) << 4) | (keyBytes[1] >> 4)]) /
+        (B64_ASCII.length / SUB_PARTS),
+    );
+    const x = entryDigest(keyBytes, v);
+    this.bucketX[bk * 2] ^= x[0];
+    this.bucketX[bk * 2 + 1] ^= x[1];
+    this.subX[bk * SUB_PARTS + g] ^= x[2];
+    this.digestChanged = true;
+  }
 
   /**
    * The anchors of a member: its MESH_RING_NEIGHBOURS closest members on each side on the key ring,
@@ -440,21 +543,20 @@ export class Mesh {
   private readonly anchorCache = new Map<string, string[]>();
 
   private computeAnchors(key: string, relayCount: number): string[] {
-    const pos = ringPos(key);
+    const pos = key === this.selfKey ? this.selfPos : (this.members.get(key)?.pos ?? ringPos(key));
     const succ: [number, string][] = [];
     const pred: [number, string][] = [];
     const relays: [number, string][] = [];
     // A member's own record names the relays it really keeps paths to (live ones); use those.
     const published = key === this.selfKey ? null : this.members.get(key)?.rec?.hr;
-    const consider = (k: string, rl: boolean) => {
+    const consider = (k: string, p: number, rl: boolean) => {
       if (k === key) return;
-      const p = ringPos(k);
       keepSmallest(succ, (p - pos) >>> 0 || 0x100000000, k, MESH_RING_NEIGHBOURS);
       keepSmallest(pred, (pos - p) >>> 0 || 0x100000000, k, MESH_RING_NEIGHBOURS);
       if (rl && !published?.length) keepSmallest(relays, mix32(pos ^ p), k, relayCount);
     };
-    consider(this.selfKey, !!this.opts.relay);
-    for (const m of this.members.values()) if (m.rec && !m.removed) consider(m.key, m.rec.rl === 1);
+    consider(this.selfKey, this.selfPos, !!this.opts.relay);
+    for (const m of this.members.values()) if (m.rec && !m.removed) consider(m.key, m.pos, m.rec.rl === 1);
     const out = new Set<string>(published ?? []);
     for (const x of [...relays, ...succ, ...pred]) out.add(x[1]);
     if (key === this.selfKey) this.relayCandidates = relays.map((x) => x[1]);
@@ -548,6 +650,10 @@ export class Mesh {
     return this.device.publicKeyB64;
   }
 
+  private get selfPos(): number {
+    return ringPos(this.selfKey);
+  }
+
   get record(): MemberRecord {
     return this.selfRecord;
   }
@@ -566,7 +672,7 @@ export class Mesh {
   /** When we first joined (signed into our record as `j`). */
   private joined: number;
   /** First IPv4 choice -> keys that have it (with a record; ourselves included). */
-  private readonly byFirstV4 = new Map<string, string[]>();
+  private readonly byFirstV4 = new Map<string, string | string[]>(); // a key, or the keys of a collision
   /** IPv4 of members that lost a collision of first choices. */
   private readonly assignedV4 = new Map<string, string>();
 
@@ -581,21 +687,23 @@ export class Mesh {
   private groupAdd(key: string, notify = true): void {
     const first = this.firstV4(key);
     const g = this.byFirstV4.get(first);
-    if (!g) {
-      this.byFirstV4.set(first, [key]);
+    if (g === undefined) {
+      this.byFirstV4.set(first, key);
       return;
     }
-    if (!g.includes(key)) g.push(key);
+    const list = typeof g === 'string' ? [g] : g;
+    if (!list.includes(key)) list.push(key);
+    this.byFirstV4.set(first, list);
     this.regroup(first, notify);
   }
 
   private groupRemove(key: string): void {
     const first = this.firstV4(key);
     const g = this.byFirstV4.get(first);
-    if (!g) return;
-    const rest = g.filter((k) => k !== key);
+    if (g === undefined) return;
+    const rest = (typeof g === 'string' ? [g] : g).filter((k) => k !== key);
     this.assignedV4.delete(key);
-    if (rest.length) this.byFirstV4.set(first, rest);
+    if (rest.length) this.byFirstV4.set(first, rest.length === 1 ? rest[0] : rest);
     else this.byFirstV4.delete(first);
     if (rest.length) this.regroup(first, true);
   }
@@ -603,9 +711,10 @@ export class Mesh {
   /** Give each key of a first-choice group its address: first joined keeps it, the rest rank on. */
   private regroup(first: string, notify: boolean): void {
     const g = this.byFirstV4.get(first);
-    if (!g) return;
-    g.sort((a, b) => this.joinedOf(a) - this.joinedOf(b) || (a < b ? -1 : a > b ? 1 : 0));
-    for (const [i, key] of g.entries()) {
+    if (g === undefined) return;
+    const list = typeof g === 'string' ? [g] : g;
+    list.sort((a, b) => this.joinedOf(a) - this.joinedOf(b) || (a < b ? -1 : a > b ? 1 : 0));
+    for (const [i, key] of list.entries()) {
       const old = this.assignedV4.get(key) ?? first;
       const v4 = i === 0 ? first : memberAddresses(this.opts.network, Buffer.from(key, 'base64'), i).v4;
       if (i === 0) this.assignedV4.delete(key);
@@ -762,12 +871,12 @@ export class Mesh {
     if (isNew) this.recordCount++;
     const oldRoutes = m.rec?.rt.join(',');
     const oldJoined = m.rec?.j;
-    m.rec = r;
+    m.rec = this.opts.intern ? this.opts.intern(r) : r;
     if (isNew) this.groupAdd(key);
     else if (oldJoined !== r.j) this.regroup(this.firstV4(key), true);
     // In a small mesh whoever passes a record on has a path to its member; in a large one it came
     // through the record sync from anywhere (introductions say so on their own).
-    if (from && from !== key && !this.onDemand) m.reachedBy.add(from);
+    if (from && from !== key && !this.onDemand) m.reachedBy = withKey(m.reachedBy, from);
     this.invalidate(key);
     this.ensurePeer(m, isNew ? 'new' : oldRoutes !== r.rt.join(',') ? 'changed' : 'same');
     this.onEvent({ type: 'changed' });
@@ -778,20 +887,39 @@ export class Mesh {
     return true;
   }
 
+  /**
+   * Member keys as bytes, 32 each in slabs of our own: a slice of Node's shared buffer pool would keep
+   * a whole 8 KB slab (mostly datagrams long gone) alive per member, and a buffer each costs more than
+   * the key.
+   */
+  private keyBytesOf(key: string): Uint8Array {
+    if (this.keySlabUsed + 32 > this.keySlab.length) {
+      this.keySlab = Buffer.alloc(32 * 128);
+      this.keySlabUsed = 0;
+    }
+    const at = this.keySlabUsed;
+    if (this.keySlab.write(key, at, 32, 'base64') !== 32) return new Uint8Array(Buffer.from(key, 'base64'));
+    this.keySlabUsed += 32;
+    return this.keySlab.subarray(at, at + 32);
+  }
+
+  private keySlab = Buffer.alloc(0);
+  private keySlabUsed = 0;
+
   private member(key: string): Member {
     let m = this.members.get(key);
     if (!m) {
       m = {
         key,
-        keyBytes: Buffer.from(key, 'base64'),
+        keyBytes: this.keyBytesOf(key),
         rec: null,
         removed: null,
         direct: null,
         lastDirect: 0,
         lastHelloSent: 0,
         relay: null,
-        reachedBy: new Set(),
-        extra: [],
+        reachedBy: NO_KEYS,
+        extra: NO_ENDPOINTS,
         probingSince: 0,
         nextProbe: 0,
         probes: 0,
@@ -808,7 +936,9 @@ export class Mesh {
         pingAt: 0,
         rtt: null,
         relaySince: 0,
-        badRelays: new Set(),
+        badRelays: NO_KEYS,
+        pos: ringPos(key),
+        digV: -1,
       };
       this.members.set(key, m);
       this.bucketKeys[bucketOf(m.keyBytes)].add(key);
@@ -868,59 +998,69 @@ export class Mesh {
   }
 
   private computeDigests(): void {
-    if (this.bucketDigests && !this.digestAll && this.digestDirty.size === 0) return;
-    const all = !this.bucketDigests || this.digestAll;
-    const digests = this.bucketDigests ?? [];
-    for (let bk = 0; bk < MESH_BUCKETS; bk++) {
-      if (!all && !this.digestDirty.has(bk)) continue;
-      this.subCache.delete(bk);
-      const l = this.bucketEntries(bk).map(([k, v]) => `${k}:${v}`);
-      digests[bk] = hash('b', l.join(';')).subarray(0, 6);
+    if (this.digestAll) {
+      this.digestAll = false;
+      this.bucketX.fill(0);
+      this.subX.fill(0);
+      this.selfDigV = -1;
+      this.redigest(this.selfKey);
+      for (const m of this.members.values()) {
+        m.digV = -1;
+        this.redigest(m.key);
+      }
+      this.digestChanged = true;
     }
-    this.bucketDigests = digests;
-    this.digestAll = false;
-    this.digestDirty.clear();
-    const packed = this.allBucketDigests();
+    if (!this.digestChanged) return;
+    this.digestChanged = false;
+    const packed = new Uint8Array(MESH_BUCKETS * 6);
+    const view = new DataView(packed.buffer);
+    for (let bk = 0; bk < MESH_BUCKETS; bk++) {
+      view.setUint16(bk * 6, this.bucketX[bk * 2]);
+      view.setUint32(bk * 6 + 2, this.bucketX[bk * 2 + 1]);
+    }
+    this.packedDigests = packed;
     this.rootDigest = b64(hash('root', packed).subarray(0, 9));
     this.digestsB64 = b64(packed);
   }
 
-  /** The 64 bucket digests as sent in a `dig` (kept with the digests). */
+  /** The 64 bucket digests (6 bytes each), and as sent in a `dig`. */
+  private packedDigests = new Uint8Array(MESH_BUCKETS * 6);
   private digestsB64 = '';
-  /** Sub-bucket digests by bucket, dropped when the bucket changes. */
-  private readonly subCache = new Map<number, Uint8Array>();
 
+  /** The 16 part digests of a bucket, as sent in a `sub`. */
   private subDigests(bk: number): Uint8Array {
     this.computeDigests();
-    let d = this.subCache.get(bk);
-    if (d) return d;
-    d = new Uint8Array(SUB_PARTS * SUB_DIGEST);
-    const entries = this.bucketEntries(bk);
-    for (let g = 0; g < SUB_PARTS; g++) {
-      const [lo, hi] = subRange(bk, g);
-      const l = entries.filter(([k]) => k >= lo && k < hi).map(([k, v]) => `${k}:${v}`);
-      d.set(hash('s', l.join(';')).subarray(0, SUB_DIGEST), g * SUB_DIGEST);
-    }
-    this.subCache.set(bk, d);
+    const d = new Uint8Array(SUB_PARTS * SUB_DIGEST);
+    const view = new DataView(d.buffer);
+    for (let g = 0; g < SUB_PARTS; g++) view.setUint32(g * SUB_DIGEST, this.subX[bk * SUB_PARTS + g]);
     return d;
   }
   /** When we last answered a comparison with a listing that invites pushes. */
   private lastDigAnswer = Number.NEGATIVE_INFINITY;
 
-  /** Records in a bucket with keys in [lo, hi), ours included, sorted by key. */
-  private bucketEntries(bk: number, lo = '', hi = '~'): [string, number, MemberRecord | Removal][] {
-    const out: [string, number, MemberRecord | Removal][] = [];
-    if (bucketOf(this.device.identity.publicKey) === bk && this.selfKey >= lo && this.selfKey < hi)
-      out.push([this.selfKey, this.selfRecord.v, this.selfRecord]);
-    for (const k of this.bucketKeys[bk]) {
-      const m = this.members.get(k);
-      if (!m || m.key < lo || m.key >= hi) continue;
-      if (m.removed) out.push([m.key, REMOVED_VERSION, m.removed]);
-      else if (m.rec) out.push([m.key, m.rec.v, m.rec]);
+  /** Records in a bucket with keys in [lo, hi), ours included, sorted by key. Do not modify. */
+  private bucketEntries(bk: number, lo = '', hi = '~'): readonly BucketEntry[] {
+    let all = this.entryCache[bk];
+    if (!all) {
+      const out: BucketEntry[] = [];
+      const self = this.device.identity.publicKey;
+      if (bucketOf(self) === bk) out.push([this.selfKey, this.selfRecord.v, this.selfRecord, self]);
+      for (const k of this.bucketKeys[bk]) {
+        const m = this.members.get(k);
+        if (!m) continue;
+        if (m.removed) out.push([m.key, REMOVED_VERSION, m.removed, m.keyBytes]);
+        else if (m.rec) out.push([m.key, m.rec.v, m.rec, m.keyBytes]);
+      }
+      out.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      all = out;
+      this.entryCache[bk] = all;
     }
-    out.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    return out;
+    if (lo === '' && hi === '~') return all;
+    return all.slice(firstAtLeast(all, lo), firstAtLeast(all, hi));
   }
+
+  /** Sorted entries per bucket, until a record of the bucket changes (invalidate()). */
+  private readonly entryCache: (BucketEntry[] | undefined)[] = new Array(MESH_BUCKETS);
 
   // ---- removal and persistence ---------------------------------------------------------------
 
@@ -1081,7 +1221,12 @@ export class Mesh {
         if (theirs.length !== MESH_BUCKETS * 6) return;
         const differ: SumPart[] = [];
         for (let bk = 0; bk < MESH_BUCKETS; bk++) {
-          if (Buffer.compare(theirs.subarray(bk * 6, bk * 6 + 6), this.bucketDigests![bk]) !== 0)
+          if (
+            Buffer.compare(
+              theirs.subarray(bk * 6, bk * 6 + 6),
+              this.packedDigests.subarray(bk * 6, bk * 6 + 6),
+            ) !== 0
+          )
             differ.push([bk, '', '~', []]);
         }
         // Members that heard our news compare with us at about the same time, and each would push
@@ -1147,7 +1292,7 @@ export class Mesh {
         this.ingest(msg.rec, msg.key);
         const m = this.members.get(msg.rec.k);
         if (!m?.rec || m.rec.k !== msg.rec.k) return;
-        m.reachedBy.add(msg.key);
+        m.reachedBy = withKey(m.reachedBy, msg.key);
         const at = msg.at ? parseEndpointText(msg.at) : null;
         const fresh = !!at && !m.extra.some((e) => sameEndpoint(e, at));
         if (fresh) m.extra = [at, ...m.extra].slice(0, 4);
@@ -1168,12 +1313,6 @@ export class Mesh {
         break;
       }
     }
-  }
-
-  private allBucketDigests(): Uint8Array {
-    const all = new Uint8Array(MESH_BUCKETS * 6);
-    for (const [i, d] of this.bucketDigests!.entries()) all.set(d, i * 6);
-    return all;
   }
 
   /** Listings of (parts of) buckets: push what they lack, and list ours back where they have newer. */
@@ -1475,10 +1614,10 @@ export class Mesh {
           // Packets wait and no handshake got through this relay (gone, or it does not reach the
           // member): try the next one.
           if (this.now - m.relaySince >= MESH_RELAY_RETRY) {
-            m.badRelays.add(m.relay);
+            m.badRelays = withKey(m.badRelays, m.relay);
             this.tryRelay(m);
           }
-        } else if (peer?.current) m.badRelays.clear();
+        } else if (peer?.current) m.badRelays = NO_KEYS;
       } else if (m.rec && m.probingSince) {
         // Idle and not an anchor: stop probing (a relayed path stays usable; traffic wakes it up).
         m.probingSince = 0;
@@ -1508,6 +1647,8 @@ export class Mesh {
       this.groupRemove(m.key);
     }
     if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
+    if (m.digV >= 0 && !this.digestAll) this.xorEntry(m.keyBytes, m.digV);
+    m.digV = -1;
     this.members.delete(m.key);
     this.bucketKeys[bucketOf(m.keyBytes)].delete(m.key);
     this.device.removePeer(m.key);
@@ -1628,7 +1769,7 @@ export class Mesh {
       }
     }
     if (!best?.direct) {
-      m.badRelays.clear(); // tried them all: start over next time
+      m.badRelays = NO_KEYS; // tried them all: start over next time
       return;
     }
     m.relaySince = this.now;

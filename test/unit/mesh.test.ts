@@ -379,6 +379,63 @@ describe('mesh records', () => {
   });
 });
 
+describe('mesh record digests', () => {
+  // The digests the record sync compares are kept up to date record by record (XOR sets): after new
+  // records, new versions, a removal and a member forgotten, they must equal digests computed from
+  // scratch, and members holding the same records must agree on them.
+  type Digests = {
+    computeDigests(): void;
+    subDigests(bk: number): Uint8Array;
+    rootDigest: string;
+    digestsB64: string;
+    digestAll: boolean;
+  };
+  const digests = (n: SimNode) => {
+    const d = n.mesh as unknown as Digests;
+    d.computeDigests();
+    const subs = Array.from({ length: 64 }, (_, bk) => Buffer.from(d.subDigests(bk)).toString('hex'));
+    return [d.rootDigest, d.digestsB64, ...subs].join('|');
+  };
+  const fromScratch = (n: SimNode) => {
+    (n.mesh as unknown as Digests).digestAll = true;
+    return digests(n);
+  };
+  const check = (nodes: SimNode[], when: string) => {
+    const kept = nodes.map(digests);
+    for (const [i, n] of nodes.entries())
+      assert.equal(kept[i], fromScratch(n), `${n.name}: kept digests differ from a rebuild ${when}`);
+    assert.equal(new Set(kept).size, 1, `members disagree ${when}`);
+  };
+
+  it('kept up to date through new records, new versions, a removal and a forgotten member', () => {
+    const net = new SimNet();
+    const nodes: SimNode[] = [];
+    for (let i = 0; i < 12; i++) {
+      const node = net.add(`n${i}`, key(i + 1), 100 + i);
+      node.joinMesh(net0, i === 0 ? [] : [nodes[0].endpoint], 200 + i);
+      nodes.push(node);
+      net.advance(100);
+    }
+    net.advance(5000);
+    check(nodes, 'after the joins');
+    nodes[3].mesh!.setLocalEndpoints([nodes[3].endpoint, { address: '198.18.9.9', port: 1 }]);
+    net.advance(5000);
+    check(nodes, 'after a new version');
+    assert.ok(nodes[1].mesh!.remove(nodes[5].device.publicKeyB64));
+    nodes[5].down = true;
+    net.advance(5000);
+    const running = nodes.filter((n) => !n.down);
+    check(running, 'after a removal');
+    // A member that stops for good is forgotten once its record is a week old.
+    nodes[7].down = true;
+    net.advance(8 * 86_400_000, 600_000);
+    const left = nodes.filter((n) => !n.down);
+    for (const n of left) assert.equal(n.mesh!.members.has(nodes[7].device.publicKeyB64), false);
+    net.advance(5000);
+    check(left, 'after a member was forgotten');
+  });
+});
+
 describe('mesh removal', () => {
   it('a removed member reaches no one, also after everyone restarts, and cannot be re-added', () => {
     const net = new SimNet();
