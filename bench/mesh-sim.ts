@@ -16,7 +16,7 @@
 import nacl from 'tweetnacl';
 import type { Endpoint } from '../main/core/device';
 import { networkKeys } from '../main/core/mesh';
-import { ipv4Packet, memoVerify, SimNet, type SimNode, seededRandom } from '../test/lib/sim';
+import { internRecords, ipv4Packet, memoVerify, SimNet, type SimNode, seededRandom } from '../test/lib/sim';
 
 const JOIN_GAP_MS = 10;
 const PAIR_SPREAD_MS = 10_000;
@@ -52,6 +52,8 @@ export interface MeshSimResult {
   /** ... by the busiest node (the bootstrap node everyone joined through, typically). */
   msgsBusiest: number;
   wallS: number;
+  /** Wall seconds per phase: joins, records, churn, first packets. */
+  phaseWallS: { join: number; records: number; churn: number; pairs: number };
 }
 
 export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
@@ -66,17 +68,23 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
   };
   const net = new SimNet();
   net.latency = 20;
+  net.tickInterval = 100; // like the real node's timer
   if (loss > 0) net.filter = () => u32() / 0x100000000 >= loss;
   const network = networkKeys('bench', new TextEncoder().encode('a secret for the simulator'));
   const nodes: SimNode[] = [];
   const verify = memoVerify();
+  const intern = internRecords();
   let made = 0;
   const addNode = (bootstrap: Endpoint[]): SimNode => {
     const i = made++;
     const kind = i === 0 ? 'public' : (['public', 'cone', 'symmetric'] as const)[u32() % 3];
     const key = nacl.box.keyPair.fromSecretKey(rnd(32)).secretKey;
     const node = net.add(`n${i}`, key, i + 1, undefined, kind === 'public' ? {} : { nat: kind });
-    node.joinMesh(network, bootstrap, 10_000 + i, { relay: kind === 'public' && i % 4 === 0, verify });
+    node.joinMesh(network, bootstrap, 10_000 + i, {
+      relay: kind === 'public' && i % 4 === 0,
+      verify,
+      intern,
+    });
     nodes.push(node);
     return node;
   };
@@ -104,7 +112,9 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     return null;
   };
 
+  const phase: number[] = [Date.now()];
   const recordsS = until(() => recordsEverywhere(nodes));
+  phase.push(Date.now());
   let churnRecordsS: number | null = null;
   if (churn > 0) {
     // Some members leave for good (not the first node, so the bootstrap stays findable for the
@@ -120,6 +130,7 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     }
     churnRecordsS = until(() => recordsEverywhere(alive()));
   }
+  phase.push(Date.now());
 
   // First packets over the overlay between pairs of running members.
   const live = alive();
@@ -176,6 +187,7 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     return arrived.size === pairs.length;
   };
   until(collect, 20);
+  phase.push(Date.now());
   if (process.env.PM_SIM_DEBUG) {
     for (const [i, [a, b]] of pairs.entries()) {
       if (arrived.has(tag(i))) continue;
@@ -230,6 +242,12 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     msgsMedian: sent[Math.floor(sent.length / 2)],
     msgsBusiest: sent[sent.length - 1],
     wallS: Math.round((Date.now() - t0) / 100) / 10,
+    phaseWallS: {
+      join: Math.round((phase[0] - t0) / 100) / 10,
+      records: Math.round((phase[1] - phase[0]) / 100) / 10,
+      churn: Math.round((phase[2] - phase[1]) / 100) / 10,
+      pairs: Math.round((phase[3] - phase[2]) / 100) / 10,
+    },
   });
   if (o.steady === false) return result(Number.NaN, Number.NaN);
   // Steady state: the minute after ten quiet simulated minutes.

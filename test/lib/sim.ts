@@ -5,7 +5,13 @@
 import { xeddsaVerify } from '../../main/core/crypto/xeddsa';
 import { Device, type DeviceEvent, type DeviceLimits, type Endpoint } from '../../main/core/device';
 import { parseCidr } from '../../main/core/ip';
-import { Mesh, type MeshEvent, type MeshOptions, type NetworkKeys } from '../../main/core/mesh';
+import {
+  type MemberRecord,
+  Mesh,
+  type MeshEvent,
+  type MeshOptions,
+  type NetworkKeys,
+} from '../../main/core/mesh';
 
 export interface SimDatagram {
   from: Endpoint;
@@ -77,6 +83,22 @@ export function memoVerify(): NonNullable<MeshOptions['verify']> {
   };
 }
 
+/**
+ * One shared copy of each record (by key, version and signature) for every simulated node: what a
+ * thousand separate processes would each hold once. Bounded.
+ */
+export function internRecords(): NonNullable<MeshOptions['intern']> {
+  const memo = new Map<string, MemberRecord>();
+  return (r) => {
+    const id = `${r.k}|${r.v}|${r.s}`;
+    const have = memo.get(id);
+    if (have) return have;
+    if (memo.size >= 1_000_000) memo.clear();
+    memo.set(id, r);
+    return r;
+  };
+}
+
 /** Deterministic randomness (xorshift32), so every run of a test is the same run. */
 export function seededRandom(seed: number): (n: number) => Uint8Array {
   let x = seed >>> 0 || 1;
@@ -141,7 +163,12 @@ export class SimNode {
     network: NetworkKeys,
     bootstrap: Endpoint[],
     seed: number,
-    opts: { relay?: boolean; onEvent?: (e: MeshEvent) => void; verify?: MeshOptions['verify'] } = {},
+    opts: {
+      relay?: boolean;
+      onEvent?: (e: MeshEvent) => void;
+      verify?: MeshOptions['verify'];
+      intern?: MeshOptions['intern'];
+    } = {},
   ): Mesh {
     const io = {
       send: (buf: Buffer, start: number, len: number, to: Endpoint) =>
@@ -165,6 +192,7 @@ export class SimNode {
         wallNow: this.net.wall(),
         localEndpoints: [this.endpoint],
         verify: opts.verify,
+        intern: opts.intern,
       },
       opts.onEvent,
     );
@@ -210,6 +238,12 @@ export class SimNet {
   filter: (d: SimDatagram) => boolean = () => true;
   /** One-way delay of every datagram, ms (0: delivered within the same step). */
   latency = 0;
+  /**
+   * Nodes' timers run this often, ms (a real node ticks every 100 ms), whatever the step (which
+   * sets how finely datagrams are delivered); 0: at every step.
+   */
+  tickInterval = 0;
+  private lastTick = Number.NEGATIVE_INFINITY;
   delivered = 0;
   private natCount = 0;
 
@@ -321,6 +355,8 @@ export class SimNet {
     while (this.now < end) {
       this.now = Math.min(end, this.now + step);
       this.run();
+      if (this.tickInterval > 0 && this.now - this.lastTick < this.tickInterval) continue;
+      this.lastTick = this.now;
       for (const n of this.nodes.values()) {
         if (n.down) continue;
         n.device.setTime(this.now, this.wall());
