@@ -81,9 +81,9 @@ describe('loss on the underlay', { skip: skip ?? false }, () => {
         const convergedS = (Date.now() - t0) / 1000;
         // At 30 % loss in each direction a round trip fails half the time, so TCP falls into its own
         // exponential retransmission backoff (1, 2, 4, 8 s...) now and then and can sit out a whole
-        // short window (seen in CI, and with the code of before this change: a few kB in 3 or 8 s,
-        // one run in three). Progress is the promise, not a rate: 20 s windows there, and a second
-        // one if the first stalled; a broken tunnel fails both.
+        // short window (seen in CI; the same TCP over a plain veth with this rule and no tunnel
+        // stalls more often and longer: docs/security.md). Progress is the promise, not a rate: 20 s
+        // windows there, and a second one if the first stalled; a broken tunnel fails both.
         const secs = pct >= 30 ? 20 : 3;
         let bytes = iperfTransfer(lab, 'b', ip.b, 'a', 5201, secs);
         if (bytes <= 100_000 && pct >= 30) {
