@@ -61,7 +61,7 @@ import {
   MSG_TRANSPORT,
   RELAY_HEADER_SIZE,
 } from './constants';
-import { xopen, xseal } from './crypto/aead';
+import { xopen, xsealInPlace } from './crypto/aead';
 import { Blake2s } from './crypto/blake2s';
 import { xeddsaSign, xeddsaVerify } from './crypto/xeddsa';
 import { type Device, type DeviceIO, type Endpoint, sameEndpoint } from './device';
@@ -293,8 +293,9 @@ export interface Member {
   badRelays: ReadonlySet<string>;
   /** Position on the key ring (its first 32 bits). */
   pos: number;
-  /** The version of its entry in our digests (-1: none). */
+  /** The version of its entry in our digests (-1: none), and what that entry added to them. */
   digV: number;
+  digX: EntryDigest | null;
 }
 
 /**
@@ -349,7 +350,7 @@ const LABEL_ENTRY = enc.encode('peermesh digest entry v2');
  * What an entry (key, version) adds to the digests: [16 bits for its bucket's digest, 32 more bits
  * for it, 32 other bits for its part's] of a hash of the key and the version (64-bit big-endian).
  */
-function entryDigest(keyBytes: Uint8Array, v: number): [number, number, number] {
+function entryDigest(keyBytes: Uint8Array, v: number): EntryDigest {
   const buf = new Uint8Array(40);
   buf.set(keyBytes.subarray(0, 32));
   const view = new DataView(buf.buffer);
@@ -357,6 +358,23 @@ function entryDigest(keyBytes: Uint8Array, v: number): [number, number, number] 
   view.setUint32(36, v >>> 0);
   const h = new DataView(new Blake2s(32).update(LABEL_ENTRY).update(buf).digest().buffer);
   return [h.getUint16(0), h.getUint32(2), h.getUint32(6)];
+}
+
+type EntryDigest = readonly [number, number, number];
+
+/**
+ * Entry digests by the record or removal they describe: computed once per record object (in a node,
+ * once per version it takes in; in the simulator, where nodes share record objects, once in all).
+ */
+const entryDigests = new WeakMap<object, EntryDigest>();
+
+function entryDigestOf(entry: object, keyBytes: Uint8Array, v: number): EntryDigest {
+  let x = entryDigests.get(entry);
+  if (!x) {
+    x = entryDigest(keyBytes, v);
+    entryDigests.set(entry, x);
+  }
+  return x;
 }
 
 /** Index of the first entry (sorted by key) whose key is at least `bound`. */
@@ -464,7 +482,7 @@ export class Mesh {
     const bk = key ? B64_STD.indexOf(key[0]) : -1;
     if (bk >= 0) {
       this.redigest(key!);
-      this.entryCache[bk] = undefined;
+      this.updateEntry(bk, key!);
     } else {
       this.digestAll = true;
       this.entryCache.fill(undefined);
@@ -491,8 +509,9 @@ export class Mesh {
   private readonly subX = new Uint32Array(MESH_BUCKETS * SUB_PARTS);
   private digestAll = true;
   private digestChanged = true;
-  /** The version of our record in the digests (-1: none yet). */
+  /** The version of our record in the digests (-1: none yet), and what it added to them. */
   private selfDigV = -1;
+  private selfDigX: EntryDigest | null = null;
 
   /** Bring the digests up to date with the entry of `key` (now: a record, a removal, or none). */
   private redigest(key: string): void {
@@ -502,22 +521,29 @@ export class Mesh {
     const kb = self ? this.device.identity.publicKey : m?.keyBytes;
     if (!kb) return; // gone: forget() took its entry out
     const oldV = m ? m.digV : this.selfDigV;
+    const entry = m ? (m.removed ?? m.rec) : this.selfRecord;
     const newV = m ? (m.removed ? REMOVED_VERSION : (m.rec?.v ?? -1)) : this.selfRecord.v;
     if (oldV === newV) return;
-    if (oldV >= 0) this.xorEntry(kb, oldV);
-    if (newV >= 0) this.xorEntry(kb, newV);
-    if (m) m.digV = newV;
-    else this.selfDigV = newV;
+    const oldX = m ? m.digX : this.selfDigX;
+    if (oldX) this.xorEntry(kb, oldX);
+    const newX = entry && newV >= 0 ? entryDigestOf(entry, kb, newV) : null;
+    if (newX) this.xorEntry(kb, newX);
+    if (m) {
+      m.digV = newV;
+      m.digX = newX;
+    } else {
+      this.selfDigV = newV;
+      this.selfDigX = newX;
+    }
   }
 
-  /** Add or take out (the same: XOR) the entry (key, version) of the digests. */
-  private xorEntry(keyBytes: Uint8Array, v: number): void {
+  /** Add or take out (the same: XOR) an entry's digest (of its key and version). */
+  private xorEntry(keyBytes: Uint8Array, x: EntryDigest): void {
     const bk = keyBytes[0] >> 2;
     const g = Math.floor(
       B64_ASCII.indexOf(B64_STD[((keyBytes[0] & 3) << 4) | (keyBytes[1] >> 4)]) /
         (B64_ASCII.length / SUB_PARTS),
     );
-    const x = entryDigest(keyBytes, v);
     this.bucketX[bk * 2] ^= x[0];
     this.bucketX[bk * 2 + 1] ^= x[1];
     this.subX[bk * SUB_PARTS + g] ^= x[2];
@@ -939,6 +965,7 @@ export class Mesh {
         badRelays: NO_KEYS,
         pos: ringPos(key),
         digV: -1,
+        digX: null,
       };
       this.members.set(key, m);
       this.bucketKeys[bucketOf(m.keyBytes)].add(key);
@@ -1003,9 +1030,11 @@ export class Mesh {
       this.bucketX.fill(0);
       this.subX.fill(0);
       this.selfDigV = -1;
+      this.selfDigX = null;
       this.redigest(this.selfKey);
       for (const m of this.members.values()) {
         m.digV = -1;
+        m.digX = null;
         this.redigest(m.key);
       }
       this.digestChanged = true;
@@ -1059,7 +1088,32 @@ export class Mesh {
     return all.slice(firstAtLeast(all, lo), firstAtLeast(all, hi));
   }
 
-  /** Sorted entries per bucket, until a record of the bucket changes (invalidate()). */
+  /**
+   * Bring a cached listing up to date with the entry of `key` (now: a record, a removal, or none):
+   * a new array (callers may still hold the old one), no re-sort.
+   */
+  private updateEntry(bk: number, key: string): void {
+    const all = this.entryCache[bk];
+    if (!all) return;
+    let entry: BucketEntry | null = null;
+    if (key === this.selfKey)
+      entry = [this.selfKey, this.selfRecord.v, this.selfRecord, this.device.identity.publicKey];
+    else {
+      const m = this.members.get(key);
+      if (m?.removed) entry = [m.key, REMOVED_VERSION, m.removed, m.keyBytes];
+      else if (m?.rec) entry = [m.key, m.rec.v, m.rec, m.keyBytes];
+    }
+    const i = firstAtLeast(all, key);
+    const here = i < all.length && all[i][0] === key;
+    if (!entry && !here) return;
+    const next = all.slice();
+    if (!entry) next.splice(i, 1);
+    else if (here) next[i] = entry;
+    else next.splice(i, 0, entry);
+    this.entryCache[bk] = next;
+  }
+
+  /** Sorted entries per bucket, kept up to date by updateEntry() (invalidate()). */
   private readonly entryCache: (BucketEntry[] | undefined)[] = new Array(MESH_BUCKETS);
 
   // ---- removal and persistence ---------------------------------------------------------------
@@ -1647,8 +1701,9 @@ export class Mesh {
       this.groupRemove(m.key);
     }
     if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
-    if (m.digV >= 0 && !this.digestAll) this.xorEntry(m.keyBytes, m.digV);
+    if (m.digX && !this.digestAll) this.xorEntry(m.keyBytes, m.digX);
     m.digV = -1;
+    m.digX = null;
     this.members.delete(m.key);
     this.bucketKeys[bucketOf(m.keyBytes)].delete(m.key);
     this.device.removePeer(m.key);
@@ -1817,25 +1872,31 @@ export class Mesh {
   }
 
   private send(body: Record<string, unknown>, to: Endpoint, broadcast = false): void {
-    const sealed = this.seal(enc.encode(JSON.stringify(this.envelope(body, to, broadcast))));
-    if (sealed.length > MESH_MAX_MESSAGE) {
+    const json = JSON.stringify(this.envelope(body, to, broadcast));
+    // One buffer: header, nonce, the text (encrypted in place), the tag.
+    const len = json.length <= MESH_MAX_MESSAGE ? Buffer.byteLength(json) : MESH_MAX_MESSAGE;
+    const total = HEADER + NONCE + len + TAG;
+    if (total > MESH_MAX_MESSAGE) {
       this.counters.oversize++; // a bug if it happens: the receiver would drop it
       return;
     }
+    const out = Buffer.allocUnsafe(total);
+    out[0] = MSG_MESH;
+    out[1] = out[2] = 0;
+    out[3] = 2;
+    out.set(this.opts.random(NONCE), HEADER);
+    out.write(json, HEADER + NONCE);
+    xsealInPlace(
+      this.opts.network.discoveryKey,
+      out.subarray(HEADER, HEADER + NONCE),
+      out,
+      HEADER + NONCE,
+      HEADER + NONCE + len,
+      out.subarray(0, HEADER),
+    );
     this.counters.sent++;
-    this.counters.sentBytes += sealed.length;
-    this.io.send(Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length), 0, sealed.length, to);
-  }
-
-  private seal(plaintext: Uint8Array): Uint8Array {
-    const header = new Uint8Array([MSG_MESH, 0, 0, 2]);
-    const nonce = this.opts.random(NONCE);
-    const ct = xseal(this.opts.network.discoveryKey, nonce, plaintext, header);
-    const out = new Uint8Array(HEADER + NONCE + ct.length);
-    out.set(header);
-    out.set(nonce, HEADER);
-    out.set(ct, HEADER + NONCE);
-    return out;
+    this.counters.sentBytes += total;
+    this.io.send(out, 0, total, to);
   }
 
   private open(b: Uint8Array): Wire | null {

@@ -380,12 +380,15 @@ describe('mesh records', () => {
 });
 
 describe('mesh record digests', () => {
-  // The digests the record sync compares are kept up to date record by record (XOR sets): after new
-  // records, new versions, a removal and a member forgotten, they must equal digests computed from
-  // scratch, and members holding the same records must agree on them.
+  // The digests the record sync compares are kept up to date record by record (XOR sets), and so are
+  // the sorted bucket listings it sends: after new records, new versions, a removal and a member
+  // forgotten, they must equal digests and listings computed from scratch, and members holding the
+  // same records must agree on them.
   type Digests = {
     computeDigests(): void;
     subDigests(bk: number): Uint8Array;
+    bucketEntries(bk: number): readonly (readonly [string, number])[];
+    entryCache: unknown[];
     rootDigest: string;
     digestsB64: string;
     digestAll: boolean;
@@ -400,11 +403,23 @@ describe('mesh record digests', () => {
     (n.mesh as unknown as Digests).digestAll = true;
     return digests(n);
   };
-  const check = (nodes: SimNode[], when: string) => {
+  const listings = (n: SimNode) => {
+    const d = n.mesh as unknown as Digests;
+    return Array.from({ length: 64 }, (_, bk) => d.bucketEntries(bk).map(([k, v]) => `${k}:${v}`)).join('|');
+  };
+  const listingsFromScratch = (n: SimNode) => {
+    (n.mesh as unknown as Digests).entryCache.fill(undefined);
+    return listings(n); // and every bucket cached again, kept up to date from here on
+  };
+  const check = (nodes: SimNode[], when: string, agree = true) => {
     const kept = nodes.map(digests);
     for (const [i, n] of nodes.entries())
       assert.equal(kept[i], fromScratch(n), `${n.name}: kept digests differ from a rebuild ${when}`);
-    assert.equal(new Set(kept).size, 1, `members disagree ${when}`);
+    if (agree) assert.equal(new Set(kept).size, 1, `members disagree ${when}`);
+    const keptLists = nodes.map(listings);
+    for (const [i, n] of nodes.entries())
+      assert.equal(keptLists[i], listingsFromScratch(n), `${n.name}: kept listings differ ${when}`);
+    if (agree) assert.equal(new Set(keptLists).size, 1, `members' listings disagree ${when}`);
   };
 
   it('kept up to date through new records, new versions, a removal and a forgotten member', () => {
@@ -412,6 +427,7 @@ describe('mesh record digests', () => {
     const nodes: SimNode[] = [];
     for (let i = 0; i < 12; i++) {
       const node = net.add(`n${i}`, key(i + 1), 100 + i);
+      if (i === 6) check(nodes, 'half way through the joins', false); // listings cached from here on
       node.joinMesh(net0, i === 0 ? [] : [nodes[0].endpoint], 200 + i);
       nodes.push(node);
       net.advance(100);

@@ -130,6 +130,28 @@ export function xseal(
   return out;
 }
 
+/**
+ * XChaCha20-Poly1305 in place: buf[start, end) is the plaintext, encrypted where it lies, the 16-byte
+ * tag written at `end` (buf must have room for it).
+ */
+export function xsealInPlace(
+  key: Uint8Array,
+  nonce24: Uint8Array,
+  buf: Buffer,
+  start: number,
+  end: number,
+  ad: Uint8Array | null,
+): void {
+  sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+    buf.subarray(start, end + TAG),
+    buf.subarray(start, end),
+    ad,
+    null,
+    nonce24,
+    key,
+  );
+}
+
 export function xopen(
   key: Uint8Array,
   nonce24: Uint8Array,
