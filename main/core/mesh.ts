@@ -188,8 +188,21 @@ const SUB_DIGEST = 4;
 const B64_ASCII = '+/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 /** Buckets per `sub` datagram (16 digests of 4 bytes each, in base64, per bucket). */
 const SUB_PER_MESSAGE = 10;
-/** Encoded size of a record or removal (+1 for the comma), measured once per object (they never change). */
-const recordSize = new WeakMap<object, number>();
+/**
+ * A record's or removal's JSON text and its size in bytes, made once per object (they never change):
+ * a node answering a join storm sends the same records to every newcomer.
+ */
+const recordJson = new WeakMap<object, { text: string; bytes: number }>();
+
+function recordText(r: MemberRecord | Removal): { text: string; bytes: number } {
+  let j = recordJson.get(r);
+  if (!j) {
+    const text = JSON.stringify(r);
+    j = { text, bytes: Buffer.byteLength(text) };
+    recordJson.set(r, j);
+  }
+  return j;
+}
 /** Listing entries per datagram (~23 bytes each, 26 at most; parts add their bounds): under 1,400 bytes. */
 const SUM_ENTRIES = 40;
 const SUM_ENTRY_RE = /^[A-Za-z0-9+/]{12}[0-9a-z]{1,11}$/;
@@ -792,20 +805,16 @@ export class Mesh {
 
   // ---- records -------------------------------------------------------------------------------
 
+  /** The network's id in base64, as signed records and removals name it. */
+  private get networkId(): string {
+    this.networkIdB64 ??= b64(this.opts.network.id);
+    return this.networkIdB64;
+  }
+  private networkIdB64: string | undefined;
+
   private recordBytes(r: Omit<MemberRecord, 's'>): Uint8Array {
     return enc.encode(
-      JSON.stringify([
-        'peermesh record v1',
-        b64(this.opts.network.id),
-        r.k,
-        r.v,
-        r.n,
-        r.e,
-        r.rl,
-        r.rt,
-        r.j,
-        r.hr,
-      ]),
+      JSON.stringify(['peermesh record v1', this.networkId, r.k, r.v, r.n, r.e, r.rl, r.rt, r.j, r.hr]),
     );
   }
 
@@ -1119,7 +1128,7 @@ export class Mesh {
   // ---- removal and persistence ---------------------------------------------------------------
 
   private removalBytes(r: Omit<Removal, 's'>): Uint8Array {
-    return enc.encode(JSON.stringify(['peermesh remove v1', b64(this.opts.network.id), r.k, r.rm, r.v]));
+    return enc.encode(JSON.stringify(['peermesh remove v1', this.networkId, r.k, r.rm, r.v]));
   }
 
   private ingestRemoval(r: object): boolean {
@@ -1437,30 +1446,28 @@ export class Mesh {
 
   private sendRecords(recs: (MemberRecord | Removal)[], to: Endpoint): void {
     // What the message costs without records (its fields, the sealing), measured, not guessed: a
-    // datagram over MESH_MAX_MESSAGE is dropped by the receiver.
-    const room = MESH_MAX_MESSAGE - HEADER - NONCE - TAG - this.envelopeSize({ t: 'recs', recs: [] }, to);
-    let batch: (MemberRecord | Removal)[] = [];
+    // datagram over MESH_MAX_MESSAGE is dropped by the receiver. Records go in as the text made once
+    // for each (JSON.stringify of a message with them in would make it again for every receiver).
+    const room =
+      MESH_MAX_MESSAGE -
+      HEADER -
+      NONCE -
+      TAG -
+      Buffer.byteLength(JSON.stringify(this.envelope({ t: 'recs', recs: [] }, to, false)));
+    let batch: string[] = [];
     let size = 0;
+    const flush = () => this.send({ t: 'recs' }, to, false, `"recs":[${batch.join(',')}]`);
     for (const r of recs) {
-      let n = recordSize.get(r);
-      if (n === undefined) {
-        n = enc.encode(JSON.stringify(r)).length + 1;
-        recordSize.set(r, n);
-      }
-      if (batch.length > 0 && size + n > room) {
-        this.send({ t: 'recs', recs: batch }, to);
+      const { text, bytes } = recordText(r);
+      if (batch.length > 0 && size + bytes + 1 > room) {
+        flush();
         batch = [];
         size = 0;
       }
-      batch.push(r);
-      size += n;
+      batch.push(text);
+      size += bytes + 1;
     }
-    if (batch.length) this.send({ t: 'recs', recs: batch }, to);
-  }
-
-  /** Plaintext bytes of a message as send() would build it. */
-  private envelopeSize(body: Record<string, unknown>, to: Endpoint): number {
-    return enc.encode(JSON.stringify(this.envelope(body, to, false))).length;
+    if (batch.length) flush();
   }
 
   /**
@@ -1871,8 +1878,10 @@ export class Mesh {
     };
   }
 
-  private send(body: Record<string, unknown>, to: Endpoint, broadcast = false): void {
-    const json = JSON.stringify(this.envelope(body, to, broadcast));
+  /** `member`: one more member of the message, as JSON text (`"name":value`). */
+  private send(body: Record<string, unknown>, to: Endpoint, broadcast = false, member?: string): void {
+    let json = JSON.stringify(this.envelope(body, to, broadcast));
+    if (member) json = `${json.slice(0, -1)},${member}}`;
     // One buffer: header, nonce, the text (encrypted in place), the tag.
     const len = json.length <= MESH_MAX_MESSAGE ? Buffer.byteLength(json) : MESH_MAX_MESSAGE;
     const total = HEADER + NONCE + len + TAG;

@@ -70,15 +70,16 @@ const epKey = (e: Endpoint) => `${e.address}:${e.port}`;
  * verified for real once (with xeddsaVerify), then remembered. Bounded.
  */
 export function memoVerify(): NonNullable<MeshOptions['verify']> {
-  const memo = new Map<string, boolean>();
+  // By signature; the key and message are compared byte for byte, so a different message under the
+  // same signature is verified for real.
+  const memo = new Map<string, { pub: Buffer; msg: Buffer; ok: boolean }>();
   return (pub, msg, sig) => {
-    const id = `${Buffer.from(pub).toString('base64')}|${Buffer.from(sig).toString('base64')}|${Buffer.from(msg).toString('base64')}`;
-    let ok = memo.get(id);
-    if (ok === undefined) {
-      ok = xeddsaVerify(pub, msg, sig);
-      if (memo.size >= 1_000_000) memo.clear();
-      memo.set(id, ok);
-    }
+    const id = Buffer.from(sig.buffer, sig.byteOffset, sig.length).toString('base64');
+    const seen = memo.get(id);
+    if (seen && seen.pub.equals(pub) && seen.msg.equals(msg)) return seen.ok;
+    const ok = xeddsaVerify(pub, msg, sig);
+    if (memo.size >= 1_000_000) memo.clear();
+    memo.set(id, { pub: Buffer.from(pub), msg: Buffer.from(msg), ok });
     return ok;
   };
 }
