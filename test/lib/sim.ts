@@ -76,7 +76,7 @@ export function memoVerify(): NonNullable<MeshOptions['verify']> {
   return (pub, msg, sig) => {
     const id = Buffer.from(sig.buffer, sig.byteOffset, sig.length).toString('base64');
     const seen = memo.get(id);
-    if (seen && seen.pub.equals(pub) && seen.msg.equals(msg)) return seen.ok;
+    if (seen?.pub.equals(pub) && seen.msg.equals(msg)) return seen.ok;
     const ok = xeddsaVerify(pub, msg, sig);
     if (memo.size >= 1_000_000) memo.clear();
     memo.set(id, { pub: Buffer.from(pub), msg: Buffer.from(msg), ok });
