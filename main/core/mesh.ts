@@ -61,7 +61,7 @@ import {
   MSG_TRANSPORT,
   RELAY_HEADER_SIZE,
 } from './constants';
-import { xopen, xsealInPlace } from './crypto/aead';
+import { xopenInto, xsealInPlace } from './crypto/aead';
 import { Blake2s } from './crypto/blake2s';
 import { xeddsaSign, xeddsaVerify } from './crypto/xeddsa';
 import { type Device, type DeviceIO, type Endpoint, sameEndpoint } from './device';
@@ -72,11 +72,12 @@ const NONCE = 24;
 const TAG = 16;
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+/** Where discovery messages are decrypted, to be parsed at once (one buffer, not one per message). */
+const openScratch = Buffer.allocUnsafeSlow(MESH_MAX_MESSAGE);
 
 function hash(...parts: (string | Uint8Array)[]): Uint8Array {
   const h = new Blake2s(32);
-  for (const p of parts) h.update(typeof p === 'string' ? enc.encode(p) : p);
+  for (const p of parts) h.update(typeof p === 'string' ? Buffer.from(p) : p);
   return h.digest();
 }
 
@@ -813,7 +814,7 @@ export class Mesh {
   private networkIdB64: string | undefined;
 
   private recordBytes(r: Omit<MemberRecord, 's'>): Uint8Array {
-    return enc.encode(
+    return Buffer.from(
       JSON.stringify(['peermesh record v1', this.networkId, r.k, r.v, r.n, r.e, r.rl, r.rt, r.j, r.hr]),
     );
   }
@@ -1128,7 +1129,7 @@ export class Mesh {
   // ---- removal and persistence ---------------------------------------------------------------
 
   private removalBytes(r: Omit<Removal, 's'>): Uint8Array {
-    return enc.encode(JSON.stringify(['peermesh remove v1', this.networkId, r.k, r.rm, r.v]));
+    return Buffer.from(JSON.stringify(['peermesh remove v1', this.networkId, r.k, r.rm, r.v]));
   }
 
   private ingestRemoval(r: object): boolean {
@@ -1912,13 +1913,14 @@ export class Mesh {
     if (b.length < HEADER + NONCE + TAG || b.length > MESH_MAX_MESSAGE || b[0] !== MSG_MESH || b[3] !== 2)
       return null;
     const nonce = b.subarray(HEADER, HEADER + NONCE);
-    const pt = xopen(
+    const n = xopenInto(
       this.opts.network.discoveryKey,
       nonce,
       b.subarray(HEADER + NONCE),
       b.subarray(0, HEADER),
+      openScratch,
     );
-    if (!pt) return null;
+    if (n < 0) return null;
     const nonceKey = b64(nonce);
     if (this.nonces.has(nonceKey) || this.oldNonces.has(nonceKey)) {
       this.counters.replays++;
@@ -1926,7 +1928,7 @@ export class Mesh {
     }
     let msg: Wire;
     try {
-      msg = JSON.parse(dec.decode(pt)) as Wire;
+      msg = JSON.parse(openScratch.toString('utf8', 0, n)) as Wire;
     } catch {
       return null;
     }

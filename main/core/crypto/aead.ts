@@ -152,6 +152,27 @@ export function xsealInPlace(
   );
 }
 
+/**
+ * XChaCha20-Poly1305: decrypt `ciphertext` (with its tag) into `out` (room for it minus the tag).
+ * Returns the plaintext length, or -1 when it does not authenticate.
+ */
+export function xopenInto(
+  key: Uint8Array,
+  nonce24: Uint8Array,
+  ciphertext: Uint8Array,
+  ad: Uint8Array | null,
+  out: Buffer,
+): number {
+  const n = ciphertext.length - TAG;
+  if (n < 0 || n > out.length) return -1;
+  try {
+    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out.subarray(0, n), null, ciphertext, ad, nonce24, key);
+    return n;
+  } catch {
+    return -1;
+  }
+}
+
 export function xopen(
   key: Uint8Array,
   nonce24: Uint8Array,
