@@ -474,6 +474,7 @@ export class Mesh {
     this.nextBootstrap = opts.now;
     this.localEndpoints = opts.localEndpoints ?? [];
     this.joined = Math.floor(opts.joined ?? opts.wallNow);
+    this.networkId = b64(opts.network.id);
     this.selfRecord = this.signRecord(0);
     this.groupAdd(this.selfKey, false);
     device.onHandshakeStart = (peer) => this.activate(peer.keyB64);
@@ -535,12 +536,12 @@ export class Mesh {
     const kb = self ? this.device.identity.publicKey : m?.keyBytes;
     if (!kb) return; // gone: forget() took its entry out
     const oldV = m ? m.digV : this.selfDigV;
-    const entry = m ? (m.removed ?? m.rec) : this.selfRecord;
-    const newV = m ? (m.removed ? REMOVED_VERSION : (m.rec?.v ?? -1)) : this.selfRecord.v;
+    const entry = this.entryOf(key);
+    const newV = entry ? entry[1] : -1;
     if (oldV === newV) return;
     const oldX = m ? m.digX : this.selfDigX;
     if (oldX) this.xorEntry(kb, oldX);
-    const newX = entry && newV >= 0 ? entryDigestOf(entry, kb, newV) : null;
+    const newX = entry ? entryDigestOf(entry[2], kb, newV) : null;
     if (newX) this.xorEntry(kb, newX);
     if (m) {
       m.digV = newV;
@@ -807,11 +808,7 @@ export class Mesh {
   // ---- records -------------------------------------------------------------------------------
 
   /** The network's id in base64, as signed records and removals name it. */
-  private get networkId(): string {
-    this.networkIdB64 ??= b64(this.opts.network.id);
-    return this.networkIdB64;
-  }
-  private networkIdB64: string | undefined;
+  private readonly networkId: string;
 
   private recordBytes(r: Omit<MemberRecord, 's'>): Uint8Array {
     return Buffer.from(
@@ -1082,13 +1079,10 @@ export class Mesh {
     let all = this.entryCache[bk];
     if (!all) {
       const out: BucketEntry[] = [];
-      const self = this.device.identity.publicKey;
-      if (bucketOf(self) === bk) out.push([this.selfKey, this.selfRecord.v, this.selfRecord, self]);
+      if (bucketOf(this.device.identity.publicKey) === bk) out.push(this.entryOf(this.selfKey)!);
       for (const k of this.bucketKeys[bk]) {
-        const m = this.members.get(k);
-        if (!m) continue;
-        if (m.removed) out.push([m.key, REMOVED_VERSION, m.removed, m.keyBytes]);
-        else if (m.rec) out.push([m.key, m.rec.v, m.rec, m.keyBytes]);
+        const e = this.entryOf(k);
+        if (e) out.push(e);
       }
       out.sort((a, b) => (a[0] < b[0] ? -1 : 1));
       all = out;
@@ -1105,14 +1099,7 @@ export class Mesh {
   private updateEntry(bk: number, key: string): void {
     const all = this.entryCache[bk];
     if (!all) return;
-    let entry: BucketEntry | null = null;
-    if (key === this.selfKey)
-      entry = [this.selfKey, this.selfRecord.v, this.selfRecord, this.device.identity.publicKey];
-    else {
-      const m = this.members.get(key);
-      if (m?.removed) entry = [m.key, REMOVED_VERSION, m.removed, m.keyBytes];
-      else if (m?.rec) entry = [m.key, m.rec.v, m.rec, m.keyBytes];
-    }
+    const entry = this.entryOf(key);
     const i = firstAtLeast(all, key);
     const here = i < all.length && all[i][0] === key;
     if (!entry && !here) return;
@@ -1121,6 +1108,16 @@ export class Mesh {
     else if (here) next[i] = entry;
     else next.splice(i, 0, entry);
     this.entryCache[bk] = next;
+  }
+
+  /** The entry of `key` now (ourselves or a member): its record or removal, or null (none). */
+  private entryOf(key: string): BucketEntry | null {
+    if (key === this.selfKey)
+      return [this.selfKey, this.selfRecord.v, this.selfRecord, this.device.identity.publicKey];
+    const m = this.members.get(key);
+    if (m?.removed) return [m.key, REMOVED_VERSION, m.removed, m.keyBytes];
+    if (m?.rec) return [m.key, m.rec.v, m.rec, m.keyBytes];
+    return null;
   }
 
   /** Sorted entries per bucket, kept up to date by updateEntry() (invalidate()). */

@@ -161,7 +161,7 @@ export function xopenInto(
   nonce24: Uint8Array,
   ciphertext: Uint8Array,
   ad: Uint8Array | null,
-  out: Buffer,
+  out: Uint8Array,
 ): number {
   const n = ciphertext.length - TAG;
   if (n < 0 || n > out.length) return -1;
@@ -181,12 +181,7 @@ export function xopen(
 ): Uint8Array | null {
   if (ciphertext.length < TAG) return null;
   const out = new Uint8Array(ciphertext.length - TAG);
-  try {
-    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, ciphertext, ad, nonce24, key);
-    return out;
-  } catch {
-    return null;
-  }
+  return xopenInto(key, nonce24, ciphertext, ad, out) < 0 ? null : out;
 }
 
 /** X25519(priv, pub); null when the result is all zeros (pub is a small-order point). */
