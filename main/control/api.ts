@@ -193,7 +193,10 @@ export interface AppState {
   desktop: boolean;
 }
 
-export type PathKind = 'direct' | 'relayed' | 'none';
+/** How traffic reaches a member (one type, the mesh's). */
+export type { PathKind } from '../core/mesh/members';
+
+import type { PathKind } from '../core/mesh/members';
 
 /** `peers`: one row of the peer list. */
 export interface PeerRow {

@@ -13,7 +13,9 @@ import { AllowedIps } from './allowed-ips';
 import {
   COOKIE_REPLY_SIZE,
   DEFAULT_MTU,
+  ENDPOINT_HANDSHAKE_RESTART_GAP,
   HANDSHAKE_INITIATION_RATE,
+  HANDSHAKE_SOURCES_TRACKED,
   HANDSHAKES_PER_SOURCE_BURST,
   HANDSHAKES_PER_SOURCE_PER_SECOND,
   KEEPALIVE_TIMEOUT,
@@ -32,10 +34,12 @@ import {
   REKEY_AFTER_TIME,
   REKEY_TIMEOUT,
   REKEY_TIMEOUT_JITTER_MAX,
+  SESSION_INDEX_ATTEMPTS,
   TRANSPORT_HEADER_SIZE,
   TRANSPORT_OVERHEAD,
   UNDER_LOAD_AFTER_TIME,
   UNDER_LOAD_HANDSHAKES_PER_SECOND,
+  UNDER_LOAD_WINDOW,
 } from './constants';
 import { CookieChecker, CookieGenerator } from './cookie';
 import { openInto, sealInto } from './crypto/aead';
@@ -71,28 +75,47 @@ import {
 } from './messages';
 import { NEVER, PeerTimers } from './timers';
 
+/** A UDP address: IPv4 dotted quad or IPv6 text (no brackets), and a port. */
 export interface Endpoint {
-  address: string; // IPv4 dotted quad or IPv6 text (no brackets)
+  readonly kind?: undefined;
+  address: string;
   port: number;
-  /**
-   * Set when the path goes through a mesh relay: address/port are the relay's, and this is the
-   * public key of the peer at the far end (mesh.ts wraps and unwraps such datagrams).
-   */
-  relayTo?: Uint8Array;
 }
 
-export function sameEndpoint(a: Endpoint | null, b: Endpoint | null): boolean {
+/**
+ * A path through a relay (the mesh chooses it): address and port are the relay's, and the device
+ * sends through `via`, which it knows nothing else of.
+ */
+export interface RelayedEndpoint {
+  readonly kind: 'relay';
+  address: string;
+  port: number;
+  via: RelayVia;
+}
+
+export interface RelayVia {
+  /** Send buf[start, start+len) through the relay at `to` (same rules as DeviceIO.send). */
+  send(buf: Buffer, start: number, len: number, to: RelayedEndpoint): void;
+  /** Whether both lead to the same far end. */
+  sameAs(other: RelayVia): boolean;
+}
+
+/** Where a peer is: a UDP address, or a relayed path. */
+export type PeerEndpoint = Endpoint | RelayedEndpoint;
+
+/** The one comparison of endpoints: same kind, address and port, and for relays the same far end. */
+export function sameEndpoint(a: PeerEndpoint | null, b: PeerEndpoint | null): boolean {
   if (!a || !b) return a === b;
   if (a.port !== b.port || a.address !== b.address) return false;
-  if (!a.relayTo || !b.relayTo) return !a.relayTo && !b.relayTo;
-  return Buffer.compare(a.relayTo, b.relayTo) === 0;
+  if (a.kind !== 'relay' || b.kind !== 'relay') return a.kind !== 'relay' && b.kind !== 'relay';
+  return a.via.sameAs(b.via);
 }
 
 export type DeviceEvent =
-  | { type: 'handshake'; peer: string; role: 'initiator' | 'responder'; endpoint: Endpoint }
+  | { type: 'handshake'; peer: string; role: 'initiator' | 'responder'; endpoint: PeerEndpoint }
   | { type: 'session-expired'; peer: string }
   | { type: 'handshake-failed'; peer: string; attempts: number }
-  | { type: 'endpoint'; peer: string; endpoint: Endpoint }
+  | { type: 'endpoint'; peer: string; endpoint: PeerEndpoint }
   | { type: 'log'; level: 'debug' | 'info' | 'warn'; message: string };
 
 /** The I/O layer queues at most this many datagrams before dropping (see io/udp.ts). */
@@ -105,6 +128,28 @@ export interface DeviceIO {
   writeTun(buf: Buffer, start: number, end: number): void;
   event(e: DeviceEvent): void;
 }
+
+/**
+ * What the device asks of the layer above it (the mesh, through the node): given at construction,
+ * never rewired. Every method has a "no" answer, which is what a device without a delegate gets.
+ */
+export interface DeviceDelegate {
+  /** A datagram of the mesh's types (discovery, relay, join); false: not taken (counted invalid). */
+  meshMessage(buf: Buffer, len: number, from: Endpoint): boolean;
+  /** A TUN packet has no peer: return true after adding one (the packet is routed again). */
+  noRoute(buf: Buffer, start: number): boolean;
+  /** A valid initiation comes from an unknown key: return true after adding it as a peer. */
+  unknownPeer(keyB64: string): boolean;
+  /** A handshake with a peer is about to start (the mesh makes a path on demand). */
+  handshakeStarting(peer: Peer): void;
+}
+
+const NO_DELEGATE: DeviceDelegate = {
+  meshMessage: () => false,
+  noRoute: () => false,
+  unknownPeer: () => false,
+  handshakeStarting: () => {},
+};
 
 export interface PeerConfig {
   publicKey: Uint8Array;
@@ -134,6 +179,8 @@ export interface DeviceOptions {
   limits?: Partial<DeviceLimits>;
   /** Size of the outgoing datagram ring (bytes). */
   ringSize?: number;
+  /** The layer above (mesh messages, peers on demand); none: those are dropped or refused. */
+  delegate?: DeviceDelegate;
 }
 
 export interface PeerStats {
@@ -162,7 +209,7 @@ export class Peer {
   readonly keyB64: string;
   readonly keys: HandshakePeerKeys;
   readonly cookies: CookieGenerator;
-  endpoint: Endpoint | null;
+  endpoint: PeerEndpoint | null;
   /**
    * Until this time an authenticated packet arriving through a relay does not move the peer off
    * its direct endpoint (the mesh sets it while the direct path answers its probes).
@@ -205,17 +252,7 @@ export class Device {
     stagedDropped: 0,
   };
   mtu: number;
-  /** Receives datagrams of the mesh's types (discovery, relay; see mesh.ts); unset: they are dropped. */
-  onMeshMessage: ((buf: Buffer, len: number, from: Endpoint) => void) | null = null;
-  /**
-   * Asked when a TUN packet has no peer (the mesh adds members' WireGuard peers on demand); return
-   * true after adding one and the packet is routed again.
-   */
-  onNoRoute: ((buf: Buffer, start: number) => boolean) | null = null;
-  /** Asked when a valid initiation comes from an unknown key; return true after adding it as a peer. */
-  onUnknownPeer: ((keyB64: string) => boolean) | null = null;
-  /** Told when a handshake with a peer is about to start (the mesh makes a path on demand). */
-  onHandshakeStart: ((peer: Peer) => void) | null = null;
+  private readonly delegate: DeviceDelegate;
   private now: number;
   private wallNow: number;
   private readonly random: (n: number) => Uint8Array;
@@ -242,6 +279,7 @@ export class Device {
     this.now = opts.now;
     this.wallNow = opts.wallNow;
     this.random = opts.random;
+    this.delegate = opts.delegate ?? NO_DELEGATE;
     this.limits = {
       rekeyAfterMessages: Math.min(REKEY_AFTER_MESSAGES, MAX_SAFE_COUNTER),
       rejectAfterMessages: MAX_SAFE_COUNTER,
@@ -322,7 +360,7 @@ export class Device {
     const len = end - start;
     if (len < 20) return;
     let peer = this.routes.lookupDestination(buf, start);
-    if (!peer && this.onNoRoute?.(buf, start)) peer = this.routes.lookupDestination(buf, start);
+    if (!peer && this.delegate.noRoute(buf, start)) peer = this.routes.lookupDestination(buf, start);
     if (!peer) {
       this.counters.noRoute++;
       return;
@@ -374,7 +412,7 @@ export class Device {
     this.ringPos = (at + TRANSPORT_HEADER_SIZE + n + 15) & ~15;
     peer.stats.txBytes += total;
     peer.stats.txPackets++;
-    this.io.send(ring, at, TRANSPORT_HEADER_SIZE + n, endpoint);
+    this.transmit(ring, at, TRANSPORT_HEADER_SIZE + n, endpoint);
     peer.timers.anyAuthenticatedPacketSent();
     peer.timers.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
     if (len > 0) peer.timers.dataSent(this.now, this.jitter());
@@ -412,7 +450,7 @@ export class Device {
   // ---------------------------------------------------------------- datagrams from the network
 
   /** A UDP datagram buf[0, len) from `from`. Invalid input is dropped silently (stealth). */
-  handleDatagram(buf: Buffer, len: number, from: Endpoint): void {
+  handleDatagram(buf: Buffer, len: number, from: PeerEndpoint): void {
     switch (messageType(buf, len)) {
       case MSG_TRANSPORT:
         this.handleTransport(buf, len, from);
@@ -427,13 +465,21 @@ export class Device {
         this.handleCookieReply(buf.subarray(0, len));
         return;
       default:
-        if (len > 0 && buf[0] >= MSG_MESH && buf[0] <= MSG_MESH_LAST && this.onMeshMessage)
-          this.onMeshMessage(buf, len, from);
-        else this.counters.invalid++;
+        // (Relayed datagrams are WireGuard messages only: mesh messages come straight from UDP.)
+        if (
+          !(
+            len > 0 &&
+            buf[0] >= MSG_MESH &&
+            buf[0] <= MSG_MESH_LAST &&
+            from.kind !== 'relay' &&
+            this.delegate.meshMessage(buf, len, from)
+          )
+        )
+          this.counters.invalid++;
     }
   }
 
-  private handleTransport(buf: Buffer, len: number, from: Endpoint): void {
+  private handleTransport(buf: Buffer, len: number, from: PeerEndpoint): void {
     const entry = this.indices.get(transportReceiver(buf));
     const kp = entry?.keypair;
     if (!entry || !kp) {
@@ -501,25 +547,30 @@ export class Device {
     this.sendStaged(peer);
   }
 
-  private updateEndpoint(peer: Peer, from: Endpoint): void {
+  private updateEndpoint(peer: Peer, from: PeerEndpoint): void {
     const e = peer.endpoint;
     if (sameEndpoint(e, from)) return;
-    if (from.relayTo && e && !e.relayTo && this.now < peer.preferDirectUntil) return;
+    if (from.kind === 'relay' && e && e.kind !== 'relay' && this.now < peer.preferDirectUntil) return;
     this.setEndpoint(peer, from);
   }
 
   /** Point a peer at a new endpoint (roaming, or the mesh choosing a direct or relayed path). */
-  setEndpoint(peer: Peer, to: Endpoint): void {
+  setEndpoint(peer: Peer, to: PeerEndpoint): void {
     if (sameEndpoint(peer.endpoint, to)) return;
-    peer.endpoint = to.relayTo
-      ? { address: to.address, port: to.port, relayTo: to.relayTo }
-      : { address: to.address, port: to.port };
+    peer.endpoint =
+      to.kind === 'relay'
+        ? { kind: 'relay', address: to.address, port: to.port, via: to.via }
+        : { address: to.address, port: to.port };
     this.io.event({ type: 'endpoint', peer: peer.keyB64, endpoint: peer.endpoint });
     // Packets waiting for a session whose handshake had nowhere to go (or went to a dead endpoint):
     // start it now on the new path instead of at the next retry.
-    // (At most once a second: endpoints that flip between two relays must not restart a handshake
+    // (At most every ENDPOINT_HANDSHAKE_RESTART_GAP: endpoints that flip between two relays must not restart a handshake
     // before its answer can arrive.)
-    if (peer.staged.length > 0 && !peer.current && this.now - peer.lastInitiationSent >= 1000) {
+    if (
+      peer.staged.length > 0 &&
+      !peer.current &&
+      this.now - peer.lastInitiationSent >= ENDPOINT_HANDSHAKE_RESTART_GAP
+    ) {
       peer.lastInitiationSent = -NEVER;
       this.sendInitiation(peer, false);
     }
@@ -527,7 +578,7 @@ export class Device {
 
   /** Account a handshake message; true when we are under load and must demand cookies. */
   private underLoad(): boolean {
-    if (this.now - this.handshakeWindowStart >= 1000) {
+    if (this.now - this.handshakeWindowStart >= UNDER_LOAD_WINDOW) {
       this.handshakeWindowStart = this.now;
       this.handshakeWindowCount = 0;
     }
@@ -541,13 +592,13 @@ export class Device {
   private allowSource(key: string): boolean {
     let b = this.sourceBuckets.get(key);
     if (!b) {
-      if (this.sourceBuckets.size > 4096) this.sourceBuckets.clear();
+      if (this.sourceBuckets.size > HANDSHAKE_SOURCES_TRACKED) this.sourceBuckets.clear();
       b = { tokens: HANDSHAKES_PER_SOURCE_BURST, at: this.now };
       this.sourceBuckets.set(key, b);
     }
     b.tokens = Math.min(
       HANDSHAKES_PER_SOURCE_BURST,
-      b.tokens + ((this.now - b.at) / 1000) * HANDSHAKES_PER_SOURCE_PER_SECOND,
+      b.tokens + ((this.now - b.at) / 1_000) * HANDSHAKES_PER_SOURCE_PER_SECOND,
     );
     b.at = this.now;
     if (b.tokens < 1) return false;
@@ -559,7 +610,7 @@ export class Device {
    * mac1, then under load mac2 (or a cookie reply), then the per-source rate limit.
    * Returns true when the message may be processed.
    */
-  private admitHandshake(msg: Buffer, mac1Offset: number, senderIndex: number, from: Endpoint): boolean {
+  private admitHandshake(msg: Buffer, mac1Offset: number, senderIndex: number, from: PeerEndpoint): boolean {
     if (!this.checker.checkMac1(msg, mac1Offset)) {
       this.counters.invalid++;
       return false;
@@ -571,7 +622,7 @@ export class Device {
         this.checker.createReply(msg, mac1Offset, senderIndex, source, this.now),
       );
       this.counters.cookieRepliesSent++;
-      this.io.send(
+      this.transmit(
         Buffer.from(reply.buffer, reply.byteOffset, COOKIE_REPLY_SIZE),
         0,
         COOKIE_REPLY_SIZE,
@@ -586,13 +637,13 @@ export class Device {
     return true;
   }
 
-  private handleInitiation(msg: Buffer, from: Endpoint): void {
+  private handleInitiation(msg: Buffer, from: PeerEndpoint): void {
     const init = decodeInitiation(msg);
     if (!init || !this.admitHandshake(msg, INITIATION_MAC1_OFFSET, init.sender, from)) return;
     const begun = beginConsumeInitiation(this.identity, init);
     const remote = begun ? Buffer.from(begun.remoteStatic).toString('base64') : '';
     let peer = begun && this.peers.get(remote);
-    if (begun && !peer && this.onUnknownPeer?.(remote)) peer = this.peers.get(remote);
+    if (begun && !peer && this.delegate.unknownPeer(remote)) peer = this.peers.get(remote);
     const done = begun && peer && finishConsumeInitiation(begun, peer.keys, init);
     if (!peer || !done) {
       this.counters.invalid++;
@@ -643,7 +694,7 @@ export class Device {
     this.io.event({ type: 'handshake', peer: peer.keyB64, role: 'responder', endpoint: peer.endpoint! });
   }
 
-  private handleResponse(msg: Buffer, from: Endpoint): void {
+  private handleResponse(msg: Buffer, from: PeerEndpoint): void {
     const resp = decodeResponse(msg);
     if (!resp || !this.admitHandshake(msg, RESPONSE_MAC1_OFFSET, resp.sender, from)) return;
     const entry = this.indices.get(resp.receiver);
@@ -709,7 +760,7 @@ export class Device {
       if (this.now - peer.lastInitiationSent < REKEY_TIMEOUT) return;
       peer.timers.handshakeAttempts = 0;
     }
-    this.onHandshakeStart?.(peer);
+    this.delegate.handshakeStarting(peer);
     if (!peer.endpoint) return;
     peer.lastInitiationSent = this.now;
     this.dropHandshake(peer);
@@ -726,10 +777,16 @@ export class Device {
     peer.timers.handshakeInitiated(this.now, this.jitter());
   }
 
+  /** Every datagram leaves here: to a UDP address, or through the relay a relayed endpoint names. */
+  private transmit(buf: Buffer, start: number, len: number, to: PeerEndpoint): void {
+    if (to.kind === 'relay') to.via.send(buf, start, len, to);
+    else this.io.send(buf, start, len, to);
+  }
+
   private sendHandshakeBytes(peer: Peer, bytes: Uint8Array): void {
     if (!peer.endpoint) return;
     peer.stats.txBytes += bytes.length;
-    this.io.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 0, bytes.length, peer.endpoint);
+    this.transmit(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 0, bytes.length, peer.endpoint);
     peer.timers.anyAuthenticatedPacketSent();
     peer.timers.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
   }
@@ -779,17 +836,10 @@ export class Device {
     }
   }
 
-  /** Earliest timer deadline over all peers (NEVER when idle). */
-  nextDeadline(): number {
-    let next = NEVER;
-    for (const peer of this.peers.values()) next = Math.min(next, peer.timers.next());
-    return next;
-  }
-
   // ---------------------------------------------------------------- indices and key material
 
   private newIndex(peer: Peer): number {
-    for (let i = 0; i < 64; i++) {
+    for (let i = 0; i < SESSION_INDEX_ATTEMPTS; i++) {
       const r = this.random(4);
       const idx = ((r[0] << 24) | (r[1] << 16) | (r[2] << 8) | r[3]) >>> 0;
       if (!this.indices.has(idx)) {
