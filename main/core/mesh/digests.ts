@@ -21,12 +21,12 @@ const B64_STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
 const B64_ASCII = '+/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const LABEL_ENTRY = new TextEncoder().encode('peermesh digest entry v2');
 
-export function bucketOf(keyBytes: Uint8Array): number {
+function bucketOf(keyBytes: Uint8Array): number {
   return keyBytes[0] >> 2; // 64 buckets
 }
 
 /** The bucket of a base64 key (-1: not base64). */
-export function bucketOfText(key: string): number {
+function bucketOfText(key: string): number {
   return B64_STD.indexOf(key[0]);
 }
 
