@@ -15,9 +15,6 @@ import {
   DEFAULT_MTU,
   ENDPOINT_HANDSHAKE_RESTART_GAP,
   HANDSHAKE_INITIATION_RATE,
-  HANDSHAKE_SOURCES_TRACKED,
-  HANDSHAKES_PER_SOURCE_BURST,
-  HANDSHAKES_PER_SOURCE_PER_SECOND,
   KEEPALIVE_TIMEOUT,
   MAX_SAFE_COUNTER,
   MAX_STAGED_PACKETS,
@@ -34,15 +31,12 @@ import {
   REKEY_AFTER_TIME,
   REKEY_TIMEOUT,
   REKEY_TIMEOUT_JITTER_MAX,
-  SESSION_INDEX_ATTEMPTS,
   TRANSPORT_HEADER_SIZE,
   TRANSPORT_OVERHEAD,
-  UNDER_LOAD_AFTER_TIME,
-  UNDER_LOAD_HANDSHAKES_PER_SECOND,
-  UNDER_LOAD_WINDOW,
 } from './constants';
-import { CookieChecker, CookieGenerator } from './cookie';
+import { CookieChecker } from './cookie';
 import { openInto, sealInto } from './crypto/aead';
+import { type Endpoint, type PeerEndpoint, sameEndpoint } from './endpoint';
 import {
   beginConsumeInitiation,
   consumeResponse,
@@ -50,13 +44,11 @@ import {
   createResponse,
   deriveTransportKeys,
   finishConsumeInitiation,
-  type HandshakePeerKeys,
-  type HandshakeState,
   makeIdentity,
-  peerKeys,
   type StaticIdentity,
   timestampIsNewer,
 } from './handshake';
+import { IndexTable } from './index-table';
 import { type Cidr, ipPacketLength } from './ip';
 import { Keypair } from './keypair';
 import {
@@ -73,43 +65,19 @@ import {
   transportReceiver,
   writeTransportHeader,
 } from './messages';
-import { NEVER, PeerTimers } from './timers';
+import { Peer, type PeerConfig } from './peer';
+import { HandshakeLoad } from './ratelimiter';
+import { NEVER } from './timers';
 
-/** A UDP address: IPv4 dotted quad or IPv6 text (no brackets), and a port. */
-export interface Endpoint {
-  readonly kind?: undefined;
-  address: string;
-  port: number;
-}
-
-/**
- * A path through a relay (the mesh chooses it): address and port are the relay's, and the device
- * sends through `via`, which it knows nothing else of.
- */
-export interface RelayedEndpoint {
-  readonly kind: 'relay';
-  address: string;
-  port: number;
-  via: RelayVia;
-}
-
-export interface RelayVia {
-  /** Send buf[start, start+len) through the relay at `to` (same rules as DeviceIO.send). */
-  send(buf: Buffer, start: number, len: number, to: RelayedEndpoint): void;
-  /** Whether both lead to the same far end. */
-  sameAs(other: RelayVia): boolean;
-}
-
-/** Where a peer is: a UDP address, or a relayed path. */
-export type PeerEndpoint = Endpoint | RelayedEndpoint;
-
-/** The one comparison of endpoints: same kind, address and port, and for relays the same far end. */
-export function sameEndpoint(a: PeerEndpoint | null, b: PeerEndpoint | null): boolean {
-  if (!a || !b) return a === b;
-  if (a.port !== b.port || a.address !== b.address) return false;
-  if (a.kind !== 'relay' || b.kind !== 'relay') return a.kind !== 'relay' && b.kind !== 'relay';
-  return a.via.sameAs(b.via);
-}
+// What users of the device name from here (the types live in their own files).
+export {
+  type Endpoint,
+  type PeerEndpoint,
+  type RelayedEndpoint,
+  type RelayVia,
+  sameEndpoint,
+} from './endpoint';
+export { Peer, type PeerConfig, type PeerStats } from './peer';
 
 export type DeviceEvent =
   | { type: 'handshake'; peer: string; role: 'initiator' | 'responder'; endpoint: PeerEndpoint }
@@ -151,15 +119,6 @@ const NO_DELEGATE: DeviceDelegate = {
   handshakeStarting: () => {},
 };
 
-export interface PeerConfig {
-  publicKey: Uint8Array;
-  endpoint?: Endpoint | null;
-  allowedIps: Cidr[];
-  presharedKey?: Uint8Array | null;
-  /** Seconds; 0 or absent = off. */
-  persistentKeepalive?: number;
-}
-
 /** Limits that tests may lower to exercise rekeying; production uses WireGuard's values. */
 export interface DeviceLimits {
   rekeyAfterMessages: number;
@@ -183,15 +142,6 @@ export interface DeviceOptions {
   delegate?: DeviceDelegate;
 }
 
-export interface PeerStats {
-  rxBytes: number;
-  txBytes: number;
-  rxPackets: number;
-  txPackets: number;
-  /** Wall-clock ms of the last completed handshake, 0 if none. */
-  lastHandshake: number;
-}
-
 export interface DeviceCounters {
   /** Datagrams dropped because they were no valid message (size, type, MAC, decryption). */
   invalid: number;
@@ -204,40 +154,6 @@ export interface DeviceCounters {
   handshakesRateLimited: number;
   stagedDropped: number;
 }
-
-export class Peer {
-  readonly keyB64: string;
-  readonly keys: HandshakePeerKeys;
-  readonly cookies: CookieGenerator;
-  endpoint: PeerEndpoint | null;
-  /**
-   * Until this time an authenticated packet arriving through a relay does not move the peer off
-   * its direct endpoint (the mesh sets it while the direct path answers its probes).
-   */
-  preferDirectUntil = 0;
-  persistentKeepaliveMs: number;
-  handshake: HandshakeState | null = null;
-  /** When our current initiation attempt started (REKEY_ATTEMPT_TIME budget). */
-  lastInitiationSent = -NEVER;
-  lastTimestamp: Uint8Array | null = null;
-  lastInitiationConsumed = -NEVER;
-  current: Keypair | null = null;
-  previous: Keypair | null = null;
-  next: Keypair | null = null;
-  readonly staged: Buffer[] = [];
-  readonly timers = new PeerTimers();
-  readonly stats: PeerStats = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, lastHandshake: 0 };
-
-  constructor(identity: StaticIdentity, cfg: PeerConfig) {
-    this.keyB64 = Buffer.from(cfg.publicKey).toString('base64');
-    this.keys = peerKeys(identity, cfg.publicKey, cfg.presharedKey ?? null);
-    this.cookies = new CookieGenerator(cfg.publicKey);
-    this.endpoint = cfg.endpoint ?? null;
-    this.persistentKeepaliveMs = (cfg.persistentKeepalive ?? 0) * 1000;
-  }
-}
-
-type IndexEntry = { peer: Peer; keypair: Keypair | null };
 
 export class Device {
   readonly identity: StaticIdentity;
@@ -259,15 +175,11 @@ export class Device {
   private readonly limits: DeviceLimits;
   private readonly peers = new Map<string, Peer>();
   private readonly routes = new AllowedIps<Peer>();
-  private readonly indices = new Map<number, IndexEntry>();
+  private readonly indices = new IndexTable();
   private readonly checker: CookieChecker;
   private readonly ring: Buffer;
   private ringPos = 0;
-  // Load tracking for handshakes: a count per one-second window.
-  private handshakeWindowStart = 0;
-  private handshakeWindowCount = 0;
-  private underLoadUntil = -NEVER;
-  private readonly sourceBuckets = new Map<string, { tokens: number; at: number }>();
+  private readonly load = new HandshakeLoad();
 
   constructor(
     private readonly io: DeviceIO,
@@ -540,7 +452,7 @@ export class Device {
   /** The responder's new keypair is used once the initiator proved it has it. */
   private confirmNext(peer: Peer): void {
     const next = peer.next!;
-    this.retire(peer.previous);
+    this.indices.retire(peer.previous);
     peer.previous = peer.current;
     peer.current = next;
     peer.next = null;
@@ -576,36 +488,6 @@ export class Device {
     }
   }
 
-  /** Account a handshake message; true when we are under load and must demand cookies. */
-  private underLoad(): boolean {
-    if (this.now - this.handshakeWindowStart >= UNDER_LOAD_WINDOW) {
-      this.handshakeWindowStart = this.now;
-      this.handshakeWindowCount = 0;
-    }
-    if (++this.handshakeWindowCount > UNDER_LOAD_HANDSHAKES_PER_SECOND) {
-      this.underLoadUntil = this.now + UNDER_LOAD_AFTER_TIME;
-    }
-    return this.now < this.underLoadUntil;
-  }
-
-  /** Per-source token bucket used while under load (wireguard-go's ratelimiter). */
-  private allowSource(key: string): boolean {
-    let b = this.sourceBuckets.get(key);
-    if (!b) {
-      if (this.sourceBuckets.size > HANDSHAKE_SOURCES_TRACKED) this.sourceBuckets.clear();
-      b = { tokens: HANDSHAKES_PER_SOURCE_BURST, at: this.now };
-      this.sourceBuckets.set(key, b);
-    }
-    b.tokens = Math.min(
-      HANDSHAKES_PER_SOURCE_BURST,
-      b.tokens + ((this.now - b.at) / 1_000) * HANDSHAKES_PER_SOURCE_PER_SECOND,
-    );
-    b.at = this.now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-
   /**
    * mac1, then under load mac2 (or a cookie reply), then the per-source rate limit.
    * Returns true when the message may be processed.
@@ -615,7 +497,7 @@ export class Device {
       this.counters.invalid++;
       return false;
     }
-    if (!this.underLoad()) return true;
+    if (!this.load.underLoad(this.now)) return true;
     const source = Buffer.from(`${from.address}:${from.port}`);
     if (!this.checker.checkMac2(msg, mac1Offset, source, this.now)) {
       const reply = encodeCookieReply(
@@ -630,7 +512,7 @@ export class Device {
       );
       return false;
     }
-    if (!this.allowSource(from.address)) {
+    if (!this.load.allowSource(from.address, this.now)) {
       this.counters.handshakesRateLimited++;
       return false;
     }
@@ -662,7 +544,7 @@ export class Device {
 
     // Our own initiation, if one is in flight, stays valid: when both sides initiate at the same
     // moment (two nodes starting together), both complete at once instead of after a retransmit.
-    const localIndex = this.newIndex(peer);
+    const localIndex = this.indices.add(peer, this.random);
     const resp = createResponse(done.state, peer.keys, localIndex, this.random(32));
     if (!resp) {
       this.indices.delete(localIndex);
@@ -681,9 +563,9 @@ export class Device {
       this.now,
     );
     this.indices.set(localIndex, { peer, keypair: kp });
-    this.retire(peer.next);
+    this.indices.retire(peer.next);
     peer.next = kp;
-    this.retire(peer.previous);
+    this.indices.retire(peer.previous);
     peer.previous = null;
 
     this.updateEndpoint(peer, from);
@@ -721,12 +603,12 @@ export class Device {
     this.indices.set(kp.localIndex, { peer, keypair: kp });
     // wireguard-go BeginSymmetricSession, initiator side.
     if (peer.next) {
-      this.retire(peer.previous);
+      this.indices.retire(peer.previous);
       peer.previous = peer.next;
       peer.next = null;
-      this.retire(peer.current);
+      this.indices.retire(peer.current);
     } else {
-      this.retire(peer.previous);
+      this.indices.retire(peer.previous);
       peer.previous = peer.current;
     }
     peer.current = kp;
@@ -763,8 +645,8 @@ export class Device {
     this.delegate.handshakeStarting(peer);
     if (!peer.endpoint) return;
     peer.lastInitiationSent = this.now;
-    this.dropHandshake(peer);
-    const localIndex = this.newIndex(peer);
+    this.indices.dropHandshake(peer);
+    const localIndex = this.indices.add(peer, this.random);
     const made = createInitiation(this.identity, peer.keys, localIndex, this.random(32), this.wallNow);
     if (!made) {
       this.indices.delete(localIndex);
@@ -805,7 +687,7 @@ export class Device {
           this.io.event({ type: 'handshake-failed', peer: peer.keyB64, attempts: t.handshakeAttempts + 1 });
           this.counters.stagedDropped += peer.staged.length;
           peer.staged.length = 0;
-          this.dropHandshake(peer);
+          this.indices.dropHandshake(peer);
           if (t.zeroKeyMaterial === NEVER) t.zeroKeyMaterial = now + REJECT_AFTER_TIME * 3;
         } else {
           t.handshakeAttempts++;
@@ -838,38 +720,12 @@ export class Device {
 
   // ---------------------------------------------------------------- indices and key material
 
-  private newIndex(peer: Peer): number {
-    for (let i = 0; i < SESSION_INDEX_ATTEMPTS; i++) {
-      const r = this.random(4);
-      const idx = ((r[0] << 24) | (r[1] << 16) | (r[2] << 8) | r[3]) >>> 0;
-      if (!this.indices.has(idx)) {
-        this.indices.set(idx, { peer, keypair: null });
-        return idx;
-      }
-    }
-    throw new Error('could not allocate a session index');
-  }
-
-  private dropHandshake(peer: Peer): void {
-    if (peer.handshake) {
-      const e = this.indices.get(peer.handshake.localIndex);
-      if (e && !e.keypair) this.indices.delete(peer.handshake.localIndex);
-      peer.handshake = null;
-    }
-  }
-
-  private retire(kp: Keypair | null): void {
-    if (!kp) return;
-    this.indices.delete(kp.localIndex);
-    kp.destroy();
-  }
-
   private zeroKeys(peer: Peer): void {
-    this.retire(peer.previous);
-    this.retire(peer.current);
-    this.retire(peer.next);
+    this.indices.retire(peer.previous);
+    this.indices.retire(peer.current);
+    this.indices.retire(peer.next);
     peer.previous = peer.current = peer.next = null;
-    this.dropHandshake(peer);
+    this.indices.dropHandshake(peer);
   }
 
   private jitter(): number {
