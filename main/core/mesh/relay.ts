@@ -24,14 +24,19 @@ import { type Member, NO_KEYS, withKey } from './members';
 
 /** The far end of a relayed path: WireGuard datagrams to it are wrapped for the relay. */
 class RelayTarget implements RelayVia {
+  // (#private: an endpoint stays plain data for whoever prints or serialises it, not the whole mesh.)
+  readonly #relay: Relay;
+
   constructor(
-    private readonly relay: Relay,
+    relay: Relay,
     /** The far member's public key. */
     readonly target: Uint8Array,
-  ) {}
+  ) {
+    this.#relay = relay;
+  }
 
   send(buf: Buffer, start: number, len: number, to: RelayedEndpoint): void {
-    this.relay.sendRelayed(buf, start, len, to, this.target);
+    this.#relay.sendRelayed(buf, start, len, to, this.target);
   }
 
   sameAs(other: RelayVia): boolean {
