@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   HISTORY_SECONDS,
@@ -599,5 +600,105 @@ describe('rttProbeInterval', () => {
     assert.equal(rttProbeInterval(false, 0), 5000);
     assert.equal(rttProbeInterval(false, 300), 5000);
     assert.equal(rttProbeInterval(false, 301), 30_000);
+  });
+});
+
+describe('metric values pinned (the same inputs give the same figures, to the last bit)', () => {
+  // Seeded inputs over more than the ring (slots reused), with counter resets, invalid input,
+  // out-of-order and too-old samples, path changes and gauge gaps. The digest covers every
+  // summary and series below, serialised with JSON (shortest round-trip doubles, so one bit of
+  // difference in any figure changes it); it was taken from main/core/metrics.ts before the
+  // module moved to main/metrics/.
+  function run(): unknown[] {
+    const rand = prng(0x5eed);
+    const peer = new PeerMetrics();
+    const node = new NodeMetrics();
+    const c = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
+    let errors = 0;
+    const t0 = S - 1000;
+    const end = t0 + 4500;
+    for (let sec = t0; sec < end; sec++) {
+      const off = Math.floor(rand() * 1000);
+      if (rand() < 0.8) peer.rttSample(ms(sec, off), 5 + rand() * 120);
+      if (rand() < 0.3) peer.rttSample(ms(sec, 999), rand() < 0.5 ? 1 + rand() * 3 : 400 + rand() * 600);
+      if (rand() < 0.05) peer.rttSample(ms(sec - 1 - Math.floor(rand() * 4000)), 77); // late or too old
+      if (rand() < 0.01) peer.rttSample(ms(sec), Number.NaN);
+      if (rand() < 0.9) peer.probeSent(ms(sec, 1));
+      if (rand() < 0.12) peer.probeLost(ms(sec, 2));
+      if (rand() < 0.7) {
+        c.rxBytes += Math.floor(rand() * 200_000);
+        c.txBytes += Math.floor(rand() * 50_000);
+        c.rxPackets += Math.floor(rand() * 150);
+        c.txPackets += Math.floor(rand() * 60);
+        if (rand() < 0.003) c.rxBytes = Math.floor(rand() * 1000); // a reset of one counter
+        peer.traffic(ms(sec, 500), { ...c });
+        node.traffic(ms(sec, 500), { rxBytes: c.rxBytes * 2, txBytes: c.txBytes * 3 });
+      }
+      if (rand() < 0.02) {
+        const r = rand();
+        peer.path(
+          ms(sec, 600),
+          r < 0.4 ? 'direct' : r < 0.8 ? 'relayed' : 'unknown',
+          r < 0.6 ? `r${sec % 3}` : undefined,
+        );
+      }
+      if (rand() < 0.1) node.sessions(ms(sec, 700), Math.floor(rand() * 40));
+      if (rand() < 0.3) {
+        errors += Math.floor(rand() * 5);
+        if (rand() < 0.01) errors = 0;
+        node.errors(ms(sec, 800), errors);
+      }
+    }
+    const out: unknown[] = [];
+    for (const at of [end - 1, end + 100, end - 2000, t0 + 10, end + 4000]) {
+      for (const w of [60, 900, 3600] as const) {
+        out.push(peer.summary(ms(at, 321), w), node.summary(ms(at, 321), w));
+        for (const points of [undefined, 1, 7, 60, 100]) {
+          out.push(peer.series(ms(at), w, points), node.series(ms(at), w, points));
+        }
+      }
+    }
+    out.push(peer.pathHistory(), peer.currentPath, peer.lastUpdate);
+    return out;
+  }
+
+  it('PeerMetrics and NodeMetrics summaries and series', () => {
+    const out = run();
+    // A few figures in the clear, so a failure says where to look.
+    assert.deepEqual(out[0], {
+      samples: 67,
+      rtt: {
+        last: 848.1780685950071,
+        min: 1.0895454892888665,
+        max: 989.9847392458469,
+        mean: 135.2832758034677,
+        p50: 68.02670140750706,
+        p75: 107.27976220659912,
+        p99: 698.8793489057571,
+        jitter: 111.20551465994696,
+      },
+      loss: 0.15384615384615385,
+      rxRate: 69041.68333333333,
+      txRate: 14534.466666666667,
+      rxPps: 54.75,
+      txPps: 19.65,
+      rxBytes: 4142501,
+      txBytes: 872068,
+      pathChanges: [{ t: 1700003463600, kind: 'relayed', via: undefined }],
+    });
+    assert.deepEqual(out[1], {
+      rxRate: 138083.36666666667,
+      txRate: 43603.4,
+      rxBytes: 8285002,
+      txBytes: 2616204,
+      sessions: { last: 21, min: 2, max: 27, mean: 14.916666666666666 },
+      errors: 36,
+    });
+    const json = JSON.stringify(out);
+    assert.equal(json.length, 1489048);
+    assert.equal(
+      createHash('sha256').update(json).digest('hex'),
+      '771d0e794f56b313fd06a656c6d46f3fc6e4c75b1bd57c4c4501ecd46fe75635',
+    );
   });
 });
