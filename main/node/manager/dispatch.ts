@@ -100,12 +100,7 @@ export class Dispatcher {
     store.refuseMember();
     // 32 random bytes as the secret: members and invitations carry it, people never type it.
     store.writeNetwork(name, randomBytes(32).toString('base64url'), []);
-    store.profile.network = name;
-    if (nodeName) store.profile.nodeName = nodeName;
-    store.save();
-    this.m.log('info', `created network "${name}"`);
-    await this.m.connect();
-    return this.m.state();
+    return this.enter(name, nodeName, 'created');
   }
 
   private async join(codeText: string, nodeName?: string): Promise<AppState> {
@@ -136,10 +131,16 @@ export class Dispatcher {
     if (!NETWORK_NAME.test(answer.network))
       throw new ManagerError('failed', 'the inviting node sent a network name this app cannot use');
     store.writeNetwork(answer.network, answer.secret, answer.bootstrap);
-    store.profile.network = answer.network;
-    store.profile.nodeName = name;
+    return this.enter(answer.network, name, 'joined');
+  }
+
+  /** The profile is now a member of `network` (its files written): save that and connect. */
+  private async enter(network: string, nodeName: string | undefined, verb: string): Promise<AppState> {
+    const { store } = this.m;
+    store.profile.network = network;
+    if (nodeName) store.profile.nodeName = nodeName;
     store.save();
-    this.m.log('info', `joined network "${answer.network}"`);
+    this.m.log('info', `${verb} network "${network}"`);
     await this.m.connect();
     return this.m.state();
   }
