@@ -74,8 +74,6 @@ export class MetricsFeed {
       lines.push(
         `peermesh_peer_last_handshake_seconds${label(p.keyB64)} ${Math.floor(p.stats.lastHandshake / 1000)}`,
       );
-    metric('peer_rtt_seconds', 'gauge', 'Round-trip time to the peer, median over the last minute.');
-    metric('peer_loss_ratio', 'gauge', 'Share of RTT probes lost over the last minute.');
     const rtt: string[] = [];
     const loss: string[] = [];
     for (const key of this.peers.ids()) {
@@ -83,7 +81,9 @@ export class MetricsFeed {
       if (s.rtt) rtt.push(`peermesh_peer_rtt_seconds${label(key)} ${s.rtt.p50 / 1000}`);
       loss.push(`peermesh_peer_loss_ratio${label(key)} ${s.loss}`);
     }
-    lines.splice(lines.indexOf('# TYPE peermesh_peer_rtt_seconds gauge') + 1, 0, ...rtt);
+    metric('peer_rtt_seconds', 'gauge', 'Round-trip time to the peer, median over the last minute.');
+    lines.push(...rtt);
+    metric('peer_loss_ratio', 'gauge', 'Share of RTT probes lost over the last minute.');
     lines.push(...loss);
     const c = this.device.counters;
     metric('invalid_packets_total', 'counter', 'Datagrams dropped as invalid (size, type, MAC, decryption).');
