@@ -194,9 +194,9 @@ export interface AppState {
 }
 
 /** How traffic reaches a member (one type, the mesh's). */
-export type { PathKind } from '../core/mesh/members';
+export type { PathKind } from '../core/mesh/path-kind';
 
-import type { PathKind } from '../core/mesh/members';
+import type { PathKind } from '../core/mesh/path-kind';
 
 /** `peers`: one row of the peer list. */
 export interface PeerRow {

@@ -3,10 +3,10 @@
 
 import { MESH_ACTIVE_IDLE, MESH_PROBE_SLOW, MESH_SYNC_INTERVAL } from '../constants';
 import type { Endpoint } from '../device';
+import type { PathKind } from './path-kind';
 import type { MemberRecord, Removal } from './records';
 
-/** How traffic reaches a member: straight to it, through a relaying member, or not at all (yet). */
-export type PathKind = 'direct' | 'relayed' | 'none';
+export type { PathKind } from './path-kind';
 
 export interface Member {
   key: string;

@@ -23,7 +23,8 @@
 //   anchors.ts     ring neighbours, home relays paths.ts      probes, introductions, NAT, keepalives
 //   relay.ts       relayed paths                persistence.ts  exportState / importState
 //   core.ts        what the parts share (clock, member table, routing index)
-// This front dispatches datagrams and timer work to them and is the Device's delegate.
+// This front dispatches datagrams and timer work to them and is the Device's delegate;
+// ../mesh.ts is what the rest of the node imports.
 //
 // Sans-IO like the Device: time is set by the caller, output goes through DeviceIO.send.
 
