@@ -11,7 +11,7 @@ export const MSG_INITIATION = 1;
 export const MSG_RESPONSE = 2;
 export const MSG_COOKIE_REPLY = 3;
 export const MSG_TRANSPORT = 4;
-/** PeerMesh discovery messages (mesh.ts); a type WireGuard does not use, so stock peers ignore it. */
+/** PeerMesh discovery messages (mesh/wire.ts, mesh/messenger.ts); a type WireGuard does not use, so stock peers ignore it. */
 export const MSG_MESH = 0x50;
 /** A WireGuard message wrapped for a relay: type, 3 zero bytes, destination public key, message. */
 export const MSG_RELAY_TO = 0x51;
@@ -90,7 +90,7 @@ export const SEALED_TAG_SIZE = 16;
 export const MESH_WIRE_VERSION = 2;
 export const JOIN_WIRE_VERSION = 1;
 
-// Mesh discovery (mesh.ts).
+// Mesh discovery (main/core/mesh/).
 /** Discovery messages whose timestamp is further than this from our wall clock are refused. */
 export const MESH_CLOCK_SKEW = 120_000;
 /** Hello to bootstrap addresses this often until a member answers, then every MESH_BOOTSTRAP_REFRESH. */
