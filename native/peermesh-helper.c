@@ -44,7 +44,7 @@
 #define FRAME_PACKET 0x01
 #define FRAME_CONTROL 0x02
 #define FRAME_ROUTE 0x03 // core -> helper: op(1: add, 2: delete) family(4|6) prefix addr[16]
-#define MAX_FORWARD 16
+#define MAX_FORWARD 16 // advertised routes: MESH_MAX_ROUTES in main/core/constants.ts (keep equal)
 
 struct cidr {
   int family; // AF_INET or AF_INET6
