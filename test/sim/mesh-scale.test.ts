@@ -19,6 +19,7 @@ describe('mesh at scale (simulator)', () => {
     process.stdout.write(`# ${JSON.stringify(r)}\n`);
     assert.ok(r.recordsS !== null && r.recordsS <= 30, `all records after ${r.recordsS} s`);
     assert.ok(r.churnRecordsS !== null && r.churnRecordsS <= 30, `after churn: ${r.churnRecordsS} s`);
+    assert.equal(r.pairs, 400, 'the sampled pairs were all tried');
     assert.equal(r.delivered, r.pairs, `${r.pairs - r.delivered} pairs never got a packet across`);
     assert.ok(
       r.firstPacketP50Ms !== null && r.firstPacketP50Ms < 1000,
