@@ -41,7 +41,19 @@ const SETUP = [
   '-c',
   'mount --bind "$0" /etc/peermesh && mount --bind "$1" /dev/net/tun && shift && exec "$@"',
 ];
-const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+// nobody's uid and group, no other group, and the exec done by a shell without capabilities
+// (setpriv keeps its own until it execs).
+const NOBODY = [
+  'setpriv',
+  '--reuid=65534',
+  '--regid=65534',
+  '--clear-groups',
+  '--',
+  'sh',
+  '-c',
+  'exec "$@"',
+  'sh',
+];
 
 function skipReason(): string | null {
   const ns = netnsSkipReason();
