@@ -334,6 +334,43 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     assert.equal(lab.exec('h', 'sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), '0');
   });
 
+  it('a root caller: still no route or address wider than /8, no --user root, and the janitor agrees', async () => {
+    const asRoot = (args: string[]) =>
+      spawnSync('ip', ['netns', 'exec', lab.ns('h'), defaultHelperPath(), ...args, '--fd', '1'], {
+        encoding: 'utf8',
+        timeout: 10_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    for (const [args, re] of [
+      [['--route', '0.0.0.0/1'], /refused: --route 0\.0\.0\.0\/1: wider than IPv4 \/8/],
+      [['--addr', '100.64.0.1/1'], /refused: --addr 100\.64\.0\.1\/1: wider than IPv4 \/8/],
+      [['--user', 'root'], /refused: --user root: the packet pump never runs as root/],
+    ] as const) {
+      const r = asRoot(['--name', name('r'), '--mtu', '1420', ...args]);
+      assert.equal(r.status, 3, r.stderr);
+      assert.match(r.stderr, re);
+    }
+    const tun = await TunHelper.start({
+      helperPath: defaultHelperPath(),
+      launcher: ['ip', 'netns', 'exec', lab.ns('h')],
+      name: name('r'),
+      mtu: 1420,
+      addresses: ['198.18.30.1/24'], // a root caller may use addresses outside the overlay
+      dynamicRoutes: true,
+    });
+    const answers: (string | null)[] = [];
+    tun.onRoute = (_op, _route, error) => answers.push(error);
+    try {
+      tun.setRoute('add-address', { family: 4, bytes: Uint8Array.from([100, 64, 0, 1]), prefix: 1 });
+      tun.setRoute('add', { family: 4, bytes: Uint8Array.from([10, 0, 0, 0]), prefix: 8 });
+      await waitFor('two answers', () => answers.length === 2, 5000);
+      assert.deepEqual(answers, ['Operation not permitted', null]);
+      assert.doesNotMatch(lab.exec('h', 'ip', ['route']), /^100\.0\.0\.0\/1 /m);
+    } finally {
+      await tun.close();
+    }
+  });
+
   it('refuses an allow file a user could have written: not root-owned, group/other-writable, a symlink', async () => {
     const bad = join(dir, 'bad-policy');
     const attempt = async (setup: () => void, re: RegExp) => {
