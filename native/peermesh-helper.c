@@ -600,12 +600,13 @@ int main(int argc, char **argv) {
   // anything changes. PKEXEC_UID only ever makes it stricter: pkexec sets it for what it starts.
   restricted = getuid() != 0 || geteuid() != 0 || getenv("PKEXEC_UID") != NULL;
   if (restricted) {
-    if (user_given) fail(EXIT_REFUSED, "refused: --user needs a caller that is root (the helper runs as its caller)");
+    if (user_given)
+      fail(EXIT_REFUSED, "refused: --user needs a caller that is root (the helper runs as its caller)");
     load_allow(FORWARD_ALLOW, &forward_allow);
     load_allow(ROUTE_ALLOW, &route_allow);
   } else {
     struct passwd *pw = getpwnam(user);
-    if (pw && pw->pw_uid == 0) fail(EXIT_REFUSED, "refused: --user %s: the packet pump never runs as root", user);
+    if (pw && pw->pw_uid == 0) fail(EXIT_REFUSED, "refused: --user with uid 0: the packet pump never runs as root");
   }
   for (int i = 0; i < naddr; i++) check_or_refuse(&addrs[i], USE_ADDR, "--addr");
   for (int i = 0; i < nroute; i++) check_or_refuse(&routes[i], USE_ROUTE, "--route");
@@ -672,12 +673,14 @@ int main(int argc, char **argv) {
     char table[64] = "";
     int old4 = -1, old6 = -1;
     if (nfwd > 0) {
-      snprintf(table, sizeof table, "peermesh_");
-      for (const char *q = ifr.ifr_name; *q && strlen(table) < sizeof table - 1; q++) {
-        char ch = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ? *q : '_';
-        size_t l = strlen(table);
-        table[l] = ch;
-        table[l + 1] = 0;
+      // peermesh_<ifname>, one name per interface name: letters and digits as they are, any other
+      // character as _xx (hex), so that "pm-a" and "pm_a" never share a table (the crash cleanup
+      // below deletes the table of this name). At most 9 + 15 * 3 characters.
+      size_t tl = (size_t)snprintf(table, sizeof table, "peermesh_");
+      for (const char *q = ifr.ifr_name; *q && tl + 4 <= sizeof table; q++) {
+        int alnum = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9');
+        tl += (size_t)(alnum ? snprintf(table + tl, sizeof table - tl, "%c", *q)
+                             : snprintf(table + tl, sizeof table - tl, "_%02x", (unsigned char)*q));
       }
       char script[4096];
       int off = snprintf(script, sizeof script, "delete table inet %s\n", table);

@@ -344,7 +344,7 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     for (const [args, re] of [
       [['--route', '0.0.0.0/1'], /refused: --route 0\.0\.0\.0\/1: wider than IPv4 \/8/],
       [['--addr', '100.64.0.1/1'], /refused: --addr 100\.64\.0\.1\/1: wider than IPv4 \/8/],
-      [['--user', 'root'], /refused: --user root: the packet pump never runs as root/],
+      [['--user', 'root'], /refused: --user with uid 0: the packet pump never runs as root/],
     ] as const) {
       const r = asRoot(['--name', name('r'), '--mtu', '1420', ...args]);
       assert.equal(r.status, 3, r.stderr);
@@ -368,6 +368,27 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
       assert.doesNotMatch(lab.exec('h', 'ip', ['route']), /^100\.0\.0\.0\/1 /m);
     } finally {
       await tun.close();
+    }
+  });
+
+  it("another user's helper cannot take over a forwarding helper's NAT table by a look-alike name (pm-t vs pm_t)", async () => {
+    const [a, b] = [`p${lab.id}_t`, `p${lab.id}-t`];
+    const first = await startHelper({ name: a, addresses: ['100.64.17.1/24'], forward: ['198.19.200.0/26'] });
+    try {
+      const second = await startHelper({
+        name: b,
+        addresses: ['100.64.18.1/24'],
+        forward: ['198.19.200.64/26'],
+      });
+      await second.close();
+      const tables = lab.exec('h', 'nft', ['list', 'tables']);
+      const mine = /table inet (peermesh_\S+)/g;
+      const names = [...tables.matchAll(mine)].map((m) => m[1]);
+      assert.equal(names.length, 1, tables);
+      const rules = lab.exec('h', 'nft', ['list', 'table', 'inet', names[0]]);
+      assert.match(rules, new RegExp(`iifname "${a}" ip daddr 198\\.19\\.200\\.0/26 masquerade`));
+    } finally {
+      await first.close();
     }
   });
 
