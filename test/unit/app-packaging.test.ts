@@ -30,6 +30,8 @@ describe('desktop packaging', () => {
       assert.ok(existsSync(join(REPO, f)), f);
       assert.ok(statSync(join(REPO, f)).mode & 0o100, `${f} is executable`);
     }
+    assert.ok(cfg.deb.depends.includes('passwd') && cfg.rpm.depends.includes('shadow-utils'), 'groupadd');
+    assert.ok(cfg.deb.depends.includes('libcap2-bin') && cfg.rpm.depends.includes('libcap'), 'setcap');
     const postinst = readFileSync(join(REPO, cfg.deb.afterInstall), 'utf8');
     assert.match(postinst, /setcap cap_net_admin\+ep "\$HELPER"/);
     assert.match(postinst, /chmod 0750 "\$HELPER"/);
