@@ -779,12 +779,16 @@ int main(int argc, char **argv) {
             }
             if (n != 1) err = EIO;
           }
-          char rt[INET6_ADDRSTRLEN], msg[256];
+          char rt[INET6_ADDRSTRLEN], msg[512];
           inet_ntop(m[1] == 6 ? AF_INET6 : AF_INET, m + 3, rt, sizeof rt);
           static const char *const ops[] = {"?", "add", "delete", "add-address", "delete-address"};
+          // EPERM comes from policy_check_prefix only (the janitor holds CAP_NET_ADMIN): say what to do.
+          const char *why = err != EPERM ? strerror(err)
+                            : restricted ? "refused by the policy for callers that are not root: outside "
+                                           "100.64.0.0/10 and fd00::/8 (a route: and not in " ROUTE_ALLOW ")"
+                                         : "refused: wider than IPv4 /8 or IPv6 /16";
           snprintf(msg, sizeof msg, "{\"type\":\"route\",\"op\":\"%s\",\"route\":\"%s/%d\",\"error\":%s%s%s}",
-                   ops[m[0] <= 4 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? strerror(err) : "null",
-                   err ? "\"" : "");
+                   ops[m[0] <= 4 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? why : "null", err ? "\"" : "");
           send_control(msg);
         }
         // Other control frames from the core: ignored for forward compatibility.

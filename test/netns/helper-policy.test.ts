@@ -289,11 +289,13 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
       tun.setRoute('add', v4([100, 66, 0, 0], 16));
       tun.setRoute('add-address', v4([100, 64, 14, 1], 24));
       await waitFor('six answers', () => answers.length === 6, 5000);
+      const no =
+        'refused by the policy for callers that are not root: outside 100.64.0.0/10 and fd00::/8 (a route: and not in /etc/peermesh/route.allow)';
       assert.deepEqual(answers, [
-        ['add-address', '100.64.0.1/1', 'Operation not permitted'],
-        ['add-address', '1.2.3.4/24', 'Operation not permitted'],
-        ['add', '0.0.0.0/1', 'Operation not permitted'],
-        ['add', '10.0.0.0/8', 'Operation not permitted'],
+        ['add-address', '100.64.0.1/1', no],
+        ['add-address', '1.2.3.4/24', no],
+        ['add', '0.0.0.0/1', no],
+        ['add', '10.0.0.0/8', no],
         ['add', '100.66.0.0/16', null],
         ['add-address', '100.64.14.1/24', null],
       ]);
@@ -334,7 +336,7 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     assert.equal(lab.exec('h', 'sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), '0');
   });
 
-  it('a root caller: still no route or address wider than /8, no --user root, and the janitor agrees', async () => {
+  it('a root caller: still no route or address wider than /8, no --user root, and the janitor agrees; under pkexec the local-user policy', async () => {
     const asRoot = (args: string[]) =>
       spawnSync('ip', ['netns', 'exec', lab.ns('h'), defaultHelperPath(), ...args, '--fd', '1'], {
         encoding: 'utf8',
@@ -350,6 +352,23 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
       assert.equal(r.status, 3, r.stderr);
       assert.match(r.stderr, re);
     }
+    // Started by pkexec (root, PKEXEC_UID set): the same policy as for a user who is not root.
+    const viaPkexec = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        lab.ns('h'),
+        'env',
+        'PKEXEC_UID=1000',
+        defaultHelperPath(),
+        '--name',
+        name('r'),
+      ].concat(['--mtu', '1420', '--addr', '198.18.30.1/24', '--fd', '1']),
+      { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    assert.equal(viaPkexec.status, 3, viaPkexec.stderr);
+    assert.match(viaPkexec.stderr, /refused: --addr 198\.18\.30\.1\/24: outside the overlay/);
     const tun = await TunHelper.start({
       helperPath: defaultHelperPath(),
       launcher: ['ip', 'netns', 'exec', lab.ns('h')],
@@ -364,7 +383,7 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
       tun.setRoute('add-address', { family: 4, bytes: Uint8Array.from([100, 64, 0, 1]), prefix: 1 });
       tun.setRoute('add', { family: 4, bytes: Uint8Array.from([10, 0, 0, 0]), prefix: 8 });
       await waitFor('two answers', () => answers.length === 2, 5000);
-      assert.deepEqual(answers, ['Operation not permitted', null]);
+      assert.deepEqual(answers, ['refused: wider than IPv4 /8 or IPv6 /16', null]);
       assert.doesNotMatch(lab.exec('h', 'ip', ['route']), /^100\.0\.0\.0\/1 /m);
     } finally {
       await tun.close();
