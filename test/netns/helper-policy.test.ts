@@ -35,7 +35,6 @@ import { defaultHelperPath, TunHelper } from '../../main/io/helper';
 import { NetnsLab, netnsSkipReason, sh, waitFor } from '../lib/netns';
 
 const POLICY_DIR = '/etc/peermesh';
-const FIXTURE = join(__dirname, '..', 'fixtures', 'tun-echo.js');
 const SETUP = [
   'sh',
   '-c',
@@ -137,6 +136,13 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     assert.equal(set.status, 0, `setcap on ${helper} (a file system with xattrs is needed): ${set.stderr}`);
     assert.match(spawnSync('getcap', [helper], { encoding: 'utf8' }).stdout, /cap_net_admin[=+]ep/);
     sh('mknod', ['-m', '0666', join(dir, 'tun'), 'c', '10', '200']);
+    // The echo fixture and the client it uses, where nobody can read them whatever the checkout's
+    // directory modes (CI clones elsewhere).
+    for (const f of ['test/fixtures/tun-echo.js', 'main/io/helper.js']) {
+      mkdirSync(join(dir, 'js', f, '..'), { recursive: true, mode: 0o755 });
+      copyFileSync(join(__dirname, '..', '..', f), join(dir, 'js', f));
+    }
+    sh('chmod', ['-R', 'a+rX', join(dir, 'js')]);
     allowDir = join(dir, 'policy');
     mkdirSync(allowDir, { mode: 0o755 });
     chmodSync(allowDir, 0o755);
@@ -234,7 +240,7 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
         join(dir, 'tun'),
         ...NOBODY,
         process.execPath,
-        FIXTURE,
+        join(dir, 'js', 'test', 'fixtures', 'tun-echo.js'),
         ifname,
         '100.64.9.1/24',
         'fd00:64:9::1/64',
