@@ -33,6 +33,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Cidr } from '../../main/core/ip';
 import { defaultHelperPath, TunHelper } from '../../main/io/helper';
 import { NetnsLab, netnsSkipReason, sh, waitFor } from '../lib/netns';
+import { CLI, startNode, stopNode } from '../lib/peermesh-proc';
 
 const POLICY_DIR = '/etc/peermesh';
 const SETUP = [
@@ -415,6 +416,78 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     } finally {
       await first.close();
     }
+  });
+
+  it('peermesh up --advertise-route as nobody with the capability helper: a member reaches the LAN behind it', async (t) => {
+    // B (namespace h) runs the real CLI as nobody; A (root) is a member on another network; P is
+    // a host on B's LAN 198.19.200.0/24, which forward.allow lists.
+    const readable = spawnSync('setpriv', [...NOBODY.slice(0, 5), 'test', '-r', CLI]).status === 0;
+    if (!readable) {
+      t.skip(`nobody cannot read ${CLI} (the checkout's directory modes)`);
+      return;
+    }
+    for (const h of ['a', 'p']) lab.addHost(h);
+    lab.link('a', '198.18.40.1/24', 'h', '198.18.40.2/24', { aIf: `v${lab.id}a`, bIf: `u${lab.id}h` });
+    lab.link('h', '198.19.200.1/24', 'p', '198.19.200.2/24', { aIf: `l${lab.id}h`, bIf: `l${lab.id}p` });
+    const stateB = join(dir, 'state-b');
+    mkdirSync(stateB, { mode: 0o700 });
+    chownSync(stateB, 65534, 65534);
+    const secret = join(dir, 'secret');
+    writeFileSync(secret, 'printing as nobody\n', { mode: 0o600 });
+    chownSync(secret, 65534, 65534);
+    const common = (h: string) => ['--network', 'home', '--secret-file', secret, '--name', `node-${h}`];
+    const [cmd, ...pre] = SETUP;
+    const b = lab.spawnIn(
+      'h',
+      cmd,
+      [
+        ...pre,
+        allowDir,
+        join(dir, 'tun'),
+        ...NOBODY,
+        process.execPath,
+        CLI,
+        'up',
+        '--state-dir',
+        stateB,
+      ].concat(['--interface', name('B'), ...common('b'), '--advertise-route', '198.19.200.0/24']),
+      { env: { ...process.env, PEERMESH_HELPER: helper } },
+    );
+    let outB = '';
+    b.stdout?.on('data', (d) => {
+      outB += d;
+    });
+    b.stderr?.on('data', (d) => {
+      outB += d;
+    });
+    await waitFor('B up', () => {
+      if (b.exitCode !== null) throw new Error(`B exited ${b.exitCode}: ${outB}`);
+      return / up: interface /.test(outB);
+    });
+    const a = await startNode(lab, 'a', join(dir, 'state-a'), [
+      '--interface',
+      name('A'),
+      ...common('a'),
+      '--bootstrap',
+      '198.18.40.2:51820',
+    ]);
+    try {
+      await waitFor(
+        'A pings P through B',
+        () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', '198.19.200.2']).ok,
+        20_000,
+      );
+      assert.equal(lab.exec('h', 'sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), '1');
+      const helperPid = Number(
+        lab.exec('h', 'sh', ['-c', `pgrep -u 65534 -x peermesh-helper | head -1`]).trim() || '0',
+      );
+      assert.ok(helperPid > 0, 'a helper runs as nobody');
+    } finally {
+      await stopNode(a);
+      await stopNode({ proc: b, log: () => outB, stateDir: stateB });
+    }
+    assert.equal(lab.exec('h', 'sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), '0', 'forwarding restored');
+    assert.doesNotMatch(lab.exec('h', 'nft', ['list', 'tables']), /peermesh_/);
   });
 
   it('refuses an allow file a user could have written: not root-owned, group/other-writable, a symlink', async () => {
