@@ -112,6 +112,33 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     return spawnSync(cmd, rest, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
   };
 
+  /**
+   * Start `cmd` in namespace h as nobody, the capability helper as its PEERMESH_HELPER (as the app
+   * or node of a user starts it); resolves with `ready`'s match on its output.
+   */
+  async function startAsNobody(what: string, ready: RegExp, cmd: string[]) {
+    const [shell, ...pre] = SETUP;
+    const proc: ChildProcess = lab.spawnIn(
+      'h',
+      shell,
+      [...pre, allowDir, join(dir, 'tun'), ...NOBODY, ...cmd],
+      {
+        env: { ...process.env, PEERMESH_HELPER: helper },
+      },
+    );
+    let out = '';
+    const add = (d: Buffer) => {
+      out += d;
+    };
+    proc.stdout?.on('data', add);
+    proc.stderr?.on('data', add);
+    const m = await waitFor(what, () => {
+      if (proc.exitCode !== null) throw new Error(`${what}: exited ${proc.exitCode}: ${out}`);
+      return ready.exec(out);
+    });
+    return { proc, m, output: () => out };
+  }
+
   async function refused(args: Parameters<typeof startHelper>[0], why: RegExp, policyDir = allowDir) {
     let started: TunHelper | null = null;
     try {
@@ -231,39 +258,18 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
   it('a legitimate overlay setup works: device, routes inside 100.64.0.0/10, pings both ways, no privilege left', async () => {
     const ifname = name('e');
     // The user's own process (the fixture, as the app or node would) starts the helper directly.
-    const [cmd, ...args] = SETUP;
-    const proc: ChildProcess = lab.spawnIn(
-      'h',
-      cmd,
-      [
-        ...args,
-        allowDir,
-        join(dir, 'tun'),
-        ...NOBODY,
-        process.execPath,
-        join(dir, 'js', 'test', 'fixtures', 'tun-echo.js'),
-        ifname,
-        '100.64.9.1/24',
-        'fd00:64:9::1/64',
-        '--route',
-        '100.65.0.0/16',
-        '--route',
-        '198.19.210.0/25', // inside route.allow
-      ],
-      { env: { ...process.env, PEERMESH_HELPER: helper } },
-    );
-    let out = '';
-    proc.stdout?.on('data', (d) => {
-      out += d;
-    });
-    proc.stderr?.on('data', (d) => {
-      out += d;
-    });
+    const { proc, m } = await startAsNobody('fixture ready', /ready (\d+)/, [
+      process.execPath,
+      join(dir, 'js', 'test', 'fixtures', 'tun-echo.js'),
+      ifname,
+      '100.64.9.1/24',
+      'fd00:64:9::1/64',
+      '--route',
+      '100.65.0.0/16',
+      '--route',
+      '198.19.210.0/25', // inside route.allow
+    ]);
     try {
-      const m = await waitFor('fixture ready', () => {
-        if (proc.exitCode !== null) throw new Error(`fixture exited ${proc.exitCode}: ${out}`);
-        return /ready (\d+)/.exec(out);
-      });
       const pid = Number(m[1]);
       assert.match(lab.exec('h', 'ping', ['-c', '3', '-i', '0.1', '-W', '1', '100.64.9.2']), /3 received/);
       assert.match(lab.exec('h', 'ping', ['-c', '3', '-i', '0.1', '-W', '1', '100.65.3.4']), /3 received/);
@@ -436,34 +442,14 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     writeFileSync(secret, 'printing as nobody\n', { mode: 0o600 });
     chownSync(secret, 65534, 65534);
     const common = (h: string) => ['--network', 'home', '--secret-file', secret, '--name', `node-${h}`];
-    const [cmd, ...pre] = SETUP;
-    const b = lab.spawnIn(
-      'h',
-      cmd,
-      [
-        ...pre,
-        allowDir,
-        join(dir, 'tun'),
-        ...NOBODY,
-        process.execPath,
-        CLI,
-        'up',
-        '--state-dir',
-        stateB,
-      ].concat(['--interface', name('B'), ...common('b'), '--advertise-route', '198.19.200.0/24']),
-      { env: { ...process.env, PEERMESH_HELPER: helper } },
-    );
-    let outB = '';
-    b.stdout?.on('data', (d) => {
-      outB += d;
-    });
-    b.stderr?.on('data', (d) => {
-      outB += d;
-    });
-    await waitFor('B up', () => {
-      if (b.exitCode !== null) throw new Error(`B exited ${b.exitCode}: ${outB}`);
-      return / up: interface /.test(outB);
-    });
+    const { proc: b, output } = await startAsNobody('B up', / up: interface /, [
+      process.execPath,
+      CLI,
+      'up',
+      '--state-dir',
+      stateB,
+      ...['--interface', name('B'), ...common('b'), '--advertise-route', '198.19.200.0/24'],
+    ]);
     const a = await startNode(lab, 'a', join(dir, 'state-a'), [
       '--interface',
       name('A'),
@@ -484,7 +470,7 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
       assert.ok(helperPid > 0, 'a helper runs as nobody');
     } finally {
       await stopNode(a);
-      await stopNode({ proc: b, log: () => outB, stateDir: stateB });
+      await stopNode({ proc: b, log: output, stateDir: stateB });
     }
     assert.equal(lab.exec('h', 'sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), '0', 'forwarding restored');
     assert.doesNotMatch(lab.exec('h', 'nft', ['list', 'tables']), /peermesh_/);
