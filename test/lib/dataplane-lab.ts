@@ -1,0 +1,153 @@
+// Two bare data plane processes (test/lib/dataplane-node.ts) in two namespaces joined by a veth, with
+// one session installed by hand on both sides: the namespace test and the benchmark drive real TUN
+// devices, ping and iperf3 through them.
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { DpStats } from '../../main/io/dataplane';
+import type { DataplaneNodeConfig } from './dataplane-node';
+import { type NetnsLab, waitFor } from './netns';
+
+export interface DpVariant {
+  name: string;
+  vnetHdr: boolean;
+  gso: boolean;
+  gro: boolean;
+}
+
+export const DP_VARIANTS: DpVariant[] = [
+  { name: 'plain TUN + sendmmsg/recvmmsg', vnetHdr: false, gso: false, gro: false },
+  { name: '+ vnet hdr TSO split + UDP GSO', vnetHdr: true, gso: true, gro: false },
+  { name: '+ UDP GRO', vnetHdr: true, gso: true, gro: true },
+];
+
+export type DpNodeStats = DpStats & { items: Record<string, number>; cpuMs: number; rssMb: number };
+
+class Worker {
+  private readonly waiting: ((line: string) => void)[] = [];
+  private readonly lines: string[] = [];
+
+  constructor(readonly proc: ChildProcess) {
+    const rl = createInterface({ input: proc.stdout! });
+    rl.on('line', (l) => {
+      const w = this.waiting.shift();
+      if (w) w(l);
+      else this.lines.push(l);
+    });
+  }
+
+  next(timeoutMs = 10_000): Promise<string> {
+    const l = this.lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('data plane worker did not answer')), timeoutMs);
+      this.waiting.push((line) => {
+        clearTimeout(t);
+        resolve(line);
+      });
+    });
+  }
+
+  async ask(line: string): Promise<string> {
+    this.proc.stdin!.write(`${line}\n`);
+    return this.next();
+  }
+}
+
+/** A pair of data planes in hosts `a<n>` and `b<n>` (underlay 198.18.<n>.0/24, overlay 100.64.<n>.0/24). */
+export class DpPair {
+  readonly hostA: string;
+  readonly hostB: string;
+  readonly overlayA: string;
+  readonly overlayB: string;
+  private readonly workers = new Map<string, Worker>();
+
+  constructor(
+    private readonly lab: NetnsLab,
+    readonly n: number,
+    readonly variant: DpVariant,
+  ) {
+    this.hostA = `a${n}`;
+    this.hostB = `b${n}`;
+    this.overlayA = `100.64.${n}.1`;
+    this.overlayB = `100.64.${n}.2`;
+  }
+
+  tunOf(host: string): string {
+    return `d${this.lab.id}${host}`.slice(0, 15);
+  }
+
+  async start(): Promise<void> {
+    const { lab, n, hostA, hostB } = this;
+    lab.addHost(hostA);
+    lab.addHost(hostB);
+    lab.link(hostA, `198.18.${n}.1/24`, hostB, `198.18.${n}.2/24`);
+    const k1 = randomBytes(32).toString('hex');
+    const k2 = randomBytes(32).toString('hex');
+    const cfg = (self: 1 | 2): DataplaneNodeConfig => ({
+      tun: this.tunOf(self === 1 ? hostA : hostB),
+      vnetHdr: this.variant.vnetHdr,
+      gso: this.variant.gso,
+      gro: this.variant.gro,
+      port: 51820,
+      peer: {
+        endpoint: { address: `198.18.${n}.${3 - self}`, port: 51820 },
+        allowedIps: [`100.64.${n}.${3 - self}/32`],
+      },
+      session: {
+        localIndex: self === 1 ? 0x1111 : 0x2222,
+        remoteIndex: self === 1 ? 0x2222 : 0x1111,
+        sendKey: self === 1 ? k1 : k2,
+        recvKey: self === 1 ? k2 : k1,
+        isInitiator: self === 1,
+      },
+    });
+    const script = join(__dirname, 'dataplane-node.js');
+    for (const [host, self] of [
+      [hostA, 1],
+      [hostB, 2],
+    ] as const) {
+      const proc = lab.spawnIn(host, process.execPath, [script, JSON.stringify(cfg(self))], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let err = '';
+      proc.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      const w = new Worker(proc);
+      this.workers.set(host, w);
+      const first = await w.next(15_000).catch((e: Error) => `${e.message}: ${err}`);
+      if (first !== 'ready') throw new Error(`data plane in ${host} did not start: ${first} ${err}`);
+      const tun = this.tunOf(host);
+      lab.exec(host, 'ip', ['addr', 'add', `100.64.${n}.${self}/24`, 'dev', tun]);
+      lab.exec(host, 'ip', ['link', 'set', tun, 'mtu', '1420', 'up']);
+    }
+    await waitFor(
+      'a ping through the data planes',
+      () => lab.tryExec(hostA, 'ping', ['-c', '1', '-W', '1', this.overlayB]).ok,
+      10_000,
+      100,
+    );
+  }
+
+  async stats(host: string): Promise<DpNodeStats> {
+    return JSON.parse(await this.workers.get(host)!.ask('stats')) as DpNodeStats;
+  }
+
+  /** Send raw bytes through the data plane socket of `host` (as JS sends handshakes); returns errno. */
+  async send(host: string, bytes: Buffer, address: string, port: number): Promise<number> {
+    const r = JSON.parse(
+      await this.workers.get(host)!.ask(`send ${bytes.toString('hex')} ${address} ${port}`),
+    );
+    return (r as { sent: number }).sent;
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.workers.values()) {
+      w.proc.kill('SIGTERM');
+      await waitFor('data plane exit', () => w.proc.exitCode !== null || w.proc.signalCode !== null, 5000);
+    }
+    this.workers.clear();
+  }
+}
