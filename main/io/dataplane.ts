@@ -53,6 +53,8 @@ export interface DpOptions {
   gso?: boolean;
   /** UDP GRO on the socket (default true). */
   gro?: boolean;
+  /** Coalesce TCP segments into TUN super-packets (default true; needs a TUN fd with IFF_VNET_HDR). */
+  coalesce?: boolean;
   rekeyAfterMessages?: number;
   rejectAfterMessages?: number;
   rekeyAfterTime?: number;
@@ -76,6 +78,7 @@ export interface DpStats {
   vnetHdr: boolean;
   gso: boolean;
   gro: boolean;
+  coalesce: boolean;
 }
 
 export type DpEncryptResult =

@@ -318,7 +318,8 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   w->dp->notify = tsfn_notify;
   w->dp->notify_ctx = w->tsfn;
   if (tun >= 0) {
-    int err = dp_start(w->dp, tun, udp, get_bool(env, argv[2], "gso", 1), get_bool(env, argv[2], "gro", 1));
+    int err = dp_start(w->dp, tun, udp, get_bool(env, argv[2], "gso", 1), get_bool(env, argv[2], "gro", 1),
+                       get_bool(env, argv[2], "coalesce", 1));
     if (err) {
       w->dp->tun_fd = w->dp->udp_fd = -1; // the caller still owns its fds
       close_wrap(w);
@@ -624,6 +625,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "vnetHdr", bool_value(env, dp->vnet_hdr));
   napi_set_named_property(env, o, "gso", bool_value(env, dp->gso));
   napi_set_named_property(env, o, "gro", bool_value(env, dp->gro));
+  napi_set_named_property(env, o, "coalesce", bool_value(env, dp->coalesce));
   return o;
 }
 

@@ -65,6 +65,8 @@ int dp_replay_accept(dp_replay_t *r, uint64_t counter);
   X(udpReads)         /* datagram buffers returned by recvmmsg */                                \
   X(udpRecvErrors)    /* recvmmsg errors (ICMP errors reported on the socket) */                 \
   X(tunWriteError)    /* write() to the TUN fd failed */                                         \
+  X(tunGsoWrites)     /* TUN writes carrying a coalesced TCP super-packet */                     \
+  X(tunCoalesced)     /* TCP segments appended to a super-packet (not written on their own) */   \
   X(jsQueueFull)      /* the queue to JS was full: dropped */                                    \
   X(jsTooBig)         /* too large to hand to JS: dropped */                                     \
   X(sessionsRekey)    /* sessions that reached rekeyAfterMessages (event raised once each) */
@@ -185,7 +187,7 @@ struct dp {
   void *notify_ctx;
   // I/O (absent in synchronous mode: tun_fd = udp_fd = -1)
   int tun_fd, udp_fd, udp_family, stop_fd;
-  int vnet_hdr, gso, gro;
+  int vnet_hdr, gso, gro, coalesce;
   atomic_int stop;
   pthread_t tx_thread, rx_thread;
   void *tx_state, *rx_state; // loop.c's buffers
@@ -251,7 +253,7 @@ int dp_tso_split(const uint8_t *pkt, uint32_t len, dp_slot_fn get_slot, dp_segme
 uint16_t dp_checksum(const uint8_t *p, uint32_t len, uint32_t initial);
 
 // Threads (loop.c).
-int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro);
+int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro, int coalesce);
 void dp_stop(dp_t *dp);
 int dp_send_datagram(dp_t *dp, const uint8_t *data, uint32_t len, const dp_addr_t *to);
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "gro.h"
 
 #define TX_SLOTS 128
 #define TX_READS 64 // TUN reads per batch at most (latency bound)
@@ -183,6 +184,8 @@ static void *tx_main(void *arg) {
 
 typedef struct {
   dp_t *dp;
+  dp_gro_t gro;
+  uint8_t *gro_mem;
   uint8_t *bufs;
   uint32_t nbufs, bufsize;
   struct mmsghdr msgs[RX_MSGS_PLAIN];
@@ -201,6 +204,10 @@ static void rx_datagram(rx_t *x, uint8_t *d, uint32_t len, const dp_addr_t *from
   int r = dp_decrypt(dp, d, len, from, now, &out, &reason);
   if (r == DP_RX_TUN) {
     ssize_t w;
+    if (dp->coalesce) {
+      dp_gro_add(&x->gro, dp, d + DP_HEADER, out);
+      return;
+    }
     if (dp->vnet_hdr) {
       memset(d + DP_HEADER - DP_VNET_HDR, 0, DP_VNET_HDR);
       w = write(dp->tun_fd, d + DP_HEADER - DP_VNET_HDR, out + DP_VNET_HDR);
@@ -271,6 +278,7 @@ static void *rx_main(void *arg) {
       for (uint32_t off = 0; off < len; off += seg)
         rx_datagram(x, d + off, len - off < seg ? len - off : seg, &x->from[i], now);
     }
+    if (dp->coalesce) dp_gro_flush(&x->gro, dp);
     pthread_rwlock_unlock(&dp->lock);
   }
   return NULL;
@@ -289,7 +297,7 @@ static int set_nonblock(int fd) {
   return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro) {
+int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro, int coalesce) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   if (ioctl(tun_fd, TUNGETIFF, &ifr) < 0) return -errno;
@@ -325,13 +333,21 @@ int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro) {
     x->nbufs = dp->gro ? RX_MSGS_GRO : RX_MSGS_PLAIN;
     x->bufsize = dp->gro ? RX_GRO_BUF : DP_SLOT;
     x->bufs = aligned_alloc(64, (size_t)x->nbufs * x->bufsize);
+    dp->coalesce = coalesce && dp->vnet_hdr; // super-packets need the vnet header
+    if (dp->coalesce) {
+      x->gro_mem = malloc((size_t)DP_GRO_FLOWS * DP_GRO_BUF);
+      if (x->gro_mem) dp_gro_init(&x->gro, x->gro_mem);
+    }
   }
-  if (!t || !x || !t->slots || !t->rbuf || !x->bufs) {
+  if (!t || !x || !t->slots || !t->rbuf || !x->bufs || (dp->coalesce && !x->gro_mem)) {
     if (t) {
       free(t->slots);
       free(t->rbuf);
     }
-    if (x) free(x->bufs);
+    if (x) {
+      free(x->bufs);
+      free(x->gro_mem);
+    }
     free(t);
     free(x);
     close(dp->stop_fd);
@@ -358,6 +374,7 @@ int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro) {
     free(t->rbuf);
     free(t);
     free(x->bufs);
+    free(x->gro_mem);
     free(x);
     return -(e1 ? e1 : e2);
   }
@@ -382,6 +399,7 @@ void dp_stop(dp_t *dp) {
     free(t->rbuf);
     free(t);
     free(x->bufs);
+    free(x->gro_mem);
     free(x);
     dp->tx_state = dp->rx_state = NULL;
   }

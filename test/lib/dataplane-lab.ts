@@ -14,12 +14,14 @@ export interface DpVariant {
   vnetHdr: boolean;
   gso: boolean;
   gro: boolean;
+  coalesce: boolean;
 }
 
 export const DP_VARIANTS: DpVariant[] = [
-  { name: 'plain TUN + sendmmsg/recvmmsg', vnetHdr: false, gso: false, gro: false },
-  { name: '+ vnet hdr TSO split + UDP GSO', vnetHdr: true, gso: true, gro: false },
-  { name: '+ UDP GRO', vnetHdr: true, gso: true, gro: true },
+  { name: 'plain TUN + sendmmsg/recvmmsg', vnetHdr: false, gso: false, gro: false, coalesce: false },
+  { name: '+ vnet hdr TSO split + UDP GSO', vnetHdr: true, gso: true, gro: false, coalesce: false },
+  { name: '+ UDP GRO', vnetHdr: true, gso: true, gro: true, coalesce: false },
+  { name: '+ TCP coalescing into TUN writes', vnetHdr: true, gso: true, gro: true, coalesce: true },
 ];
 
 export type DpNodeStats = DpStats & { items: Record<string, number>; cpuMs: number; rssMb: number };
@@ -90,6 +92,7 @@ export class DpPair {
       vnetHdr: this.variant.vnetHdr,
       gso: this.variant.gso,
       gro: this.variant.gro,
+      coalesce: this.variant.coalesce,
       port: 51820,
       peer: {
         endpoint: { address: `198.18.${n}.${3 - self}`, port: 51820 },

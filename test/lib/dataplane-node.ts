@@ -12,6 +12,7 @@ export interface DataplaneNodeConfig {
   vnetHdr: boolean;
   gso: boolean;
   gro: boolean;
+  coalesce: boolean;
   port: number;
   peer: { endpoint: { address: string; port: number }; allowedIps: string[] };
   session: {
@@ -33,6 +34,7 @@ function main(): void {
   const h = dp.create(tunFd, udpFd, {
     gso: cfg.gso,
     gro: cfg.gro,
+    coalesce: cfg.coalesce,
     onEvents: (got) => {
       for (const i of got) items[`${i.kind}:${i.reason}`] = (items[`${i.kind}:${i.reason}`] ?? 0) + 1;
     },
