@@ -26,7 +26,7 @@ export const DP_VARIANTS: DpVariant[] = [
 
 export type DpNodeStats = DpStats & { items: Record<string, number>; cpuMs: number; rssMb: number };
 
-class Worker {
+export class DpWorker {
   private readonly waiting: ((line: string) => void)[] = [];
   private readonly lines: string[] = [];
 
@@ -55,6 +55,52 @@ class Worker {
     this.proc.stdin!.write(`${line}\n`);
     return this.next();
   }
+
+  async stats(): Promise<DpNodeStats> {
+    return JSON.parse(await this.ask('stats')) as DpNodeStats;
+  }
+
+  /** Send raw bytes through the data plane's socket (as JS sends handshakes); returns 0 or an errno. */
+  async send(bytes: Buffer, address: string, port: number): Promise<number> {
+    return (
+      JSON.parse(await this.ask(`send ${bytes.toString('hex')} ${address} ${port}`)) as { sent: number }
+    ).sent;
+  }
+
+  async stop(): Promise<void> {
+    this.proc.kill('SIGTERM');
+    await waitFor(
+      'data plane exit',
+      () => this.proc.exitCode !== null || this.proc.signalCode !== null,
+      5000,
+    );
+  }
+}
+
+/**
+ * Start test/lib/dataplane-node.js in `host` with `cfg`, wait for "ready", give its TUN device
+ * `overlay` (a CIDR), MTU 1420, up.
+ */
+export async function startDataplaneNode(
+  lab: NetnsLab,
+  host: string,
+  cfg: DataplaneNodeConfig,
+  overlay: string,
+): Promise<DpWorker> {
+  const script = join(__dirname, 'dataplane-node.js');
+  const proc = lab.spawnIn(host, process.execPath, [script, JSON.stringify(cfg)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const w = new DpWorker(proc);
+  const first = await w.next(15_000).catch((e: Error) => e.message);
+  if (first !== 'ready') throw new Error(`data plane in ${host} did not start: ${first} ${err}`);
+  lab.exec(host, 'ip', ['addr', 'add', overlay, 'dev', cfg.tun]);
+  lab.exec(host, 'ip', ['link', 'set', cfg.tun, 'mtu', '1420', 'up']);
+  return w;
 }
 
 /** A pair of data planes in hosts `a<n>` and `b<n>` (underlay 198.18.<n>.0/24, overlay 100.64.<n>.0/24). */
@@ -63,7 +109,7 @@ export class DpPair {
   readonly hostB: string;
   readonly overlayA: string;
   readonly overlayB: string;
-  private readonly workers = new Map<string, Worker>();
+  private readonly workers = new Map<string, DpWorker>();
 
   constructor(
     private readonly lab: NetnsLab,
@@ -106,26 +152,8 @@ export class DpPair {
         isInitiator: self === 1,
       },
     });
-    const script = join(__dirname, 'dataplane-node.js');
-    for (const [host, self] of [
-      [hostA, 1],
-      [hostB, 2],
-    ] as const) {
-      const proc = lab.spawnIn(host, process.execPath, [script, JSON.stringify(cfg(self))], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let err = '';
-      proc.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-      });
-      const w = new Worker(proc);
-      this.workers.set(host, w);
-      const first = await w.next(15_000).catch((e: Error) => `${e.message}: ${err}`);
-      if (first !== 'ready') throw new Error(`data plane in ${host} did not start: ${first} ${err}`);
-      const tun = this.tunOf(host);
-      lab.exec(host, 'ip', ['addr', 'add', `100.64.${n}.${self}/24`, 'dev', tun]);
-      lab.exec(host, 'ip', ['link', 'set', tun, 'mtu', '1420', 'up']);
-    }
+    this.workers.set(hostA, await startDataplaneNode(lab, hostA, cfg(1), `${this.overlayA}/24`));
+    this.workers.set(hostB, await startDataplaneNode(lab, hostB, cfg(2), `${this.overlayB}/24`));
     await waitFor(
       'a ping through the data planes',
       () => lab.tryExec(hostA, 'ping', ['-c', '1', '-W', '1', this.overlayB]).ok,
@@ -135,22 +163,15 @@ export class DpPair {
   }
 
   async stats(host: string): Promise<DpNodeStats> {
-    return JSON.parse(await this.workers.get(host)!.ask('stats')) as DpNodeStats;
+    return this.workers.get(host)!.stats();
   }
 
-  /** Send raw bytes through the data plane socket of `host` (as JS sends handshakes); returns errno. */
   async send(host: string, bytes: Buffer, address: string, port: number): Promise<number> {
-    const r = JSON.parse(
-      await this.workers.get(host)!.ask(`send ${bytes.toString('hex')} ${address} ${port}`),
-    );
-    return (r as { sent: number }).sent;
+    return this.workers.get(host)!.send(bytes, address, port);
   }
 
   async stop(): Promise<void> {
-    for (const w of this.workers.values()) {
-      w.proc.kill('SIGTERM');
-      await waitFor('data plane exit', () => w.proc.exitCode !== null || w.proc.signalCode !== null, 5000);
-    }
+    for (const w of this.workers.values()) await w.stop();
     this.workers.clear();
   }
 }
