@@ -211,6 +211,7 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   dp_t *dp = context;
   if (!env || !cb) return;
   atomic_store(&dp->notify_pending, 0); // from here on, new work notifies again
+  atomic_store(&dp->routine_pending, 0);
   napi_value items, events;
   uint32_t ni = 0, ne = 0;
   napi_create_array(env, &items);

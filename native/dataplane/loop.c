@@ -55,6 +55,11 @@ static int wait_fd(dp_t *dp, int fd, short events, int timeout_ms) {
   return (p[1].revents & POLLIN) ? -1 : 1;
 }
 
+/** While traffic bits wait for JS, sleep no longer than their delivery interval. */
+static int idle_timeout(dp_t *dp) {
+  return atomic_load_explicit(&dp->routine_pending, memory_order_relaxed) ? DP_ROUTINE_MS : -1;
+}
+
 static void tx_flush(tx_t *t) {
   dp_t *dp = t->dp;
   uint32_t n = t->used, nm = 0;
@@ -175,7 +180,8 @@ static void *tx_main(void *arg) {
     }
     if (t->used) tx_flush(t);
     pthread_rwlock_unlock(&dp->lock);
-    if (again && wait_fd(dp, dp->tun_fd, POLLIN, -1) < 0) break;
+    dp_flush_routine(dp, dp_now_ms());
+    if (again && wait_fd(dp, dp->tun_fd, POLLIN, idle_timeout(dp)) < 0) break;
   }
   return NULL;
 }
@@ -243,7 +249,8 @@ static void *rx_main(void *arg) {
         if (errno != EINTR) dp_count(dp, DPC_udpRecvErrors, 1); // e.g. ICMP unreachable reported
         continue;
       }
-      if (wait_fd(dp, dp->udp_fd, POLLIN, -1) < 0) break;
+      dp_flush_routine(dp, dp_now_ms());
+      if (wait_fd(dp, dp->udp_fd, POLLIN, idle_timeout(dp)) < 0) break;
       continue;
     }
     pthread_rwlock_rdlock(&dp->lock);

@@ -24,7 +24,13 @@ export const DP_VARIANTS: DpVariant[] = [
   { name: '+ TCP coalescing into TUN writes', vnetHdr: true, gso: true, gro: true, coalesce: true },
 ];
 
-export type DpNodeStats = DpStats & { items: Record<string, number>; cpuMs: number; rssMb: number };
+export type DpNodeStats = DpStats & {
+  items: Record<string, number>;
+  /** onEvents calls so far, and every event bit they carried. */
+  events: { calls: number; bits: number };
+  cpuMs: number;
+  rssMb: number;
+};
 
 export class DpWorker {
   private readonly waiting: ((line: string) => void)[] = [];

@@ -112,12 +112,15 @@ function main(): void {
   const tunFd = dp.openTun(cfg.tun, cfg.vnetHdr);
   const udpFd = dp.openUdp('0.0.0.0', cfg.port);
   const items: Record<string, number> = {};
+  const events = { calls: 0, bits: 0 };
   let toDevice: ((got: DpItem[]) => void) | null = null;
   const h = dp.create(tunFd, udpFd, {
     gso: cfg.gso,
     gro: cfg.gro,
     coalesce: cfg.coalesce,
-    onEvents: (got) => {
+    onEvents: (got, evs) => {
+      events.calls++;
+      for (const e of evs) events.bits |= e.events;
       for (const i of got) items[`${i.kind}:${i.reason}`] = (items[`${i.kind}:${i.reason}`] ?? 0) + 1;
       toDevice?.(got);
     },
@@ -146,6 +149,7 @@ function main(): void {
       const out = {
         ...dp.stats(h),
         items,
+        events,
         cpuMs: (cpu.user + cpu.system) / 1000,
         rssMb: process.memoryUsage().rss / 2 ** 20,
       };
