@@ -1,10 +1,15 @@
 // The native data plane's offload ladder, measured on this machine (root; two namespaces, a veth, real
 // TUN devices, keys installed by hand): for each step (plain TUN + sendmmsg/recvmmsg; + vnet header
 // TSO split + UDP GSO; + UDP GRO) iperf3 TCP both ways, the CPU the two data plane processes used
-// (all their threads) per direction, ping p50/p99, RSS. The raw veth underlay is measured alongside.
+// (all their threads) per direction, ping p50/p99, RSS. The raw veth underlay and today's data path
+// (`peermesh up`: helper <-> Node stream, TypeScript Device) are measured alongside, in the same run.
 //   node dist/bench/dataplane-bench.js [--secs 5] [--json]
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DP_VARIANTS, DpPair } from '../test/lib/dataplane-lab';
 import { iperfTransfer, NetnsLab, netnsSkipReason } from '../test/lib/netns';
+import { keygen, removeDir, startNode, stopNode, tempDir } from '../test/lib/peermesh-proc';
 
 interface Result {
   step: string;
@@ -24,6 +29,69 @@ function pingRtts(lab: NetnsLab, host: string, addr: string): { p50: number; p99
   const rtts = [...full.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
   const at = (q: number) => rtts[Math.min(rtts.length - 1, Math.floor(q * rtts.length))] ?? Number.NaN;
   return { p50: at(0.5), p99: at(0.99) };
+}
+
+/** Cumulative CPU ms of a process (utime + stime from /proc). */
+function cpuMsOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ = 100
+}
+
+/** Two `peermesh up` nodes (the TypeScript data path of today), hosts t1/t2. */
+async function typescriptPath(lab: NetnsLab, secs: number): Promise<Result> {
+  const dir = tempDir('dp-bench');
+  lab.addHost('t1');
+  lab.addHost('t2');
+  lab.link('t1', '198.18.50.1/24', 't2', '198.18.50.2/24');
+  const pub1 = keygen(join(dir, '1.key'));
+  const pub2 = keygen(join(dir, '2.key'));
+  const args = (me: number, peer: string) => [
+    '--interface',
+    `pm${lab.id}${me}`,
+    '--address',
+    `100.64.50.${me}/24`,
+    '--listen',
+    '51820',
+    '--private-key-file',
+    join(dir, `${me}.key`),
+    '--peer',
+    `${peer}@198.18.50.${3 - me}:51820,100.64.50.${3 - me}/32`,
+  ];
+  const n1 = await startNode(lab, 't1', join(dir, 's1'), args(1, pub2));
+  const n2 = await startNode(lab, 't2', join(dir, 's2'), args(2, pub1));
+  try {
+    // Both processes of each node: `ip netns exec` execs node in place; the helper is its child.
+    const pids = () =>
+      [n1.proc.pid!, n2.proc.pid!].flatMap((p) => [
+        p,
+        ...execFileSync('pgrep', ['-P', String(p)], { encoding: 'utf8' })
+          .split('\n')
+          .filter(Boolean)
+          .map(Number),
+      ]);
+    const cpu = () => pids().reduce((n, p) => n + cpuMsOf(p), 0);
+    const c0 = cpu();
+    const ab = iperfTransfer(lab, 't2', '100.64.50.2', 't1', 5401, secs);
+    const c1 = cpu();
+    const ba = iperfTransfer(lab, 't1', '100.64.50.1', 't2', 5402, secs);
+    const c2 = cpu();
+    const ping = pingRtts(lab, 't1', '100.64.50.2');
+    return {
+      step: 'TypeScript data path today (peermesh up)',
+      abMbps: (ab * 8) / secs / 1e6,
+      baMbps: (ba * 8) / secs / 1e6,
+      cpuPerGbitAB: (c1 - c0) / 1000 / ((ab * 8) / 1e9),
+      cpuPerGbitBA: (c2 - c1) / 1000 / ((ba * 8) / 1e9),
+      rttP50Ms: ping.p50,
+      rttP99Ms: ping.p99,
+      rssMb: null,
+    };
+  } finally {
+    await stopNode(n1);
+    await stopNode(n2);
+    removeDir(dir);
+  }
 }
 
 async function main(): Promise<void> {
@@ -55,6 +123,7 @@ async function main(): Promise<void> {
       rttP99Ms: rawPing.p99,
       rssMb: null,
     });
+    results.push(await typescriptPath(lab, secs));
     for (const [i, v] of DP_VARIANTS.entries()) {
       const pair = new DpPair(lab, i + 1, v);
       await pair.start();
