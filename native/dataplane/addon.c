@@ -529,7 +529,7 @@ static napi_value js_encrypt(napi_env env, napi_callback_info info) {
   if (len > DP_MAX_PACKET) {
     r = -DPC_txTooBig;
   } else {
-    memcpy(w->scratch + DP_HEADER, d, len);
+    if (len) memcpy(w->scratch + DP_HEADER, d, len);
     pthread_rwlock_rdlock(&dp->lock);
     r = dp_encrypt(dp, w->scratch, (uint32_t)len, dp_now_ms(), &p, &to);
     pthread_rwlock_unlock(&dp->lock);
@@ -577,7 +577,7 @@ static napi_value js_decrypt(napi_env env, napi_callback_info info) {
     set_str(env, o, "reason", "rxTruncated");
     return o;
   }
-  memcpy(w->scratch, d, len);
+  if (len) memcpy(w->scratch, d, len); // an empty Buffer may have no data pointer
   uint32_t out = 0;
   int reason = 0;
   pthread_rwlock_rdlock(&w->dp->lock);
