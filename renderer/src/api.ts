@@ -9,7 +9,7 @@ import type {
   PeerRow,
   Settings,
 } from '../../main/control/api';
-import type { MetricsWindow, PeerSeries, PeerSummary } from '../../main/core/metrics';
+import type { MetricsWindow, PeerSeries, PeerSummary } from '../../main/metrics/types';
 import type { Transport } from './transport';
 
 export type {
@@ -22,7 +22,7 @@ export type {
   PeerRow,
   Settings,
 } from '../../main/control/api';
-export type { MetricsWindow, PathChange, PeerSeries, PeerSummary } from '../../main/core/metrics';
+export type { MetricsWindow, PathChange, PeerSeries, PeerSummary } from '../../main/metrics/types';
 
 export type LogLevel = LogLine['level'];
 
