@@ -85,13 +85,13 @@ export class DpWorker {
 
 /**
  * Start test/lib/dataplane-node.js in `host` with `cfg`, wait for "ready", give its TUN device
- * `overlay` (a CIDR), MTU 1420, up.
+ * the `overlay` CIDRs (IPv6 ones without DAD), MTU 1420, up.
  */
 export async function startDataplaneNode(
   lab: NetnsLab,
   host: string,
   cfg: DataplaneNodeConfig,
-  overlay: string,
+  overlay: string[],
 ): Promise<DpWorker> {
   const script = join(__dirname, 'dataplane-node.js');
   const proc = lab.spawnIn(host, process.execPath, [script, JSON.stringify(cfg)], {
@@ -104,17 +104,23 @@ export async function startDataplaneNode(
   const w = new DpWorker(proc);
   const first = await w.next(15_000).catch((e: Error) => e.message);
   if (first !== 'ready') throw new Error(`data plane in ${host} did not start: ${first} ${err}`);
-  lab.exec(host, 'ip', ['addr', 'add', overlay, 'dev', cfg.tun]);
+  for (const o of overlay)
+    lab.exec(host, 'ip', ['addr', 'add', o, 'dev', cfg.tun, ...(o.includes(':') ? ['nodad'] : [])]);
   lab.exec(host, 'ip', ['link', 'set', cfg.tun, 'mtu', '1420', 'up']);
   return w;
 }
 
-/** A pair of data planes in hosts `a<n>` and `b<n>` (underlay 198.18.<n>.0/24, overlay 100.64.<n>.0/24). */
+/**
+ * A pair of data planes in hosts `a<n>` and `b<n>` (underlay 198.18.<n>.0/24, overlay 100.64.<n>.0/24
+ * and fd00:6d:<n>::/64).
+ */
 export class DpPair {
   readonly hostA: string;
   readonly hostB: string;
   readonly overlayA: string;
   readonly overlayB: string;
+  readonly overlay6A: string;
+  readonly overlay6B: string;
   private readonly workers = new Map<string, DpWorker>();
 
   constructor(
@@ -126,6 +132,8 @@ export class DpPair {
     this.hostB = `b${n}`;
     this.overlayA = `100.64.${n}.1`;
     this.overlayB = `100.64.${n}.2`;
+    this.overlay6A = `fd00:6d:${n}::1`;
+    this.overlay6B = `fd00:6d:${n}::2`;
   }
 
   tunOf(host: string): string {
@@ -148,7 +156,7 @@ export class DpPair {
       port: 51820,
       peer: {
         endpoint: { address: `198.18.${n}.${3 - self}`, port: 51820 },
-        allowedIps: [`100.64.${n}.${3 - self}/32`],
+        allowedIps: [`100.64.${n}.${3 - self}/32`, `fd00:6d:${n}::${3 - self}/128`],
       },
       session: {
         localIndex: self === 1 ? 0x1111 : 0x2222,
@@ -158,8 +166,14 @@ export class DpPair {
         isInitiator: self === 1,
       },
     });
-    this.workers.set(hostA, await startDataplaneNode(lab, hostA, cfg(1), `${this.overlayA}/24`));
-    this.workers.set(hostB, await startDataplaneNode(lab, hostB, cfg(2), `${this.overlayB}/24`));
+    this.workers.set(
+      hostA,
+      await startDataplaneNode(lab, hostA, cfg(1), [`${this.overlayA}/24`, `${this.overlay6A}/64`]),
+    );
+    this.workers.set(
+      hostB,
+      await startDataplaneNode(lab, hostB, cfg(2), [`${this.overlayB}/24`, `${this.overlay6B}/64`]),
+    );
     await waitFor(
       'a ping through the data planes',
       () => lab.tryExec(hostA, 'ping', ['-c', '1', '-W', '1', this.overlayB]).ok,

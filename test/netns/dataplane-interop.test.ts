@@ -62,7 +62,7 @@ describe('native data plane interop with wireguard-go', { skip: skip ?? false },
         peer: { endpoint: { address: '198.18.0.1', port: 51820 }, allowedIps: ['100.64.0.1/32'] },
         device: { privateKey: ours.priv, peerPublicKey: wg.pub },
       },
-      '100.64.0.2/24',
+      ['100.64.0.2/24'],
     );
   });
 

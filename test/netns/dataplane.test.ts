@@ -30,6 +30,11 @@ describe('native data plane between two namespaces', { skip: skip ?? false }, ()
       const ab = iperfTransfer(lab, b, pair.overlayB, a, 5201, 2);
       const ba = iperfTransfer(lab, a, pair.overlayA, b, 5202, 2);
       assert.ok(ab > 5e6 && ba > 5e6, `iperf3 moved ${ab} and ${ba} bytes`);
+      // IPv6 inside: TCPV6 segmentation and coalescing.
+      lab.exec(a, 'ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', pair.overlay6B]);
+      const ab6 = iperfTransfer(lab, b, pair.overlay6B, a, 5203, 1);
+      const ba6 = iperfTransfer(lab, a, pair.overlay6A, b, 5204, 1);
+      assert.ok(ab6 > 2e6 && ba6 > 2e6, `iperf3 over IPv6 moved ${ab6} and ${ba6} bytes`);
 
       // The kernels took every inner packet: no TCP checksum errors from our segmenting/coalescing.
       for (const h of [a, b]) {
@@ -44,6 +49,7 @@ describe('native data plane between two namespaces', { skip: skip ?? false }, ()
       const dropsB =
         sb.counters.rxReplayed + sb.counters.rxBadTag + sb.counters.rxWrongSource + sb.counters.rxBadIp;
       assert.equal(dropsB, 0, JSON.stringify(sb.counters));
+      assert.equal(sa.counters.txBadGso + sb.counters.txBadGso, 0, 'every TSO read (IPv4 and IPv6) segmented');
       assert.equal(sa.vnetHdr, variant.vnetHdr);
       if (variant.vnetHdr) assert.ok(sa.counters.tunTsoReads > 0, 'TSO super-packets read');
       else assert.equal(sa.counters.tunTsoReads, 0);
