@@ -114,6 +114,12 @@ export interface DataplaneAddon {
   /** A UDP socket bound to address:port ("::" is dual-stack). */
   openUdp(address: string, port: number): number;
   closeFd(fd: number): void;
+  /** [ours, theirs]: a unix seqpacket pair; `theirs` goes to the helper (stdio), which sends the TUN fd. */
+  socketpair(): [number, number];
+  /** The single fd carried by the next message on `sock` (SCM_RIGHTS); throws on timeout or anything else. */
+  recvFd(sock: number, timeoutMs: number): number;
+  /** Test only: send `fd` over `sock` (the helper does this in C). */
+  sendFd(sock: number, fd: number): void;
   readonly counterNames: string[];
   readonly events: {
     DATA_SENT: number;

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "dp.h"
@@ -702,6 +704,96 @@ static napi_value js_close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// socketpair(): [ours, theirs], AF_UNIX SOCK_SEQPACKET, both close-on-exec (spawn's stdio dup2s
+// theirs into the child). The privileged helper will send the TUN fd over it (SCM_RIGHTS).
+static napi_value js_socketpair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) THROW("dataplane.socketpair: %s", strerror(errno));
+  napi_value arr, a, b;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_int32(env, sv[0], &a);
+  napi_create_int32(env, sv[1], &b);
+  napi_set_element(env, arr, 0, a);
+  napi_set_element(env, arr, 1, b);
+  return arr;
+}
+
+/** Two int32 arguments (a call on fds). 0 with an exception when they are not numbers. */
+static int two_ints(napi_env env, napi_callback_info info, int32_t *a, int32_t *b, const char *what) {
+  napi_value argv[2];
+  if (!args_of(env, info, 2, argv)) return 0;
+  if (napi_get_value_int32(env, argv[0], a) != napi_ok || napi_get_value_int32(env, argv[1], b) != napi_ok) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "dataplane.%s: arguments must be numbers", what);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
+// recvFd(sock, timeoutMs): the one fd of the next message (SCM_RIGHTS); anything else is an error
+// (extra fds received are closed).
+static napi_value js_recv_fd(napi_env env, napi_callback_info info) {
+  int32_t sock, timeout;
+  if (!two_ints(env, info, &sock, &timeout, "recvFd")) return NULL;
+  struct pollfd pfd = {.fd = sock, .events = POLLIN};
+  int pr = poll(&pfd, 1, timeout);
+  if (pr <= 0) THROW("dataplane.recvFd: %s", pr == 0 ? "timed out" : strerror(errno));
+  uint8_t byte[64];
+  struct iovec iov = {.iov_base = byte, .iov_len = sizeof byte};
+  union {
+    char buf[CMSG_SPACE(4 * sizeof(int))];
+    struct cmsghdr align;
+  } cm;
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+  ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0) THROW("dataplane.recvFd: %s", strerror(errno));
+  int fd = -1, extra = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int got;
+      memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+      if (fd < 0) fd = got;
+      else {
+        close(got);
+        extra = 1;
+      }
+    }
+  }
+  if (fd >= 0 && (extra || (m.msg_flags & MSG_CTRUNC))) {
+    close(fd);
+    THROW("dataplane.recvFd: more than one fd in the message");
+  }
+  if (fd < 0) THROW("dataplane.recvFd: the message carried no fd (%s)", n == 0 ? "peer closed" : "data only");
+  napi_value r;
+  napi_create_int32(env, fd, &r);
+  return r;
+}
+
+// sendFd(sock, fd): TEST ONLY (the helper sends in C): one byte with the fd attached.
+static napi_value js_send_fd(napi_env env, napi_callback_info info) {
+  int32_t sock, fd;
+  if (!two_ints(env, info, &sock, &fd, "sendFd")) return NULL;
+  uint8_t byte = 'T';
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } cm;
+  memset(&cm, 0, sizeof cm);
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (sendmsg(sock, &m, 0) < 0) THROW("dataplane.sendFd: %s", strerror(errno));
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
@@ -711,7 +803,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setSession", js_set_session}, {"removeSession", js_remove_session}, {"send", js_send},
       {"encrypt", js_encrypt}, {"keepalive", js_keepalive}, {"decrypt", js_decrypt},
       {"stats", js_stats},     {"close", js_close},       {"openTun", js_open_tun},
-      {"openUdp", js_open_udp}, {"closeFd", js_close_fd},
+      {"openUdp", js_open_udp}, {"closeFd", js_close_fd},   {"socketpair", js_socketpair},
+      {"recvFd", js_recv_fd},   {"sendFd", js_send_fd},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -4,6 +4,7 @@
 // replays, old counters, bad tags, bad inner packets and wrong sources are dropped identically
 // (the addon counting each reason). A fuzz run feeds the addon random and mangled datagrams.
 import assert from 'node:assert/strict';
+import { fstatSync, writeSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import nacl from 'tweetnacl';
 import { Device, type DeviceCounters, type Endpoint } from '../../main/core/device';
@@ -409,6 +410,31 @@ describe('native data plane: fuzzed datagrams', () => {
       assert.ok(c.rxBadTag > 1000 && c.rxNotTransport > 1000 && c.rxReplayed > 100, JSON.stringify(c));
     } finally {
       dp.close(x.h);
+    }
+  });
+});
+
+describe('native data plane: receiving the TUN fd from the helper (SCM_RIGHTS)', () => {
+  it('recvFd gets the very file the other end sent; a message without an fd or a timeout is an error', () => {
+    const dp = addon();
+    const [ours, theirs] = dp.socketpair();
+    const sock = dp.openUdp('127.0.0.1', 0);
+    try {
+      dp.sendFd(theirs, sock);
+      const got = dp.recvFd(ours, 1000);
+      assert.notEqual(got, sock);
+      const a = fstatSync(sock);
+      const b = fstatSync(got);
+      assert.equal(b.ino, a.ino, 'the same open file');
+      assert.equal(b.dev, a.dev);
+      dp.closeFd(got);
+      assert.throws(() => dp.recvFd(ours, 50), /timed out/);
+      writeSync(theirs, Buffer.from('no fd'));
+      assert.throws(() => dp.recvFd(ours, 1000), /carried no fd/);
+    } finally {
+      dp.closeFd(sock);
+      dp.closeFd(ours);
+      dp.closeFd(theirs);
     }
   });
 });
