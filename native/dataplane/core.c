@@ -211,7 +211,14 @@ dp_t *dp_new(const dp_limits_t *lim) {
   dp->sessions = calloc(dp->sess_cap, sizeof *dp->sessions);
   dp->js_rx.slots = calloc(DP_JS_RING, sizeof(dp_js_slot_t));
   dp->js_tx.slots = calloc(DP_JS_RING, sizeof(dp_js_slot_t));
-  if (!dp->sessions || !dp->js_rx.slots || !dp->js_tx.slots || pthread_rwlock_init(&dp->lock, NULL)) {
+  // Writers first: the two loop threads take read locks back to back, and with glibc's default
+  // (readers first) a configuration call from JS could wait as long as traffic flows.
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  int lock_err = pthread_rwlock_init(&dp->lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  if (!dp->sessions || !dp->js_rx.slots || !dp->js_tx.slots || lock_err) {
     free(dp->sessions);
     free(dp->js_rx.slots);
     free(dp->js_tx.slots);

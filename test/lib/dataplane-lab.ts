@@ -73,6 +73,11 @@ export class DpWorker {
     ).sent;
   }
 
+  /** N configuration calls in the worker; the longest one's duration (ms). */
+  async reconf(n: number): Promise<number> {
+    return (JSON.parse(await this.ask(`reconf ${n}`)) as { maxMs: number }).maxMs;
+  }
+
   async stop(): Promise<void> {
     this.proc.kill('SIGTERM');
     await waitFor(
@@ -184,6 +189,10 @@ export class DpPair {
 
   async stats(host: string): Promise<DpNodeStats> {
     return this.workers.get(host)!.stats();
+  }
+
+  async reconf(host: string, n: number): Promise<number> {
+    return this.workers.get(host)!.reconf(n);
   }
 
   async send(host: string, bytes: Buffer, address: string, port: number): Promise<number> {

@@ -3,6 +3,7 @@
 // then answers line commands on stdin:
 //   stats              -> one JSON line: the addon's stats, items handed to JS, CPU time, RSS
 //   send HEX ADDR PORT -> sends the bytes through the data plane's socket (as JS sends handshakes)
+//   reconf N           -> N setPeer calls (same configuration); the longest one's time in ms
 // It prints "ready" once the data plane runs, and exits on SIGTERM or when stdin closes.
 //
 // Session keys come either from the config (`session`: installed by hand, no handshake) or from a
@@ -154,6 +155,15 @@ function main(): void {
         rssMb: process.memoryUsage().rss / 2 ** 20,
       };
       process.stdout.write(`${JSON.stringify(out)}\n`);
+    } else if (cmd === 'reconf') {
+      // Configuration calls while traffic flows: how long each waits for the loops' read locks.
+      let max = 0;
+      for (let i = 0; i < Number(args[0]); i++) {
+        const t0 = performance.now();
+        dp.setPeer(h, 1, cfg.peer.endpoint, cfg.peer.allowedIps);
+        max = Math.max(max, performance.now() - t0);
+      }
+      process.stdout.write(`${JSON.stringify({ maxMs: max })}\n`);
     } else if (cmd === 'send') {
       const err = dp.send(h, Buffer.from(args[0], 'hex'), { address: args[1], port: Number(args[2]) });
       process.stdout.write(`${JSON.stringify({ sent: err })}\n`);

@@ -88,6 +88,28 @@ describe('native data plane between two namespaces', { skip: skip ?? false }, ()
     });
   }
 
+  it('configuration calls from JS do not wait behind a busy data plane', async () => {
+    const pair = new DpPair(lab, 8, DP_VARIANTS[3]);
+    pairs.push(pair);
+    await pair.start();
+    const srv = lab.spawnIn(pair.hostB, 'iperf3', ['-s', '-B', pair.overlayB, '-p', '5301']);
+    await new Promise((r) => setTimeout(r, 300));
+    const cli = lab.spawnIn(pair.hostA, 'iperf3', ['-c', pair.overlayB, '-p', '5301', '-t', '4']);
+    await new Promise((r) => setTimeout(r, 1500));
+    const busy = (await pair.stats(pair.hostA)).counters.txPackets;
+    let maxMs = 0;
+    for (let i = 0; i < 10; i++) {
+      maxMs = Math.max(maxMs, await pair.reconf(pair.hostA, 20));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const busyAfter = (await pair.stats(pair.hostA)).counters.txPackets;
+    cli.kill('SIGKILL');
+    srv.kill('SIGKILL');
+    assert.ok(busyAfter - busy > 1000, 'traffic was flowing meanwhile');
+    assert.ok(maxMs < 50, `a setPeer call waited ${maxMs} ms`);
+    await pair.stop();
+  });
+
   it('a flood of random and forged datagrams from the underlay: every one accounted for, traffic still flows', async () => {
     const pair = new DpPair(lab, 9, DP_VARIANTS[0]);
     pairs.push(pair);
