@@ -78,6 +78,22 @@ export class DpWorker {
     return (JSON.parse(await this.ask(`reconf ${n}`)) as { maxMs: number }).maxMs;
   }
 
+  /** Install a session for peer 1 (keys hex); remove one by index. */
+  async session(s: {
+    localIndex: number;
+    remoteIndex: number;
+    sendKey: string;
+    recvKey: string;
+    isInitiator: boolean;
+    slot: 'current' | 'next' | 'previous';
+  }): Promise<void> {
+    await this.ask(`session ${JSON.stringify(s)}`);
+  }
+
+  async unsession(index: number): Promise<boolean> {
+    return (JSON.parse(await this.ask(`unsession ${index}`)) as { ok: boolean }).ok;
+  }
+
   async stop(): Promise<void> {
     this.proc.kill('SIGTERM');
     await waitFor(
@@ -189,6 +205,10 @@ export class DpPair {
 
   async stats(host: string): Promise<DpNodeStats> {
     return this.workers.get(host)!.stats();
+  }
+
+  worker(host: string): DpWorker {
+    return this.workers.get(host)!;
   }
 
   async reconf(host: string, n: number): Promise<number> {

@@ -4,6 +4,7 @@
 //   stats              -> one JSON line: the addon's stats, items handed to JS, CPU time, RSS
 //   send HEX ADDR PORT -> sends the bytes through the data plane's socket (as JS sends handshakes)
 //   reconf N           -> N setPeer calls (same configuration); the longest one's time in ms
+//   session JSON       -> setSession for peer 1 (keys in hex); unsession INDEX -> removeSession
 // It prints "ready" once the data plane runs, and exits on SIGTERM or when stdin closes.
 //
 // Session keys come either from the config (`session`: installed by hand, no handshake) or from a
@@ -164,6 +165,17 @@ function main(): void {
         max = Math.max(max, performance.now() - t0);
       }
       process.stdout.write(`${JSON.stringify({ maxMs: max })}\n`);
+    } else if (cmd === 'session') {
+      // session JSON: install keys (hex) as in DpSession; unsession INDEX removes one.
+      const j = JSON.parse(args.join(' '));
+      dp.setSession(h, 1, {
+        ...j,
+        sendKey: Buffer.from(j.sendKey, 'hex'),
+        recvKey: Buffer.from(j.recvKey, 'hex'),
+      });
+      process.stdout.write('{"ok":true}\n');
+    } else if (cmd === 'unsession') {
+      process.stdout.write(`${JSON.stringify({ ok: dp.removeSession(h, Number(args[0])) })}\n`);
     } else if (cmd === 'send') {
       const err = dp.send(h, Buffer.from(args[0], 'hex'), { address: args[1], port: Number(args[2]) });
       process.stdout.write(`${JSON.stringify({ sent: err })}\n`);

@@ -3,6 +3,7 @@
 // vnet header TSO split + UDP GSO; UDP GRO; TCP coalescing into TUN writes), the counters checked against what was sent, and a
 // non-transport datagram handed to JavaScript instead of being dropped.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { DP_VARIANTS, DpPair } from '../lib/dataplane-lab';
 import { iperfTransfer, NetnsLab, netnsSkipReason } from '../lib/netns';
@@ -107,6 +108,66 @@ describe('native data plane between two namespaces', { skip: skip ?? false }, ()
     srv.kill('SIGKILL');
     assert.ok(busyAfter - busy > 1000, 'traffic was flowing meanwhile');
     assert.ok(maxMs < 50, `a setPeer call waited ${maxMs} ms`);
+    await pair.stop();
+  });
+
+  it('sessions rotate under traffic (as rekeying will): the next session takes over, old ones retire', async () => {
+    const pair = new DpPair(lab, 7, DP_VARIANTS[3]);
+    pairs.push(pair);
+    await pair.start();
+    const A = pair.worker(pair.hostA);
+    const B = pair.worker(pair.hostB);
+    const srv = lab.spawnIn(pair.hostB, 'iperf3', ['-s', '-B', pair.overlayB, '-p', '5311']);
+    await new Promise((r) => setTimeout(r, 300));
+    const cli = lab.spawnIn(pair.hostA, 'iperf3', ['-c', pair.overlayB, '-p', '5311', '-t', '5', '-J']);
+    let report = '';
+    cli.stdout!.on('data', (d: Buffer) => {
+      report += d.toString();
+    });
+    const exited = new Promise((r) => cli.once('exit', r));
+    await new Promise((r) => setTimeout(r, 500));
+    // Ten rotations, 250 ms apart, as WireGuard does them: the responder (b) gets the new keys as
+    // "next", the initiator (a) sends with them at once; b switches on the first packet. Sessions two
+    // rotations old are removed on both sides while packets may still be in flight.
+    const oldA = [0x1111];
+    const oldB = [0x2222];
+    for (let r = 1; r <= 10; r++) {
+      const k1 = randomBytes(32).toString('hex');
+      const k2 = randomBytes(32).toString('hex');
+      const ia = 0x10000 + r;
+      const ib = 0x20000 + r;
+      await B.session({
+        localIndex: ib,
+        remoteIndex: ia,
+        sendKey: k2,
+        recvKey: k1,
+        isInitiator: false,
+        slot: 'next',
+      });
+      await A.session({
+        localIndex: ia,
+        remoteIndex: ib,
+        sendKey: k1,
+        recvKey: k2,
+        isInitiator: true,
+        slot: 'current',
+      });
+      oldA.push(ia);
+      oldB.push(ib);
+      if (oldA.length > 2) assert.ok(await A.unsession(oldA.shift()!));
+      if (oldB.length > 2) assert.ok(await B.unsession(oldB.shift()!));
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    await exited;
+    srv.kill('SIGKILL');
+    const bytes = (JSON.parse(report) as { end: { sum_received: { bytes: number } } }).end.sum_received.bytes;
+    assert.ok(bytes > 10e6, `${bytes} bytes through ten rotations`);
+    const sa = await A.stats();
+    const sb = await B.stats();
+    assert.equal(sa.peers[0].currentIndex, 0x1000a);
+    assert.equal(sb.peers[0].currentIndex, 0x2000a, 'b switched to the last next session');
+    assert.ok(sb.events.bits & 32, 'CONFIRMED reached JS');
+    assert.equal(sa.counters.rxBadTag + sb.counters.rxBadTag, 0);
     await pair.stop();
   });
 
