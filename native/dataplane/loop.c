@@ -312,7 +312,9 @@ int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro, int coalesce) {
   if (dp->vnet_hdr) {
     int sz = DP_VNET_HDR;
     if (ioctl(tun_fd, TUNSETVNETHDRSZ, &sz) < 0) return -errno;
-    if (ioctl(tun_fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) return -errno;
+    // Without offloads (an old kernel) reads are plain packets behind the header; then we do not
+    // write super-packets either.
+    if (ioctl(tun_fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) coalesce = 0;
   }
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
