@@ -104,6 +104,11 @@ export interface DataplaneAddon {
   /** Route and seal one IP packet; with send=true it goes out through the socket. */
   encrypt(h: DpHandle, packet: Buffer, send?: boolean): DpEncryptResult;
   keepalive(h: DpHandle, peer: number, send?: boolean): DpEncryptResult;
+  /**
+   * Threaded mode: a transport message JS unwrapped (relayed) is opened by the receive thread, in the
+   * same replay windows as direct ones; the peer's endpoint does not move. 0 or an errno.
+   */
+  inject(h: DpHandle, datagram: Buffer): number;
   /** Synchronous mode only (created with fds -1). */
   decrypt(h: DpHandle, datagram: Buffer, from?: DpEndpoint | null): DpDecryptResult;
   stats(h: DpHandle): DpStats;

@@ -557,6 +557,22 @@ static napi_value js_keepalive(napi_env env, napi_callback_info info) {
   return encrypt_result(env, w, r, p, &to, send);
 }
 
+// inject(h, datagram): a transport message JS unwrapped (a relayed one) is opened by the receive
+// thread, in the same replay windows as direct ones; it does not move the peer's endpoint (JS chooses
+// relayed paths). Returns 0 or an errno (ENOBUFS: queue full).
+static napi_value js_inject(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  wrap_t *w = handle_args(env, info, 3, argv);
+  if (!w) return NULL;
+  if (!w->dp->threads_started) THROW("dataplane.inject: only with fds (use decrypt without them)");
+  uint8_t *d;
+  size_t len;
+  if (!get_buffer(env, argv[1], &d, &len) || len > DP_JS_SLOT_DATA) THROW("dataplane.inject: datagram must be a Buffer of at most %d bytes", DP_JS_SLOT_DATA);
+  napi_value r;
+  napi_create_int32(env, -dp_inject(w->dp, d, (uint32_t)len), &r);
+  return r;
+}
+
 // decrypt(h, datagram, from?): synchronous mode only (the receive thread owns the replay windows).
 static napi_value js_decrypt(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -804,7 +820,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"encrypt", js_encrypt}, {"keepalive", js_keepalive}, {"decrypt", js_decrypt},
       {"stats", js_stats},     {"close", js_close},       {"openTun", js_open_tun},
       {"openUdp", js_open_udp}, {"closeFd", js_close_fd},   {"socketpair", js_socketpair},
-      {"recvFd", js_recv_fd},   {"sendFd", js_send_fd},
+      {"recvFd", js_recv_fd},   {"sendFd", js_send_fd},   {"inject", js_inject},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

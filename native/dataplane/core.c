@@ -206,11 +206,12 @@ dp_t *dp_new(const dp_limits_t *lim) {
   dp_t *dp = calloc(1, sizeof *dp);
   if (!dp) return NULL;
   dp->lim = *lim;
-  dp->tun_fd = dp->udp_fd = dp->stop_fd = -1;
+  dp->tun_fd = dp->udp_fd = dp->stop_fd = dp->inject_fd = -1;
   dp->sess_cap = 64;
   dp->sessions = calloc(dp->sess_cap, sizeof *dp->sessions);
   dp->js_rx.slots = calloc(DP_JS_RING, sizeof(dp_js_slot_t));
   dp->js_tx.slots = calloc(DP_JS_RING, sizeof(dp_js_slot_t));
+  dp->inject.slots = calloc(DP_JS_RING, sizeof(dp_js_slot_t));
   // Writers first: the two loop threads take read locks back to back, and with glibc's default
   // (readers first) a configuration call from JS could wait as long as traffic flows.
   pthread_rwlockattr_t attr;
@@ -218,7 +219,8 @@ dp_t *dp_new(const dp_limits_t *lim) {
   pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   int lock_err = pthread_rwlock_init(&dp->lock, &attr);
   pthread_rwlockattr_destroy(&attr);
-  if (!dp->sessions || !dp->js_rx.slots || !dp->js_tx.slots || lock_err) {
+  if (!dp->sessions || !dp->js_rx.slots || !dp->js_tx.slots || !dp->inject.slots || lock_err) {
+    free(dp->inject.slots);
     free(dp->sessions);
     free(dp->js_rx.slots);
     free(dp->js_tx.slots);
@@ -244,6 +246,7 @@ void dp_free(dp_t *dp) {
   free(dp->sessions);
   free(dp->js_rx.slots);
   free(dp->js_tx.slots);
+  free(dp->inject.slots);
   pthread_rwlock_destroy(&dp->lock);
   free(dp);
 }
@@ -423,18 +426,12 @@ void dp_flush_routine(dp_t *dp, int64_t now) {
   dp_notify(dp);
 }
 
-int dp_js_push(dp_t *dp, dp_js_ring_t *r, int kind, int reason, uint32_t peer, const dp_addr_t *from,
-               const uint8_t *data, uint32_t len) {
-  if (len > DP_JS_SLOT_DATA) {
-    dp_count(dp, DPC_jsTooBig, 1);
-    return -1;
-  }
+int dp_ring_push(dp_js_ring_t *r, int kind, int reason, uint32_t peer, const dp_addr_t *from,
+                 const uint8_t *data, uint32_t len) {
+  if (len > DP_JS_SLOT_DATA) return -2;
   uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
   uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-  if (head - tail >= DP_JS_RING) {
-    dp_count(dp, DPC_jsQueueFull, 1);
-    return -1;
-  }
+  if (head - tail >= DP_JS_RING) return -1;
   dp_js_slot_t *s = &r->slots[head % DP_JS_RING];
   s->kind = (uint8_t)kind;
   s->reason = (uint8_t)reason;
@@ -442,8 +439,18 @@ int dp_js_push(dp_t *dp, dp_js_ring_t *r, int kind, int reason, uint32_t peer, c
   s->peer = peer;
   if (from) s->from = *from;
   else memset(&s->from, 0, sizeof s->from);
-  memcpy(s->data, data, len);
+  if (len) memcpy(s->data, data, len);
   atomic_store_explicit(&r->head, head + 1, memory_order_release);
+  return 0;
+}
+
+int dp_js_push(dp_t *dp, dp_js_ring_t *r, int kind, int reason, uint32_t peer, const dp_addr_t *from,
+               const uint8_t *data, uint32_t len) {
+  int e = dp_ring_push(r, kind, reason, peer, from, data, len);
+  if (e < 0) {
+    dp_count(dp, e == -2 ? DPC_jsTooBig : DPC_jsQueueFull, 1);
+    return -1;
+  }
   dp_notify(dp);
   return 0;
 }

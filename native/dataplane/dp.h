@@ -69,6 +69,8 @@ int dp_replay_accept(dp_replay_t *r, uint64_t counter);
   X(tunCoalesced)     /* TCP segments appended to a super-packet (not written on their own) */   \
   X(jsQueueFull)      /* the queue to JS was full: dropped */                                    \
   X(jsTooBig)         /* too large to hand to JS: dropped */                                     \
+  X(rxInjected)       /* datagrams JS handed in to be opened by the receive thread (relayed) */  \
+  X(injectQueueFull)  /* ... dropped: the queue from JS was full or the datagram too large */   \
   X(sessionsRekey)    /* sessions that reached rekeyAfterMessages (event raised once each) */
 
 enum {
@@ -185,13 +187,14 @@ struct dp {
   dp_routes_t routes;
   _Atomic uint64_t counters[DPC_COUNT];
   dp_js_ring_t js_rx, js_tx; // producers: receive thread, send thread
+  dp_js_ring_t inject;       // producer: JS (transport messages it unwrapped, e.g. from a relay)
   atomic_int notify_pending;
   atomic_int routine_pending; // traffic bits set since JS last collected
   _Atomic int64_t next_routine_ms;
   dp_notify_fn notify;
   void *notify_ctx;
   // I/O (absent in synchronous mode: tun_fd = udp_fd = -1)
-  int tun_fd, udp_fd, udp_family, stop_fd;
+  int tun_fd, udp_fd, udp_family, stop_fd, inject_fd;
   int vnet_hdr, gso, gro, coalesce;
   atomic_int stop;
   pthread_t tx_thread, rx_thread;
@@ -243,6 +246,9 @@ int dp_decrypt(dp_t *dp, uint8_t *buf, uint32_t len, const dp_addr_t *from, int6
 int dp_ip_packet_length(const uint8_t *p, uint32_t avail);
 
 // JS rings.
+/** Push into a ring: 0, -1 when full, -2 when too large (no counting, no notification). */
+int dp_ring_push(dp_js_ring_t *r, int kind, int reason, uint32_t peer, const dp_addr_t *from,
+                 const uint8_t *data, uint32_t len);
 int dp_js_push(dp_t *dp, dp_js_ring_t *r, int kind, int reason, uint32_t peer, const dp_addr_t *from,
                const uint8_t *data, uint32_t len);
 void dp_notify(dp_t *dp);
@@ -262,5 +268,7 @@ uint16_t dp_checksum(const uint8_t *p, uint32_t len, uint32_t initial);
 int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro, int coalesce);
 void dp_stop(dp_t *dp);
 int dp_send_datagram(dp_t *dp, const uint8_t *data, uint32_t len, const dp_addr_t *to);
+/** Queue a datagram for the receive thread (its replay windows; no roaming); JS thread only. */
+int dp_inject(dp_t *dp, const uint8_t *data, uint32_t len);
 
 #endif

@@ -48,11 +48,16 @@ typedef struct {
   int64_t now;
 } tx_t;
 
-static int wait_fd(dp_t *dp, int fd, short events, int timeout_ms) {
-  struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = dp->stop_fd, .events = POLLIN}};
-  int r = poll(p, 2, timeout_ms);
+/** Wait for fd (or `also`, when >= 0); -1 when the loop must stop. */
+static int wait_fd2(dp_t *dp, int fd, short events, int also, int timeout_ms) {
+  struct pollfd p[3] = {{.fd = fd, .events = events}, {.fd = dp->stop_fd, .events = POLLIN}, {.fd = also, .events = POLLIN}};
+  int r = poll(p, also >= 0 ? 3 : 2, timeout_ms);
   if (r <= 0) return r;
   return (p[1].revents & POLLIN) ? -1 : 1;
+}
+
+static int wait_fd(dp_t *dp, int fd, short events, int timeout_ms) {
+  return wait_fd2(dp, fd, events, -1, timeout_ms);
 }
 
 /** While traffic bits wait for JS, sleep no longer than their delivery interval. */
@@ -227,10 +232,31 @@ static void rx_datagram(rx_t *x, uint8_t *d, uint32_t len, const dp_addr_t *from
   if (r == DP_RX_JS) dp_js_push(dp, &dp->js_rx, DP_JS_DATAGRAM, reason, 0, from, d, len);
 }
 
+/** Open what JS handed in (relayed transport messages), in the receive thread's replay windows. */
+static void rx_injected(rx_t *x) {
+  dp_t *dp = x->dp;
+  dp_js_ring_t *r = &dp->inject;
+  uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+  if (tail == head) return;
+  pthread_rwlock_rdlock(&dp->lock);
+  int64_t now = dp_now_ms();
+  for (; tail != head; tail++) {
+    dp_js_slot_t *s = &r->slots[tail % DP_JS_RING];
+    // The slot has room for the vnet header in front of the plaintext (bytes 6..15 of the message);
+    // its `from` is empty, so the peer's endpoint stays.
+    rx_datagram(x, s->data, s->len, &s->from, now);
+  }
+  if (dp->coalesce) dp_gro_flush(&x->gro, dp);
+  pthread_rwlock_unlock(&dp->lock);
+  atomic_store_explicit(&r->tail, tail, memory_order_release);
+}
+
 static void *rx_main(void *arg) {
   rx_t *x = arg;
   dp_t *dp = x->dp;
   while (!atomic_load(&dp->stop)) {
+    rx_injected(x);
     for (uint32_t i = 0; i < x->nbufs; i++) {
       x->iov[i].iov_base = x->bufs + (size_t)i * x->bufsize;
       x->iov[i].iov_len = x->bufsize;
@@ -250,7 +276,11 @@ static void *rx_main(void *arg) {
         continue;
       }
       dp_flush_routine(dp, dp_now_ms());
-      if (wait_fd(dp, dp->udp_fd, POLLIN, idle_timeout(dp)) < 0) break;
+      if (wait_fd2(dp, dp->udp_fd, POLLIN, dp->inject_fd, idle_timeout(dp)) < 0) break;
+      // Reset the wake-up counter; what it announced is in the ring, looked at next round.
+      uint64_t drain;
+      if (read(dp->inject_fd, &drain, sizeof drain) < 0) { /* EAGAIN: the socket woke us */
+      }
       continue;
     }
     pthread_rwlock_rdlock(&dp->lock);
@@ -293,6 +323,19 @@ static void *rx_main(void *arg) {
 
 // ---------------------------------------------------------------- start and stop
 
+int dp_inject(dp_t *dp, const uint8_t *data, uint32_t len) {
+  if (!dp->threads_started) return -EBADF;
+  if (dp_ring_push(&dp->inject, DP_JS_DATAGRAM, 0, 0, NULL, data, len) < 0) {
+    dp_count(dp, DPC_injectQueueFull, 1);
+    return -ENOBUFS;
+  }
+  dp_count(dp, DPC_rxInjected, 1);
+  uint64_t one = 1;
+  if (write(dp->inject_fd, &one, sizeof one) < 0) { /* the counter is already non-zero: awake anyway */
+  }
+  return 0;
+}
+
 int dp_send_datagram(dp_t *dp, const uint8_t *data, uint32_t len, const dp_addr_t *to) {
   if (dp->udp_fd < 0) return -EBADF;
   ssize_t r = sendto(dp->udp_fd, data, len, MSG_DONTWAIT, &to->sa, to->len);
@@ -329,6 +372,13 @@ int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro, int coalesce) {
   }
   dp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (dp->stop_fd < 0) return -errno;
+  dp->inject_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (dp->inject_fd < 0) {
+    int e = errno;
+    close(dp->stop_fd);
+    dp->stop_fd = -1;
+    return -e;
+  }
 
   tx_t *t = calloc(1, sizeof *t);
   rx_t *x = calloc(1, sizeof *x);
@@ -360,7 +410,8 @@ int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro, int coalesce) {
     free(t);
     free(x);
     close(dp->stop_fd);
-    dp->stop_fd = -1;
+    close(dp->inject_fd);
+    dp->stop_fd = dp->inject_fd = -1;
     return -ENOMEM;
   }
   dp->tun_fd = tun_fd;
@@ -413,7 +464,8 @@ void dp_stop(dp_t *dp) {
     dp->tx_state = dp->rx_state = NULL;
   }
   if (dp->stop_fd >= 0) close(dp->stop_fd);
+  if (dp->inject_fd >= 0) close(dp->inject_fd);
   if (dp->tun_fd >= 0) close(dp->tun_fd);
   if (dp->udp_fd >= 0) close(dp->udp_fd);
-  dp->stop_fd = dp->tun_fd = dp->udp_fd = -1;
+  dp->stop_fd = dp->inject_fd = dp->tun_fd = dp->udp_fd = -1;
 }

@@ -90,6 +90,17 @@ export class DpWorker {
     await this.ask(`session ${JSON.stringify(s)}`);
   }
 
+  /** Seal an IP packet without sending it: the transport message. */
+  async seal(packet: Buffer): Promise<Buffer> {
+    const r = JSON.parse(await this.ask(`seal ${packet.toString('hex')}`)) as { hex?: string };
+    if (!r.hex) throw new Error(`not sealed: ${JSON.stringify(r)}`);
+    return Buffer.from(r.hex, 'hex');
+  }
+
+  async inject(datagram: Buffer): Promise<number> {
+    return (JSON.parse(await this.ask(`inject ${datagram.toString('hex')}`)) as { err: number }).err;
+  }
+
   async unsession(index: number): Promise<boolean> {
     return (JSON.parse(await this.ask(`unsession ${index}`)) as { ok: boolean }).ok;
   }

@@ -5,6 +5,7 @@
 //   send HEX ADDR PORT -> sends the bytes through the data plane's socket (as JS sends handshakes)
 //   reconf N           -> N setPeer calls (same configuration); the longest one's time in ms
 //   session JSON       -> setSession for peer 1 (keys in hex); unsession INDEX -> removeSession
+//   seal HEX           -> the transport message for that IP packet (not sent); inject HEX -> inject()
 // It prints "ready" once the data plane runs, and exits on SIGTERM or when stdin closes.
 //
 // Session keys come either from the config (`session`: installed by hand, no handshake) or from a
@@ -176,6 +177,11 @@ function main(): void {
       process.stdout.write('{"ok":true}\n');
     } else if (cmd === 'unsession') {
       process.stdout.write(`${JSON.stringify({ ok: dp.removeSession(h, Number(args[0])) })}\n`);
+    } else if (cmd === 'seal') {
+      const r = dp.encrypt(h, Buffer.from(args[0], 'hex'));
+      process.stdout.write(`${JSON.stringify('datagram' in r ? { hex: r.datagram.toString('hex') } : r)}\n`);
+    } else if (cmd === 'inject') {
+      process.stdout.write(`${JSON.stringify({ err: dp.inject(h, Buffer.from(args[0], 'hex')) })}\n`);
     } else if (cmd === 'send') {
       const err = dp.send(h, Buffer.from(args[0], 'hex'), { address: args[1], port: Number(args[2]) });
       process.stdout.write(`${JSON.stringify({ sent: err })}\n`);

@@ -10,6 +10,30 @@ import { iperfTransfer, NetnsLab, netnsSkipReason } from '../lib/netns';
 
 const skip = netnsSkipReason();
 
+/** An IPv4 ICMP echo request with correct checksums (the receiving kernel answers it). */
+function icmpEcho(src: string, dst: string, id: number, seq: number): Buffer {
+  const b = Buffer.alloc(20 + 8 + 16);
+  b[0] = 0x45;
+  b.writeUInt16BE(b.length, 2);
+  b[8] = 64;
+  b[9] = 1;
+  Buffer.from(src.split('.').map(Number)).copy(b, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(b, 16);
+  b.writeUInt16BE(checksum(b.subarray(0, 20)), 10);
+  b[20] = 8;
+  b.writeUInt16BE(id, 24);
+  b.writeUInt16BE(seq, 26);
+  b.writeUInt16BE(checksum(b.subarray(20)), 22);
+  return b;
+}
+
+function checksum(b: Buffer): number {
+  let s = 0;
+  for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
 describe('native data plane between two namespaces', { skip: skip ?? false }, () => {
   const lab = new NetnsLab();
   const pairs: DpPair[] = [];
@@ -168,6 +192,35 @@ describe('native data plane between two namespaces', { skip: skip ?? false }, ()
     assert.equal(sb.peers[0].currentIndex, 0x2000a, 'b switched to the last next session');
     assert.ok(sb.events.bits & 32, 'CONFIRMED reached JS');
     assert.equal(sa.counters.rxBadTag + sb.counters.rxBadTag, 0);
+    await pair.stop();
+  });
+
+  it('a relayed message handed in by JS is opened in the same replay window as direct ones', async () => {
+    const pair = new DpPair(lab, 6, DP_VARIANTS[3]);
+    pairs.push(pair);
+    await pair.start();
+    const A = pair.worker(pair.hostA);
+    const B = pair.worker(pair.hostB);
+    // b seals an echo request to a (as if it went through a relay: JS on a unwraps and injects it).
+    const d = await B.seal(icmpEcho(pair.overlayB, pair.overlayA, 0x4242, 1));
+    const a0 = await A.stats();
+    const b0 = await B.stats();
+    assert.equal(await A.inject(d), 0);
+    const delta = async (w: typeof A, s0: typeof a0, k: string) =>
+      (await w.stats()).counters[k] - s0.counters[k];
+    // a's kernel answers through the tunnel: b receives the echo reply.
+    for (let i = 0; i < 50 && (await delta(B, b0, 'rxPackets')) < 1; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await delta(A, a0, 'rxInjected'), 1);
+    assert.equal(await delta(A, a0, 'rxPackets'), 1);
+    assert.equal(await delta(B, b0, 'rxPackets'), 1, 'the echo reply came back');
+    // The same message again, injected or straight over UDP: a replay either way.
+    assert.equal(await A.inject(d), 0);
+    assert.equal(await B.send(d, `198.18.${pair.n}.1`, 51820), 0);
+    for (let i = 0; i < 50 && (await delta(A, a0, 'rxReplayed')) < 2; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await delta(A, a0, 'rxReplayed'), 2);
+    assert.equal(await delta(A, a0, 'rxPackets'), 1);
     await pair.stop();
   });
 
