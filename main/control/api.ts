@@ -2,6 +2,7 @@
 // server's WebSocket, later the desktop app over IPC) may call, with the runtime schema of its
 // params, and the events a node streams. Each transport hands raw messages to parseRequest() and
 // calls the handler only with what it returns. The renderer imports the types only.
+import { MESH_MAX_ROUTES } from '../core/constants';
 import {
   arr,
   bool,
@@ -45,7 +46,7 @@ const settingsShape = {
     str({ min: 1, max: 15, pattern: /^[A-Za-z0-9_.-]+$/, what: 'an interface name (at most 15 characters)' }),
   ),
   relay: optional(bool()),
-  advertiseRoutes: optional(arr(cidr(), { max: 16 })),
+  advertiseRoutes: optional(arr(cidr(), { max: MESH_MAX_ROUTES })),
   startConnected: optional(bool()),
   launchAtLogin: optional(bool()),
   theme: optional(oneOf('system', 'light', 'dark')),
@@ -193,7 +194,10 @@ export interface AppState {
   desktop: boolean;
 }
 
-export type PathKind = 'direct' | 'relayed' | 'none';
+/** How traffic reaches a member (one type, the mesh's). */
+export type { PathKind } from '../core/mesh/path-kind';
+
+import type { PathKind } from '../core/mesh/path-kind';
 
 /** `peers`: one row of the peer list. */
 export interface PeerRow {

@@ -10,12 +10,12 @@ import { performance } from 'node:perf_hooks';
 import type { ApiEvent, MethodName, PeerRow } from '../control/api';
 import { ControlServer } from '../control/socket';
 import { DEFAULT_PORT, MSG_JOIN } from '../core/constants';
-import { Device, type DeviceEvent, type Endpoint, type Peer } from '../core/device';
+import { Device, type DeviceEvent, type Endpoint, type Peer, type PeerEndpoint } from '../core/device';
 import { Invites } from '../core/invites';
 import { type Cidr, cidrOverlap, formatCidr, formatIp, maskBytes, parseCidr, parseIp } from '../core/ip';
 import {
   endpointText,
-  type Member,
+  type MemberView,
   Mesh,
   type MeshEvent,
   memberAddresses,
@@ -81,7 +81,7 @@ function random(n: number): Uint8Array {
   return randomBytes(n);
 }
 
-function formatEndpoint(e: Endpoint | null): string | null {
+function formatEndpoint(e: PeerEndpoint | null): string | null {
   if (!e) return null;
   return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
@@ -155,12 +155,29 @@ export class PeerMeshNode {
     });
     this.device = new Device(
       {
-        send: (buf, start, len, to) =>
-          to.relayTo ? this.mesh?.sendRelayed(buf, start, len, to) : this.udp.send(buf, start, len, to),
+        send: (buf, start, len, to) => this.udp.send(buf, start, len, to),
         writeTun: (buf, start, end) => this.tun?.writePacket(buf, start, end),
         event: (e) => this.onEvent(e),
       },
-      { privateKey, mtu: cfg.mtu, random, now: performance.now(), wallNow: Date.now() },
+      {
+        privateKey,
+        mtu: cfg.mtu,
+        random,
+        now: performance.now(),
+        wallNow: Date.now(),
+        // The mesh (when the node is in a network) answers what the device asks.
+        delegate: {
+          meshMessage: (buf, len, from) => {
+            if (!this.mesh) return false;
+            if (buf[0] === MSG_JOIN) this.handleJoin(buf, len, from);
+            else this.mesh.handleDatagram(buf, len, from);
+            return true;
+          },
+          noRoute: (buf, start) => this.mesh?.noRoute(buf, start) ?? false,
+          unknownPeer: (key) => this.mesh?.unknownPeer(key) ?? false,
+          handshakeStarting: (peer) => this.mesh?.handshakeStarting(peer),
+        },
+      },
     );
     this.metrics = new MetricsFeed(this.device, () => this.mesh);
     this.handlers = {
@@ -267,10 +284,6 @@ export class PeerMeshNode {
         }
       }
       node.loadAliases();
-      node.device.onMeshMessage = (buf, len, from) => {
-        if (buf[0] === MSG_JOIN) node.handleJoin(buf, len, from);
-        else mesh.handleDatagram(buf, len, from);
-      };
     }
     const allAllowed: Cidr[] = [];
     for (const [i, p] of cfg.peers.entries()) {
@@ -616,7 +629,7 @@ export class PeerMeshNode {
 
   /** Remove a member (by key, name or overlay address) from the network. */
   /** The member a request names: {"peer": key, name, hosts-file name or overlay IPv4}. */
-  private findMember(params: unknown, what: string): Member {
+  private findMember(params: unknown, what: string): MemberView {
     const mesh = this.mesh;
     if (!mesh) throw new Error('this node is not a member of a network');
     const want = (params as { peer?: unknown } | null)?.peer;
@@ -713,7 +726,7 @@ export class PeerMeshNode {
    * idle members are made on demand.) A member that stops or crashes goes offline when its path
    * times out; a removed one at once.
    */
-  private isOnline(m: Member): boolean {
+  private isOnline(m: MemberView): boolean {
     return !m.removed && m.path !== 'none';
   }
 
