@@ -6,6 +6,12 @@
 // exited) or on SIGTERM/SIGINT/SIGHUP it exits; the device is not persistent, so the kernel removes
 // it with its addresses and routes when our file descriptor closes. Protocol: docs/helper.md.
 //
+// With --pass-fd N (the core's native data plane), the device is opened with IFF_VNET_HDR and,
+// once privileges are dropped, its descriptor is handed to the core over the unix socket N
+// (SCM_RIGHTS) and closed here: the core reads and writes the device itself, and the device lives
+// as long as the core's descriptor. The helper then only serves route frames and exits when the
+// channel closes, as in the pump mode.
+//
 // With --forward (a subnet this node offers to the mesh) or --dynamic-routes (routes learned at
 // runtime), a tiny privileged "janitor" process is forked before the privileges are dropped. It
 // only (a) adds/removes routes through this one device on request, validated, and (b) when the
@@ -40,6 +46,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -119,7 +126,7 @@ static void usage_error(const char *fmt, ...) {
   va_start(ap, fmt);
   fputs("peermesh-helper: ", stderr);
   vfprintf(stderr, fmt, ap);
-  fputs("\nusage: peermesh-helper --name IFNAME --mtu N [--addr CIDR]... [--route CIDR]... [--fd N] [--user NAME]\n",
+  fputs("\nusage: peermesh-helper --name IFNAME --mtu N [--addr CIDR]... [--route CIDR]... [--fd N] [--pass-fd N] [--user NAME]\n",
         stderr);
   va_end(ap);
   exit(2);
@@ -526,13 +533,35 @@ static void drop_privileges(const char *user) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) setup_error("no_new_privs", errno);
 }
 
+// ------------------------------------------------------------------------------------ fd passing
+
+// Hand `fd` to the core over the unix socket `sock`: one one-byte message carrying it (SCM_RIGHTS).
+static int pass_fd(int sock, int fd) {
+  unsigned char byte = 0;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } cm;
+  memset(&cm, 0, sizeof cm);
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  while (sendmsg(sock, &m, MSG_NOSIGNAL) < 0)
+    if (errno != EINTR) return -1;
+  return 0;
+}
+
 // ------------------------------------------------------------------------------------ main
 
 static void on_signal(int sig) { stop_signal = sig; }
 
 int main(int argc, char **argv) {
   const char *name = NULL, *user = "nobody";
-  int mtu = 0, fd_arg = 3, naddr = 0, nroute = 0;
+  int mtu = 0, fd_arg = 3, naddr = 0, nroute = 0, pass_arg = -1;
   struct cidr addrs[MAX_CIDRS], routes[MAX_CIDRS], fwd[MAX_FORWARD];
   int have_v6 = 0, nfwd = 0, dynamic = 0, user_given = 0;
 
@@ -579,6 +608,12 @@ int main(int argc, char **argv) {
       // 1: the channel is stdout (a launcher such as pkexec marks fds >= 3 close-on-exec)
       if (*v == 0 || *end != 0 || (f != 1 && f < 3) || f > 1024) usage_error("bad --fd \"%s\"", v);
       fd_arg = (int)f;
+    } else if (strcmp(a, "--pass-fd") == 0) {
+      char *end;
+      long f = strtol(v, &end, 10);
+      // 0: stdin, when the channel is stdout behind a launcher that closes descriptors above 2
+      if (*v == 0 || *end != 0 || (f != 0 && f < 3) || f > 1024) usage_error("bad --pass-fd \"%s\"", v);
+      pass_arg = (int)f;
     } else if (strcmp(a, "--user") == 0) {
       user = v;
       user_given = 1;
@@ -593,6 +628,14 @@ int main(int argc, char **argv) {
   if (fstat(fd_arg, &st) != 0 || !S_ISSOCK(st.st_mode))
     usage_error("fd %d is not a socket: this program is started by the PeerMesh core", fd_arg);
   chan_fd = fd_arg;
+  if (pass_arg >= 0) {
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (pass_arg == fd_arg || fstat(pass_arg, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+        getsockopt(pass_arg, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_SEQPACKET)
+      usage_error("--pass-fd %d is not a unix seqpacket socket other than the channel", pass_arg);
+    (void)fcntl(pass_arg, F_SETFD, FD_CLOEXEC);
+  }
   (void)fcntl(chan_fd, F_SETFD, FD_CLOEXEC);
   pid_t parent = getppid();
 
@@ -626,6 +669,7 @@ int main(int argc, char **argv) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL; // a new device only, never someone else's
+  if (pass_arg >= 0) ifr.ifr_flags |= IFF_VNET_HDR; // the data plane uses offloads (it sets them up)
   strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
   if (ioctl(tun, TUNSETIFF, &ifr) != 0) {
     char what[64];
@@ -710,6 +754,7 @@ int main(int argc, char **argv) {
     if (jpid == 0) {
       close(sp[0]);
       close(chan_fd);
+      if (pass_arg >= 0) close(pass_arg);
       close(tun); // the device must go when the helper goes
       janitor(sp[1], ifindex, table, old4, old6);
     }
@@ -722,14 +767,22 @@ int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
   if (getppid() != parent) return 0;
 
+  // Fd mode: the core takes the device; ours closes, so the device goes exactly when the core's does.
+  if (pass_arg >= 0) {
+    if (pass_fd(pass_arg, tun) != 0) setup_error("pass the TUN descriptor to the core", errno);
+    close(pass_arg);
+    close(tun);
+    tun = -1; // poll() skips a negative fd: from here on the loop serves the channel only
+  }
+
   char ready[256];
-  snprintf(ready, sizeof ready, "{\"type\":\"ready\",\"ifname\":\"%s\",\"ifindex\":%d,\"mtu\":%d}", ifr.ifr_name,
-           ifindex, mtu);
+  snprintf(ready, sizeof ready, "{\"type\":\"ready\",\"ifname\":\"%s\",\"ifindex\":%d,\"mtu\":%d,\"fd\":%s}",
+           ifr.ifr_name, ifindex, mtu, tun < 0 ? "true" : "false");
   send_control(ready);
   say("%s up (ifindex %d, mtu %d), privileges dropped", ifr.ifr_name, ifindex, mtu);
 
   // ---------------------------------------------------------------------------------- the pump
-  fcntl(tun, F_SETFL, fcntl(tun, F_GETFL) | O_NONBLOCK);
+  if (tun >= 0) fcntl(tun, F_SETFL, fcntl(tun, F_GETFL) | O_NONBLOCK);
   fcntl(chan_fd, F_SETFL, fcntl(chan_fd, F_GETFL) | O_NONBLOCK);
   unsigned char *out = malloc(BUF_SIZE); // frames read from TUN, waiting for the channel
   unsigned char *in = malloc(BUF_SIZE);  // bytes read from the channel, not yet whole frames
@@ -767,7 +820,7 @@ int main(int argc, char **argv) {
           goto done;
         }
         if (in_len - off - 2 < len) break;
-        if (in[off + 2] == FRAME_PACKET && len > 1) {
+        if (in[off + 2] == FRAME_PACKET && len > 1 && tun >= 0) {
           if (write(tun, in + off + 3, len - 1) < 0) dropped++; // EAGAIN/ENOBUFS/EINVAL: drop it
         }
         if (in[off + 2] == FRAME_ROUTE && len == 20) {
@@ -818,7 +871,7 @@ int main(int argc, char **argv) {
   }
 done:
   if (stop_signal) why = strsignal(stop_signal);
-  close(tun); // non-persistent: the kernel removes the device, its addresses and routes
+  if (tun >= 0) close(tun); // non-persistent: the kernel removes the device, its addresses and routes
   if (jfd >= 0) {
     close(jfd); // the janitor undoes forwarding and NAT; wait so a restart cannot race it
     while (waitpid(jpid, NULL, 0) < 0 && errno == EINTR) {

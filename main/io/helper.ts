@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Cidr } from '../core/ip';
+import type { DataplaneAddon } from './dataplane';
 
 const FRAME_PACKET = 0x01;
 const FRAME_CONTROL = 0x02;
@@ -31,6 +32,12 @@ export interface TunOptions {
   forward?: string[];
   /** Routes through the device will be added and removed at runtime (setRoute). */
   dynamicRoutes?: boolean;
+  /**
+   * Fd mode (the native data plane): the helper opens the device with IFF_VNET_HDR and hands its
+   * descriptor over a unix seqpacket pair made by this addon (`tunFd` once started); it then only
+   * serves route frames, and packets never cross the channel.
+   */
+  passFd?: DataplaneAddon;
 }
 
 export interface TunInfo {
@@ -53,6 +60,8 @@ export class TunHelper {
   onLog: (line: string) => void = () => {};
   readonly stats = { rxPackets: 0, txPackets: 0, txDropped: 0 };
   info: TunInfo = { ifname: '', ifindex: 0, mtu: 0 };
+  /** Fd mode: the device's descriptor (IFF_VNET_HDR), now owned by the caller; else -1. */
+  tunFd = -1;
 
   // Packets for the helper are appended to an arena; flush() hands the region filled since the last
   // flush to the socket (which keeps a reference until written) and appending continues after it.
@@ -93,9 +102,19 @@ export class TunHelper {
     const viaLauncher = !!opts.launcher?.length;
     const [cmd, ...pre] = viaLauncher ? [...opts.launcher!, path] : [path];
     if (viaLauncher) args.push('--fd', '1');
-    const child = spawn(cmd, [...pre, ...args], {
-      stdio: viaLauncher ? ['ignore', 'pipe', 'pipe', 'ignore'] : ['ignore', 'ignore', 'pipe', 'pipe'],
-    });
+    // Fd mode: the helper's end of a seqpacket pair is its stdin behind a launcher, else fd 4.
+    const pair = opts.passFd ? opts.passFd.socketpair() : null;
+    if (pair) args.push('--pass-fd', viaLauncher ? '0' : '4');
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd, [...pre, ...args], {
+        stdio: viaLauncher
+          ? [pair ? pair[1] : 'ignore', 'pipe', 'pipe', 'ignore']
+          : ['ignore', 'ignore', 'pipe', 'pipe', ...(pair ? [pair[1]] : [])],
+      });
+    } finally {
+      if (pair) opts.passFd!.closeFd(pair[1]); // the child has its copy
+    }
     const chan = child.stdio[viaLauncher ? 1 : 3] as Readable & Writable;
     const h = new TunHelper(child, chan);
     child.stderr?.setEncoding('utf8');
@@ -103,6 +122,11 @@ export class TunHelper {
       h.stderrTail = (h.stderrTail + d).slice(-2000);
       for (const line of d.split('\n')) if (line.trim()) h.onLog(line.replace(/^peermesh-helper: /, ''));
     });
+    let pairOpen = !!pair;
+    const closePair = () => {
+      if (pairOpen) opts.passFd!.closeFd(pair![0]);
+      pairOpen = false;
+    };
     return new Promise((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => fail('the TUN helper did not report ready within 10 s'), 10_000);
@@ -110,11 +134,23 @@ export class TunHelper {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        closePair();
         child.kill('SIGKILL');
         reject(new Error(msg));
       };
       h.onControl = (msg) => {
         if (msg.type === 'ready' && !settled) {
+          if (pair) {
+            // The helper sent the descriptor before its ready frame: it is already queued.
+            try {
+              h.tunFd = opts.passFd!.recvFd(pair[0], 1000);
+            } catch (e) {
+              fail(`TUN helper: no device descriptor (${(e as Error).message}); is the helper current?`);
+              return;
+            } finally {
+              closePair();
+            }
+          }
           settled = true;
           clearTimeout(timer);
           h.info = { ifname: String(msg.ifname), ifindex: Number(msg.ifindex), mtu: Number(msg.mtu) };
@@ -129,8 +165,9 @@ export class TunHelper {
       child.once('exit', (code, signal) => {
         const reason = () => h.lastHelperLine() || `exit ${code ?? signal}`;
         // Before ready, wait for stdio to drain: the error frame and stderr line may still be unread.
-        if (!settled) child.once('close', () => fail(`TUN helper failed: ${reason()}`));
-        else if (!h.closed) h.onExit(reason());
+        if (!settled) {
+          child.once('close', () => fail(`TUN helper failed: ${reason()}`));
+        } else if (!h.closed) h.onExit(reason());
       });
       chan.on('data', (chunk: Buffer) => h.receive(chunk));
       chan.on('error', () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { defaultHelperPath } from '../../main/io/helper';
@@ -91,6 +91,59 @@ describe('native TUN helper', { skip: skip ?? false }, () => {
     await waitFor('device gone', () => !lab.tryExec('h', 'ip', ['link', 'show', name]).ok, 5000);
   });
 
+  it('fd mode (--pass-fd): the core gets the device fd and moves packets itself; the helper keeps no device fd, serves routes, and the device goes with the core (kill -9)', async () => {
+    const name = `pmf${lab.id}`;
+    const proc = lab.spawnIn(
+      'h',
+      process.execPath,
+      [FIXTURE, name, '100.64.9.1/24', 'fd00:64:9::1/64', '--pass-fd'],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    proc.stdout?.on('data', (d) => {
+      out += d;
+    });
+    proc.stderr?.on('data', (d) => {
+      out += d;
+    });
+    const helperPid = Number(
+      (
+        await waitFor('fd-mode fixture ready', () => {
+          if (proc.exitCode !== null) throw new Error(`fixture exited ${proc.exitCode}: ${out}`);
+          return /ready (\d+)/.exec(out);
+        })
+      )[1],
+    );
+    // Echo requests the kernel sends into the device are read from the passed fd by the fixture and
+    // its replies written to that fd arrive on the interface: both directions of the descriptor.
+    assert.match(lab.exec('h', 'ping', ['-c', '3', '-i', '0.1', '-W', '1', '100.64.9.2']), /3 received/);
+    assert.match(
+      lab.exec('h', 'ping', ['-6', '-c', '3', '-i', '0.1', '-W', '1', 'fd00:64:9::2']),
+      /3 received/,
+    );
+    const rx = /RX:[^\n]*\n\s*(\d+)\s+(\d+)/.exec(lab.exec('h', 'ip', ['-s', 'link', 'show', name]));
+    assert.ok(rx && Number(rx[2]) >= 6, `interface RX counters: ${rx?.[0]}`);
+    // The helper holds no descriptor of the device and no privilege; it is alive for the routes.
+    const fds = readdirSync(`/proc/${helperPid}/fd`).map((f) => {
+      try {
+        return readlinkSync(`/proc/${helperPid}/fd/${f}`);
+      } catch {
+        return '';
+      }
+    });
+    assert.ok(!fds.some((l) => l.includes('/dev/net/tun')), fds.join(' '));
+    const status = readFileSync(`/proc/${helperPid}/status`, 'utf8');
+    assert.match(status, /CapEff:\s+0000000000000000/);
+    assert.match(status, /Uid:\s+65534\s+65534\s+65534/);
+    proc.stdin?.write('route add 100.66.0.0/16\n');
+    await waitFor('route answer', () => out.includes('route add 100.66.0.0/16 null'), 5000);
+    assert.match(lab.exec('h', 'ip', ['route']), new RegExp(`100\\.66\\.0\\.0/16 dev ${name}`));
+    proc.kill('SIGKILL');
+    await waitFor('helper exit', () => !existsSync(`/proc/${helperPid}/status`), 5000);
+    await waitFor('device gone', () => !lab.links('h').includes(name), 5000);
+    assert.doesNotMatch(lab.exec('h', 'ip', ['route']), /100\.6[46]\.9|100\.66/);
+  });
+
   it('refuses a second device with the same name, with a clear error', async () => {
     const r = spawnSync(
       'ip',
@@ -117,6 +170,7 @@ describe('native TUN helper', { skip: skip ?? false }, () => {
       [['--name', 'x', '--mtu', '1420', '--route', 'nonsense'], /bad --route/],
       [['--name', 'x', '--mtu', '1420', '--bogus', '1'], /unknown option/],
       [['--name', 'x', '--mtu', '1420'], /fd 3 is not a socket/],
+      [['--name', 'x', '--mtu', '1420', '--pass-fd', '2'], /bad --pass-fd/],
     ];
     for (const [args, re] of cases) {
       const r = spawnSync(helper, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
