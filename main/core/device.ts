@@ -119,6 +119,42 @@ const NO_DELEGATE: DeviceDelegate = {
   handshakeStarting: () => {},
 };
 
+/**
+ * A data plane outside the device (the native one, main/node/native-path.ts) that holds copies of
+ * the peers and sessions and seals and opens every transport message: the device keeps handshakes,
+ * timers and decisions, tells it what changed, and never seals or opens transport messages itself
+ * (each key has one counter and one replay window, the data plane's).
+ */
+export interface DeviceDataPlane {
+  /** A peer was added, or its endpoint or allowed IPs changed. */
+  peerChanged(peer: Peer): void;
+  peerRemoved(peer: Peer): void;
+  /** The peer's current/next/previous keypairs changed (created, rotated, retired, zeroed). */
+  sessionsChanged(peer: Peer): void;
+  /**
+   * Seal buf[start, start+len) (len 0: a keepalive) with the peer's current session. For a direct
+   * endpoint the data plane sends it and returns null; for a relayed one it returns the message for
+   * the device to hand to the relay. Null also when it could not seal (counted there).
+   */
+  seal(peer: Peer, buf: Buffer, start: number, len: number): Buffer | null;
+  /** A transport message that came through a relay: the data plane opens it. */
+  inject(buf: Buffer, len: number): void;
+}
+
+/** What the data plane reports for a peer (dataPlaneReport). */
+export interface DataPlaneReport {
+  dataSent?: boolean;
+  dataReceived?: boolean;
+  authSent?: boolean;
+  authReceived?: boolean;
+  /** The responder's next session carried a packet: the data plane made it current. */
+  confirmed?: boolean;
+  /** The session needs a new handshake (message count or age limit). */
+  rekey?: boolean;
+  /** The peer sent from a new address (roaming). */
+  endpoint?: Endpoint;
+}
+
 /** Limits that tests may lower to exercise rekeying; production uses WireGuard's values. */
 export interface DeviceLimits {
   rekeyAfterMessages: number;
@@ -140,6 +176,8 @@ export interface DeviceOptions {
   ringSize?: number;
   /** The layer above (mesh messages, peers on demand); none: those are dropped or refused. */
   delegate?: DeviceDelegate;
+  /** A data plane that seals and opens transport messages (none: the device does). */
+  dataPlane?: DeviceDataPlane;
 }
 
 export interface DeviceCounters {
@@ -169,6 +207,7 @@ export class Device {
   };
   mtu: number;
   private readonly delegate: DeviceDelegate;
+  private readonly dataPlane: DeviceDataPlane | null;
   private now: number;
   private wallNow: number;
   private readonly random: (n: number) => Uint8Array;
@@ -192,6 +231,7 @@ export class Device {
     this.wallNow = opts.wallNow;
     this.random = opts.random;
     this.delegate = opts.delegate ?? NO_DELEGATE;
+    this.dataPlane = opts.dataPlane ?? null;
     this.limits = {
       rekeyAfterMessages: Math.min(REKEY_AFTER_MESSAGES, MAX_SAFE_COUNTER),
       rejectAfterMessages: MAX_SAFE_COUNTER,
@@ -224,6 +264,7 @@ export class Device {
     this.peers.set(key, peer);
     for (const c of cfg.allowedIps) this.routes.insert(c, peer);
     if (peer.persistentKeepaliveMs > 0) peer.timers.persistentKeepalive = this.now;
+    this.dataPlane?.peerChanged(peer);
     return peer;
   }
 
@@ -235,6 +276,7 @@ export class Device {
     peer.staged.length = 0;
     this.routes.removeValue(peer);
     this.peers.delete(keyB64);
+    this.dataPlane?.peerRemoved(peer);
     return true;
   }
 
@@ -242,6 +284,7 @@ export class Device {
   setAllowedIps(peer: Peer, cidrs: Cidr[]): void {
     this.routes.removeValue(peer);
     for (const c of cidrs) this.routes.insert(c, peer);
+    this.dataPlane?.peerChanged(peer);
   }
 
   getPeer(keyB64: string): Peer | undefined {
@@ -312,6 +355,15 @@ export class Device {
       if (padded > this.mtu) padded = Math.max(len, this.mtu);
     }
     const total = padded + TRANSPORT_OVERHEAD;
+    if (this.dataPlane) {
+      // The data plane seals with its counter (and sends, unless the path is relayed).
+      const relayed = this.dataPlane.seal(peer, src, start, len);
+      if (relayed) this.transmit(relayed, 0, relayed.length, endpoint);
+      peer.timers.anyAuthenticatedPacketSent();
+      peer.timers.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
+      if (len > 0) peer.timers.dataSent(this.now, this.jitter());
+      return;
+    }
     if (this.ringPos + total > this.ring.length) this.ringPos = 0;
     const at = this.ringPos;
     const ring = this.ring;
@@ -392,6 +444,12 @@ export class Device {
   }
 
   private handleTransport(buf: Buffer, len: number, from: PeerEndpoint): void {
+    if (this.dataPlane) {
+      // Direct ones reach us only for indices the data plane does not hold: nothing to open here.
+      if (from.kind === 'relay') this.dataPlane.inject(buf, len);
+      else this.counters.invalid++;
+      return;
+    }
     const entry = this.indices.get(transportReceiver(buf));
     const kp = entry?.keypair;
     if (!entry || !kp) {
@@ -456,7 +514,26 @@ export class Device {
     peer.previous = peer.current;
     peer.current = next;
     peer.next = null;
+    this.dataPlane?.sessionsChanged(peer);
     this.sendStaged(peer);
+  }
+
+  /** What the data plane did for a peer since its last report (the device's timers and sessions). */
+  dataPlaneReport(peer: Peer, r: DataPlaneReport): void {
+    const t = peer.timers;
+    if (r.authSent) {
+      t.anyAuthenticatedPacketSent();
+      t.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
+    }
+    if (r.dataSent) t.dataSent(this.now, this.jitter());
+    if (r.authReceived) {
+      t.anyAuthenticatedPacketReceived();
+      t.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
+    }
+    if (r.dataReceived) t.dataReceived(this.now);
+    if (r.confirmed && peer.next) this.confirmNext(peer);
+    if (r.endpoint) this.updateEndpoint(peer, r.endpoint);
+    if (r.rekey) this.sendInitiation(peer, false);
   }
 
   private updateEndpoint(peer: Peer, from: PeerEndpoint): void {
@@ -473,6 +550,7 @@ export class Device {
       to.kind === 'relay'
         ? { kind: 'relay', address: to.address, port: to.port, via: to.via }
         : { address: to.address, port: to.port };
+    this.dataPlane?.peerChanged(peer);
     this.io.event({ type: 'endpoint', peer: peer.keyB64, endpoint: peer.endpoint });
     // Packets waiting for a session whose handshake had nowhere to go (or went to a dead endpoint):
     // start it now on the new path instead of at the next retry.
@@ -568,6 +646,7 @@ export class Device {
     this.indices.retire(peer.previous);
     peer.previous = null;
 
+    this.dataPlane?.sessionsChanged(peer);
     this.updateEndpoint(peer, from);
     this.sendHandshakeBytes(peer, bytes);
     peer.timers.anyAuthenticatedPacketReceived();
@@ -612,6 +691,7 @@ export class Device {
       peer.previous = peer.current;
     }
     peer.current = kp;
+    this.dataPlane?.sessionsChanged(peer);
 
     this.updateEndpoint(peer, from);
     peer.timers.handshakeComplete();
@@ -726,6 +806,7 @@ export class Device {
     this.indices.retire(peer.next);
     peer.previous = peer.current = peer.next = null;
     this.indices.dropHandshake(peer);
+    this.dataPlane?.sessionsChanged(peer);
   }
 
   private jitter(): number {

@@ -101,7 +101,10 @@ export interface DataplaneAddon {
   removeSession(h: DpHandle, localIndex: number): boolean;
   /** Send a datagram (handshake, mesh) through the data plane's socket; returns 0 or an errno. */
   send(h: DpHandle, datagram: Buffer, to: DpEndpoint): number;
-  /** Route and seal one IP packet; with send=true it goes out through the socket. */
+  /**
+   * Route and seal one IP packet; with send=true it goes out through the socket. Without send, a
+   * peer without an endpoint (relayed) is sealed too: JS wraps the datagram for the relay.
+   */
   encrypt(h: DpHandle, packet: Buffer, send?: boolean): DpEncryptResult;
   keepalive(h: DpHandle, peer: number, send?: boolean): DpEncryptResult;
   /**
@@ -119,6 +122,8 @@ export interface DataplaneAddon {
   /** A UDP socket bound to address:port ("::" is dual-stack). */
   openUdp(address: string, port: number): number;
   closeFd(fd: number): void;
+  /** The port a socket is bound to. */
+  localPort(fd: number): number;
   /** [ours, theirs]: a unix seqpacket pair; `theirs` goes to the helper (stdio), which sends the TUN fd. */
   socketpair(): [number, number];
   /** The single fd carried by the next message on `sock` (SCM_RIGHTS); throws on timeout or anything else. */

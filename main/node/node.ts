@@ -32,6 +32,7 @@ import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
 import { decodeKey, generatePrivateKey, publicKeyOf, readKeyFile, writeKeyFile } from './identity';
 import { type Logger, shortKey } from './log';
 import { MetricsFeed } from './metrics-feed';
+import { chooseDataPath, NativePath, type NativeUdp } from './native-path';
 
 export interface PeerStatus {
   publicKey: string;
@@ -73,6 +74,11 @@ export interface NodeStatus {
       relay: boolean;
     }[];
   } | null;
+  /** Which data path carries the packets, and why (the switch, or why the addon did not load). */
+  dataPath: 'native' | 'typescript';
+  dataPathReason: string;
+  /** The native data plane's counters (drops by reason, hand-overs to JS, offloads in use). */
+  dataPlane: Record<string, number> | null;
   /** Memory of the node process in bytes (process.memoryUsage()). */
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
 }
@@ -108,7 +114,10 @@ function formatIpBytes(b: Uint8Array): string {
 
 export class PeerMeshNode {
   private readonly device: Device;
-  private readonly udp: UdpSockets;
+  private readonly udp: UdpSockets | NativeUdp;
+  /** The native data path (main/node/native-path.ts), or null: the TypeScript one. */
+  private readonly native: NativePath | null;
+  private readonly dataPathReason: string;
   private tun: TunHelper | null = null;
   private readonly control: ControlServer;
   private ticker: NodeJS.Timeout | null = null;
@@ -146,13 +155,19 @@ export class PeerMeshNode {
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;
     });
-    this.udp = new UdpSockets((msg, rinfo) => {
-      const now = performance.now();
-      const wall = Date.now();
-      this.device.setTime(now, wall);
-      this.mesh?.setTime(now, wall);
-      this.device.handleDatagram(msg, msg.length, rinfo);
-    });
+    const choice = chooseDataPath();
+    if (!choice.addon && choice.required) throw new ConfigError(choice.reason);
+    this.dataPathReason = choice.reason;
+    this.native = choice.addon ? new NativePath(choice.addon, (m) => log.warn(m)) : null;
+    this.udp =
+      this.native?.udp ??
+      new UdpSockets((msg, rinfo) => {
+        const now = performance.now();
+        const wall = Date.now();
+        this.device.setTime(now, wall);
+        this.mesh?.setTime(now, wall);
+        this.device.handleDatagram(msg, msg.length, rinfo);
+      });
     this.device = new Device(
       {
         send: (buf, start, len, to) => this.udp.send(buf, start, len, to),
@@ -177,8 +192,10 @@ export class PeerMeshNode {
           unknownPeer: (key) => this.mesh?.unknownPeer(key) ?? false,
           handshakeStarting: (peer) => this.mesh?.handshakeStarting(peer),
         },
+        dataPlane: this.native ?? undefined,
       },
     );
+    this.native?.attach(this.device);
     this.metrics = new MetricsFeed(this.device, () => this.mesh);
     this.handlers = {
       status: () => this.status(),
@@ -325,10 +342,24 @@ export class PeerMeshNode {
         routes: extraRoutes(addresses, allAllowed),
         forward: cfg.network?.advertiseRoutes ?? [],
         dynamicRoutes: !!cfg.network,
+        passFd: node.native?.dp,
       });
+      if (node.native) {
+        node.native.start(node.tun.tunFd, cfg.mtu, () => {
+          const now = performance.now();
+          const wall = Date.now();
+          node.device.setTime(now, wall);
+          node.mesh?.setTime(now, wall);
+        });
+        log.info(`native data path: ${node.dataPathReason}`);
+      }
     } catch (e) {
+      node.native?.close();
       node.udp.close();
-      throw e;
+      await node.tun?.close();
+      throw node.native
+        ? new Error(`${(e as Error).message} (PEERMESH_DATAPLANE=off runs the TypeScript data path)`)
+        : e;
     }
     const tun = node.tun;
     // The clock is read once per batch of packets from the TUN device, not per packet.
@@ -391,6 +422,7 @@ export class PeerMeshNode {
       node.metrics.watchers = Date.now() - node.lastWatched < 3000 ? 1 : 0;
       // the mesh's clock is otherwise only as fresh as the last tick: RTT probes need it exact
       node.mesh?.setTime(performance.now(), Date.now());
+      node.native?.syncStats();
       node.metrics.sample();
       node.updateOnline();
     }, 1000);
@@ -817,6 +849,7 @@ export class PeerMeshNode {
   }
 
   status(): NodeStatus {
+    const dataPlaneCounters = this.native?.syncStats() ?? {}; // first: it adds the addon's traffic to the peers
     const peers: PeerStatus[] = [];
     for (const p of this.device.allPeers() as Iterable<Peer>) {
       peers.push({
@@ -842,6 +875,9 @@ export class PeerMeshNode {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       peers,
       counters: { ...this.device.counters, udpSendDropped: this.udp.dropped, ...(this.tun?.stats ?? {}) },
+      dataPath: this.native ? 'native' : 'typescript',
+      dataPathReason: this.dataPathReason,
+      dataPlane: this.native?.running ? dataPlaneCounters : null,
       network: this.meshStatus(),
       memory: (({ rss, heapUsed, heapTotal, external, arrayBuffers }) => ({
         rss,
@@ -957,6 +993,7 @@ export class PeerMeshNode {
       tun.onExit = () => {};
       await tun.close();
     }
+    this.native?.close(); // the native path's TUN descriptor: the device goes with it
     for (const p of [...this.device.allPeers()]) this.device.removePeer(p.keyB64);
     this.log.info(`down: ${reason}`);
     this.resolveStopped(reason);

@@ -533,7 +533,8 @@ static napi_value js_encrypt(napi_env env, napi_callback_info info) {
   } else {
     if (len) memcpy(w->scratch + DP_HEADER, d, len);
     pthread_rwlock_rdlock(&dp->lock);
-    r = dp_encrypt(dp, w->scratch, (uint32_t)len, dp_now_ms(), &p, &to);
+    // Not sent (send false): a peer without an endpoint (relayed: JS wraps the message) is sealed too.
+    r = dp_encrypt(dp, w->scratch, (uint32_t)len, dp_now_ms(), &p, &to, send);
     pthread_rwlock_unlock(&dp->lock);
   }
   return encrypt_result(env, w, r, p, &to, send);
@@ -552,7 +553,7 @@ static napi_value js_keepalive(napi_env env, napi_callback_info info) {
   memset(&to, 0, sizeof to);
   pthread_rwlock_rdlock(&dp->lock);
   dp_peer_t *p = dp_peer_get(dp, id, 0);
-  int r = p ? dp_encrypt_keepalive(dp, p, w->scratch, dp_now_ms(), &to) : -DPC_txNoRoute;
+  int r = p ? dp_encrypt_keepalive(dp, p, w->scratch, dp_now_ms(), &to, send) : -DPC_txNoRoute;
   pthread_rwlock_unlock(&dp->lock);
   return encrypt_result(env, w, r, p, &to, send);
 }
@@ -701,6 +702,8 @@ static napi_value js_open_udp(napi_env env, napi_callback_info info) {
   // Large buffers absorb bursts (GSO sends, GRO receives); the kernel caps them at rmem_max/wmem_max.
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  int one = 1; // the mesh's LAN discovery sends to broadcast addresses
+  setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
   if (bind(fd, &a.sa, a.len) < 0) {
     int e = errno;
     close(fd);
@@ -708,6 +711,22 @@ static napi_value js_open_udp(napi_env env, napi_callback_info info) {
   }
   napi_value r;
   napi_create_int32(env, fd, &r);
+  return r;
+}
+
+// localPort(fd): the port a socket is bound to (openUdp with port 0).
+static napi_value js_local_port(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!args_of(env, info, 1, argv)) return NULL;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) THROW("dataplane.localPort: bad fd");
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) THROW("dataplane.localPort: %s", strerror(errno));
+  int port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                      : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  napi_value r;
+  napi_create_int32(env, port, &r);
   return r;
 }
 
@@ -821,6 +840,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stats", js_stats},     {"close", js_close},       {"openTun", js_open_tun},
       {"openUdp", js_open_udp}, {"closeFd", js_close_fd},   {"socketpair", js_socketpair},
       {"recvFd", js_recv_fd},   {"sendFd", js_send_fd},   {"inject", js_inject},
+      {"localPort", js_local_port},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -532,7 +532,7 @@ static int seal(dp_t *dp, dp_peer_t *p, dp_session_t *s, uint8_t *buf, uint32_t 
   return (int)total;
 }
 
-int dp_encrypt(dp_t *dp, uint8_t *buf, uint32_t len, int64_t now, dp_peer_t **peer, dp_addr_t *to) {
+int dp_encrypt(dp_t *dp, uint8_t *buf, uint32_t len, int64_t now, dp_peer_t **peer, dp_addr_t *to, int need_ep) {
   *peer = NULL;
   const uint8_t *pkt = buf + DP_HEADER;
   if (len < 20 || ((pkt[0] >> 4) != 4 && (pkt[0] >> 4) != 6)) return -DPC_txShort;
@@ -542,7 +542,7 @@ int dp_encrypt(dp_t *dp, uint8_t *buf, uint32_t len, int64_t now, dp_peer_t **pe
   *peer = p;
   dp_session_t *s = atomic_load_explicit(&p->current, memory_order_acquire);
   dp_peer_get_endpoint(p, to);
-  if (!s || !to->len) return -DPC_txNoSession;
+  if (!s || (need_ep && !to->len)) return -DPC_txNoSession;
   if (!session_can_send(dp, s, now)) {
     dp_raise(dp, p, DP_EV_LIMIT, now);
     return -DPC_txNoSession;
@@ -550,10 +550,10 @@ int dp_encrypt(dp_t *dp, uint8_t *buf, uint32_t len, int64_t now, dp_peer_t **pe
   return seal(dp, p, s, buf, len, now);
 }
 
-int dp_encrypt_keepalive(dp_t *dp, dp_peer_t *p, uint8_t *buf, int64_t now, dp_addr_t *to) {
+int dp_encrypt_keepalive(dp_t *dp, dp_peer_t *p, uint8_t *buf, int64_t now, dp_addr_t *to, int need_ep) {
   dp_session_t *s = atomic_load_explicit(&p->current, memory_order_acquire);
   dp_peer_get_endpoint(p, to);
-  if (!s || !to->len) return -DPC_txNoSession;
+  if (!s || (need_ep && !to->len)) return -DPC_txNoSession;
   if (!session_can_send(dp, s, now)) return -DPC_txNoSession;
   return seal(dp, p, s, buf, 0, now);
 }

@@ -232,9 +232,9 @@ void dp_flush_routine(dp_t *dp, int64_t now);
  * (buf has DP_SLOT bytes). Returns the datagram length and sets *peer and *to, or a negative value:
  * -DPC_txShort, -DPC_txNoRoute, -DPC_txNoSession (the packet was not consumed).
  */
-int dp_encrypt(dp_t *dp, uint8_t *buf, uint32_t len, int64_t now, dp_peer_t **peer, dp_addr_t *to);
+int dp_encrypt(dp_t *dp, uint8_t *buf, uint32_t len, int64_t now, dp_peer_t **peer, dp_addr_t *to, int need_ep);
 /** Encrypt an empty message (keepalive) for a peer's current session into buf. */
-int dp_encrypt_keepalive(dp_t *dp, dp_peer_t *p, uint8_t *buf, int64_t now, dp_addr_t *to);
+int dp_encrypt_keepalive(dp_t *dp, dp_peer_t *p, uint8_t *buf, int64_t now, dp_addr_t *to, int need_ep);
 
 #define DP_RX_TUN 1  // decrypted IP packet at buf[DP_HEADER, DP_HEADER + *out_len)
 #define DP_RX_JS 2   // not ours to handle: hand the datagram to JS

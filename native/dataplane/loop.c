@@ -142,7 +142,7 @@ static int tx_packet(void *ctx, uint8_t *slot, uint32_t len) {
   tx_t *t = ctx;
   dp_t *dp = t->dp;
   dp_peer_t *peer;
-  int r = dp_encrypt(dp, slot, len, t->now, &peer, &t->to[t->used]);
+  int r = dp_encrypt(dp, slot, len, t->now, &peer, &t->to[t->used], 1);
   if (r > 0) {
     t->lens[t->used++] = (uint32_t)r;
     return 0;

@@ -38,14 +38,13 @@ export async function startNode(
   args: string[],
   command: string[] = ['up'],
   cwd?: string,
+  env?: NodeJS.ProcessEnv,
 ): Promise<RunningNode> {
   const dirFlag = stateDir ? ['--state-dir', stateDir] : [];
-  const proc = lab.spawnIn(
-    host,
-    process.execPath,
-    [CLI, ...command, ...dirFlag, ...args],
-    cwd ? { cwd } : {},
-  );
+  const proc = lab.spawnIn(host, process.execPath, [CLI, ...command, ...dirFlag, ...args], {
+    ...(cwd ? { cwd } : {}),
+    ...(env ? { env } : {}),
+  });
   let out = '';
   proc.stdout?.on('data', (d) => {
     out += d;

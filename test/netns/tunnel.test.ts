@@ -17,6 +17,8 @@ import {
 } from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
+/** The data path the nodes of this run use (PEERMESH_DATAPLANE=on: the native one). */
+const NATIVE = process.env.PEERMESH_DATAPLANE === 'on';
 
 describe('tunnel between two peermesh nodes', { skip: skip ?? false }, () => {
   const lab = new NetnsLab();
@@ -130,6 +132,23 @@ describe('tunnel between two peermesh nodes', { skip: skip ?? false }, () => {
     assert.equal(s.peers[0].endpoint, '198.18.0.2:51820');
     assert.ok(s.peers[0].latestHandshake);
     assert.ok(s.peers[0].rxBytes > 1_000_000 && s.peers[0].txBytes > 1_000_000);
+    assert.equal(s.dataPath, NATIVE ? 'native' : 'typescript');
+    if (NATIVE) {
+      // The addon's counters: drops by reason, all zero for clean traffic on a clean link.
+      assert.equal(s.dataPathReason, 'PEERMESH_DATAPLANE=on');
+      for (const c of [
+        'rxBadTag',
+        'rxReplayed',
+        'rxWrongSource',
+        'txSendError',
+        'jsQueueFull',
+        'tunWriteError',
+      ])
+        assert.equal(s.dataPlane[c], 0, `${c}: ${JSON.stringify(s.dataPlane)}`);
+      assert.ok(s.dataPlane.txNoSession >= 0 && s.dataPlane.vnetHdr === 1, JSON.stringify(s.dataPlane));
+    } else {
+      assert.equal(s.dataPlane, null);
+    }
     const text = runCli(['status', '--state-dir', join(dir, 'state-a')], lab.ns('a'));
     assert.match(text.stdout, /latest handshake: \d+ s ago/);
     // The private key never appears in status output or the log.
@@ -147,6 +166,35 @@ describe('tunnel between two peermesh nodes', { skip: skip ?? false }, () => {
       () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', '100.64.0.2']).ok,
       10_000,
     );
+  });
+
+  it('a node on the other data path (native <-> TypeScript) interoperates; status says which path each runs', async () => {
+    assert.equal(await stopNode(b), 0);
+    await waitFor('b interface gone', () => !lab.links('b').includes(ifB), 5000);
+    const other = NATIVE ? 'off' : 'on';
+    b = await startNode(lab, 'b', join(dir, 'state-b'), argsB(), ['up'], undefined, {
+      ...process.env,
+      PEERMESH_DATAPLANE: other,
+    });
+    try {
+      await waitFor(
+        'ping to the other path',
+        () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', '100.64.0.2']).ok,
+        10_000,
+      );
+      assert.ok(iperfTransfer(lab, 'b', '100.64.0.2', 'a', 5203) > 1_000_000);
+      assert.ok(iperfTransfer(lab, 'a', '100.64.0.1', 'b', 5204) > 1_000_000);
+      const sb = JSON.parse(
+        runCli(['status', '--json', '--state-dir', join(dir, 'state-b')], lab.ns('b')).stdout,
+      );
+      assert.equal(sb.dataPath, NATIVE ? 'typescript' : 'native');
+      assert.equal(sb.dataPathReason, `PEERMESH_DATAPLANE=${other}`);
+      assert.equal(sb.dataPlane === null, NATIVE);
+    } finally {
+      await stopNode(b);
+      await waitFor('b interface gone', () => !lab.links('b').includes(ifB), 5000);
+      b = await startNode(lab, 'b', join(dir, 'state-b'), argsB());
+    }
   });
 
   it('kill -9 of a node leaves no interface, address or route behind, and it starts again', async () => {
