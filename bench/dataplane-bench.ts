@@ -2,8 +2,10 @@
 // TUN devices, keys installed by hand): for each step (plain TUN + sendmmsg/recvmmsg; + vnet header
 // TSO split + UDP GSO; + UDP GRO) iperf3 TCP both ways, the CPU the two data plane processes used
 // (all their threads) per direction, ping p50/p99, RSS. The raw veth underlay and today's data path
-// (`peermesh up`: helper <-> Node stream, TypeScript Device) are measured alongside, in the same run.
-//   node dist/bench/dataplane-bench.js [--secs 5] [--json]
+// (`peermesh up`: helper <-> Node stream, TypeScript Device) are measured alongside, in the same run,
+// and `peermesh up` with the native data path integrated (PEERMESH_DATAPLANE=on).
+//   node dist/bench/dataplane-bench.js [--secs 5] [--json] [--node-only]
+// --node-only: the underlay and the two `peermesh up` rows, without the bare data plane ladder.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,28 +40,30 @@ function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ = 100
 }
 
-/** Two `peermesh up` nodes (the TypeScript data path of today), hosts t1/t2. */
-async function typescriptPath(lab: NetnsLab, secs: number): Promise<Result> {
+/** Two `peermesh up` nodes, hosts t1/t2 (TypeScript data path) or n1/n2 (native, PEERMESH_DATAPLANE=on). */
+async function peermeshPath(lab: NetnsLab, secs: number, native: boolean): Promise<Result> {
   const dir = tempDir('dp-bench');
-  lab.addHost('t1');
-  lab.addHost('t2');
-  lab.link('t1', '198.18.50.1/24', 't2', '198.18.50.2/24');
+  const [h1, h2, net] = native ? ['n1', 'n2', 51] : ['t1', 't2', 50];
+  lab.addHost(h1);
+  lab.addHost(h2);
+  lab.link(h1, `198.18.${net}.1/24`, h2, `198.18.${net}.2/24`);
   const pub1 = keygen(join(dir, '1.key'));
   const pub2 = keygen(join(dir, '2.key'));
   const args = (me: number, peer: string) => [
     '--interface',
     `pm${lab.id}${me}`,
     '--address',
-    `100.64.50.${me}/24`,
+    `100.64.${net}.${me}/24`,
     '--listen',
     '51820',
     '--private-key-file',
     join(dir, `${me}.key`),
     '--peer',
-    `${peer}@198.18.50.${3 - me}:51820,100.64.50.${3 - me}/32`,
+    `${peer}@198.18.${net}.${3 - me}:51820,100.64.${net}.${3 - me}/32`,
   ];
-  const n1 = await startNode(lab, 't1', join(dir, 's1'), args(1, pub2));
-  const n2 = await startNode(lab, 't2', join(dir, 's2'), args(2, pub1));
+  const env = { ...process.env, PEERMESH_DATAPLANE: native ? 'on' : 'off' };
+  const n1 = await startNode(lab, h1, join(dir, 's1'), args(1, pub2), ['up'], undefined, env);
+  const n2 = await startNode(lab, h2, join(dir, 's2'), args(2, pub1), ['up'], undefined, env);
   try {
     // Both processes of each node: `ip netns exec` execs node in place; the helper is its child.
     const pids = () =>
@@ -72,20 +76,22 @@ async function typescriptPath(lab: NetnsLab, secs: number): Promise<Result> {
       ]);
     const cpu = () => pids().reduce((n, p) => n + cpuMsOf(p), 0);
     const c0 = cpu();
-    const ab = iperfTransfer(lab, 't2', '100.64.50.2', 't1', 5401, secs);
+    const ab = iperfTransfer(lab, h2, `100.64.${net}.2`, h1, 5401, secs);
     const c1 = cpu();
-    const ba = iperfTransfer(lab, 't1', '100.64.50.1', 't2', 5402, secs);
+    const ba = iperfTransfer(lab, h1, `100.64.${net}.1`, h2, 5402, secs);
     const c2 = cpu();
-    const ping = pingRtts(lab, 't1', '100.64.50.2');
+    const ping = pingRtts(lab, h1, `100.64.${net}.2`);
+    const rss = (pid: number) =>
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
     return {
-      step: 'TypeScript data path today (peermesh up)',
+      step: native ? 'native data path in the node (peermesh up)' : 'TypeScript data path (peermesh up)',
       abMbps: (ab * 8) / secs / 1e6,
       baMbps: (ba * 8) / secs / 1e6,
       cpuPerGbitAB: (c1 - c0) / 1000 / ((ab * 8) / 1e9),
       cpuPerGbitBA: (c2 - c1) / 1000 / ((ba * 8) / 1e9),
       rttP50Ms: ping.p50,
       rttP99Ms: ping.p99,
-      rssMb: null,
+      rssMb: rss(n1.proc.pid!),
     };
   } finally {
     await stopNode(n1);
@@ -103,6 +109,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const secs = Number(args[args.indexOf('--secs') + 1]) || 5;
   const json = args.includes('--json');
+  const nodeOnly = args.includes('--node-only');
   const lab = new NetnsLab();
   const results: Result[] = [];
   try {
@@ -123,8 +130,9 @@ async function main(): Promise<void> {
       rttP99Ms: rawPing.p99,
       rssMb: null,
     });
-    results.push(await typescriptPath(lab, secs));
-    for (const [i, v] of DP_VARIANTS.entries()) {
+    results.push(await peermeshPath(lab, secs, false));
+    results.push(await peermeshPath(lab, secs, true));
+    for (const [i, v] of (nodeOnly ? [] : DP_VARIANTS).entries()) {
       const pair = new DpPair(lab, i + 1, v);
       await pair.start();
       const cpu = async () => (await pair.stats(pair.hostA)).cpuMs + (await pair.stats(pair.hostB)).cpuMs;

@@ -139,4 +139,25 @@ describe('interop with wireguard-go', { skip: skip ?? false }, () => {
       15_000,
     );
   });
+
+  it('with a pre-shared key on both sides: handshake, pings (IPv4, IPv6) and iperf3 both ways', async () => {
+    const psk = execFileSync('wg', ['genpsk'], { encoding: 'utf8' });
+    writeFileSync(join(dir, 'psk'), psk, { mode: 0o600 });
+    lab.exec('a', 'wg', ['set', wgIf, 'peer', pmPub, 'preshared-key', join(dir, 'psk')]);
+    assert.equal(await stopNode(pm), 0);
+    pm = await startNode(lab, 'b', join(dir, 'state'), [...pmArgs(), '--psk-file', join(dir, 'psk')]);
+    await waitFor(
+      'ping wg from peermesh with the PSK',
+      () => lab.tryExec('b', 'ping', ['-c', '1', '-W', '1', '100.64.0.1']).ok,
+      15_000,
+    );
+    lab.exec('a', 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '100.64.0.2']);
+    lab.exec('b', 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd00:6d::1']);
+    assert.ok(iperfTransfer(lab, 'a', '100.64.0.1', 'b', 5203) > 1_000_000);
+    assert.ok(iperfTransfer(lab, 'b', '100.64.0.2', 'a', 5204) > 1_000_000);
+    // A PeerMesh without the key gets no session: wireguard-go drops its initiations.
+    assert.equal(await stopNode(pm), 0);
+    pm = await startNode(lab, 'b', join(dir, 'state'), pmArgs());
+    assert.equal(lab.tryExec('b', 'ping', ['-c', '3', '-i', '0.5', '-W', '1', '100.64.0.1']).ok, false);
+  });
 });

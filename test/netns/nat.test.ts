@@ -42,6 +42,8 @@ for (const type of ['cone', 'symmetric'] as const) {
       JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout) as {
         addresses: string[];
         network: { members: MemberStatus[]; publicEndpoint: string | null };
+        dataPath: string;
+        dataPlane: Record<string, number> | null;
       };
     const memberNamed = (h: string, name: string) => status(h).network.members.find((m) => m.name === name);
 
@@ -120,9 +122,19 @@ for (const type of ['cone', 'symmetric'] as const) {
         const m = memberNamed('a', 'b')!;
         assert.equal(m.via, 'p');
         const before = { ab: lab.natCounter('ra', 'to_peer'), ap: lab.natCounter('ra', 'to_p') };
+        const injected = () => status('a').dataPlane?.rxInjected ?? 0;
+        const injectedBefore = injected();
         assert.ok(lab.tryExec('a', 'ping', ['-c', '20', '-i', '0.05', '-W', '1', m.address]).ok);
         const ap = lab.natCounter('ra', 'to_p') - before.ap;
         assert.ok(ap >= 20, `only ${ap} packets went to p`);
+        if (process.env.PEERMESH_DATAPLANE === 'on') {
+          // The native path: the relayed replies were opened by the data plane (inject), not by JS.
+          assert.equal(status('a').dataPath, 'native');
+          assert.ok(
+            injected() - injectedBefore >= 20,
+            `${injected() - injectedBefore} relayed messages injected`,
+          );
+        }
         assert.equal(memberNamed('a', 'b')!.path, 'relayed');
       });
     }
