@@ -32,7 +32,7 @@ import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
 import { decodeKey, generatePrivateKey, publicKeyOf, readKeyFile, writeKeyFile } from './identity';
 import { type Logger, shortKey } from './log';
 import { MetricsFeed } from './metrics-feed';
-import { chooseDataPath, NativePath, type NativeUdp } from './native-path';
+import { chooseDataPath, type DataPathChoice, NativePath, type NativeUdp } from './native-path';
 
 export interface PeerStatus {
   publicKey: string;
@@ -151,12 +151,11 @@ export class PeerMeshNode {
     readonly cfg: NodeConfig,
     private readonly log: Logger,
     privateKey: Uint8Array,
+    choice: DataPathChoice,
   ) {
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;
     });
-    const choice = chooseDataPath();
-    if (!choice.addon && choice.required) throw new ConfigError(choice.reason);
     this.dataPathReason = choice.reason;
     this.native = choice.addon ? new NativePath(choice.addon, (m) => log.warn(m)) : null;
     this.udp =
@@ -218,7 +217,12 @@ export class PeerMeshNode {
   }
 
   /** Validate and load everything that can fail on bad input, then touch the system. */
-  static async start(cfg: NodeConfig, log: Logger): Promise<PeerMeshNode> {
+  static async start(
+    cfg: NodeConfig,
+    log: Logger,
+    choice: DataPathChoice = chooseDataPath(),
+  ): Promise<PeerMeshNode> {
+    if (!choice.addon && choice.required) throw new ConfigError(choice.reason);
     try {
       ensurePrivateDir(cfg.stateDir);
     } catch (e) {
@@ -244,7 +248,7 @@ export class PeerMeshNode {
     }
     const addresses = addressList.map(checkAddress);
 
-    const node = new PeerMeshNode(cfg, log, privateKey);
+    const node = new PeerMeshNode(cfg, log, privateKey, choice);
     node.addresses = addressList;
     if (net && cfg.network) {
       const bootstrap: Endpoint[] = [];
@@ -357,9 +361,11 @@ export class PeerMeshNode {
       node.native?.close();
       node.udp.close();
       await node.tun?.close();
-      throw node.native
-        ? new Error(`${(e as Error).message} (PEERMESH_DATAPLANE=off runs the TypeScript data path)`)
-        : e;
+      if (!node.native) throw e;
+      const why = `native data path failed to start: ${(e as Error).message}`;
+      if (choice.required) throw new Error(`${why} (PEERMESH_DATAPLANE=off runs the TypeScript data path)`);
+      log.warn(`${why}; using the TypeScript data path`);
+      return PeerMeshNode.start(cfg, log, { addon: null, reason: why, required: false });
     }
     const tun = node.tun;
     // The clock is read once per batch of packets from the TUN device, not per packet.

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { dataplanePath } from '../../main/io/dataplane';
 import { defaultHelperPath } from '../../main/io/helper';
 import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
 
@@ -18,7 +19,10 @@ describe('native TUN helper', { skip: skip ?? false }, () => {
   const ifname = `pmh${lab.id}`;
 
   async function startEcho(name: string, args: string[]): Promise<{ proc: ChildProcess; helperPid: number }> {
-    const proc = lab.spawnIn('h', process.execPath, [FIXTURE, name, ...args]);
+    // (--pass-fd needs the addon's socketpair/recvFd, whichever data path this run's nodes use.)
+    const proc = lab.spawnIn('h', process.execPath, [FIXTURE, name, ...args], {
+      env: { ...process.env, PEERMESH_DATAPLANE: 'on' },
+    });
     let out = '';
     proc.stdout?.on('data', (d) => {
       out += d;
@@ -91,13 +95,16 @@ describe('native TUN helper', { skip: skip ?? false }, () => {
     await waitFor('device gone', () => !lab.tryExec('h', 'ip', ['link', 'show', name]).ok, 5000);
   });
 
-  it('fd mode (--pass-fd): the core gets the device fd and moves packets itself; the helper keeps no device fd, serves routes, and the device goes with the core (kill -9)', async () => {
+  it('fd mode (--pass-fd): the core gets the device fd and moves packets itself; the helper keeps no device fd, serves routes, and the device goes with the core (kill -9)', {
+    skip: existsSync(dataplanePath()) ? false : 'the data plane addon is not built',
+  }, async () => {
     const name = `pmf${lab.id}`;
     const proc = lab.spawnIn(
       'h',
       process.execPath,
       [FIXTURE, name, '100.64.9.1/24', 'fd00:64:9::1/64', '--pass-fd'],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
+      // The helper's fd mode needs the addon's socketpair/recvFd, whichever data path nodes use.
+      { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PEERMESH_DATAPLANE: 'on' } },
     );
     let out = '';
     proc.stdout?.on('data', (d) => {
@@ -142,6 +149,20 @@ describe('native TUN helper', { skip: skip ?? false }, () => {
     await waitFor('helper exit', () => !existsSync(`/proc/${helperPid}/status`), 5000);
     await waitFor('device gone', () => !lab.links('h').includes(name), 5000);
     assert.doesNotMatch(lab.exec('h', 'ip', ['route']), /100\.6[46]\.9|100\.66/);
+  });
+
+  it('fd mode through a launcher that closes descriptors above 2 (like pkexec): the descriptor comes over stdin', {
+    skip: existsSync(dataplanePath()) ? false : 'the data plane addon is not built',
+  }, async () => {
+    const name = `pmg${lab.id}`;
+    const e = await startEcho(name, ['198.18.23.1/24', '--closing-launcher', '--pass-fd']);
+    try {
+      assert.match(lab.exec('h', 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '198.18.23.2']), /3 received/);
+    } finally {
+      e.proc.kill('SIGTERM');
+      await waitFor('launcher echo to stop', () => e.proc.exitCode !== null, 5000);
+    }
+    await waitFor('device gone', () => !lab.tryExec('h', 'ip', ['link', 'show', name]).ok, 5000);
   });
 
   it('refuses a second device with the same name, with a clear error', async () => {

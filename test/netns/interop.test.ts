@@ -97,14 +97,15 @@ describe('interop with wireguard-go', { skip: skip ?? false }, () => {
     removeDir(dir);
   });
 
-  it('handshakes and pings both ways (IPv4 and IPv6), PeerMesh initiating', async () => {
-    await waitFor(
-      'ping wg from peermesh',
-      () => lab.tryExec('b', 'ping', ['-c', '1', '-W', '1', '100.64.0.1']).ok,
-      10_000,
-    );
+  /** PeerMesh (b) handshakes and pings wireguard-go (a); then pings both ways, IPv4 and IPv6. */
+  async function pingsBothWays(what: string): Promise<void> {
+    await waitFor(what, () => lab.tryExec('b', 'ping', ['-c', '1', '-W', '1', '100.64.0.1']).ok, 15_000);
     lab.exec('a', 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '100.64.0.2']);
     lab.exec('b', 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd00:6d::1']);
+  }
+
+  it('handshakes and pings both ways (IPv4 and IPv6), PeerMesh initiating', async () => {
+    await pingsBothWays('ping wg from peermesh');
     lab.exec('a', 'ping', ['-c', '3', '-i', '0.1', '-W', '2', '-s', '1372', '100.64.0.2']);
     const show = lab.exec('a', 'wg', ['show', wgIf, 'latest-handshakes']);
     assert.ok(Number(show.trim().split(/\s+/)[1]) > 0, show);
@@ -146,13 +147,7 @@ describe('interop with wireguard-go', { skip: skip ?? false }, () => {
     lab.exec('a', 'wg', ['set', wgIf, 'peer', pmPub, 'preshared-key', join(dir, 'psk')]);
     assert.equal(await stopNode(pm), 0);
     pm = await startNode(lab, 'b', join(dir, 'state'), [...pmArgs(), '--psk-file', join(dir, 'psk')]);
-    await waitFor(
-      'ping wg from peermesh with the PSK',
-      () => lab.tryExec('b', 'ping', ['-c', '1', '-W', '1', '100.64.0.1']).ok,
-      15_000,
-    );
-    lab.exec('a', 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '100.64.0.2']);
-    lab.exec('b', 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd00:6d::1']);
+    await pingsBothWays('ping wg from peermesh with the PSK');
     assert.ok(iperfTransfer(lab, 'a', '100.64.0.1', 'b', 5203) > 1_000_000);
     assert.ok(iperfTransfer(lab, 'b', '100.64.0.2', 'a', 5204) > 1_000_000);
     // A PeerMesh without the key gets no session: wireguard-go drops its initiations.
