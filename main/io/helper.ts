@@ -135,8 +135,12 @@ export class TunHelper {
         settled = true;
         clearTimeout(timer);
         closePair();
-        child.kill('SIGKILL');
-        reject(new Error(msg));
+        // Rejected once the helper is gone, so its device is too (a caller may start another).
+        if (!child.pid || child.exitCode !== null || child.signalCode !== null) reject(new Error(msg));
+        else {
+          child.once('exit', () => reject(new Error(msg)));
+          child.kill('SIGKILL');
+        }
       };
       h.onControl = (msg) => {
         if (msg.type === 'ready' && !settled) {

@@ -20,8 +20,13 @@ import {
   loadDataplane,
 } from '../io/dataplane';
 
-/** Whether the node uses the native data path when PEERMESH_DATAPLANE is not set. */
-export const NATIVE_BY_DEFAULT = false;
+/**
+ * Whether the node uses the native data path when PEERMESH_DATAPLANE is not set: yes, since the
+ * namespace suites (tunnel, interop, mesh, nat, hostile, loss, routes, chain, lan, multi, crash,
+ * control, app) pass with it (docs/performance.md). Where the addon is missing (not built, not
+ * packaged) or the native start fails, the node runs the TypeScript path and says why.
+ */
+export const NATIVE_BY_DEFAULT = true;
 
 export interface DataPathChoice {
   addon: DataplaneAddon | null;

@@ -2,9 +2,11 @@
 // 1400-byte packets, an iperf3 transfer, status over the control socket, restart of one side, and
 // kill -9 leaving no interface or route behind.
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { dataplanePath } from '../../main/io/dataplane';
+import { defaultHelperPath } from '../../main/io/helper';
 import { iperfTransfer, NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
 import {
   keygen,
@@ -17,8 +19,9 @@ import {
 } from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
-/** The data path the nodes of this run use (PEERMESH_DATAPLANE=on: the native one). */
-const NATIVE = process.env.PEERMESH_DATAPLANE === 'on';
+/** The data path the nodes of this run use: native unless PEERMESH_DATAPLANE=off or the addon is not built. */
+const NATIVE = process.env.PEERMESH_DATAPLANE !== 'off' && existsSync(dataplanePath());
+const REASON = process.env.PEERMESH_DATAPLANE === 'on' ? 'PEERMESH_DATAPLANE=on' : 'default';
 
 describe('tunnel between two peermesh nodes', { skip: skip ?? false }, () => {
   const lab = new NetnsLab();
@@ -135,7 +138,7 @@ describe('tunnel between two peermesh nodes', { skip: skip ?? false }, () => {
     assert.equal(s.dataPath, NATIVE ? 'native' : 'typescript');
     if (NATIVE) {
       // The addon's counters: drops by reason, all zero for clean traffic on a clean link.
-      assert.equal(s.dataPathReason, 'PEERMESH_DATAPLANE=on');
+      assert.equal(s.dataPathReason, REASON);
       for (const c of [
         'rxBadTag',
         'rxReplayed',
@@ -190,6 +193,46 @@ describe('tunnel between two peermesh nodes', { skip: skip ?? false }, () => {
       assert.equal(sb.dataPath, NATIVE ? 'typescript' : 'native');
       assert.equal(sb.dataPathReason, `PEERMESH_DATAPLANE=${other}`);
       assert.equal(sb.dataPlane === null, NATIVE);
+    } finally {
+      await stopNode(b);
+      await waitFor('b interface gone', () => !lab.links('b').includes(ifB), 5000);
+      b = await startNode(lab, 'b', join(dir, 'state-b'), argsB());
+    }
+  });
+
+  it('a helper without fd mode: the node falls back to the TypeScript path, says why, and works', {
+    skip: NATIVE && !process.env.PEERMESH_DATAPLANE ? false : 'only where the native path is the default',
+  }, async () => {
+    // A helper of an older build: the same binary with --pass-fd N taken out of its arguments.
+    const wrapper = join(dir, 'old-helper.sh');
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nn=$#\ni=0\nwhile [ $i -lt $n ]; do a=$1; shift; i=$((i+1))\n` +
+        `  if [ "$a" = --pass-fd ]; then shift; i=$((i+1)); continue; fi\n  set -- "$@" "$a"\ndone\n` +
+        `exec '${defaultHelperPath()}' "$@"\n`,
+    );
+    chmodSync(wrapper, 0o755);
+    assert.equal(await stopNode(b), 0);
+    await waitFor('b interface gone', () => !lab.links('b').includes(ifB), 5000);
+    b = await startNode(lab, 'b', join(dir, 'state-b'), argsB(), ['up'], undefined, {
+      ...process.env,
+      PEERMESH_HELPER: wrapper,
+    });
+    try {
+      assert.match(
+        b.log(),
+        /native data path failed to start: .*no device descriptor.*using the TypeScript data path/,
+      );
+      await waitFor(
+        'ping after the fallback',
+        () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', '100.64.0.2']).ok,
+        10_000,
+      );
+      const sb = JSON.parse(
+        runCli(['status', '--json', '--state-dir', join(dir, 'state-b')], lab.ns('b')).stdout,
+      );
+      assert.equal(sb.dataPath, 'typescript');
+      assert.match(sb.dataPathReason, /native data path failed to start/);
     } finally {
       await stopNode(b);
       await waitFor('b interface gone', () => !lab.links('b').includes(ifB), 5000);
