@@ -22,7 +22,8 @@ import type {
   PeerRow,
   Settings,
 } from '../control/api';
-import { METHODS, parseRequest } from '../control/api';
+// NODE_METHODS: the methods the node in the worker serves (api.ts `served`); the others are ours.
+import { METHODS, NODE_METHODS, parseRequest } from '../control/api';
 import { WebServer } from '../control/web-server';
 import { decodeInviteCode, InviteCodeError } from '../core/invites';
 import { ensurePrivateDir, sweepStaleTemp, writeFileAtomic } from '../io/files';
@@ -31,16 +32,6 @@ import { type FromWorker, PROMETHEUS, type ToWorker } from './worker-protocol';
 
 export const LOG_LINES_KEPT = 1000;
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-/** Methods the node in the worker serves; the others are the manager's own. */
-const NODE_METHODS = new Set<MethodName>([
-  'status',
-  'peers',
-  'metrics',
-  'ping-peer',
-  'invite',
-  'remove',
-  'rename',
-]);
 /** Settings whose change needs the node restarted (they shape the interface or the mesh record). */
 const RESTART_SETTINGS: (keyof Settings)[] = [
   'nodeName',
