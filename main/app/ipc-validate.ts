@@ -1,9 +1,10 @@
 // Every IPC message from a renderer is checked here, in the main process, before it reaches the
 // Control API: it must come from our window's main frame showing our own renderer page, be at most
 // MAX_MESSAGE_BYTES as JSON, and be a valid request (parseRequest: the same schemas as every
-// transport). A bad message gets a structured error reply; nothing here throws.
+// transport). A bad message gets a structured error reply, a handler's error the code every
+// transport gives it (toApiError in api.ts, through dispatch.ts's run); nothing here throws.
 // Pure (no Electron at run time): main.ts describes the sender with plain values.
-import { type ApiError, MAX_MESSAGE_BYTES, type MethodName, parseRequest, toApiError } from '../control/api';
+import { type ApiError, MAX_MESSAGE_BYTES, type MethodName, parseRequest } from '../control/api';
 import { run } from '../control/dispatch';
 
 /** The IPC channel of calls (invoke) and of events (send). */
@@ -137,9 +138,6 @@ export function checkIpcMessage(
     return { ok: false, error: { code: 'bad_request', message: 'the request could not be read' } };
   }
 }
-
-/** A thrown error as the API's {code, message}: the one mapping every transport uses (api.ts). */
-export { toApiError };
 
 /** Checks a message and, when it passes, calls `handler`; always resolves with a reply. */
 export async function handleIpcCall(
