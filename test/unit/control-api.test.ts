@@ -17,8 +17,10 @@ import {
 } from '../../main/app/ipc-validate';
 import {
   ApiFailure,
+  COMMON_ERRORS,
   MAX_MESSAGE_BYTES,
   METHODS,
+  type MethodName,
   type NodeHandlers,
   parseEvent,
   parseRequest,
@@ -378,6 +380,12 @@ describe('one failure gives one code on the unix socket, the WebSocket and Elect
           m.handle(meth, p),
         );
         assert.equal(outcome(reply), want, `Electron IPC: ${what}`);
+        // a code a method gives is one the contract declares for it
+        const method = (JSON.parse(text) as { method?: unknown }).method;
+        if (!want.startsWith('ok') && typeof method === 'string' && method in METHODS) {
+          const declared: readonly string[] = [...COMMON_ERRORS, ...METHODS[method as MethodName].errors];
+          assert.ok(declared.includes(want), `${method} answers ${want}, not declared in METHODS`);
+        }
       }
     } finally {
       ws.close();
