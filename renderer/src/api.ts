@@ -14,6 +14,7 @@ export type {
   LogLine,
   MethodName,
   MetricsResult,
+  Params,
   PathKind,
   PeerRow,
   PingResult,
@@ -30,7 +31,7 @@ export function request<M extends MethodName>(
   method: M,
   params?: Params<M>,
 ): Promise<Results[M]> {
-  return t.call(method, params ?? {}) as Promise<Results[M]>;
+  return t.call(method, params);
 }
 
 /** The points asked for each window: one per second for a minute, then 5 s and 10 s buckets. */
