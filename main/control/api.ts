@@ -432,8 +432,11 @@ export type Result<M extends MethodName> = Results[M];
 /** A method's implementation, typed from the contract. */
 export type Handler<M extends MethodName> = (params: Params<M>) => Result<M> | Promise<Result<M>>;
 
+/** A table of implementations, one per method (the app's manager may serve its methods from one). */
+export type Handlers = { [M in MethodName]: Handler<M> };
+
 /** The table a PeerMeshNode serves (its unix socket; the app's worker calls it too). */
-export type NodeHandlers = { [M in NodeServed]: Handler<M> };
+export type NodeHandlers = Pick<Handlers, NodeServed>;
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Assert<T extends true> = T;

@@ -5,8 +5,8 @@
 import {
   type ApiError,
   ApiFailure,
+  type Handlers,
   type MethodName,
-  type NodeHandlers,
   parseRequest,
   type Response,
   toApiError,
@@ -54,8 +54,8 @@ export function responseText(r: Response): string {
   }
 }
 
-/** Serves a node's handler table: a method it does not implement is `unknown_method`. */
-export function serveTable(handlers: Partial<NodeHandlers>, what = 'this node'): Serve {
+/** Serves a handler table (a node's): a method it does not implement is `unknown_method`. */
+export function serveTable(handlers: Partial<Handlers>, what = 'this node'): Serve {
   return (method, params) => {
     const h = Object.hasOwn(handlers, method)
       ? (handlers as Record<string, (p: unknown) => unknown>)[method]
