@@ -11,6 +11,13 @@
 // only (a) adds/removes routes through this one device on request, validated, and (b) when the
 // helper is gone — however it ended, kill -9 included — removes the NAT table and restores the
 // forwarding sysctls it changed. The packet pump itself never holds a privilege.
+//
+// Installed with a file capability (cap_net_admin+ep, mode 0750 root:peermesh), the helper can be
+// started by users who are not root. Then (and under pkexec) it enforces its own policy, in one
+// function, policy_check_prefix(), for every address, route and forwarded subnet — at setup and in
+// the janitor: addresses and routes inside the overlay ranges (100.64.0.0/10, fd00::/8) only, other
+// routes and --forward only inside prefixes that root lists in /etc/peermesh/route.allow and
+// /etc/peermesh/forward.allow; no --user. The device is always new (IFF_TUN_EXCL). docs/helper.md.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +52,13 @@
 #define FRAME_CONTROL 0x02
 #define FRAME_ROUTE 0x03 // core -> helper: op(1: add, 2: delete) family(4|6) prefix addr[16]
 #define MAX_FORWARD 16
+#define MAX_ALLOW 64
+#define ALLOW_DIR "/etc/peermesh"
+#define FORWARD_ALLOW ALLOW_DIR "/forward.allow"
+#define ROUTE_ALLOW ALLOW_DIR "/route.allow"
+// Exit codes (docs/helper.md): 0 normal teardown, 1 a setup step failed, 2 bad arguments,
+// 3 refused by the policy for callers that are not root.
+#define EXIT_REFUSED 3
 
 struct cidr {
   int family; // AF_INET or AF_INET6
@@ -52,8 +66,18 @@ struct cidr {
   int prefix;
 };
 
+struct allow {
+  int n;
+  struct cidr c[MAX_ALLOW];
+};
+
 static int chan_fd = -1;
 static volatile sig_atomic_t stop_signal = 0;
+// The caller is not root (a user running the binary with its file capability) or came through
+// pkexec: the helper's own policy applies (policy_check_prefix).
+static int restricted = 0;
+static struct allow forward_allow, route_allow; // read from root-owned files when restricted
+static const struct allow overlay = {2, {{AF_INET, {100, 64}, 10}, {AF_INET6, {0xfd}, 8}}};
 
 static void say(const char *fmt, ...) {
   va_list ap;
@@ -101,16 +125,23 @@ static void usage_error(const char *fmt, ...) {
   exit(2);
 }
 
-// A setup step failed: tell the core (error frame) and stderr, exit 1.
-static void setup_error(const char *what, int err) {
+// Tell the core (error frame, once the channel is known) and stderr, then exit with `code`.
+// Messages are built from constants, inet_ntop() output, numbers and strerror() only: no quotes or
+// backslashes to escape in the JSON.
+static void fail(int code, const char *fmt, ...) {
   char msg[512], json[700];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   say("%s", msg);
-  // msg holds no quotes or backslashes except from strerror/what, which have none.
   snprintf(json, sizeof json, "{\"type\":\"error\",\"message\":\"%s\"}", msg);
   send_control(json);
-  exit(1);
+  exit(code);
 }
+
+// A setup step failed: exit 1.
+static void setup_error(const char *what, int err) { fail(1, "%s: %s", what, strerror(err)); }
 
 static int parse_cidr(const char *s, struct cidr *c) {
   char buf[64];
@@ -153,6 +184,107 @@ static int valid_ifname(const char *s) {
       return 0;
   }
   return 1;
+}
+
+// ------------------------------------------------------------------------------------ policy
+
+// Whether prefix `in` lies inside `outer`: same family, at least as long, same leading bits.
+static int cidr_within(const struct cidr *in, const struct cidr *outer) {
+  if (in->family != outer->family || in->prefix < outer->prefix) return 0;
+  for (int bit = 0; bit < outer->prefix; bit++) {
+    unsigned char m = (unsigned char)(0x80 >> (bit % 8));
+    if ((in->addr[bit / 8] ^ outer->addr[bit / 8]) & m) return 0;
+  }
+  return 1;
+}
+
+static int within_any(const struct cidr *c, const struct allow *a) {
+  for (int i = 0; i < a->n; i++)
+    if (cidr_within(c, &a->c[i])) return 1;
+  return 0;
+}
+
+enum use { USE_ADDR, USE_ROUTE, USE_FORWARD };
+
+// The one check for every prefix the helper puts into the kernel or forwards to: an address (whose
+// prefix the kernel routes through the device, so `c` is checked as that prefix), a route (at
+// setup and from the janitor), a subnet to forward and masquerade. NULL when allowed, else why not.
+// For everyone: nothing wider than IPv4 /8 or IPv6 /16 (the default route or half the address
+// space must never be taken over). For a caller that is not root, also: addresses inside the overlay
+// ranges only; routes inside them or inside a prefix root listed in ROUTE_ALLOW; forwarded subnets
+// inside a prefix root listed in FORWARD_ALLOW.
+static const char *policy_check_prefix(const struct cidr *c, enum use use) {
+  int max = c->family == AF_INET ? 32 : 128;
+  if (c->family != AF_INET && c->family != AF_INET6) return "not IPv4 or IPv6";
+  if (c->prefix > max) return "prefix too long";
+  if (c->prefix < (c->family == AF_INET ? 8 : 16)) return "wider than IPv4 /8 or IPv6 /16";
+  if (!restricted) return NULL;
+  int in_overlay = within_any(c, &overlay);
+  if (use == USE_ADDR && !in_overlay)
+    return "outside the overlay ranges 100.64.0.0/10 and fd00::/8 (the caller is not root)";
+  if (use == USE_ROUTE && !in_overlay && !within_any(c, &route_allow))
+    return "outside the overlay ranges 100.64.0.0/10 and fd00::/8 and not in " ROUTE_ALLOW
+           " (the caller is not root)";
+  if (use == USE_FORWARD && !within_any(c, &forward_allow))
+    return "not in " FORWARD_ALLOW " (the caller is not root)";
+  return NULL;
+}
+
+// Reads an allow list that only root can have written: one CIDR per line, blank lines and '#'
+// comments. A missing file (or directory) is an empty list; a file or directory that is not owned
+// by root, is writable by group or others, or is not what it should be (a symlink, a FIFO) is
+// refused, as is a line that is not a CIDR.
+static void load_allow(const char *path, struct allow *a) {
+  struct stat st;
+  a->n = 0;
+  if (lstat(ALLOW_DIR, &st) != 0) {
+    if (errno == ENOENT) return;
+    setup_error(ALLOW_DIR, errno);
+  }
+  if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+    fail(EXIT_REFUSED, "refusing %s: not a directory owned by root and writable only by root", ALLOW_DIR);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT) return;
+    fail(EXIT_REFUSED, "refusing %s: %s", path, strerror(errno));
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+    fail(EXIT_REFUSED, "refusing %s: not a regular file owned by root and writable only by root", path);
+  char buf[8192];
+  size_t len = 0;
+  ssize_t n;
+  while (len < sizeof buf && (n = read(fd, buf + len, sizeof buf - len)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) setup_error(path, errno);
+    len += (size_t)n;
+  }
+  close(fd);
+  if (len == sizeof buf) fail(EXIT_REFUSED, "refusing %s: larger than %zu bytes", path, sizeof buf - 1);
+  buf[len] = 0;
+  int line = 0;
+  for (char *p = buf, *next; p && *p; p = next) {
+    line++;
+    next = strchr(p, '\n');
+    if (next) *next++ = 0;
+    char *hash = strchr(p, '#');
+    if (hash) *hash = 0;
+    while (*p == ' ' || *p == '\t') p++;
+    size_t l = strlen(p);
+    while (l > 0 && (p[l - 1] == ' ' || p[l - 1] == '\t' || p[l - 1] == '\r')) p[--l] = 0;
+    if (l == 0) continue;
+    if (a->n >= MAX_ALLOW) fail(EXIT_REFUSED, "refusing %s: more than %d prefixes", path, MAX_ALLOW);
+    if (parse_cidr(p, &a->c[a->n]) != 0) fail(EXIT_REFUSED, "refusing %s: line %d is not a CIDR", path, line);
+    a->n++;
+  }
+}
+
+// Refuses `c` (exit 3) unless policy_check_prefix allows it for `use`.
+static void check_or_refuse(const struct cidr *c, enum use use, const char *opt) {
+  const char *why = policy_check_prefix(c, use);
+  if (!why) return;
+  char text[INET6_ADDRSTRLEN];
+  inet_ntop(c->family, c->addr, text, sizeof text);
+  fail(EXIT_REFUSED, "refused: %s %s/%d: %s", opt, text, c->prefix, why);
 }
 
 // ------------------------------------------------------------------------------------ rtnetlink
@@ -265,6 +397,18 @@ static int nl_add_route(int fd, int ifindex, const struct cidr *c) { return nl_r
 
 // ------------------------------------------------------------------------------------ janitor
 
+// For the nft child only: CAP_NET_ADMIN into the inheritable and ambient sets, so that it keeps the
+// capability across execve() when this helper holds it as a file capability (no root). The helper
+// itself never raises an ambient capability.
+static void pass_net_admin_to_exec(void) {
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) != 0) return;
+  data[0].inheritable |= 1u << CAP_NET_ADMIN;
+  if (syscall(SYS_capset, &hdr, data) != 0) return;
+  (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0);
+}
+
 // Run nft with `script` on its stdin; 0 on success.
 static int run_nft(const char *script) {
   int p[2];
@@ -277,6 +421,7 @@ static int run_nft(const char *script) {
     if (devnull >= 0) dup2(devnull, 1);
     char *const args[] = {"nft", "-f", "-", NULL};
     char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    if (getuid() != 0) pass_net_admin_to_exec();
     execve("/usr/sbin/nft", args, env);
     execve("/sbin/nft", args, env);
     _exit(127);
@@ -311,16 +456,10 @@ static int write_sysctl(const char *path, int v) {
 #define FWD4 "/proc/sys/net/ipv4/ip_forward"
 #define FWD6 "/proc/sys/net/ipv6/conf/all/forwarding"
 
-// Routes the core may ask for: through our device only, and never the default route or anything
-// as wide as half the address space (an unprivileged core must not be able to take over the host's
-// routing): IPv4 /8 or longer, IPv6 /16 or longer.
-static int route_allowed(const struct cidr *c) {
-  return c->family == AF_INET ? c->prefix >= 8 && c->prefix <= 32 : c->prefix >= 16 && c->prefix <= 128;
-}
-
 // The janitor: privileged, tiny. Serves route requests on `fd` (fixed 19-byte messages, one errno
-// byte back) and on end-of-file undoes forwarding and NAT, then exits. Ignores the terminal's
-// signals so that a Ctrl-C reaches the helper (whose exit is our cue) and never skips the cleanup.
+// byte back: EPERM when policy_check_prefix refuses, EINVAL when malformed) and on end-of-file
+// undoes forwarding and NAT, then exits. Ignores the terminal's signals so that a Ctrl-C reaches
+// the helper (whose exit is our cue) and never skips the cleanup.
 static void janitor(int fd, int ifindex, const char *table, int old4, int old6) {
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
@@ -340,11 +479,14 @@ static void janitor(int fd, int ifindex, const char *table, int old4, int old6) 
     memcpy(c.addr, m + 3, 16);
     unsigned char err = EINVAL;
     int e = -1;
-    if ((m[0] == 1 || m[0] == 2) && c.family && route_allowed(&c) && nl >= 0) e = nl_route(nl, ifindex, &c, m[0] == 1);
-    // Ops 3/4: add/remove an address of this device (the core's overlay address changed).
-    int max = c.family == AF_INET ? 32 : 128;
-    if ((m[0] == 3 || m[0] == 4) && c.family && c.prefix >= 1 && c.prefix <= max && nl >= 0)
-      e = nl_addr(nl, ifindex, &c, m[0] == 3);
+    // Ops 1/2: add/remove a route through this device; 3/4: an address of it (the core's overlay
+    // address changed). The same policy as at setup, for both: an address implies its prefix route.
+    int is_addr = m[0] == 3 || m[0] == 4;
+    if (m[0] >= 1 && m[0] <= 4 && c.family && nl >= 0) {
+      if (policy_check_prefix(&c, is_addr ? USE_ADDR : USE_ROUTE)) err = EPERM;
+      else if (is_addr) e = nl_addr(nl, ifindex, &c, m[0] == 3);
+      else e = nl_route(nl, ifindex, &c, m[0] == 1);
+    }
     if (e >= 0) err = (unsigned char)(e > 255 ? EIO : e);
     if (write_all(fd, &err, 1) != 0) break;
   }
@@ -392,7 +534,12 @@ int main(int argc, char **argv) {
   const char *name = NULL, *user = "nobody";
   int mtu = 0, fd_arg = 3, naddr = 0, nroute = 0;
   struct cidr addrs[MAX_CIDRS], routes[MAX_CIDRS], fwd[MAX_FORWARD];
-  int have_v6 = 0, nfwd = 0, dynamic = 0;
+  int have_v6 = 0, nfwd = 0, dynamic = 0, user_given = 0;
+
+  // Descriptors 0-2 closed by the caller would be reused by the device or a socket below, and
+  // stderr's messages would go there: open them on /dev/null first.
+  for (int i = 0; i < 3; i++)
+    if (fcntl(i, F_GETFD) < 0 && open("/dev/null", O_RDWR) != i) return 1;
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -424,8 +571,7 @@ int main(int argc, char **argv) {
       (*n)++;
     } else if (strcmp(a, "--forward") == 0) {
       if (nfwd >= MAX_FORWARD) usage_error("too many --forward (max %d)", MAX_FORWARD);
-      if (parse_cidr(v, &fwd[nfwd]) != 0 || !route_allowed(&fwd[nfwd]))
-        usage_error("bad --forward \"%s\" (IPv4 /8../32 or IPv6 /16../128 CIDR)", v);
+      if (parse_cidr(v, &fwd[nfwd]) != 0) usage_error("bad --forward \"%s\" (IPv4 or IPv6 CIDR)", v);
       nfwd++;
     } else if (strcmp(a, "--fd") == 0) {
       char *end;
@@ -435,6 +581,7 @@ int main(int argc, char **argv) {
       fd_arg = (int)f;
     } else if (strcmp(a, "--user") == 0) {
       user = v;
+      user_given = 1;
     } else {
       usage_error("unknown option \"%s\"", a);
     }
@@ -449,6 +596,22 @@ int main(int argc, char **argv) {
   (void)fcntl(chan_fd, F_SETFD, FD_CLOEXEC);
   pid_t parent = getppid();
 
+  // The policy for callers that are not root (docs/helper.md "Who may run it"), checked before
+  // anything changes. PKEXEC_UID only ever makes it stricter: pkexec sets it for what it starts.
+  restricted = getuid() != 0 || geteuid() != 0 || getenv("PKEXEC_UID") != NULL;
+  if (restricted) {
+    if (user_given)
+      fail(EXIT_REFUSED, "refused: --user needs a caller that is root (the helper runs as its caller)");
+    load_allow(FORWARD_ALLOW, &forward_allow);
+    load_allow(ROUTE_ALLOW, &route_allow);
+  } else {
+    struct passwd *pw = getpwnam(user);
+    if (pw && pw->pw_uid == 0) fail(EXIT_REFUSED, "refused: --user with uid 0: the packet pump never runs as root");
+  }
+  for (int i = 0; i < naddr; i++) check_or_refuse(&addrs[i], USE_ADDR, "--addr");
+  for (int i = 0; i < nroute; i++) check_or_refuse(&routes[i], USE_ROUTE, "--route");
+  for (int i = 0; i < nfwd; i++) check_or_refuse(&fwd[i], USE_FORWARD, "--forward");
+
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal; // no SA_RESTART: poll() returns EINTR and we leave the loop
@@ -462,12 +625,12 @@ int main(int argc, char **argv) {
   if (tun < 0) setup_error("open /dev/net/tun", errno);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL; // a new device only, never someone else's
   strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
   if (ioctl(tun, TUNSETIFF, &ifr) != 0) {
     char what[64];
     snprintf(what, sizeof what, "create TUN device %s", name);
-    setup_error(what, errno == EBUSY || errno == EINVAL ? EEXIST : errno);
+    setup_error(what, errno == EBUSY || errno == EINVAL ? EEXIST : errno); // EXCL: EBUSY if it exists
   }
   int ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (ctl < 0 || ioctl(ctl, SIOCGIFINDEX, &ifr) != 0) setup_error("get interface index", errno);
@@ -510,12 +673,14 @@ int main(int argc, char **argv) {
     char table[64] = "";
     int old4 = -1, old6 = -1;
     if (nfwd > 0) {
-      snprintf(table, sizeof table, "peermesh_");
-      for (const char *q = ifr.ifr_name; *q && strlen(table) < sizeof table - 1; q++) {
-        char ch = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ? *q : '_';
-        size_t l = strlen(table);
-        table[l] = ch;
-        table[l + 1] = 0;
+      // peermesh_<ifname>, one name per interface name: letters and digits as they are, any other
+      // character as _xx (hex), so that "pm-a" and "pm_a" never share a table (the crash cleanup
+      // below deletes the table of this name). At most 9 + 15 * 3 characters.
+      size_t tl = (size_t)snprintf(table, sizeof table, "peermesh_");
+      for (const char *q = ifr.ifr_name; *q && tl + 4 <= sizeof table; q++) {
+        int alnum = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9');
+        tl += (size_t)(alnum ? snprintf(table + tl, sizeof table - tl, "%c", *q)
+                             : snprintf(table + tl, sizeof table - tl, "_%02x", (unsigned char)*q));
       }
       char script[4096];
       int off = snprintf(script, sizeof script, "delete table inet %s\n", table);
@@ -614,12 +779,16 @@ int main(int argc, char **argv) {
             }
             if (n != 1) err = EIO;
           }
-          char rt[INET6_ADDRSTRLEN], msg[256];
+          char rt[INET6_ADDRSTRLEN], msg[512];
           inet_ntop(m[1] == 6 ? AF_INET6 : AF_INET, m + 3, rt, sizeof rt);
           static const char *const ops[] = {"?", "add", "delete", "add-address", "delete-address"};
+          // EPERM comes from policy_check_prefix only (the janitor holds CAP_NET_ADMIN): say what to do.
+          const char *why = err != EPERM ? strerror(err)
+                            : restricted ? "refused by the policy for callers that are not root: outside "
+                                           "100.64.0.0/10 and fd00::/8 (a route: and not in " ROUTE_ALLOW ")"
+                                         : "refused: wider than IPv4 /8 or IPv6 /16";
           snprintf(msg, sizeof msg, "{\"type\":\"route\",\"op\":\"%s\",\"route\":\"%s/%d\",\"error\":%s%s%s}",
-                   ops[m[0] <= 4 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? strerror(err) : "null",
-                   err ? "\"" : "");
+                   ops[m[0] <= 4 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? why : "null", err ? "\"" : "");
           send_control(msg);
         }
         // Other control frames from the core: ignored for forward compatibility.

@@ -14,8 +14,16 @@
 // text output is parsed here (both its formats: `PATH cap_net_admin=ep` from libcap >= 2.26 and
 // `PATH = cap_net_admin+ep` before). Without getcap the answer is "unknown" and the app uses pkexec,
 // which works either way (a password prompt too many rather than a failure).
+//
+// The packaged helper is root:peermesh mode 0750 (after-install.sh): only members of the group may
+// start it with its capability (docs/security.md, "local user"). A user who is not a member yet
+// (or was added but has not logged in again) gets pkexec, with an explanation of how to join the
+// group, or, without pkexec, only that explanation. Under pkexec the password prompt is PeerMesh's
+// own polkit action only where the packages installed it for this helper's path; an AppImage's
+// helper (mounted at a path that changes every run) gets the system's generic prompt, and the
+// explanation says so beforehand.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 
 export const POLKIT_ACTION_ID = 'net.peermesh.helper';
 
@@ -23,6 +31,11 @@ export const POLKIT_ACTION_ID = 'net.peermesh.helper';
 export const PKEXEC_EXPLANATION =
   'To connect, PeerMesh asks for an administrator password once per session: its small network ' +
   'helper needs it to create the PeerMesh network interface, then drops all privileges.';
+
+/** The group whose members may start the packaged helper (main/app/resources/linux/after-install.sh). */
+export const HELPER_GROUP = 'peermesh';
+/** Where the packages install PeerMesh's polkit action. */
+export const POLKIT_POLICY_PATH = '/usr/share/polkit-1/actions/net.peermesh.helper.policy';
 
 export const GETCAP_PATHS = ['/usr/sbin/getcap', '/sbin/getcap', '/usr/bin/getcap', '/bin/getcap'];
 export const PKEXEC_PATHS = ['/usr/bin/pkexec', '/bin/pkexec'];
@@ -38,7 +51,9 @@ export type HelperLaunch =
     }
   | {
       mode: 'pkexec';
-      reason: 'no-capability' | 'capability-unknown';
+      reason: 'no-capability' | 'capability-unknown' | 'not-in-group';
+      /** Whose password prompt appears: PeerMesh's polkit action, or the generic one of pkexec. */
+      prompt: 'peermesh' | 'generic';
       helperPath: string;
       /** [pkexec]: the node appends the helper's path and arguments. */
       helperCommand: [string];
@@ -47,7 +62,7 @@ export type HelperLaunch =
     }
   | {
       mode: 'unavailable';
-      reason: 'no-helper' | 'no-pkexec';
+      reason: 'no-helper' | 'no-pkexec' | 'not-in-group';
       helperPath: string;
       helperCommand: [];
       /** What is missing and what to do; shown when the user connects. */
@@ -138,6 +153,41 @@ export function findExecutable(candidates: string[]): string | null {
   return null;
 }
 
+/** The permission bits that decide whether `uid` (with groups `gids`) may execute a file. */
+export function canExecute(
+  st: { mode: number; uid: number; gid: number },
+  uid: number,
+  gids: number[],
+): boolean {
+  if (uid === 0) return (st.mode & 0o111) !== 0;
+  if (st.uid === uid) return (st.mode & 0o100) !== 0;
+  if (gids.includes(st.gid)) return (st.mode & 0o010) !== 0;
+  return (st.mode & 0o001) !== 0;
+}
+
+/** The org.freedesktop.policykit.exec.path of an installed polkit action file, or null. */
+export function polkitExecPath(policyXml: string): string | null {
+  const m = /<annotate key="org\.freedesktop\.policykit\.exec\.path">([^<]+)<\/annotate>/.exec(policyXml);
+  return m ? m[1].trim() : null;
+}
+
+/** The name of group `gid` from an /etc/group text, or null. */
+export function groupName(etcGroup: string, gid: number): string | null {
+  for (const line of etcGroup.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 3 && Number(f[2]) === gid && /^\d+$/.test(f[2])) return f[0];
+  }
+  return null;
+}
+
+export function joinGroupExplanation(group: string): string {
+  return (
+    `You are not in the group '${group}', whose members may start PeerMesh's network helper. ` +
+    `An administrator adds you with: sudo usermod -aG ${group} $USER — then log out and in again ` +
+    '(the group only applies to new sessions).'
+  );
+}
+
 export interface DecideInput {
   uid: number;
   helperPath: string;
@@ -145,6 +195,12 @@ export interface DecideInput {
   caps: FileCaps;
   /** pkexec's absolute path, or null when it is not installed. */
   pkexec: string | null;
+  /** Whether this user may execute the helper file (default true). */
+  executable?: boolean;
+  /** The helper file's group (for the explanation when not executable). */
+  group?: string;
+  /** Whether PeerMesh's polkit action is installed for exactly this helper path (default true). */
+  polkitActionForHelper?: boolean;
 }
 
 /** The decision itself, from facts gathered by probeHelperLaunch (or a test). */
@@ -160,39 +216,69 @@ export function decideHelperLaunch(i: DecideInput): HelperLaunch {
     };
   if (i.uid === 0)
     return { mode: 'direct', reason: 'root', helperPath, helperCommand: [], explanation: null };
-  if (i.caps.netAdmin)
+  const executable = i.executable ?? true;
+  if (i.caps.netAdmin && executable)
     return { mode: 'direct', reason: 'file-capability', helperPath, helperCommand: [], explanation: null };
+  const notInGroup = !executable ? joinGroupExplanation(i.group ?? HELPER_GROUP) : null;
   if (!i.pkexec)
     return {
       mode: 'unavailable',
-      reason: 'no-pkexec',
+      reason: notInGroup ? 'not-in-group' : 'no-pkexec',
       helperPath,
       helperCommand: [],
       explanation:
+        notInGroup ??
         'PeerMesh cannot get the rights to create its network interface: install pkexec (polkit), ' +
-        `or run: sudo setcap cap_net_admin+ep '${helperPath}'`,
+          `or run: sudo setcap cap_net_admin+ep '${helperPath}'`,
     };
+  const own = i.polkitActionForHelper ?? true;
+  const prompt = own
+    ? ''
+    : ' Your system will show its generic prompt for this, naming the helper ' +
+      `${helperPath}: PeerMesh's own prompt comes with the .deb and .rpm packages.`;
   return {
     mode: 'pkexec',
-    reason: i.caps.known ? 'no-capability' : 'capability-unknown',
+    reason: notInGroup ? 'not-in-group' : i.caps.known ? 'no-capability' : 'capability-unknown',
+    prompt: own ? 'peermesh' : 'generic',
     helperPath,
     helperCommand: [i.pkexec],
     actionId: POLKIT_ACTION_ID,
-    explanation: PKEXEC_EXPLANATION,
+    explanation: notInGroup
+      ? `${notInGroup} Until then, PeerMesh asks for an administrator password when it connects.${prompt}`
+      : PKEXEC_EXPLANATION + prompt,
   };
+}
+
+function readOr<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
 }
 
 /** Gathers the facts on this machine and decides. */
 export function probeHelperLaunch(
   helperPath: string,
   uid: number = process.getuid?.() ?? -1,
-  opts: ProbeOptions & { pkexecPaths?: string[] } = {},
+  opts: ProbeOptions & { pkexecPaths?: string[]; gids?: number[]; policyPath?: string } = {},
 ): HelperLaunch {
   const helperExists = existsSync(helperPath);
+  const st = readOr(() => statSync(helperPath), null);
+  // This process's groups when probing for itself (the user's session: a group added since login
+  // does not count yet, as for exec itself); a test passes `gids` for another uid.
+  const gids =
+    opts.gids ??
+    (uid === process.getuid?.() ? [process.getgid?.() ?? -1, ...(process.getgroups?.() ?? [])] : []);
+  const policyPath = opts.policyPath ?? POLKIT_POLICY_PATH;
   return decideHelperLaunch({
     uid,
     helperPath,
     helperExists,
+    executable: st ? canExecute(st, uid, gids) : true,
+    group: (st && readOr(() => groupName(readFileSync('/etc/group', 'utf8'), st.gid), null)) ?? HELPER_GROUP,
+    polkitActionForHelper:
+      readOr(() => polkitExecPath(readFileSync(policyPath, 'utf8')), null) === helperPath,
     caps:
       helperExists && uid !== 0
         ? readFileCaps(helperPath, opts)

@@ -5,7 +5,7 @@
 // messages to parseRequest() and calls the handler only with what it returns. The renderer imports
 // the types only. This file knows nothing of the node: the node implements NodeHandlers from it.
 
-import type { PeerSeries, PeerSummary } from '../core/metrics';
+import type { PeerSeries, PeerSummary } from '../metrics/types';
 import {
   arr,
   bool,

@@ -127,9 +127,10 @@ export class TunHelper {
       };
       child.once('error', (e) => fail(`cannot start the TUN helper ${path}: ${e.message}`));
       child.once('exit', (code, signal) => {
-        const reason = h.lastHelperLine() || `exit ${code ?? signal}`;
-        if (!settled) fail(`TUN helper failed: ${reason}`);
-        else if (!h.closed) h.onExit(reason);
+        const reason = () => h.lastHelperLine() || `exit ${code ?? signal}`;
+        // Before ready, wait for stdio to drain: the error frame and stderr line may still be unread.
+        if (!settled) child.once('close', () => fail(`TUN helper failed: ${reason()}`));
+        else if (!h.closed) h.onExit(reason());
       });
       chan.on('data', (chunk: Buffer) => h.receive(chunk));
       chan.on('error', () => {

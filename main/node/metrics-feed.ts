@@ -1,17 +1,17 @@
-// Feeds a node's metrics ring buffers (main/core/metrics.ts) once a second from the device's peer
-// counters and the mesh's paths and RTTs, probes members' RTT (every second while someone watches,
-// slower otherwise), and renders the Prometheus text exposition. Memory is bounded by the registry.
+// Feeds a node's metrics (main/metrics/) once a second from the device's peer counters and the
+// mesh's paths and RTTs, sends the RTT probes main/metrics/probe-policy.ts asks for (every second
+// while someone watches, slower otherwise), and renders the Prometheus text exposition. Memory is
+// bounded by the registry.
 import type { Device } from '../core/device';
 import type { Mesh } from '../core/mesh';
-import { MetricsRegistry, type MetricsWindow, NodeMetrics, rttProbeInterval } from '../core/metrics';
+import { MetricsRegistry, type MetricsWindow, NodeMetrics, RttProbes } from '../metrics';
 
 export class MetricsFeed {
   readonly peers = new MetricsRegistry(256);
   readonly node = new NodeMetrics();
   /** Set by the web UI server / CLI ping while someone watches live figures. */
   watchers = 0;
-  private readonly nextProbe = new Map<string, number>();
-  private readonly probing = new Map<string, number>();
+  private readonly probes = new RttProbes(this.peers);
 
   constructor(
     private readonly device: Device,
@@ -20,8 +20,7 @@ export class MetricsFeed {
 
   /** An answered probe (the mesh's 'rtt' event). */
   rtt(key: string, ms: number): void {
-    this.probing.delete(key);
-    this.peers.peer(key).rttSample(Date.now(), ms);
+    this.probes.answered(key, Date.now(), ms);
   }
 
   /** Once a second. */
@@ -50,18 +49,7 @@ export class MetricsFeed {
     if (!mesh) return;
     for (const m of mesh.members.values()) {
       if (!m.direct || m.removed) continue;
-      const sent = this.probing.get(m.key);
-      if (sent !== undefined && now - sent > 2000) {
-        this.probing.delete(m.key);
-        this.peers.peer(m.key).probeLost(now);
-      }
-      const idle = (now - (this.peers.get(m.key)?.lastUpdate ?? 0)) / 1000;
-      if (now < (this.nextProbe.get(m.key) ?? 0) || this.probing.has(m.key)) continue;
-      this.nextProbe.set(m.key, now + rttProbeInterval(this.watchers > 0, idle));
-      if (mesh.ping(m.key)) {
-        this.probing.set(m.key, now);
-        this.peers.peer(m.key).probeSent(now);
-      }
+      if (this.probes.due(m.key, now, this.watchers > 0) && mesh.ping(m.key)) this.probes.sent(m.key, now);
     }
   }
 
@@ -86,8 +74,6 @@ export class MetricsFeed {
       lines.push(
         `peermesh_peer_last_handshake_seconds${label(p.keyB64)} ${Math.floor(p.stats.lastHandshake / 1000)}`,
       );
-    metric('peer_rtt_seconds', 'gauge', 'Round-trip time to the peer, median over the last minute.');
-    metric('peer_loss_ratio', 'gauge', 'Share of RTT probes lost over the last minute.');
     const rtt: string[] = [];
     const loss: string[] = [];
     for (const key of this.peers.ids()) {
@@ -95,7 +81,9 @@ export class MetricsFeed {
       if (s.rtt) rtt.push(`peermesh_peer_rtt_seconds${label(key)} ${s.rtt.p50 / 1000}`);
       loss.push(`peermesh_peer_loss_ratio${label(key)} ${s.loss}`);
     }
-    lines.splice(lines.indexOf('# TYPE peermesh_peer_rtt_seconds gauge') + 1, 0, ...rtt);
+    metric('peer_rtt_seconds', 'gauge', 'Round-trip time to the peer, median over the last minute.');
+    lines.push(...rtt);
+    metric('peer_loss_ratio', 'gauge', 'Share of RTT probes lost over the last minute.');
     lines.push(...loss);
     const c = this.device.counters;
     metric('invalid_packets_total', 'counter', 'Datagrams dropped as invalid (size, type, MAC, decryption).');

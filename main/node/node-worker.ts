@@ -1,7 +1,8 @@
 // The node in a worker thread: all packet work (UDP, TUN, crypto, mesh) runs here, so the thread that
-// serves the UI, the tray and the window never waits for it. Started by NodeManager (manager.ts);
-// speaks the small message protocol below over the worker port. Nothing here trusts that its parent
-// sent well-formed messages: a bad one is answered with an error, never a crash.
+// serves the UI, the tray and the window never waits for it. Started by NodeManager's worker host
+// (manager/worker-host.ts); speaks the small message protocol below over the worker port. Nothing
+// here trusts that its parent sent well-formed messages: a bad one is answered with an error, never
+// a crash.
 import { parentPort } from 'node:worker_threads';
 import type { MethodName } from '../control/api';
 import { respond, run, serveTable } from '../control/dispatch';

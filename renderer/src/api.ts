@@ -2,7 +2,7 @@
 // each method's params, result and error codes are declared; imported for its types only: no node
 // code enters the bundle) and a typed call over the transport.
 import type { LogLine, MethodName, Params, Results } from '../../main/control/api';
-import type { MetricsWindow } from '../../main/core/metrics';
+import type { MetricsWindow } from '../../main/metrics/types';
 import type { Transport } from './transport';
 
 export type {
@@ -21,7 +21,7 @@ export type {
   Results,
   Settings,
 } from '../../main/control/api';
-export type { MetricsWindow, PathChange, PeerSeries, PeerSummary } from '../../main/core/metrics';
+export type { MetricsWindow, PathChange, PeerSeries, PeerSummary } from '../../main/metrics/types';
 
 export type LogLevel = LogLine['level'];
 

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO } from '../lib/peermesh-proc';
 
+const hostHadGroup = spawnSync('getent', ['group', 'peermesh']).status === 0;
+
 describe('desktop packaging', () => {
   it("electron-builder's loader and schema accept the config: AppImage, deb, rpm for x64, helper and policy as resources", async () => {
     const { getConfig, validateConfiguration } = require('app-builder-lib/out/util/config/config');
@@ -28,15 +30,79 @@ describe('desktop packaging', () => {
       assert.ok(existsSync(join(REPO, f)), f);
       assert.ok(statSync(join(REPO, f)).mode & 0o100, `${f} is executable`);
     }
-    assert.match(
-      readFileSync(join(REPO, cfg.deb.afterInstall), 'utf8'),
-      /setcap cap_net_admin\+ep "\$HELPER"/,
-    );
+    assert.ok(cfg.deb.depends.includes('passwd') && cfg.rpm.depends.includes('shadow-utils'), 'groupadd');
+    assert.ok(cfg.deb.depends.includes('libcap2-bin') && cfg.rpm.depends.includes('libcap'), 'setcap');
+    const postinst = readFileSync(join(REPO, cfg.deb.afterInstall), 'utf8');
+    assert.match(postinst, /setcap cap_net_admin\+ep "\$HELPER"/);
+    assert.match(postinst, /chmod 0750 "\$HELPER"/);
+    // chown clears file capabilities: the owner and group are set before setcap.
+    assert.ok(postinst.indexOf('chown root:"$GROUP" "$HELPER"') < postinst.indexOf('setcap cap_net_admin'));
     assert.ok(existsSync(join(REPO, cfg.linux.icon, '512x512.png')));
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
     assert.equal(pkg.main, 'dist/main/app/main.js');
     assert.ok(existsSync(join(REPO, pkg.main)), 'the main process is built');
     assert.ok(existsSync(join(REPO, 'dist', 'main', 'app', 'preload.js')), 'the preload is built');
+  });
+
+  it('post-install in a scratch root: group peermesh, helper root:peermesh 0750 with cap_net_admin+ep, a message how to join', (t) => {
+    // The real script, run as root in a private mount namespace whose /etc, /opt and polkit actions
+    // directory are overlays on scratch directories: groupadd, chown, setcap and install act there,
+    // and the machine's own files never change.
+    const tools = ['unshare', 'setcap', 'getcap', 'groupadd'];
+    if (
+      process.getuid?.() !== 0 ||
+      tools.some((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0)
+    ) {
+      t.skip(`needs root and ${tools.join(', ')}`);
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'pm-postinst-'));
+    try {
+      const overlays = ['/etc', '/opt', '/usr/share/polkit-1/actions'].filter((d) => existsSync(d));
+      const mounts = overlays
+        .map((d, i) => {
+          const [u, w] = [join(dir, `u${i}`), join(dir, `w${i}`)];
+          return `mkdir -p ${u} ${w} && mount -t overlay overlay -o lowerdir=${d},upperdir=${u},workdir=${w} ${d}`;
+        })
+        .join(' && ');
+      const res = '/opt/PeerMesh/resources';
+      const script = join(REPO, 'main', 'app', 'resources', 'linux', 'after-install.sh');
+      const policy = join(REPO, 'main', 'app', 'resources', 'linux', 'net.peermesh.helper.policy');
+      const r = spawnSync(
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          `set -e; ${mounts}
+           mkdir -p ${res}/polkit && cp /bin/true ${res}/peermesh-helper && chmod 0755 ${res}/peermesh-helper
+           cp ${policy} ${res}/polkit/
+           echo '--- output'; sh ${script}; echo "--- exit $?"
+           stat -c 'helper %U:%G %a' ${res}/peermesh-helper; stat -c 'dir %U:%G %a' /etc/peermesh
+           getcap ${res}/peermesh-helper; getent group peermesh | cut -d: -f1
+           ls /usr/share/polkit-1/actions/net.peermesh.helper.policy 2>/dev/null || true`,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /--- exit 0/);
+      assert.match(r.stdout, /^helper root:peermesh 750$/m);
+      assert.match(r.stdout, /^dir root:root 755$/m);
+      assert.match(r.stdout, /peermesh-helper cap_net_admin[=+]ep/);
+      assert.match(r.stdout, /^peermesh$/m);
+      assert.match(r.stdout, /sudo usermod -aG peermesh USERNAME/);
+      if (existsSync('/usr/share/polkit-1/actions'))
+        assert.match(r.stdout, /actions\/net\.peermesh\.helper\.policy/);
+      assert.equal(
+        spawnSync('getent', ['group', 'peermesh']).status === 0,
+        hostHadGroup,
+        'the host is unchanged',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the shell scripts parse, and the polkit policy names the helper action', () => {
@@ -53,6 +119,13 @@ describe('desktop packaging', () => {
       policy,
       /org\.freedesktop\.policykit\.exec\.path">\/opt\/PeerMesh\/resources\/peermesh-helper</,
     );
+    // No five-minute window in which any process of the session can start the helper unasked.
+    const defaults = /<defaults>([\s\S]*?)<\/defaults>/.exec(policy)?.[1] ?? '';
+    assert.doesNotMatch(defaults, /auth_admin_keep|auth_self|>yes</);
+    assert.match(policy, /<allow_active>auth_admin<\/allow_active>/);
+    // post-remove leaves the policy in place on an upgrade (rpm: $1 = 1; deb: "upgrade").
+    const remove = readFileSync(join(REPO, 'main', 'app', 'resources', 'linux', 'after-remove.sh'), 'utf8');
+    assert.match(remove, /upgrade .*\| 1\) exit 0/);
   });
 
   it('Electronegativity: no high or critical finding in main/app', () => {

@@ -1,15 +1,23 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
+  forEachBucket,
   HISTORY_SECONDS,
   MAX_PATH_CHANGES,
   MetricsRegistry,
   type MetricsWindow,
   NodeMetrics,
   PeerMetrics,
+  PROBE_TIMEOUT_MS,
+  queryWindow,
+  RttProbes,
   rttProbeInterval,
   SCRATCH_BYTES,
-} from '../../main/core/metrics';
+  SecondRing,
+} from '../../main/metrics';
 
 /** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
 function prng(seed: number): () => number {
@@ -85,11 +93,10 @@ function checkAgainstReference(m: PeerMetrics, data: RefSecond[], now: number, w
   const want = reference(data, Math.floor(now / 1000), w);
   assert.equal(got.samples, want.samples, `samples (window ${w})`);
   approx(got.loss, want.loss, `loss (window ${w})`);
-  if (want.rtt === null) {
-    assert.equal(got.rtt, null);
-    return;
-  }
-  assert.ok(got.rtt);
+  // Every window checked this way holds RTT samples: a reference without any would skip the
+  // comparison of every RTT figure (the empty case has tests of its own).
+  assert.ok(want.rtt, `the reference window (${w} s) holds RTT samples`);
+  assert.ok(got.rtt, `RTT figures (window ${w})`);
   for (const key of ['last', 'min', 'max', 'mean', 'p50', 'p75', 'p99', 'jitter'] as const) {
     approx(got.rtt[key], want.rtt[key], `rtt.${key} (window ${w})`);
   }
@@ -546,7 +553,8 @@ describe('NodeMetrics', () => {
     approx(series.rx[3], 270, 'rx bucket S..S+9: seconds S+1..S+9 at 300 B/s');
     approx(series.rx[5], 300, 'rx bucket 5');
     assert.equal(series.rx[0], 0);
-    assert.ok(n.byteLength > 0);
+    // stamps (4 B) + rx, tx (8 B each) + sessions gauge (4 B) + errors (8 B) per second
+    assert.equal(n.byteLength, 32 * HISTORY_SECONDS);
   });
 });
 
@@ -599,5 +607,206 @@ describe('rttProbeInterval', () => {
     assert.equal(rttProbeInterval(false, 0), 5000);
     assert.equal(rttProbeInterval(false, 300), 5000);
     assert.equal(rttProbeInterval(false, 301), 30_000);
+  });
+});
+
+describe('metric values pinned (the same inputs give the same figures, to the last bit)', () => {
+  // Seeded inputs over more than the ring (slots reused), with counter resets, invalid input,
+  // out-of-order and too-old samples, path changes and gauge gaps. The digest covers every
+  // summary and series below, serialised with JSON (shortest round-trip doubles, so one bit of
+  // difference in any figure changes it); it was taken from main/core/metrics.ts before the
+  // module moved to main/metrics/.
+  function run(): unknown[] {
+    const rand = prng(0x5eed);
+    const peer = new PeerMetrics();
+    const node = new NodeMetrics();
+    const c = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
+    let errors = 0;
+    const t0 = S - 1000;
+    const end = t0 + 4500;
+    for (let sec = t0; sec < end; sec++) {
+      const off = Math.floor(rand() * 1000);
+      if (rand() < 0.8) peer.rttSample(ms(sec, off), 5 + rand() * 120);
+      if (rand() < 0.3) peer.rttSample(ms(sec, 999), rand() < 0.5 ? 1 + rand() * 3 : 400 + rand() * 600);
+      if (rand() < 0.05) peer.rttSample(ms(sec - 1 - Math.floor(rand() * 4000)), 77); // late or too old
+      if (rand() < 0.01) peer.rttSample(ms(sec), Number.NaN);
+      if (rand() < 0.9) peer.probeSent(ms(sec, 1));
+      if (rand() < 0.12) peer.probeLost(ms(sec, 2));
+      if (rand() < 0.7) {
+        c.rxBytes += Math.floor(rand() * 200_000);
+        c.txBytes += Math.floor(rand() * 50_000);
+        c.rxPackets += Math.floor(rand() * 150);
+        c.txPackets += Math.floor(rand() * 60);
+        if (rand() < 0.003) c.rxBytes = Math.floor(rand() * 1000); // a reset of one counter
+        peer.traffic(ms(sec, 500), { ...c });
+        node.traffic(ms(sec, 500), { rxBytes: c.rxBytes * 2, txBytes: c.txBytes * 3 });
+      }
+      if (rand() < 0.02) {
+        const r = rand();
+        peer.path(
+          ms(sec, 600),
+          r < 0.4 ? 'direct' : r < 0.8 ? 'relayed' : 'unknown',
+          r < 0.6 ? `r${sec % 3}` : undefined,
+        );
+      }
+      if (rand() < 0.1) node.sessions(ms(sec, 700), Math.floor(rand() * 40));
+      if (rand() < 0.3) {
+        errors += Math.floor(rand() * 5);
+        if (rand() < 0.01) errors = 0;
+        node.errors(ms(sec, 800), errors);
+      }
+    }
+    const out: unknown[] = [];
+    for (const at of [end - 1, end + 100, end - 2000, t0 + 10, end + 4000]) {
+      for (const w of [60, 900, 3600] as const) {
+        out.push(peer.summary(ms(at, 321), w), node.summary(ms(at, 321), w));
+        for (const points of [undefined, 1, 7, 60, 100]) {
+          out.push(peer.series(ms(at), w, points), node.series(ms(at), w, points));
+        }
+      }
+    }
+    out.push(peer.pathHistory(), peer.currentPath, peer.lastUpdate);
+    return out;
+  }
+
+  it('PeerMetrics and NodeMetrics summaries and series', () => {
+    const out = run();
+    // A few figures in the clear, so a failure says where to look.
+    assert.deepEqual(out[0], {
+      samples: 67,
+      rtt: {
+        last: 848.1780685950071,
+        min: 1.0895454892888665,
+        max: 989.9847392458469,
+        mean: 135.2832758034677,
+        p50: 68.02670140750706,
+        p75: 107.27976220659912,
+        p99: 698.8793489057571,
+        jitter: 111.20551465994696,
+      },
+      loss: 0.15384615384615385,
+      rxRate: 69041.68333333333,
+      txRate: 14534.466666666667,
+      rxPps: 54.75,
+      txPps: 19.65,
+      rxBytes: 4142501,
+      txBytes: 872068,
+      pathChanges: [{ t: 1700003463600, kind: 'relayed', via: undefined }],
+    });
+    assert.deepEqual(out[1], {
+      rxRate: 138083.36666666667,
+      txRate: 43603.4,
+      rxBytes: 8285002,
+      txBytes: 2616204,
+      sessions: { last: 21, min: 2, max: 27, mean: 14.916666666666666 },
+      errors: 36,
+    });
+    const json = JSON.stringify(out);
+    assert.equal(json.length, 1489048);
+    assert.equal(
+      createHash('sha256').update(json).digest('hex'),
+      '771d0e794f56b313fd06a656c6d46f3fc6e4c75b1bd57c4c4501ecd46fe75635',
+    );
+  });
+});
+
+describe('SecondRing', () => {
+  it('resets a slot holding another second before writing, refuses writes older than the ring', () => {
+    const ring = new SecondRing();
+    const a = ring.column(new Float64Array(HISTORY_SECONDS));
+    const g = ring.column(new Int32Array(HISTORY_SECONDS), -1);
+    assert.equal(ring.byteLength, (4 + 8 + 4) * HISTORY_SECONDS);
+    assert.equal(ring.read(S), -1);
+    const i = ring.write(S);
+    assert.equal(i, S % HISTORY_SECONDS);
+    assert.equal(g[i], -1, 'a fresh slot holds the empty value of each column');
+    a[i] = 42;
+    g[i] = 7;
+    assert.equal(ring.write(S), i, 'the same second again: no reset');
+    assert.equal(a[i], 42);
+    assert.equal(ring.read(S), i);
+    assert.equal(ring.read(S + HISTORY_SECONDS), -1, 'same slot, another second: nothing to read');
+    assert.equal(ring.write(S + HISTORY_SECONDS), i);
+    assert.equal(a[i], 0);
+    assert.equal(g[i], -1);
+    assert.equal(ring.read(S), -1, 'the older second is gone');
+    assert.equal(ring.write(S), -1, 'a second a whole ring older than the newest is refused');
+    assert.equal(ring.write(S + 1), (S + 1) % HISTORY_SECONDS, 'one second newer than that is not');
+    assert.equal(ring.write(-1), -1);
+    assert.equal(ring.read(-1), -1);
+    assert.throws(() => ring.column(new Float64Array(10)), RangeError);
+  });
+
+  it('buckets cover the window once, in order, sizes differing by at most one second', () => {
+    const win = queryWindow(ms(S, 999), 60);
+    assert.deepEqual(win, { w: 60, nowSec: S, start: S - 59 });
+    const got: [number, number][] = [];
+    forEachBucket(win, 7, (from, to) => got.push([from, to]));
+    assert.equal(got.length, 7);
+    assert.equal(got[0][0], S - 59);
+    assert.equal(got[6][1], S + 1);
+    for (let k = 1; k < got.length; k++) assert.equal(got[k][0], got[k - 1][1]);
+    assert.deepEqual([...new Set(got.map(([f, t]) => t - f))].sort(), [8, 9]);
+    let n = 0;
+    forEachBucket(win, undefined, () => n++);
+    assert.equal(n, 60);
+    assert.throws(() => forEachBucket(win, 0, () => {}), RangeError);
+    assert.throws(() => queryWindow(ms(S), 3601), RangeError);
+    assert.throws(() => queryWindow(-1, 60), RangeError);
+  });
+});
+
+describe('RttProbes', () => {
+  it('one probe at a time, lost after PROBE_TIMEOUT_MS, the next one after the interval', () => {
+    const registry = new MetricsRegistry(8);
+    const probes = new RttProbes(registry);
+    const t = ms(S);
+    assert.equal(probes.due('a', t, true), true, 'never probed: due');
+    probes.sent('a', t);
+    assert.equal(probes.due('a', t + 1000, true), false, 'outstanding: not due');
+    probes.answered('a', t + 1500, 12);
+    assert.equal(probes.due('a', t + 1500, true), true, 'answered and a watched interval (1 s) later: due');
+    probes.sent('a', t + 1500);
+    assert.equal(
+      probes.due('a', t + 1500 + PROBE_TIMEOUT_MS, true),
+      false,
+      'not lost at the timeout exactly',
+    );
+    assert.equal(probes.due('a', t + 1501 + PROBE_TIMEOUT_MS, true), true, 'lost after it, then due again');
+    const s = registry.get('a')?.summary(t + 1501 + PROBE_TIMEOUT_MS, 60);
+    assert.ok(s, 'the probes were recorded for a');
+    assert.equal(s.samples, 1);
+    assert.equal(s.rtt?.last, 12);
+    assert.equal(s.loss, 1 / 2);
+
+    // Unwatched: every 5 s while the peer's metrics were updated lately, every 30 s once idle (a
+    // peer without metrics counts as idle). A probe that was not sent still waits for the interval.
+    registry.peer('b').traffic(t, { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 });
+    assert.equal(probes.due('b', t, false), true);
+    assert.equal(probes.due('b', t + 4999, false), false);
+    assert.equal(probes.due('b', t + 5000, false), true);
+    assert.equal(probes.due('c', t, false), true);
+    assert.equal(probes.due('c', t + 29_999, false), false);
+    assert.equal(probes.due('c', t + 30_000, false), true);
+    assert.equal(registry.get('c'), undefined, 'nothing recorded for a peer never probed');
+  });
+});
+
+describe('main/metrics in the layers', () => {
+  it('imports only its own files and core types: no io, node, control, app, and no Node modules', () => {
+    const dir = join(__dirname, '..', '..', '..', 'main', 'metrics');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    assert.ok(files.length >= 8, `main/metrics sources found in ${dir}: ${files.join(', ')}`);
+    let imports = 0;
+    for (const f of files) {
+      const src = readFileSync(join(dir, f), 'utf8');
+      for (const m of src.matchAll(/^(?:import|export)(\s+type)?[^;]*?from '([^']+)'/gms)) {
+        imports++;
+        const [, typeOnly, from] = m;
+        const ok = from.startsWith('./') || (from.startsWith('../core/') && typeOnly !== undefined);
+        assert.ok(ok, `${f} imports ${from}${typeOnly ? ' (types)' : ''}`);
+      }
+    }
+    assert.ok(imports > 10, `found ${imports} imports: the pattern still matches the sources`);
   });
 });
