@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  fchmodSync,
+  fchownSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -16,7 +18,19 @@ import { dirname, join } from 'node:path';
 
 const TEMP_RE = /^\.(\d+)\.[0-9a-f]{12}\.tmp$/;
 
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+/**
+ * Write `path` atomically. The temp file has an unpredictable name and is created exclusively
+ * (O_CREAT|O_EXCL: never follows a link someone planted in a shared directory). `owner`, when
+ * given, is applied to the temp file before it replaces the original (keeps a file's owner when
+ * root rewrites it). When the rename fails (e.g. a bind-mounted file) the temp file is removed and
+ * the error thrown.
+ */
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+  owner?: { uid: number; gid: number },
+): void {
   const dir = dirname(path);
   // unique per write: two writes in one millisecond, or from two threads of one process, never meet
   const tmp = join(dir, `.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
@@ -25,14 +39,20 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
+    fchmodSync(fd, mode); // the umask may have narrowed the mode given to open
     fsyncSync(fd);
-  } catch (e) {
     closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* closed already */
+    }
     unlinkSync(tmp);
     throw e;
   }
-  closeSync(fd);
-  renameSync(tmp, path);
   const dfd = openSync(dir, 'r');
   try {
     fsyncSync(dfd);

@@ -1,8 +1,8 @@
 // Names for members: `<name>.<network>` (e.g. `pi.home`) in a block of the hosts file that PeerMesh
 // manages, so every program on the machine resolves them through the normal resolver (glibc, musl,
 // Go, Node), with no DNS server and no resolver configuration to change. docs/mesh.md "Names".
-import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, constants, openSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/files';
 
 export interface HostEntry {
   name: string;
@@ -66,25 +66,27 @@ export function withHostsBlock(text: string, network: string, entries: HostEntry
 
 /**
  * Rewrite the block in the hosts file: a temp file renamed over it where possible (never half
- * written); where the file is a bind mount (containers, `ip netns exec`), rename fails and it is
- * rewritten in place. Throws when the file cannot be written (no permission).
+ * written; the temp file's name is unpredictable and it is created exclusively, so a link planted
+ * in a shared directory such as a custom `--hosts-file` in /tmp is never followed; the file keeps
+ * its owner and mode); where the file is a bind mount (containers, `ip netns exec`), rename fails
+ * and it is rewritten in place, opened without following a link. Throws when the file cannot be
+ * written (no permission).
  */
-export function writeHostsBlock(path: string, network: string, entries: HostEntry[] | null): boolean {
+export function writeHostsBlock(file: string, network: string, entries: HostEntry[] | null): boolean {
+  const path = realpathSync(file); // a hosts file that is a link (some distributions) is kept a link
   const before = readFileSync(path, 'utf8');
   const after = withHostsBlock(before, network, entries);
   if (after === before) return false;
-  const mode = statSync(path).mode & 0o777;
-  const tmp = join(dirname(path), `.hosts.peermesh.${process.pid}`);
+  const st = statSync(path);
   try {
-    writeFileSync(tmp, after, { mode });
-    renameSync(tmp, path);
+    writeFileAtomic(path, after, st.mode & 0o777, { uid: st.uid, gid: st.gid });
   } catch {
+    const fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW);
     try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created */
+      writeFileSync(fd, after);
+    } finally {
+      closeSync(fd);
     }
-    writeFileSync(path, after);
   }
   return true;
 }

@@ -3,9 +3,17 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { type InviteCode, type JoinAnswer, joinRequest, readJoinAnswer } from '../core/invites';
+import { isNetworkName } from '../core/names';
 
-/** Asks every endpoint of the code, 300 ms apart, for up to 8 s; rejects with a readable reason. */
+/**
+ * Asks every endpoint of the code, 300 ms apart, for up to 8 s; rejects with a readable reason.
+ * The answer comes from whoever holds the invitation's key (an inviter may be hostile): it is only
+ * taken for the network the code names, and that name must be a safe file name, since the caller
+ * saves `<network>.json` and `<network>.secret`.
+ */
 export async function askInviter(code: InviteCode, name: string, timeoutMs = 8000): Promise<JoinAnswer> {
+  if (!isNetworkName(code.network))
+    throw new Error('this join code names a network this version cannot use (letters, digits, - and _ only)');
   const socks = (['udp4', 'udp6'] as const).map((t) => dgram.createSocket(t));
   const where = code.endpoints.map((e) =>
     e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`,
@@ -36,10 +44,15 @@ export async function askInviter(code: InviteCode, name: string, timeoutMs = 800
         s.on('error', () => {});
         s.on('message', (m) => {
           const a = readJoinAnswer(code, m);
-          if (a) {
-            clearInterval(timer);
-            resolve(a);
-          }
+          if (!a) return;
+          clearInterval(timer);
+          if (a.ok && a.network !== code.network)
+            reject(
+              new Error(
+                `the inviting node answered for another network than the code names ("${code.network}"): refused`,
+              ),
+            );
+          else resolve(a);
         });
       }
       let bound = 0;

@@ -1,10 +1,19 @@
 // Names in the hosts file: labels, collisions resolved the same way everywhere, the managed block
 // replaced and removed without touching the rest of the file, and real writes (rename or in place).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { dnsLabel, memberNames, withHostsBlock, writeHostsBlock } from '../../main/node/hosts';
 
 const k = (b: number) => Buffer.alloc(32, b).toString('base64');
@@ -53,5 +62,36 @@ describe('member names', () => {
     assert.match(readFileSync(f, 'utf8'), /pi\.home/);
     assert.equal(statSync(f).mode & 0o777, 0o644);
     assert.throws(() => writeHostsBlock(join(dir, 'missing'), 'home', null));
+  });
+
+  it('never follows a link planted in a shared directory, and keeps the file a link where it is one', () => {
+    // A custom --hosts-file in a directory others can write (e.g. /tmp): another local user plants
+    // links where a temp file could be made, pointing at a file of ours; a root node must not write
+    // through them. Every name the old code used (.hosts.peermesh.PID) is planted.
+    const shared = mkdtempSync(join(tmpdir(), 'pm-hosts-shared-'));
+    const victimDir = mkdtempSync(join(tmpdir(), 'pm-hosts-victim-'));
+    after(() => {
+      rmSync(shared, { recursive: true, force: true });
+      rmSync(victimDir, { recursive: true, force: true });
+    });
+    const victim = join(victimDir, 'secret');
+    writeFileSync(victim, 'precious\n', { mode: 0o600 });
+    symlinkSync(victim, join(shared, `.hosts.peermesh.${process.pid}`));
+    const f = join(shared, 'hosts');
+    writeFileSync(f, '127.0.0.1 localhost\n', { mode: 0o640 });
+    assert.equal(writeHostsBlock(f, 'home', [{ name: 'pi.home', addresses: ['100.64.0.2'] }]), true);
+    assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+    assert.match(readFileSync(f, 'utf8'), /100\.64\.0\.2\tpi\.home/);
+    assert.equal(statSync(f).mode & 0o777, 0o640);
+    // no temp file left behind (only the planted link, the file, and nothing else)
+    assert.deepEqual(readdirSync(shared).sort(), [`.hosts.peermesh.${process.pid}`, 'hosts'].sort());
+    // a hosts file that is itself a link (some distributions) stays a link; its target is rewritten
+    const target = join(shared, 'hosts.real');
+    writeFileSync(target, '127.0.0.1 localhost\n', { mode: 0o644 });
+    const link = join(shared, 'hosts.link');
+    symlinkSync(target, link);
+    assert.equal(writeHostsBlock(link, 'home', [{ name: 'pi.home', addresses: ['100.64.0.3'] }]), true);
+    assert.ok(lstatSync(link).isSymbolicLink());
+    assert.match(readFileSync(target, 'utf8'), /100\.64\.0\.3/);
   });
 });
