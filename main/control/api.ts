@@ -5,6 +5,7 @@
 // messages to parseRequest() and calls the handler only with what it returns. The renderer imports
 // the types only. This file knows nothing of the node: the node implements NodeHandlers from it.
 
+import { NETWORK_NAME_RE } from '../core/names';
 import type { PeerSeries, PeerSummary } from '../metrics/types';
 import {
   arr,
@@ -30,7 +31,7 @@ const peer = str({ min: 1, max: 100, what: 'a member (key, name or overlay IPv4)
 const networkName = str({
   min: 1,
   max: 63,
-  pattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
+  pattern: NETWORK_NAME_RE,
   what: 'a network name (letters, digits, - and _)',
 });
 /** A node name: a DNS label. */
