@@ -51,7 +51,7 @@
 #define FRAME_PACKET 0x01
 #define FRAME_CONTROL 0x02
 #define FRAME_ROUTE 0x03 // core -> helper: op(1: add, 2: delete) family(4|6) prefix addr[16]
-#define MAX_FORWARD 16
+#define MAX_FORWARD 16 // advertised routes: MESH_MAX_ROUTES in main/core/constants.ts (keep equal)
 #define MAX_ALLOW 64
 #define ALLOW_DIR "/etc/peermesh"
 #define FORWARD_ALLOW ALLOW_DIR "/forward.allow"

@@ -5,6 +5,7 @@
 // messages to parseRequest() and calls the handler only with what it returns. The renderer imports
 // the types only. This file knows nothing of the node: the node implements NodeHandlers from it.
 
+import { MESH_MAX_ROUTES } from '../core/constants';
 import { NETWORK_NAME_RE } from '../core/names';
 import type { PeerSeries, PeerSummary } from '../metrics/types';
 import {
@@ -50,7 +51,7 @@ const settingsShape = {
     str({ min: 1, max: 15, pattern: /^[A-Za-z0-9_.-]+$/, what: 'an interface name (at most 15 characters)' }),
   ),
   relay: optional(bool()),
-  advertiseRoutes: optional(arr(cidr(), { max: 16 })),
+  advertiseRoutes: optional(arr(cidr(), { max: MESH_MAX_ROUTES })),
   startConnected: optional(bool()),
   launchAtLogin: optional(bool()),
   theme: optional(oneOf('system', 'light', 'dark')),

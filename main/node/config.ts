@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULT_MTU, DEFAULT_PORT } from '../core/constants';
+import { DEFAULT_MTU, DEFAULT_PORT, MESH_MAX_ROUTES } from '../core/constants';
 import { type Cidr, parseCidr, parseIp } from '../core/ip';
 
 export class ConfigError extends Error {}
@@ -331,7 +331,8 @@ export function validate(cfg: NodeConfig): NodeConfig {
     }
     for (const b of cfg.network.bootstrap) parseEndpoint(b);
     const routes = cfg.network.advertiseRoutes ?? [];
-    if (routes.length > 16) throw new ConfigError('at most 16 advertised routes');
+    if (routes.length > MESH_MAX_ROUTES)
+      throw new ConfigError(`at most ${MESH_MAX_ROUTES} advertised routes`);
     for (const r of routes) {
       const c = parseCidr(r);
       if (!c || (c.family === 4 ? c.prefix < 8 : c.prefix < 16))

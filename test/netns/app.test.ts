@@ -157,6 +157,7 @@ describe('the app (peermesh ui) on two machines', { skip: skip ?? false }, () =>
 
   it('remove: the member disappears and cannot reach the network any more', async () => {
     const aIp = (await ui.a.api.call<AppState>('state')).network!.ipv4!;
+    assert.match(aIp, /^100\./, 'an address to fail to reach');
     await ui.a.api.call('remove', { peer: 'beta' });
     assert.ok(!(await peersOf('a')).some((r) => r.name === 'beta'));
     await waitFor(

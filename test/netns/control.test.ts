@@ -142,7 +142,11 @@ describe('control API, metrics and web UI on real nodes', { skip: skip ?? false 
     const key = readFileSync(join(dir, 'a', 'private.key'), 'utf8').trim();
     const status = runCli(['status', '--json', '--state-dir', join(dir, 'a')], lab.ns('a')).stdout;
     const peers = runCli(['peers', '--json', '--state-dir', join(dir, 'a')], lab.ns('a')).stdout;
+    // (each text really holds what it should, or "not in it" would hold for an empty one)
+    assert.match(JSON.parse(status).publicKey, /^[A-Za-z0-9+/]{43}=$/);
+    assert.ok(JSON.parse(peers).length > 0, peers);
     for (const text of [status, peers, nodes.a.log(), nodes.b.log()]) {
+      assert.match(text, /\S/);
       assert.ok(!text.includes(secret), 'secret in output');
       assert.ok(!text.includes(key), 'private key in output');
     }

@@ -6,6 +6,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { buildUpConfig } from '../../main/cli/commands/up';
+import { parseRequest } from '../../main/control/api';
+import { MESH_MAX_ROUTES } from '../../main/core/constants';
 import { runCli } from '../lib/peermesh-proc';
 
 const dir = mkdtempSync(join(tmpdir(), 'pm-cli-'));
@@ -54,6 +57,27 @@ describe('peermesh CLI', () => {
     expectUsageError(['frobnicate'], /unknown command "frobnicate"/);
     expectUsageError(['up', '--address', 'not-an-ip/24'], /address "not-an-ip\/24"/);
     expectUsageError(['up', '--peer', 'short@1.2.3.4:5'], /public key/);
+  });
+
+  it(`takes at most MESH_MAX_ROUTES (${MESH_MAX_ROUTES}) advertised routes, like the Control API's settings`, () => {
+    writeFileSync(join(dir, 'routes.secret'), 'a secret for routes\n', { mode: 0o600 });
+    const up = (n: number) => [
+      'up',
+      '--state-dir',
+      join(dir, 'routes-state'),
+      '--network',
+      'home',
+      '--secret-file',
+      join(dir, 'routes.secret'),
+      ...Array.from({ length: n }, (_, i) => ['--advertise-route', `10.${i}.0.0/16`]).flat(),
+    ];
+    expectUsageError(up(MESH_MAX_ROUTES + 1), new RegExp(`at most ${MESH_MAX_ROUTES} advertised routes`));
+    assert.doesNotThrow(() => buildUpConfig(up(MESH_MAX_ROUTES).slice(1)));
+    const routes = Array.from({ length: MESH_MAX_ROUTES + 1 }, (_, i) => `10.${i}.0.0/16`);
+    const settings = (advertiseRoutes: string[]) =>
+      parseRequest({ id: 1, method: 'set-settings', params: { advertiseRoutes } });
+    assert.equal(settings(routes).ok, false);
+    assert.equal(settings(routes.slice(1)).ok, true);
   });
 
   it('exits 2 for an unreadable or malformed private key, a malformed PSK, an unsafe state directory', () => {

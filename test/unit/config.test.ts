@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { buildUpConfig } from '../../main/cli/peermesh';
+import { buildUpConfig } from '../../main/cli/commands/up';
 import { ConfigError, parseEndpoint, parsePeerFlag } from '../../main/node/config';
 
 const KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=';

@@ -250,6 +250,7 @@ describe('PeerVPN import', () => {
       assert.ok(!msg.includes(PSK) && !msg.includes('correct') && !msg.includes('short-psk'), msg);
     }
     const withPsk = importPeerVpn(fixture('full.conf'));
+    assert.ok(withPsk.warnings.length > 0);
     for (const w of withPsk.warnings) assert.ok(!w.includes(PSK), w);
   });
 });

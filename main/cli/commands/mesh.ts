@@ -1,0 +1,78 @@
+// Membership of a mesh network: `peermesh invite` (a join code from a running member), `peermesh join
+// CODE` (trade it for the network's secret, then run like `up`), `peermesh remove PEER` (for good).
+
+import { join } from 'node:path';
+import { ensurePrivateDir, writeFileAtomic } from '../../io/files';
+import { NODE_FLAGS, nodeDir, noPositionals, parse, parseDuration, UsageError } from '../args';
+import { askNode, socketIn } from '../node-socket';
+import { fail } from '../process';
+import { buildUpConfig, cmdUp } from './up';
+
+export async function cmdInvite(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    expires: { type: 'string' },
+    ...NODE_FLAGS,
+  });
+  noPositionals(positionals);
+  const secs = parseDuration((values.expires as string | undefined) ?? '24h');
+  if (secs < 60 || secs > 30 * 86400) throw new UsageError('--expires must be between 1m and 30d');
+  const r = await askNode<{ code: string; expires: string; endpoints: string[] }>(
+    socketIn(nodeDir(values)),
+    'invite',
+    { expiresSeconds: secs },
+  );
+  process.stdout.write(`${r.code}\n`);
+  process.stderr.write(
+    `valid until ${r.expires}, through ${r.endpoints.join(', ')}\n` +
+      `on the new machine: peermesh join ${r.code}\n`,
+  );
+}
+
+/**
+ * Trade a join code for the network's secret (asking the inviting node), save both in the state
+ * directory (0600) with a config file, then run the node like "up" with that config.
+ */
+export async function cmdJoin(args: string[]): Promise<void> {
+  const codeText = args[0];
+  if (!codeText || codeText.startsWith('-'))
+    throw new UsageError('usage: peermesh join CODE [options of "up"]');
+  const { decodeInviteCode, InviteCodeError } = await import('../../core/invites');
+  const { askInviter } = await import('../../node/join');
+  let code: ReturnType<typeof decodeInviteCode>;
+  try {
+    code = decodeInviteCode(codeText);
+  } catch (e) {
+    if (e instanceof InviteCodeError) throw new UsageError(e.message);
+    throw e;
+  }
+  const rest = args.slice(1);
+  const probe = buildUpConfig(rest); // validates the options before anything happens
+  if (code.expires * 1000 <= Date.now())
+    fail(`this invitation expired at ${new Date(code.expires * 1000).toISOString()}; ask for a new one`, 1);
+  const answer = await askInviter(code, probe.name).catch((e: Error) => fail(e.message, 1));
+  if (!answer.ok) fail(`the inviting node refused: ${answer.reason}`, 1);
+  const dir = probe.stateDir;
+  ensurePrivateDir(dir);
+  const secretFile = join(dir, `${answer.network}.secret`);
+  const configFile = join(dir, `${answer.network}.json`);
+  writeFileAtomic(secretFile, Buffer.from(answer.secret), 0o600);
+  writeFileAtomic(
+    configFile,
+    `${JSON.stringify({ network: { name: answer.network, secretFile, bootstrap: answer.bootstrap } }, null, 2)}\n`,
+    0o600,
+  );
+  process.stderr.write(
+    `joined network "${answer.network}"; saved ${configFile}. Next time: peermesh up -c ${configFile}\n`,
+  );
+  await cmdUp(['-c', configFile, ...rest]);
+}
+
+export async function cmdRemove(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, NODE_FLAGS);
+  if (positionals.length !== 1)
+    throw new UsageError('usage: peermesh remove PEER (a key, name or overlay IPv4)');
+  const r = await askNode<{ removed: string; name: string }>(socketIn(nodeDir(values)), 'remove', {
+    peer: positionals[0],
+  });
+  process.stdout.write(`removed "${r.name}" (${r.removed}) from the network\n`);
+}

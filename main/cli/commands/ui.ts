@@ -1,0 +1,63 @@
+// `peermesh ui` (and `peermesh up --ui`): the node in a worker thread behind the NodeManager, with the
+// web UI and Control API served from this thread.
+
+import { join } from 'node:path';
+import { ConfigError, defaultStateDir, type LogLevel, type NodeConfig } from '../../node/config';
+import { intFlag, isLogLevel, noPositionals, parse } from '../args';
+import { fail, onStopSignals } from '../process';
+
+/**
+ * The node in a worker thread behind the NodeManager, with the web UI served from this thread: what
+ * `peermesh ui` and `peermesh up --ui` run (packet work never stalls the UI server).
+ */
+export async function runManager(o: {
+  profileDir: string;
+  ui: { host: string; port: number };
+  fixedConfig?: NodeConfig;
+  logLevel: LogLevel;
+}): Promise<void> {
+  const { NodeManager } = await import('../../node/manager');
+  const { rendererDir } = await import('../../control/web-server');
+  const mgr = await NodeManager.open({
+    profileDir: o.profileDir,
+    desktop: false,
+    fixedConfig: o.fixedConfig,
+    logLevel: o.logLevel,
+    ui: { ...o.ui, staticDir: rendererDir() },
+    logWrite: (l) =>
+      process.stderr.write(`${new Date(l.time).toISOString()} ${l.level.padEnd(5)} ${l.message}\n`),
+  }).catch((e: Error) => fail(`web UI on port ${o.ui.port}: ${e.message}`, 1));
+  // The URL carries the access token: printed once to stdout (like Jupyter), never logged.
+  process.stdout.write(`web UI: ${mgr.webUrl}\n`);
+  await new Promise<void>((resolve) => {
+    onStopSignals(() => void mgr.close().then(resolve));
+    // `up --ui` ends when its node fails to start or its helper dies, like `up`.
+    if (o.fixedConfig)
+      mgr.onEvent((e) => {
+        if (e.type === 'state' && e.state === 'error') {
+          process.exitCode = 1;
+          void mgr.close().then(resolve);
+        }
+      });
+  });
+  process.exit(process.exitCode ?? 0);
+}
+
+export async function cmdUi(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'profile-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  noPositionals(positionals);
+  const port = intFlag((values.port as string | undefined) ?? '7878', 'port')!;
+  if (port > 65535) throw new ConfigError('--port must be 0-65535');
+  const level = (values['log-level'] as string | undefined) ?? 'info';
+  if (!isLogLevel(level)) throw new ConfigError(`bad --log-level "${level}"`);
+  await runManager({
+    profileDir: (values['profile-dir'] as string | undefined) ?? join(defaultStateDir(), 'app'),
+    ui: { host: (values.host as string | undefined) ?? '127.0.0.1', port },
+    logLevel: level,
+  });
+}

@@ -1,0 +1,107 @@
+// `peermesh` command-line interface: the command table, the help text, and the exit codes:
+// 0 ok, 1 runtime failure, 2 bad usage or configuration (one line on stderr saying what is wrong).
+// Each command group lives in commands/ (up, ui, status, mesh, keys, peervpn); shared flag parsing in
+// args.ts, signals and failing in process.ts, the running node's control socket in node-socket.ts.
+
+import { ConfigError, defaultStateDir } from '../node/config';
+import { UsageError } from './args';
+import { cmdAddress, cmdGenpsk, cmdKeygen, cmdPubkey } from './commands/keys';
+import { cmdInvite, cmdJoin, cmdRemove } from './commands/mesh';
+import { cmdImportPeerVpn } from './commands/peervpn';
+import { cmdPeers, cmdPing, cmdStatus } from './commands/status';
+import { cmdUi } from './commands/ui';
+import { cmdUp } from './commands/up';
+import { fail } from './process';
+
+const VERSION = '0.1.0';
+
+const USAGE = `peermesh ${VERSION} — serverless peer-to-peer mesh VPN
+
+Usage:
+  peermesh up [options]            run a node in the foreground (Ctrl-C to stop)
+  peermesh up -c A.json -c B.json  be a member of several networks at once, one interface each
+                                   (state of each in <state-dir>/<network>; use --network NAME with
+                                   status, invite and remove)
+  peermesh ui [--port 7878] [--host ADDR] [--profile-dir DIR]
+                                   the app without a desktop: create or join a network, connect and
+                                   watch peers from a browser (URL with its token printed on stdout)
+  peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
+  peermesh peers [--json]          the members: name, overlay IPv4, online, path, RTT, rates, last handshake
+  peermesh invite [--expires 24h]  print a one-line join code for a new machine (30m, 12h, 7d; at most 30d)
+  peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
+  peermesh ping PEER [-c N]        live round-trip times to a member (key, name or IPv4) and its path
+  peermesh remove PEER             remove a member (key, name or overlay IPv4) from the network, for good
+  peermesh import-peervpn FILE [--out-dir DIR]
+                                   turn a PeerVPN config into a PeerMesh config + secret file (default DIR:
+                                   the state directory), and say which options have no equivalent
+  peermesh keygen [--force]        create the node's identity in the state directory, print its public key
+  peermesh keygen --out FILE       write a new private key to FILE (mode 0600), print its public key
+  peermesh address --network NAME --secret-file FILE [--private-key-file FILE]
+                                   print the overlay IPv4 and IPv6 this key gets in that network
+  peermesh pubkey                  print the node's public key (from the state dir or --private-key-file)
+  peermesh pubkey -                read a base64 private key on stdin, print its public key (like wg pubkey)
+  peermesh genpsk                  print a new random pre-shared key
+  peermesh version | help
+
+Options of "up" (also settable in a JSON config file, see docs/config.md; flags override the file):
+  -c, --config FILE               JSON config file
+  --state-dir DIR                 identity, control socket (default: ${defaultStateDir()})
+  --interface NAME                TUN interface name (default: pm0)
+  --address CIDR                  overlay address of this node, repeatable (IPv4 and IPv6)
+  --listen PORT                   UDP port (default: 51820; 0 = any)
+  --mtu N                         interface MTU (default: 1420)
+  --private-key-file FILE         use this private key instead of the state directory's
+  --peer KEY[@HOST:PORT][,CIDR...]  a static peer and the overlay addresses it may use, repeatable
+  --psk-file FILE                 pre-shared key for all static peers (optional)
+  --log-level LEVEL               debug, info, warn, error (default: info)
+  --network NAME                  join (or start) the mesh network NAME ...
+  --secret-file FILE              ... whose secret is in FILE (any passphrase, at least 12 characters)
+  --bootstrap HOST:PORT           a member to join through, repeatable (none: wait to be joined)
+  --relay                         relay traffic between members that cannot reach each other
+  --advertise-route CIDR          offer a subnet this machine reaches (e.g. a home LAN) to the other
+                                  members, repeatable; this node forwards and masquerades into it
+  --name NAME                     this node's name in the network (default: host name)
+  --ui PORT                       serve the web UI and Control API on http://127.0.0.1:PORT (0: any free
+                                  port); the URL with its access token is printed on stdout
+  --ui-host ADDR                  bind the web UI elsewhere than loopback (only if you mean it)
+  --hosts-file FILE|none          where members' names (NAME.NETWORK) are kept (default: /etc/hosts,
+                                  when writable)
+                                  With --network and no --address, the node's overlay addresses
+                                  are derived from its key (100.64.0.0/10 and a per-network ULA).
+Options of "status", "pubkey", "keygen": --state-dir DIR, --private-key-file FILE (pubkey)
+`;
+
+const COMMANDS: Record<string, (args: string[]) => void | Promise<void>> = {
+  up: cmdUp,
+  ui: cmdUi,
+  status: cmdStatus,
+  peers: cmdPeers,
+  remove: cmdRemove,
+  invite: cmdInvite,
+  join: cmdJoin,
+  'import-peervpn': cmdImportPeerVpn,
+  address: cmdAddress,
+  ping: cmdPing,
+  keygen: cmdKeygen,
+  pubkey: cmdPubkey,
+  genpsk: cmdGenpsk,
+  version: () => void process.stdout.write(`peermesh ${VERSION}\n`),
+  help: () => void process.stdout.write(USAGE),
+};
+COMMANDS['--version'] = COMMANDS.version;
+COMMANDS['--help'] = COMMANDS['-h'] = COMMANDS.help;
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd = 'help', ...rest] = argv;
+  try {
+    const run = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+    if (!run) throw new UsageError(`unknown command "${cmd}" (try: peermesh help)`);
+    await run(rest);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfigError) fail(e.message, 2);
+    // Key files that cannot be read or parsed are configuration errors too.
+    const msg = (e as Error).message;
+    if (/^cannot read|is not a base64 32-byte key/.test(msg)) fail(msg, 2);
+    fail(msg, 1);
+  }
+}
