@@ -6,6 +6,7 @@
 // the types only. This file knows nothing of the node: the node implements NodeHandlers from it.
 
 import { MESH_MAX_ROUTES } from '../core/constants';
+import type { PathKind } from '../core/mesh/path-kind';
 import { NETWORK_NAME_RE } from '../core/names';
 import type { PeerSeries, PeerSummary } from '../metrics/types';
 import {
@@ -306,7 +307,8 @@ export interface AppState {
   desktop: boolean;
 }
 
-export type PathKind = 'direct' | 'relayed' | 'none';
+/** How traffic reaches a member (one type, the mesh's). */
+export type { PathKind } from '../core/mesh/path-kind';
 
 /** `peers`: one row of the peer list. */
 export interface PeerRow {

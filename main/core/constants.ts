@@ -11,7 +11,7 @@ export const MSG_INITIATION = 1;
 export const MSG_RESPONSE = 2;
 export const MSG_COOKIE_REPLY = 3;
 export const MSG_TRANSPORT = 4;
-/** PeerMesh discovery messages (mesh.ts); a type WireGuard does not use, so stock peers ignore it. */
+/** PeerMesh discovery messages (mesh/wire.ts, mesh/messenger.ts); a type WireGuard does not use, so stock peers ignore it. */
 export const MSG_MESH = 0x50;
 /** A WireGuard message wrapped for a relay: type, 3 zero bytes, destination public key, message. */
 export const MSG_RELAY_TO = 0x51;
@@ -70,8 +70,27 @@ export const HANDSHAKES_PER_SOURCE_BURST = 5;
 // Device defaults.
 export const DEFAULT_PORT = 51820;
 export const DEFAULT_MTU = 1420;
+/** Handshake messages are counted per window of this length (the "under load" rate). */
+export const UNDER_LOAD_WINDOW = 1_000;
+/** Source addresses tracked by the per-source handshake limit before the table is cleared. */
+export const HANDSHAKE_SOURCES_TRACKED = 4096;
+/**
+ * A new endpoint restarts a handshake that had nowhere to go at most this often (endpoints that flip
+ * between two relays must not restart a handshake before its answer can arrive).
+ */
+export const ENDPOINT_HANDSHAKE_RESTART_GAP = 1_000;
+/** Attempts at drawing a free random session index. */
+export const SESSION_INDEX_ATTEMPTS = 64;
 
-// Mesh discovery (mesh.ts).
+// Sealed JSON messages (sealed.ts): type, 0, 0, version | XChaCha20 nonce | JSON | Poly1305 tag.
+export const SEALED_HEADER_SIZE = 4;
+export const SEALED_NONCE_SIZE = 24;
+export const SEALED_TAG_SIZE = 16;
+/** Version byte of mesh discovery messages and of join messages. */
+export const MESH_WIRE_VERSION = 2;
+export const JOIN_WIRE_VERSION = 1;
+
+// Mesh discovery (main/core/mesh/).
 /** Discovery messages whose timestamp is further than this from our wall clock are refused. */
 export const MESH_CLOCK_SKEW = 120_000;
 /** Hello to bootstrap addresses this often until a member answers, then every MESH_BOOTSTRAP_REFRESH. */
@@ -127,3 +146,54 @@ export const MESH_LAN_INTERVAL = 10_000;
 export const MESH_IDLE_SCAN = 10_000;
 /** Digest buckets (by the first 6 bits of the key). */
 export const MESH_BUCKETS = 64;
+/** Recomputing the anchors after records changed: at most this often. */
+export const MESH_ANCHORS_REFRESH = 1_000;
+/** Our home relays (published in our record) change at most this often. */
+export const MESH_HOME_RELAYS_HOLD = 10_000;
+/** A hello answered later than this gives no round-trip time (and the next hello measures anew). */
+export const MESH_PING_TIMEOUT = 10_000;
+/** Where members see us: reports this recent count (our public endpoint is where all of them agree). */
+export const MESH_SEEN_WINDOW = 30_000;
+/** Once members see us at different ports, we say we sit behind a symmetric NAT for this long. */
+export const MESH_HARD_NAT_HOLD = 600_000;
+/** The fast probe gap doubles from MESH_PROBE_FAST up to this many times it. */
+export const MESH_PROBE_FAST_MAX_FACTOR = 8;
+/** After the fast series the gap (from MESH_PROBE_SLOW) doubles every MESH_PROBE_SLOW_DOUBLING, up to MESH_PROBE_MAX_GAP. */
+export const MESH_PROBE_SLOW_DOUBLING = 60_000;
+/** The longest gap between probes, and the gap of a pair both behind symmetric NATs (hopeless). */
+export const MESH_PROBE_MAX_GAP = 300_000;
+/** Introductions are asked for this often while the fast probes last (then as rarely as slow probes). */
+export const MESH_INTRO_FAST_GAP = 2_000;
+/** An introduction makes us probe at most this often (several introducers answer one request). */
+export const MESH_INTRO_PROBE_GAP = 1_000;
+/** A large mesh asks any relay or bootstrap node for introductions once the anchors had this long. */
+export const MESH_INTRO_ANCHORS_FIRST = 1_000;
+/** Introducers asked in turn for one member (each answers both sides). */
+export const MESH_INTRODUCERS = 3;
+/** Extra endpoints remembered per member (where introducers see it). */
+export const MESH_MAX_EXTRA_ENDPOINTS = 4;
+/** LAN broadcast addresses a hello goes to. */
+export const MESH_MAX_LAN_TARGETS = 8;
+/** Records dated further ahead of our wall clock than this are refused. */
+export const MESH_RECORD_MAX_FUTURE = 24 * 3600_000;
+/** Longest member name in a record, characters. */
+export const MESH_MAX_NAME = 63;
+/** Records (or removals) in one `recs` message at most. */
+export const MESH_MAX_RECS = 16;
+/**
+ * Bucket listings (`sum`): an entry is the first MESH_SUM_PREFIX base64 characters of a key and its
+ * version in base 36; at most MESH_SUM_ENTRIES entries a datagram (under 1,400 bytes), in at most
+ * MESH_SUM_PARTS parts received (16 sent).
+ */
+export const MESH_SUM_PREFIX = 12;
+export const MESH_SUM_ENTRIES = 40;
+export const MESH_SUM_PARTS = 64;
+export const MESH_SUM_PARTS_SENT = 16;
+/**
+ * Sub-buckets: a bucket holding more than MESH_SUB_MIN records is compared in MESH_SUB_PARTS parts
+ * first (digests of MESH_SUB_DIGEST bytes), MESH_SUB_PER_MESSAGE buckets to a `sub` datagram.
+ */
+export const MESH_SUB_MIN = 8;
+export const MESH_SUB_PARTS = 16;
+export const MESH_SUB_DIGEST = 4;
+export const MESH_SUB_PER_MESSAGE = 10;

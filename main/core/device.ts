@@ -13,9 +13,8 @@ import { AllowedIps } from './allowed-ips';
 import {
   COOKIE_REPLY_SIZE,
   DEFAULT_MTU,
+  ENDPOINT_HANDSHAKE_RESTART_GAP,
   HANDSHAKE_INITIATION_RATE,
-  HANDSHAKES_PER_SOURCE_BURST,
-  HANDSHAKES_PER_SOURCE_PER_SECOND,
   KEEPALIVE_TIMEOUT,
   MAX_SAFE_COUNTER,
   MAX_STAGED_PACKETS,
@@ -34,11 +33,10 @@ import {
   REKEY_TIMEOUT_JITTER_MAX,
   TRANSPORT_HEADER_SIZE,
   TRANSPORT_OVERHEAD,
-  UNDER_LOAD_AFTER_TIME,
-  UNDER_LOAD_HANDSHAKES_PER_SECOND,
 } from './constants';
-import { CookieChecker, CookieGenerator } from './cookie';
+import { CookieChecker } from './cookie';
 import { openInto, sealInto } from './crypto/aead';
+import { type Endpoint, type PeerEndpoint, sameEndpoint } from './endpoint';
 import {
   beginConsumeInitiation,
   consumeResponse,
@@ -46,13 +44,11 @@ import {
   createResponse,
   deriveTransportKeys,
   finishConsumeInitiation,
-  type HandshakePeerKeys,
-  type HandshakeState,
   makeIdentity,
-  peerKeys,
   type StaticIdentity,
   timestampIsNewer,
 } from './handshake';
+import { IndexTable } from './index-table';
 import { type Cidr, ipPacketLength } from './ip';
 import { Keypair } from './keypair';
 import {
@@ -69,30 +65,25 @@ import {
   transportReceiver,
   writeTransportHeader,
 } from './messages';
-import { NEVER, PeerTimers } from './timers';
+import { Peer, type PeerConfig } from './peer';
+import { HandshakeLoad } from './ratelimiter';
+import { NEVER } from './timers';
 
-export interface Endpoint {
-  address: string; // IPv4 dotted quad or IPv6 text (no brackets)
-  port: number;
-  /**
-   * Set when the path goes through a mesh relay: address/port are the relay's, and this is the
-   * public key of the peer at the far end (mesh.ts wraps and unwraps such datagrams).
-   */
-  relayTo?: Uint8Array;
-}
-
-export function sameEndpoint(a: Endpoint | null, b: Endpoint | null): boolean {
-  if (!a || !b) return a === b;
-  if (a.port !== b.port || a.address !== b.address) return false;
-  if (!a.relayTo || !b.relayTo) return !a.relayTo && !b.relayTo;
-  return Buffer.compare(a.relayTo, b.relayTo) === 0;
-}
+// What users of the device name from here (the types live in their own files).
+export {
+  type Endpoint,
+  type PeerEndpoint,
+  type RelayedEndpoint,
+  type RelayVia,
+  sameEndpoint,
+} from './endpoint';
+export { Peer, type PeerConfig, type PeerStats } from './peer';
 
 export type DeviceEvent =
-  | { type: 'handshake'; peer: string; role: 'initiator' | 'responder'; endpoint: Endpoint }
+  | { type: 'handshake'; peer: string; role: 'initiator' | 'responder'; endpoint: PeerEndpoint }
   | { type: 'session-expired'; peer: string }
   | { type: 'handshake-failed'; peer: string; attempts: number }
-  | { type: 'endpoint'; peer: string; endpoint: Endpoint }
+  | { type: 'endpoint'; peer: string; endpoint: PeerEndpoint }
   | { type: 'log'; level: 'debug' | 'info' | 'warn'; message: string };
 
 /** The I/O layer queues at most this many datagrams before dropping (see io/udp.ts). */
@@ -106,14 +97,27 @@ export interface DeviceIO {
   event(e: DeviceEvent): void;
 }
 
-export interface PeerConfig {
-  publicKey: Uint8Array;
-  endpoint?: Endpoint | null;
-  allowedIps: Cidr[];
-  presharedKey?: Uint8Array | null;
-  /** Seconds; 0 or absent = off. */
-  persistentKeepalive?: number;
+/**
+ * What the device asks of the layer above it (the mesh, through the node): given at construction,
+ * never rewired. Every method has a "no" answer, which is what a device without a delegate gets.
+ */
+export interface DeviceDelegate {
+  /** A datagram of the mesh's types (discovery, relay, join); false: not taken (counted invalid). */
+  meshMessage(buf: Buffer, len: number, from: Endpoint): boolean;
+  /** A TUN packet has no peer: return true after adding one (the packet is routed again). */
+  noRoute(buf: Buffer, start: number): boolean;
+  /** A valid initiation comes from an unknown key: return true after adding it as a peer. */
+  unknownPeer(keyB64: string): boolean;
+  /** A handshake with a peer is about to start (the mesh makes a path on demand). */
+  handshakeStarting(peer: Peer): void;
 }
+
+const NO_DELEGATE: DeviceDelegate = {
+  meshMessage: () => false,
+  noRoute: () => false,
+  unknownPeer: () => false,
+  handshakeStarting: () => {},
+};
 
 /** Limits that tests may lower to exercise rekeying; production uses WireGuard's values. */
 export interface DeviceLimits {
@@ -134,15 +138,8 @@ export interface DeviceOptions {
   limits?: Partial<DeviceLimits>;
   /** Size of the outgoing datagram ring (bytes). */
   ringSize?: number;
-}
-
-export interface PeerStats {
-  rxBytes: number;
-  txBytes: number;
-  rxPackets: number;
-  txPackets: number;
-  /** Wall-clock ms of the last completed handshake, 0 if none. */
-  lastHandshake: number;
+  /** The layer above (mesh messages, peers on demand); none: those are dropped or refused. */
+  delegate?: DeviceDelegate;
 }
 
 export interface DeviceCounters {
@@ -158,40 +155,6 @@ export interface DeviceCounters {
   stagedDropped: number;
 }
 
-export class Peer {
-  readonly keyB64: string;
-  readonly keys: HandshakePeerKeys;
-  readonly cookies: CookieGenerator;
-  endpoint: Endpoint | null;
-  /**
-   * Until this time an authenticated packet arriving through a relay does not move the peer off
-   * its direct endpoint (the mesh sets it while the direct path answers its probes).
-   */
-  preferDirectUntil = 0;
-  persistentKeepaliveMs: number;
-  handshake: HandshakeState | null = null;
-  /** When our current initiation attempt started (REKEY_ATTEMPT_TIME budget). */
-  lastInitiationSent = -NEVER;
-  lastTimestamp: Uint8Array | null = null;
-  lastInitiationConsumed = -NEVER;
-  current: Keypair | null = null;
-  previous: Keypair | null = null;
-  next: Keypair | null = null;
-  readonly staged: Buffer[] = [];
-  readonly timers = new PeerTimers();
-  readonly stats: PeerStats = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, lastHandshake: 0 };
-
-  constructor(identity: StaticIdentity, cfg: PeerConfig) {
-    this.keyB64 = Buffer.from(cfg.publicKey).toString('base64');
-    this.keys = peerKeys(identity, cfg.publicKey, cfg.presharedKey ?? null);
-    this.cookies = new CookieGenerator(cfg.publicKey);
-    this.endpoint = cfg.endpoint ?? null;
-    this.persistentKeepaliveMs = (cfg.persistentKeepalive ?? 0) * 1000;
-  }
-}
-
-type IndexEntry = { peer: Peer; keypair: Keypair | null };
-
 export class Device {
   readonly identity: StaticIdentity;
   readonly publicKeyB64: string;
@@ -205,32 +168,18 @@ export class Device {
     stagedDropped: 0,
   };
   mtu: number;
-  /** Receives datagrams of the mesh's types (discovery, relay; see mesh.ts); unset: they are dropped. */
-  onMeshMessage: ((buf: Buffer, len: number, from: Endpoint) => void) | null = null;
-  /**
-   * Asked when a TUN packet has no peer (the mesh adds members' WireGuard peers on demand); return
-   * true after adding one and the packet is routed again.
-   */
-  onNoRoute: ((buf: Buffer, start: number) => boolean) | null = null;
-  /** Asked when a valid initiation comes from an unknown key; return true after adding it as a peer. */
-  onUnknownPeer: ((keyB64: string) => boolean) | null = null;
-  /** Told when a handshake with a peer is about to start (the mesh makes a path on demand). */
-  onHandshakeStart: ((peer: Peer) => void) | null = null;
+  private readonly delegate: DeviceDelegate;
   private now: number;
   private wallNow: number;
   private readonly random: (n: number) => Uint8Array;
   private readonly limits: DeviceLimits;
   private readonly peers = new Map<string, Peer>();
   private readonly routes = new AllowedIps<Peer>();
-  private readonly indices = new Map<number, IndexEntry>();
+  private readonly indices = new IndexTable();
   private readonly checker: CookieChecker;
   private readonly ring: Buffer;
   private ringPos = 0;
-  // Load tracking for handshakes: a count per one-second window.
-  private handshakeWindowStart = 0;
-  private handshakeWindowCount = 0;
-  private underLoadUntil = -NEVER;
-  private readonly sourceBuckets = new Map<string, { tokens: number; at: number }>();
+  private readonly load = new HandshakeLoad();
 
   constructor(
     private readonly io: DeviceIO,
@@ -242,6 +191,7 @@ export class Device {
     this.now = opts.now;
     this.wallNow = opts.wallNow;
     this.random = opts.random;
+    this.delegate = opts.delegate ?? NO_DELEGATE;
     this.limits = {
       rekeyAfterMessages: Math.min(REKEY_AFTER_MESSAGES, MAX_SAFE_COUNTER),
       rejectAfterMessages: MAX_SAFE_COUNTER,
@@ -322,7 +272,7 @@ export class Device {
     const len = end - start;
     if (len < 20) return;
     let peer = this.routes.lookupDestination(buf, start);
-    if (!peer && this.onNoRoute?.(buf, start)) peer = this.routes.lookupDestination(buf, start);
+    if (!peer && this.delegate.noRoute(buf, start)) peer = this.routes.lookupDestination(buf, start);
     if (!peer) {
       this.counters.noRoute++;
       return;
@@ -374,7 +324,7 @@ export class Device {
     this.ringPos = (at + TRANSPORT_HEADER_SIZE + n + 15) & ~15;
     peer.stats.txBytes += total;
     peer.stats.txPackets++;
-    this.io.send(ring, at, TRANSPORT_HEADER_SIZE + n, endpoint);
+    this.transmit(ring, at, TRANSPORT_HEADER_SIZE + n, endpoint);
     peer.timers.anyAuthenticatedPacketSent();
     peer.timers.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
     if (len > 0) peer.timers.dataSent(this.now, this.jitter());
@@ -412,7 +362,7 @@ export class Device {
   // ---------------------------------------------------------------- datagrams from the network
 
   /** A UDP datagram buf[0, len) from `from`. Invalid input is dropped silently (stealth). */
-  handleDatagram(buf: Buffer, len: number, from: Endpoint): void {
+  handleDatagram(buf: Buffer, len: number, from: PeerEndpoint): void {
     switch (messageType(buf, len)) {
       case MSG_TRANSPORT:
         this.handleTransport(buf, len, from);
@@ -427,13 +377,21 @@ export class Device {
         this.handleCookieReply(buf.subarray(0, len));
         return;
       default:
-        if (len > 0 && buf[0] >= MSG_MESH && buf[0] <= MSG_MESH_LAST && this.onMeshMessage)
-          this.onMeshMessage(buf, len, from);
-        else this.counters.invalid++;
+        // (Relayed datagrams are WireGuard messages only: mesh messages come straight from UDP.)
+        if (
+          !(
+            len > 0 &&
+            buf[0] >= MSG_MESH &&
+            buf[0] <= MSG_MESH_LAST &&
+            from.kind !== 'relay' &&
+            this.delegate.meshMessage(buf, len, from)
+          )
+        )
+          this.counters.invalid++;
     }
   }
 
-  private handleTransport(buf: Buffer, len: number, from: Endpoint): void {
+  private handleTransport(buf: Buffer, len: number, from: PeerEndpoint): void {
     const entry = this.indices.get(transportReceiver(buf));
     const kp = entry?.keypair;
     if (!entry || !kp) {
@@ -494,84 +452,59 @@ export class Device {
   /** The responder's new keypair is used once the initiator proved it has it. */
   private confirmNext(peer: Peer): void {
     const next = peer.next!;
-    this.retire(peer.previous);
+    this.indices.retire(peer.previous);
     peer.previous = peer.current;
     peer.current = next;
     peer.next = null;
     this.sendStaged(peer);
   }
 
-  private updateEndpoint(peer: Peer, from: Endpoint): void {
+  private updateEndpoint(peer: Peer, from: PeerEndpoint): void {
     const e = peer.endpoint;
     if (sameEndpoint(e, from)) return;
-    if (from.relayTo && e && !e.relayTo && this.now < peer.preferDirectUntil) return;
+    if (from.kind === 'relay' && e && e.kind !== 'relay' && this.now < peer.preferDirectUntil) return;
     this.setEndpoint(peer, from);
   }
 
   /** Point a peer at a new endpoint (roaming, or the mesh choosing a direct or relayed path). */
-  setEndpoint(peer: Peer, to: Endpoint): void {
+  setEndpoint(peer: Peer, to: PeerEndpoint): void {
     if (sameEndpoint(peer.endpoint, to)) return;
-    peer.endpoint = to.relayTo
-      ? { address: to.address, port: to.port, relayTo: to.relayTo }
-      : { address: to.address, port: to.port };
+    peer.endpoint =
+      to.kind === 'relay'
+        ? { kind: 'relay', address: to.address, port: to.port, via: to.via }
+        : { address: to.address, port: to.port };
     this.io.event({ type: 'endpoint', peer: peer.keyB64, endpoint: peer.endpoint });
     // Packets waiting for a session whose handshake had nowhere to go (or went to a dead endpoint):
     // start it now on the new path instead of at the next retry.
-    // (At most once a second: endpoints that flip between two relays must not restart a handshake
+    // (At most every ENDPOINT_HANDSHAKE_RESTART_GAP: endpoints that flip between two relays must not restart a handshake
     // before its answer can arrive.)
-    if (peer.staged.length > 0 && !peer.current && this.now - peer.lastInitiationSent >= 1000) {
+    if (
+      peer.staged.length > 0 &&
+      !peer.current &&
+      this.now - peer.lastInitiationSent >= ENDPOINT_HANDSHAKE_RESTART_GAP
+    ) {
       peer.lastInitiationSent = -NEVER;
       this.sendInitiation(peer, false);
     }
-  }
-
-  /** Account a handshake message; true when we are under load and must demand cookies. */
-  private underLoad(): boolean {
-    if (this.now - this.handshakeWindowStart >= 1000) {
-      this.handshakeWindowStart = this.now;
-      this.handshakeWindowCount = 0;
-    }
-    if (++this.handshakeWindowCount > UNDER_LOAD_HANDSHAKES_PER_SECOND) {
-      this.underLoadUntil = this.now + UNDER_LOAD_AFTER_TIME;
-    }
-    return this.now < this.underLoadUntil;
-  }
-
-  /** Per-source token bucket used while under load (wireguard-go's ratelimiter). */
-  private allowSource(key: string): boolean {
-    let b = this.sourceBuckets.get(key);
-    if (!b) {
-      if (this.sourceBuckets.size > 4096) this.sourceBuckets.clear();
-      b = { tokens: HANDSHAKES_PER_SOURCE_BURST, at: this.now };
-      this.sourceBuckets.set(key, b);
-    }
-    b.tokens = Math.min(
-      HANDSHAKES_PER_SOURCE_BURST,
-      b.tokens + ((this.now - b.at) / 1000) * HANDSHAKES_PER_SOURCE_PER_SECOND,
-    );
-    b.at = this.now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
   }
 
   /**
    * mac1, then under load mac2 (or a cookie reply), then the per-source rate limit.
    * Returns true when the message may be processed.
    */
-  private admitHandshake(msg: Buffer, mac1Offset: number, senderIndex: number, from: Endpoint): boolean {
+  private admitHandshake(msg: Buffer, mac1Offset: number, senderIndex: number, from: PeerEndpoint): boolean {
     if (!this.checker.checkMac1(msg, mac1Offset)) {
       this.counters.invalid++;
       return false;
     }
-    if (!this.underLoad()) return true;
+    if (!this.load.underLoad(this.now)) return true;
     const source = Buffer.from(`${from.address}:${from.port}`);
     if (!this.checker.checkMac2(msg, mac1Offset, source, this.now)) {
       const reply = encodeCookieReply(
         this.checker.createReply(msg, mac1Offset, senderIndex, source, this.now),
       );
       this.counters.cookieRepliesSent++;
-      this.io.send(
+      this.transmit(
         Buffer.from(reply.buffer, reply.byteOffset, COOKIE_REPLY_SIZE),
         0,
         COOKIE_REPLY_SIZE,
@@ -579,20 +512,20 @@ export class Device {
       );
       return false;
     }
-    if (!this.allowSource(from.address)) {
+    if (!this.load.allowSource(from.address, this.now)) {
       this.counters.handshakesRateLimited++;
       return false;
     }
     return true;
   }
 
-  private handleInitiation(msg: Buffer, from: Endpoint): void {
+  private handleInitiation(msg: Buffer, from: PeerEndpoint): void {
     const init = decodeInitiation(msg);
     if (!init || !this.admitHandshake(msg, INITIATION_MAC1_OFFSET, init.sender, from)) return;
     const begun = beginConsumeInitiation(this.identity, init);
     const remote = begun ? Buffer.from(begun.remoteStatic).toString('base64') : '';
     let peer = begun && this.peers.get(remote);
-    if (begun && !peer && this.onUnknownPeer?.(remote)) peer = this.peers.get(remote);
+    if (begun && !peer && this.delegate.unknownPeer(remote)) peer = this.peers.get(remote);
     const done = begun && peer && finishConsumeInitiation(begun, peer.keys, init);
     if (!peer || !done) {
       this.counters.invalid++;
@@ -611,7 +544,7 @@ export class Device {
 
     // Our own initiation, if one is in flight, stays valid: when both sides initiate at the same
     // moment (two nodes starting together), both complete at once instead of after a retransmit.
-    const localIndex = this.newIndex(peer);
+    const localIndex = this.indices.add(peer, this.random);
     const resp = createResponse(done.state, peer.keys, localIndex, this.random(32));
     if (!resp) {
       this.indices.delete(localIndex);
@@ -630,9 +563,9 @@ export class Device {
       this.now,
     );
     this.indices.set(localIndex, { peer, keypair: kp });
-    this.retire(peer.next);
+    this.indices.retire(peer.next);
     peer.next = kp;
-    this.retire(peer.previous);
+    this.indices.retire(peer.previous);
     peer.previous = null;
 
     this.updateEndpoint(peer, from);
@@ -643,7 +576,7 @@ export class Device {
     this.io.event({ type: 'handshake', peer: peer.keyB64, role: 'responder', endpoint: peer.endpoint! });
   }
 
-  private handleResponse(msg: Buffer, from: Endpoint): void {
+  private handleResponse(msg: Buffer, from: PeerEndpoint): void {
     const resp = decodeResponse(msg);
     if (!resp || !this.admitHandshake(msg, RESPONSE_MAC1_OFFSET, resp.sender, from)) return;
     const entry = this.indices.get(resp.receiver);
@@ -670,12 +603,12 @@ export class Device {
     this.indices.set(kp.localIndex, { peer, keypair: kp });
     // wireguard-go BeginSymmetricSession, initiator side.
     if (peer.next) {
-      this.retire(peer.previous);
+      this.indices.retire(peer.previous);
       peer.previous = peer.next;
       peer.next = null;
-      this.retire(peer.current);
+      this.indices.retire(peer.current);
     } else {
-      this.retire(peer.previous);
+      this.indices.retire(peer.previous);
       peer.previous = peer.current;
     }
     peer.current = kp;
@@ -709,11 +642,11 @@ export class Device {
       if (this.now - peer.lastInitiationSent < REKEY_TIMEOUT) return;
       peer.timers.handshakeAttempts = 0;
     }
-    this.onHandshakeStart?.(peer);
+    this.delegate.handshakeStarting(peer);
     if (!peer.endpoint) return;
     peer.lastInitiationSent = this.now;
-    this.dropHandshake(peer);
-    const localIndex = this.newIndex(peer);
+    this.indices.dropHandshake(peer);
+    const localIndex = this.indices.add(peer, this.random);
     const made = createInitiation(this.identity, peer.keys, localIndex, this.random(32), this.wallNow);
     if (!made) {
       this.indices.delete(localIndex);
@@ -726,10 +659,16 @@ export class Device {
     peer.timers.handshakeInitiated(this.now, this.jitter());
   }
 
+  /** Every datagram leaves here: to a UDP address, or through the relay a relayed endpoint names. */
+  private transmit(buf: Buffer, start: number, len: number, to: PeerEndpoint): void {
+    if (to.kind === 'relay') to.via.send(buf, start, len, to);
+    else this.io.send(buf, start, len, to);
+  }
+
   private sendHandshakeBytes(peer: Peer, bytes: Uint8Array): void {
     if (!peer.endpoint) return;
     peer.stats.txBytes += bytes.length;
-    this.io.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 0, bytes.length, peer.endpoint);
+    this.transmit(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 0, bytes.length, peer.endpoint);
     peer.timers.anyAuthenticatedPacketSent();
     peer.timers.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
   }
@@ -748,7 +687,7 @@ export class Device {
           this.io.event({ type: 'handshake-failed', peer: peer.keyB64, attempts: t.handshakeAttempts + 1 });
           this.counters.stagedDropped += peer.staged.length;
           peer.staged.length = 0;
-          this.dropHandshake(peer);
+          this.indices.dropHandshake(peer);
           if (t.zeroKeyMaterial === NEVER) t.zeroKeyMaterial = now + REJECT_AFTER_TIME * 3;
         } else {
           t.handshakeAttempts++;
@@ -779,47 +718,14 @@ export class Device {
     }
   }
 
-  /** Earliest timer deadline over all peers (NEVER when idle). */
-  nextDeadline(): number {
-    let next = NEVER;
-    for (const peer of this.peers.values()) next = Math.min(next, peer.timers.next());
-    return next;
-  }
-
   // ---------------------------------------------------------------- indices and key material
 
-  private newIndex(peer: Peer): number {
-    for (let i = 0; i < 64; i++) {
-      const r = this.random(4);
-      const idx = ((r[0] << 24) | (r[1] << 16) | (r[2] << 8) | r[3]) >>> 0;
-      if (!this.indices.has(idx)) {
-        this.indices.set(idx, { peer, keypair: null });
-        return idx;
-      }
-    }
-    throw new Error('could not allocate a session index');
-  }
-
-  private dropHandshake(peer: Peer): void {
-    if (peer.handshake) {
-      const e = this.indices.get(peer.handshake.localIndex);
-      if (e && !e.keypair) this.indices.delete(peer.handshake.localIndex);
-      peer.handshake = null;
-    }
-  }
-
-  private retire(kp: Keypair | null): void {
-    if (!kp) return;
-    this.indices.delete(kp.localIndex);
-    kp.destroy();
-  }
-
   private zeroKeys(peer: Peer): void {
-    this.retire(peer.previous);
-    this.retire(peer.current);
-    this.retire(peer.next);
+    this.indices.retire(peer.previous);
+    this.indices.retire(peer.current);
+    this.indices.retire(peer.next);
     peer.previous = peer.current = peer.next = null;
-    this.dropHandshake(peer);
+    this.indices.dropHandshake(peer);
   }
 
   private jitter(): number {

@@ -11,16 +11,16 @@
 //
 // Sans-IO: the caller passes time in and sends the returned datagram.
 
-import { MSG_JOIN } from './constants';
-import { xopen, xseal } from './crypto/aead';
+import { JOIN_WIRE_VERSION, MESH_MAX_MESSAGE, MSG_JOIN } from './constants';
 import { Blake2s } from './crypto/blake2s';
 import type { Endpoint } from './device';
 import { formatIp, parseCidr } from './ip';
+import { openJson, sealJson } from './sealed';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const HEADER = 4;
-const NONCE = 24;
+/** Where join messages are decrypted (one buffer: they are read at once). */
+const openScratch = new Uint8Array(MESH_MAX_MESSAGE);
 /** Join requests are padded to this size; answers must be smaller. */
 export const JOIN_REQUEST_SIZE = 1000;
 const CODE_PREFIX = 'pm1-';
@@ -110,37 +110,16 @@ export function decodeInviteCode(text: string): InviteCode {
   return { network, token, expires, endpoints };
 }
 
+/** A join message: sealed JSON (sealed.ts) of type MSG_JOIN, version 1; a request padded to `padTo`. */
 function sealMsg(key: Uint8Array, random: (n: number) => Uint8Array, obj: object, padTo = 0): Buffer {
-  const header = new Uint8Array([MSG_JOIN, 0, 0, 1]);
-  let pt = enc.encode(JSON.stringify(obj));
-  if (padTo > 0) {
-    const want = padTo - HEADER - NONCE - 16;
-    if (pt.length < want) {
-      const padded = new Uint8Array(want).fill(0x20); // JSON allows trailing spaces
-      padded.set(pt);
-      pt = padded;
-    }
-  }
-  const nonce = random(NONCE);
-  const ct = xseal(key, nonce, pt, header);
-  const out = Buffer.alloc(HEADER + NONCE + ct.length);
-  out.set(header);
-  out.set(nonce, HEADER);
-  out.set(ct, HEADER + NONCE);
-  return out;
+  return sealJson(key, MSG_JOIN, JOIN_WIRE_VERSION, JSON.stringify(obj), random, { padTo })!;
 }
 
 function openMsg(key: Uint8Array, b: Uint8Array): Record<string, unknown> | null {
-  if (b.length < HEADER + NONCE + 16 || b.length > 1400 || b[0] !== MSG_JOIN || b[3] !== 1) return null;
-  const pt = xopen(
-    key,
-    b.subarray(HEADER, HEADER + NONCE),
-    b.subarray(HEADER + NONCE),
-    b.subarray(0, HEADER),
-  );
-  if (!pt) return null;
+  const n = openJson(key, MSG_JOIN, JOIN_WIRE_VERSION, b, MESH_MAX_MESSAGE, openScratch);
+  if (n < 0) return null;
   try {
-    const v = JSON.parse(dec.decode(pt));
+    const v = JSON.parse(dec.decode(openScratch.subarray(0, n)));
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : null;
   } catch {
     return null;

@@ -16,7 +16,7 @@ import {
 } from '../control/api';
 import type { Device, Endpoint, Peer } from '../core/device';
 import type { Invites } from '../core/invites';
-import { endpointText, type Member, type Mesh, parseEndpointText } from '../core/mesh';
+import { endpointText, type MemberView, type Mesh, parseEndpointText } from '../core/mesh';
 import type { TunHelper } from '../io/helper';
 import type { UdpSockets } from '../io/udp';
 import type { NodeConfig } from './config';
@@ -71,7 +71,7 @@ export function nodeHandlers(n: NodeApiHost): NodeHandlers {
 const NOT_A_MEMBER = 'this node is not a member of a network';
 
 /** The member a request names: its key, name, hosts-file name or overlay IPv4. */
-function findMember(n: NodeApiHost, want: string): Member {
+function findMember(n: NodeApiHost, want: string): MemberView {
   const mesh = n.mesh;
   if (!mesh) throw new ApiFailure('failed', NOT_A_MEMBER);
   const matches = [...mesh.members.values()].filter(

@@ -3,7 +3,7 @@
 // node-level reactions it is handed (save the network state, move our own address).
 import type { ApiEvent } from '../control/api';
 import type { DeviceEvent } from '../core/device';
-import type { Member, Mesh, MeshEvent } from '../core/mesh';
+import type { MemberView, Mesh, MeshEvent } from '../core/mesh';
 import { formatEndpoint } from './host-net';
 import { type Logger, shortKey } from './log';
 import type { MetricsFeed } from './metrics-feed';
@@ -14,7 +14,7 @@ import type { MetricsFeed } from './metrics-feed';
  * idle members are made on demand.) A member that stops or crashes goes offline when its path
  * times out; a removed one at once.
  */
-export function isOnline(m: Member): boolean {
+export function isOnline(m: MemberView): boolean {
   return !m.removed && m.path !== 'none';
 }
 

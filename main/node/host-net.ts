@@ -5,7 +5,7 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { DEFAULT_PORT } from '../core/constants';
-import type { Device, Endpoint } from '../core/device';
+import type { Device, Endpoint, PeerEndpoint } from '../core/device';
 import { type Cidr, cidrOverlap, formatCidr, formatIp, maskBytes, parseCidr, parseIp } from '../core/ip';
 import type { Mesh } from '../core/mesh';
 import type { TunHelper } from '../io/helper';
@@ -13,7 +13,7 @@ import { type NodeConfig, parseEndpoint } from './config';
 import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
 import { type Logger, shortKey } from './log';
 
-export function formatEndpoint(e: Endpoint | null): string | null {
+export function formatEndpoint(e: PeerEndpoint | null): string | null {
   if (!e) return null;
   return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }

@@ -106,12 +106,29 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     this.events = new NodeEvents(this);
     this.device = new Device(
       {
-        send: (buf, start, len, to) =>
-          to.relayTo ? this.mesh?.sendRelayed(buf, start, len, to) : this.udp.send(buf, start, len, to),
+        send: (buf, start, len, to) => this.udp.send(buf, start, len, to),
         writeTun: (buf, start, end) => this.tun?.writePacket(buf, start, end),
         event: (e) => this.events.onDevice(e),
       },
-      { privateKey, mtu: cfg.mtu, random, now: performance.now(), wallNow: Date.now() },
+      {
+        privateKey,
+        mtu: cfg.mtu,
+        random,
+        now: performance.now(),
+        wallNow: Date.now(),
+        // The mesh (when the node is in a network) answers what the device asks.
+        delegate: {
+          meshMessage: (buf, len, from) => {
+            if (!this.mesh) return false;
+            if (buf[0] === MSG_JOIN) this.handleJoin(buf, len, from);
+            else this.mesh.handleDatagram(buf, len, from);
+            return true;
+          },
+          noRoute: (buf, start) => this.mesh?.noRoute(buf, start) ?? false,
+          unknownPeer: (key) => this.mesh?.unknownPeer(key) ?? false,
+          handshakeStarting: (peer) => this.mesh?.handshakeStarting(peer),
+        },
+      },
     );
     this.metrics = new MetricsFeed(this.device, () => this.mesh);
     this.pending = new PendingEndpoints(this.device, log);
@@ -193,10 +210,6 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     this.invites = new Invites(spec.name, secret, random);
     this.files.loadInvites(this.invites);
     this.files.loadAliases(this.aliases);
-    this.device.onMeshMessage = (buf, len, from) => {
-      if (buf[0] === MSG_JOIN) this.handleJoin(buf, len, from);
-      else mesh.handleDatagram(buf, len, from);
-    };
   }
 
   /** Several networks share 100.64.0.0/10: then each member's /32 is routed, not the whole /10. */

@@ -27,15 +27,25 @@ export interface RunningNode {
   stateDir: string;
 }
 
-/** Run `peermesh up ARGS` (or another command that runs a node) in `host`'s namespace; wait for "up:". */
+/**
+ * Run `peermesh up ARGS` (or another command that runs a node) in `host`'s namespace; wait for "up:".
+ * `stateDir` '' passes no --state-dir (the config or the default decides); `cwd` runs it elsewhere.
+ */
 export async function startNode(
   lab: NetnsLab,
   host: string,
   stateDir: string,
   args: string[],
   command: string[] = ['up'],
+  cwd?: string,
 ): Promise<RunningNode> {
-  const proc = lab.spawnIn(host, process.execPath, [CLI, ...command, '--state-dir', stateDir, ...args]);
+  const dirFlag = stateDir ? ['--state-dir', stateDir] : [];
+  const proc = lab.spawnIn(
+    host,
+    process.execPath,
+    [CLI, ...command, ...dirFlag, ...args],
+    cwd ? { cwd } : {},
+  );
   let out = '';
   proc.stdout?.on('data', (d) => {
     out += d;

@@ -3,7 +3,14 @@
 // Anchors: wireguard-go's bindtest/tuntest, nebula's e2e router.
 
 import { xeddsaVerify } from '../../main/core/crypto/xeddsa';
-import { Device, type DeviceEvent, type DeviceLimits, type Endpoint } from '../../main/core/device';
+import {
+  Device,
+  type DeviceDelegate,
+  type DeviceEvent,
+  type DeviceLimits,
+  type Endpoint,
+  type Peer,
+} from '../../main/core/device';
 import { parseCidr } from '../../main/core/ip';
 import {
   type MemberRecord,
@@ -117,7 +124,7 @@ export function seededRandom(seed: number): (n: number) => Uint8Array {
   };
 }
 
-export class SimNode {
+export class SimNode implements DeviceDelegate {
   /** A mesh controller attached to this node's device, ticked with it. */
   mesh: Mesh | null = null;
   readonly privateKey: Uint8Array;
@@ -141,10 +148,7 @@ export class SimNode {
     this.privateKey = privateKey;
     this.device = new Device(
       {
-        send: (buf, start, len, to) =>
-          to.relayTo
-            ? this.mesh?.sendRelayed(buf, start, len, to)
-            : net.emit(this, to, Buffer.from(buf.subarray(start, start + len))),
+        send: (buf, start, len, to) => net.emit(this, to, Buffer.from(buf.subarray(start, start + len))),
         writeTun: (buf, start, end) => this.tunOut.push(Buffer.from(buf.subarray(start, end))),
         event: (e) => this.events.push(e),
       },
@@ -155,8 +159,27 @@ export class SimNode {
         wallNow: net.wall(),
         limits,
         ringSize: 1 << 16,
+        delegate: this,
       },
     );
+  }
+
+  // The device's delegate: whatever mesh is attached (none: the "no" answers).
+  meshMessage(buf: Buffer, len: number, from: Endpoint): boolean {
+    this.mesh?.handleDatagram(buf, len, from);
+    return !!this.mesh;
+  }
+
+  noRoute(buf: Buffer, start: number): boolean {
+    return this.mesh ? this.mesh.noRoute(buf, start) : false;
+  }
+
+  unknownPeer(keyB64: string): boolean {
+    return this.mesh ? this.mesh.unknownPeer(keyB64) : false;
+  }
+
+  handshakeStarting(peer: Peer): void {
+    this.mesh?.handshakeStarting(peer);
   }
 
   /** Attach a mesh controller (network name + secret, bootstrap endpoints). */
@@ -197,9 +220,7 @@ export class SimNode {
       },
       opts.onEvent,
     );
-    const mesh = this.mesh;
-    this.device.onMeshMessage = (buf, len, from) => mesh.handleDatagram(buf, len, from);
-    return mesh;
+    return this.mesh;
   }
 
   get publicKey(): Uint8Array {

@@ -3,6 +3,7 @@
 // non-member that fires garbage and a wrong-secret hello at A gets zero bytes back.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
@@ -164,5 +165,35 @@ describe('mesh: join with a secret', { skip: skip ?? false }, () => {
       15_000,
     );
     assert.match(nodes.b.log(), /"node-x" at .* used an invitation/);
+
+    // The saved config starts the same device again: same state directory (identity) and name,
+    // from any working directory, with no flags — not a new member under the host name.
+    const next = /Next time: peermesh up -c (\S+)/.exec(nodes.x.log());
+    assert.ok(next, nodes.x.log());
+    const keyOf = (h: string) =>
+      JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout).publicKey;
+    const key = keyOf('x');
+    assert.match(key, /^[A-Za-z0-9+/]{43}=$/);
+    await stopNode(nodes.x);
+    nodes.x = await startNode(lab, 'x', '', ['-c', next[1]], ['up'], '/');
+    assert.equal(keyOf('x'), key);
+    await waitFor(
+      'x to ping a again',
+      () => lab.tryExec('x', 'ping', ['-c', '1', '-W', '1', overlay.a]).ok,
+      15_000,
+    );
+    const members = JSON.parse(
+      runCli(['status', '--json', '--state-dir', join(dir, 'b')], lab.ns('b')).stdout,
+    ).network.members as { name: string; publicKey: string }[];
+    assert.deepEqual(
+      members.filter((m) => m.publicKey === key).map((m) => m.name),
+      ['node-x'],
+    );
+    // no stray member under the host's name (a new identity in the default state directory)
+    assert.deepEqual(
+      members.filter((m) => m.name === hostname().split('.')[0]),
+      [],
+      JSON.stringify(members.map((m) => m.name)),
+    );
   });
 });

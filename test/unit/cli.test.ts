@@ -1,15 +1,16 @@
 // The `peermesh` CLI as a real process: key commands, and exit code 2 with one clear line for bad
 // flags, unreadable or malformed keys and unsafe state directories (all before touching the system).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { buildUpConfig } from '../../main/cli/commands/up';
 import { parseRequest } from '../../main/control/api';
 import { MESH_MAX_ROUTES } from '../../main/core/constants';
-import { runCli } from '../lib/peermesh-proc';
+import { defaults, loadConfigFile } from '../../main/node/config';
+import { CLI, runCli } from '../lib/peermesh-proc';
 
 const dir = mkdtempSync(join(tmpdir(), 'pm-cli-'));
 
@@ -142,7 +143,7 @@ describe('peermesh CLI', () => {
     assert.equal(r.code, 0, r.stderr);
     const conf = JSON.parse(readFileSync(join(out, 'home-net.json'), 'utf8'));
     assert.equal(conf.network.name, 'home-net');
-    assert.equal(conf.network.secretFile, join(out, 'home-net.secret'));
+    assert.equal(conf.network.secretFile, 'home-net.secret'); // beside the config, relative to it
     assert.equal(statSync(join(out, 'home-net.secret')).mode & 0o777, 0o600);
     assert.equal(statSync(join(out, 'home-net.json')).mode & 0o777, 0o600);
     const psk = readFileSync(join(out, 'home-net.secret'), 'utf8');
@@ -155,5 +156,27 @@ describe('peermesh CLI', () => {
     expectUsageError(['import-peervpn', join(dir, 'missing.conf')], /cannot read .*missing.conf: ENOENT/);
     writeFileSync(join(dir, 'bad.conf'), 'networkname x\nport 70000\n');
     expectUsageError(['import-peervpn', join(dir, 'bad.conf')], /line 2: port/);
+  });
+
+  it('import-peervpn with a relative --out-dir prints an `up -c` line that works from any directory', () => {
+    const fixtures = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'peervpn');
+    const cwd = join(dir, 'cwd-import');
+    mkdirSync(cwd);
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'import-peervpn', join(fixtures, 'full.conf'), '--out-dir', 'rel/out'],
+      {
+        cwd,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const m = /Start with: peermesh up -c (\S+)/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.ok(isAbsolute(m[1]), m[1]);
+    // what `up -c` reads, read the way it reads it: the secret file must be the one written
+    const cfg = loadConfigFile(m[1], defaults());
+    assert.equal(cfg.network?.secretFile, join(cwd, 'rel', 'out', 'home-net.secret'));
+    assert.ok(readFileSync(cfg.network!.secretFile, 'utf8').length >= 12);
   });
 });

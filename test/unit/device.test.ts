@@ -8,6 +8,7 @@ import {
   MAX_TIMER_HANDSHAKES,
   MSG_COOKIE_REPLY,
   MSG_INITIATION,
+  MSG_MESH,
   MSG_RESPONSE,
   MSG_TRANSPORT,
   REJECT_AFTER_TIME,
@@ -15,6 +16,14 @@ import {
   REKEY_TIMEOUT,
   UNDER_LOAD_HANDSHAKES_PER_SECOND,
 } from '../../main/core/constants';
+import {
+  Device,
+  type DeviceDelegate,
+  type RelayedEndpoint,
+  type RelayVia,
+  sameEndpoint,
+} from '../../main/core/device';
+import { parseCidr } from '../../main/core/ip';
 import { messageType } from '../../main/core/messages';
 import { ipv4Packet, ipv6Packet, type SimDatagram, SimNet, type SimNode, seededRandom } from '../lib/sim';
 
@@ -353,5 +362,102 @@ describe('device: hostile input', () => {
     a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'still works'));
     net.run();
     assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'still works');
+  });
+});
+
+describe('device: relayed endpoints and the delegate', () => {
+  /** A relay as the layer above gives it: the device only calls `send` and `sameAs`. */
+  class TestVia implements RelayVia {
+    readonly sent: number[] = [];
+    constructor(
+      readonly far: string,
+      private readonly forward: (bytes: Buffer) => void,
+    ) {}
+    send(buf: Buffer, start: number, len: number, to: RelayedEndpoint): void {
+      assert.equal(to.via, this);
+      this.sent.push(buf[start]);
+      this.forward(Buffer.from(buf.subarray(start, start + len)));
+    }
+    sameAs(other: RelayVia): boolean {
+      return other instanceof TestVia && other.far === this.far;
+    }
+  }
+
+  it('sends to a relayed endpoint only through its via; an equal one (sameEndpoint) changes nothing', () => {
+    const { net, a, b } = pair();
+    const udp: SimDatagram[] = [];
+    net.filter = (d) => {
+      udp.push(d);
+      return true;
+    };
+    const via = new TestVia('b', (bytes) => net.emit(a, b.endpoint, bytes));
+    const peer = a.device.getPeer(b.device.publicKeyB64)!;
+    a.device.setEndpoint(peer, { kind: 'relay', address: '198.18.0.99', port: 51820, via });
+    const moved = a.events.filter((e) => e.type === 'endpoint').length;
+    a.device.setEndpoint(peer, {
+      kind: 'relay',
+      address: '198.18.0.99',
+      port: 51820,
+      via: new TestVia('b', () => assert.fail('an equal endpoint replaced the first')),
+    });
+    assert.equal(a.events.filter((e) => e.type === 'endpoint').length, moved);
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'relayed'));
+    net.run();
+    assert.deepEqual(via.sent, [MSG_INITIATION]);
+    // Nothing of a's went out as a plain datagram to the relay's address.
+    assert.ok(!udp.some((d) => d.to.address === '198.18.0.99'));
+    // b answered straight from its own address: an authenticated packet from there moves the peer
+    // off the relay (roaming), and the packet follows directly.
+    assert.ok(sameEndpoint(peer.endpoint, b.endpoint));
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'relayed');
+    const relayed: RelayedEndpoint = { kind: 'relay', address: '198.18.0.99', port: 51820, via };
+    assert.ok(sameEndpoint(relayed, { ...relayed, via: new TestVia('b', () => {}) }));
+    assert.ok(!sameEndpoint(relayed, { ...relayed, via: new TestVia('c', () => {}) }));
+    assert.ok(!sameEndpoint(relayed, { address: '198.18.0.99', port: 51820 }));
+  });
+
+  it('without a delegate, mesh datagrams count as invalid; with one, it adds peers on demand', () => {
+    const net = new SimNet();
+    const b = net.add('b', key(2), 22);
+    const asked: string[] = [];
+    const sends: Buffer[] = [];
+    const lone = new Device(
+      {
+        send: (buf, s, len) => sends.push(Buffer.from(buf.subarray(s, s + len))),
+        writeTun: () => {},
+        event: () => {},
+      },
+      { privateKey: key(1), random: seededRandom(5), now: net.now, wallNow: net.wall() },
+    );
+    lone.handleDatagram(Buffer.from([MSG_MESH, 0, 0, 2, 1, 2, 3]), 7, b.endpoint);
+    assert.equal(lone.counters.invalid, 1);
+    const delegate: DeviceDelegate = {
+      meshMessage: () => true,
+      noRoute: () => {
+        asked.push('route');
+        withPeer.addPeer({
+          publicKey: b.publicKey,
+          endpoint: b.endpoint,
+          allowedIps: [parseCidr('100.64.0.2/32')!],
+        });
+        return true;
+      },
+      unknownPeer: () => false,
+      handshakeStarting: (p) => asked.push(`start ${p.keyB64 === b.device.publicKeyB64}`),
+    };
+    const withPeer = new Device(
+      {
+        send: (buf, s, len) => sends.push(Buffer.from(buf.subarray(s, s + len))),
+        writeTun: () => {},
+        event: () => {},
+      },
+      { privateKey: key(1), random: seededRandom(5), now: net.now, wallNow: net.wall(), delegate },
+    );
+    withPeer.handleDatagram(Buffer.from([MSG_MESH, 0, 0, 2, 1, 2, 3]), 7, b.endpoint);
+    assert.equal(withPeer.counters.invalid, 0);
+    const p = ipv4Packet('100.64.0.1', '100.64.0.2', 'on demand');
+    withPeer.handleTunPacket(p, 0, p.length);
+    assert.deepEqual(asked, ['route', 'start true']);
+    assert.equal(messageType(sends.at(-1)!), MSG_INITIATION);
   });
 });

@@ -6,6 +6,7 @@ import sodium from 'sodium-native';
 import nacl from 'tweetnacl';
 import { MSG_MESH } from '../../main/core/constants';
 import { type MeshEvent, memberAddresses, networkKeys } from '../../main/core/mesh';
+import type { Core } from '../../main/core/mesh/core';
 import { ipv4Packet, type SimDatagram, SimNet, type SimNode } from '../lib/sim';
 
 const secret = new TextEncoder().encode('correct horse battery staple');
@@ -239,7 +240,7 @@ describe('mesh paths: NAT traversal and relays', () => {
       'the session was rebuilt',
     );
     const peer = a.device.getPeer(b.device.publicKeyB64)!;
-    assert.equal(peer.endpoint?.relayTo, undefined);
+    assert.notEqual(peer.endpoint?.kind, 'relay');
   });
 
   it('a member it cannot reach is probed at doubling gaps, with our record only on the first probes', () => {
@@ -351,6 +352,9 @@ describe('mesh addresses', () => {
   });
 });
 
+/** The parts behind a node's Mesh front (white-box tests only). */
+const coreOf = (n: SimNode) => (n.mesh as unknown as { core: Core }).core;
+
 describe('mesh records', () => {
   it('a record another member forged, or an older version, does not replace the real one', () => {
     const net = new SimNet();
@@ -360,8 +364,8 @@ describe('mesh records', () => {
     const real = b.mesh!.members.get(a.device.publicKeyB64)!.rec!;
     // c sends b a record for a's key with c's endpoint, re-using a's old signature.
     const forged = { ...real, v: real.v + 1, e: [`${c.endpoint.address}:${c.endpoint.port}`] };
-    const sender = c.mesh as unknown as { send(body: object, to: unknown): void };
-    sender.send({ t: 'recs', recs: [forged] }, b.endpoint);
+    const sender = coreOf(c).messenger;
+    sender.send({ type: 'recs', records: [forged] }, b.endpoint);
     net.run();
     assert.equal(b.mesh!.members.get(a.device.publicKeyB64)!.rec, real);
     assert.ok(b.mesh!.counters.recordsRejected >= 1);
@@ -373,7 +377,7 @@ describe('mesh records', () => {
     const now = b.mesh!.members.get(a.device.publicKeyB64)!.rec!;
     assert.ok(now.v > newer.v);
     assert.ok(now.e.includes('198.18.9.9:1'));
-    sender.send({ t: 'recs', recs: [newer] }, b.endpoint);
+    sender.send({ type: 'recs', records: [newer] }, b.endpoint);
     net.run();
     assert.equal(b.mesh!.members.get(a.device.publicKeyB64)!.rec, now);
   });
@@ -384,31 +388,24 @@ describe('mesh record digests', () => {
   // the sorted bucket listings it sends: after new records, new versions, a removal and a member
   // forgotten, they must equal digests and listings computed from scratch, and members holding the
   // same records must agree on them.
-  type Digests = {
-    computeDigests(): void;
-    subDigests(bk: number): Uint8Array;
-    bucketEntries(bk: number): readonly (readonly [string, number])[];
-    entryCache: unknown[];
-    rootDigest: string;
-    digestsB64: string;
-    digestAll: boolean;
-  };
+  // The digests' private state, reached on purpose: a rebuild from scratch is what they must equal.
+  type Internals = { digestAll: boolean; entryCache: unknown[] };
   const digests = (n: SimNode) => {
-    const d = n.mesh as unknown as Digests;
-    d.computeDigests();
+    const d = coreOf(n).digests;
+    d.compute();
     const subs = Array.from({ length: 64 }, (_, bk) => Buffer.from(d.subDigests(bk)).toString('hex'));
-    return [d.rootDigest, d.digestsB64, ...subs].join('|');
+    return [d.root, d.packedB64, ...subs].join('|');
   };
   const fromScratch = (n: SimNode) => {
-    (n.mesh as unknown as Digests).digestAll = true;
+    (coreOf(n).digests as unknown as Internals).digestAll = true;
     return digests(n);
   };
   const listings = (n: SimNode) => {
-    const d = n.mesh as unknown as Digests;
-    return Array.from({ length: 64 }, (_, bk) => d.bucketEntries(bk).map(([k, v]) => `${k}:${v}`)).join('|');
+    const d = coreOf(n).digests;
+    return Array.from({ length: 64 }, (_, bk) => d.entries(bk).map(([k, v]) => `${k}:${v}`)).join('|');
   };
   const listingsFromScratch = (n: SimNode) => {
-    (n.mesh as unknown as Digests).entryCache.fill(undefined);
+    (coreOf(n).digests as unknown as Internals).entryCache.fill(undefined);
     return listings(n); // and every bucket cached again, kept up to date from here on
   };
   const check = (nodes: SimNode[], when: string, agree = true) => {

@@ -1,8 +1,11 @@
 // Membership of a mesh network: `peermesh invite` (a join code from a running member), `peermesh join
 // CODE` (trade it for the network's secret, then run like `up`), `peermesh remove PEER` (for good).
 
-import { join } from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ensurePrivateDir, writeFileAtomic } from '../../io/files';
+import { defaults, type NodeConfig } from '../../node/config';
 import { NODE_FLAGS, nodeDir, noPositionals, parse, parseDuration, UsageError } from '../args';
 import { askNode, socketIn } from '../node-socket';
 import { fail } from '../process';
@@ -51,20 +54,64 @@ export async function cmdJoin(args: string[]): Promise<void> {
     fail(`this invitation expired at ${new Date(code.expires * 1000).toISOString()}; ask for a new one`, 1);
   const answer = await askInviter(code, probe.name).catch((e: Error) => fail(e.message, 1));
   if (!answer.ok) fail(`the inviting node refused: ${answer.reason}`, 1);
-  const dir = probe.stateDir;
+  const dir = resolve(probe.stateDir);
   ensurePrivateDir(dir);
   const secretFile = join(dir, `${answer.network}.secret`);
   const configFile = join(dir, `${answer.network}.json`);
+  refuseOtherNetwork(secretFile, answer.secret, answer.network, dir);
   writeFileAtomic(secretFile, Buffer.from(answer.secret), 0o600);
-  writeFileAtomic(
-    configFile,
-    `${JSON.stringify({ network: { name: answer.network, secretFile, bootstrap: answer.bootstrap } }, null, 2)}\n`,
-    0o600,
-  );
+  writeFileAtomic(configFile, `${JSON.stringify(joinedConfig(probe, dir, answer), null, 2)}\n`, 0o600);
   process.stderr.write(
     `joined network "${answer.network}"; saved ${configFile}. Next time: peermesh up -c ${configFile}\n`,
   );
   await cmdUp(['-c', configFile, ...rest]);
+}
+
+/**
+ * Two networks may share a name (a network is its name and its secret). Joining one must never
+ * overwrite the files of another of the same name in this state directory; joining the same network
+ * again (same secret) refreshes them.
+ */
+function refuseOtherNetwork(secretFile: string, secret: Uint8Array, network: string, dir: string): void {
+  let old: Buffer;
+  try {
+    old = readFileSync(secretFile);
+  } catch {
+    return; // nothing there yet
+  }
+  if (old.length !== secret.length || !timingSafeEqual(old, secret))
+    fail(
+      `another network named "${network}" is already set up in ${dir} (${network}.json): ` +
+        'leave it, or join with another --state-dir',
+      1,
+    );
+}
+
+/**
+ * The config `peermesh up -c` starts the same device with: its state directory (its identity) and
+ * its name, the options given to join that shape the node, and the network (secret file beside it).
+ */
+function joinedConfig(
+  probe: NodeConfig,
+  dir: string,
+  answer: { network: string; bootstrap: string[] },
+): Record<string, unknown> {
+  const d = defaults();
+  const c: Record<string, unknown> = { stateDir: dir, name: probe.name };
+  if (probe.interface !== d.interface) c.interface = probe.interface;
+  if (probe.listenPort !== d.listenPort) c.listenPort = probe.listenPort;
+  if (probe.mtu !== d.mtu) c.mtu = probe.mtu;
+  if (probe.hostsFile !== d.hostsFile)
+    c.hostsFile = probe.hostsFile === null ? null : resolve(probe.hostsFile);
+  if (probe.logLevel !== d.logLevel) c.logLevel = probe.logLevel;
+  c.network = {
+    name: answer.network,
+    secretFile: `${answer.network}.secret`,
+    bootstrap: answer.bootstrap,
+    ...(probe.network?.relay ? { relay: true } : {}),
+    ...(probe.network?.advertiseRoutes?.length ? { advertiseRoutes: probe.network.advertiseRoutes } : {}),
+  };
+  return c;
 }
 
 export async function cmdRemove(args: string[]): Promise<void> {

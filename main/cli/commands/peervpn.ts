@@ -2,7 +2,7 @@
 // (docs/peervpn.md), with a warning for each option that has no equivalent.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { ensurePrivateDir, writeFileAtomic } from '../../io/files';
 import { defaults, loadConfigFile, validate } from '../../node/config';
 import { parse, stateDirOf, UsageError } from '../args';
@@ -23,7 +23,8 @@ export async function cmdImportPeerVpn(args: string[]): Promise<void> {
       `cannot read ${positionals[0]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
-  const dir = (values['out-dir'] as string | undefined) ?? stateDirOf(values);
+  // absolute: the printed `peermesh up -c …` line must work from any directory
+  const dir = resolve((values['out-dir'] as string | undefined) ?? stateDirOf(values));
   let r: ReturnType<typeof importPeerVpn>;
   try {
     r = importPeerVpn(text);
@@ -33,7 +34,8 @@ export async function cmdImportPeerVpn(args: string[]): Promise<void> {
   const net = (r.config.network as { name: string }).name;
   const configFile = join(dir, `${net}.json`);
   const secretFile = join(dir, `${net}.secret`);
-  (r.config.network as { secretFile: string }).secretFile = secretFile;
+  // paths in a config file are relative to the file: the secret sits beside it
+  (r.config.network as { secretFile: string }).secretFile = basename(secretFile);
   if (existsSync(configFile)) fail(`${configFile} exists already; move it away or pick --out-dir`, 1);
   ensurePrivateDir(dir);
   if (r.secret !== null) writeFileAtomic(secretFile, Buffer.from(r.secret), 0o600);

@@ -202,12 +202,6 @@ export function x25519Base(priv: Uint8Array): Uint8Array {
   return out;
 }
 
-export function randomBytes(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  sodium.randombytes_buf(b);
-  return b;
-}
-
 /** Constant-time comparison (libsodium's sodium_memcmp); false for different lengths. */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && sodium.sodium_memcmp(a, b);

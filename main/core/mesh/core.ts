@@ -1,0 +1,186 @@
+// What the parts of the mesh share: the clock, the member table, the routing index of members'
+// prefixes, counters, and the parts themselves (each owns its own state; they call each other
+// through here). The `Mesh` front (mesh.ts) builds one Core and exposes a read-only view of it.
+
+import { AllowedIps } from '../allowed-ips';
+import { MESH_ACTIVE_IDLE, MESH_EAGER_MAX } from '../constants';
+import { Blake2s } from '../crypto/blake2s';
+import type { Device, DeviceIO, Endpoint } from '../device';
+import { type Cidr, parseCidr } from '../ip';
+import { type Addresses, endpointText } from './addresses';
+import type { Anchors } from './anchors';
+import type { Digests } from './digests';
+import { KeySlab, type Member, newMember } from './members';
+import type { Messenger } from './messenger';
+import type { MeshEvent, MeshOptions } from './options';
+import type { Paths } from './paths';
+import type { Records } from './records';
+import type { Relay } from './relay';
+import type { Sync } from './sync';
+
+export function hash(...parts: (string | Uint8Array)[]): Uint8Array {
+  const h = new Blake2s(32);
+  for (const p of parts) h.update(typeof p === 'string' ? Buffer.from(p) : p);
+  return h.digest();
+}
+
+export const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
+
+export interface MeshCounters {
+  discoveryIn: number;
+  discoveryRejected: number;
+  replays: number;
+  recordsRejected: number;
+  sent: number;
+  sentBytes: number;
+  relayed: number;
+  relayDropped: number;
+  oversize: number;
+}
+
+export class Core {
+  now: number;
+  wallNow: number;
+  readonly selfKey: string;
+  /** Every other member we know of (by record or by contact). */
+  readonly members = new Map<string, Member>();
+  /**
+   * Members that need attention each pass (a path, probing, a WireGuard peer, wanted); the others
+   * (idle members of a large mesh) are looked at every MESH_IDLE_SCAN only.
+   */
+  readonly hot = new Set<Member>();
+  /** Direct endpoint text -> member key. */
+  readonly byEndpoint = new Map<string, string>();
+  /** Every member's prefixes (overlay addresses, offered routes) -> member key. */
+  readonly index = new AllowedIps<string>();
+  readonly counters: MeshCounters = {
+    discoveryIn: 0,
+    discoveryRejected: 0,
+    replays: 0,
+    recordsRejected: 0,
+    sent: 0,
+    sentBytes: 0,
+    relayed: 0,
+    relayDropped: 0,
+    oversize: 0,
+  };
+  /** Members with a record (not removed), ourselves not included. */
+  recordCount = 0;
+  /** Our endpoint as members see it (public address behind NAT). */
+  publicEndpoint: string | null = null;
+  /** Our local endpoints (interface addresses with the listen port). */
+  localEndpoints: Endpoint[];
+  /** Our records changed: tell the members we keep paths to (our new digest) within a second. */
+  announceDue = false;
+  private readonly keys = new KeySlab();
+
+  // The parts (set up by the Mesh front, in this order of construction).
+  addresses!: Addresses;
+  anchors!: Anchors;
+  records!: Records;
+  digests!: Digests;
+  sync!: Sync;
+  paths!: Paths;
+  relay!: Relay;
+  messenger!: Messenger;
+
+  constructor(
+    readonly device: Device,
+    readonly io: DeviceIO,
+    readonly opts: MeshOptions,
+    readonly emit: (e: MeshEvent) => void,
+  ) {
+    this.now = opts.now;
+    this.wallNow = opts.wallNow;
+    this.selfKey = device.publicKeyB64;
+    this.localEndpoints = opts.localEndpoints ?? [];
+  }
+
+  /** Paths only on demand (the network is larger than MESH_EAGER_MAX). */
+  get onDemand(): boolean {
+    return this.recordCount > MESH_EAGER_MAX;
+  }
+
+  /** The member of `key`, made (without a record) if we did not know it. */
+  member(key: string): Member {
+    let m = this.members.get(key);
+    if (!m) {
+      m = newMember(key, this.keys.bytesOf(key));
+      this.members.set(key, m);
+      this.digests.addKey(m);
+    }
+    return m;
+  }
+
+  /** A member gone for long (record expired, or never more than a contact): forget it. */
+  forget(m: Member): void {
+    this.hot.delete(m);
+    if (m.rec) {
+      this.recordCount--;
+      this.addresses.remove(m.key);
+    }
+    if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
+    this.digests.forget(m);
+    this.members.delete(m.key);
+    this.device.removePeer(m.key);
+    this.index.removeValue(m.key);
+    this.invalidate(m.key);
+  }
+
+  /** Records changed (of `key`, or any): digests (of its bucket), anchors and news are due. */
+  invalidate(key?: string): void {
+    this.digests.changed(key);
+    this.anchors.changed();
+    this.announceDue = true;
+  }
+
+  /** Whether we keep (probe, keep alive, relay) a path to this member. */
+  wanted(m: Member): boolean {
+    return (
+      !this.onDemand ||
+      this.anchors.has(m.key) ||
+      this.now - m.lastActive < MESH_ACTIVE_IDLE ||
+      this.now < m.wantedUntil
+    );
+  }
+
+  /** Prefixes a member owns: its overlay addresses and the routes its record offers. */
+  private allowedOf(m: Member): Cidr[] {
+    const addrs = this.addresses.addressesOf(m.key);
+    const allowed = [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!] as Cidr[];
+    for (const rt of m.rec?.rt ?? []) {
+      const c = parseCidr(rt);
+      if (c) allowed.push(c);
+    }
+    return allowed;
+  }
+
+  /**
+   * Keep the member's prefixes in the mesh's own routing index, and its WireGuard peer in the device:
+   * always in a small network; in a large one only while it is wanted (the device asks for the rest
+   * when traffic starts: Mesh.noRoute / Mesh.unknownPeer), so an idle member costs no session state.
+   */
+  ensurePeer(m: Member, routes: 'new' | 'changed' | 'same'): void {
+    if (!m.rec) return;
+    const routesChanged = routes !== 'same';
+    if (routes === 'changed') this.index.removeValue(m.key);
+    if (routesChanged) for (const c of this.allowedOf(m)) this.index.insert(c, m.key);
+    const peer = this.device.getPeer(m.key);
+    if (peer) {
+      if (routesChanged) this.device.setAllowedIps(peer, this.allowedOf(m));
+      return;
+    }
+    if (this.onDemand && !this.wanted(m)) return;
+    this.device.addPeer({ publicKey: m.keyBytes, endpoint: m.direct, allowedIps: this.allowedOf(m) });
+  }
+
+  /** Traffic for (or from) a member the device has no peer for: add it if it is a member. */
+  wakePeer(key: string | null | undefined): boolean {
+    const m = key ? this.members.get(key) : undefined;
+    if (!m?.rec || m.removed) return false;
+    m.lastActive = this.now;
+    this.hot.add(m);
+    this.ensurePeer(m, 'same');
+    return !!this.device.getPeer(m.key);
+  }
+}

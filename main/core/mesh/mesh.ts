@@ -1,0 +1,396 @@
+// Serverless membership, discovery, NAT traversal and relaying (docs/mesh.md): the front of the mesh.
+//
+// A network is a name plus a secret. Discovery messages ride on the WireGuard UDP port with a type
+// WireGuard does not use (0x50), sealed with XChaCha20-Poly1305 under a key derived from the name and
+// secret: a sender without the secret gets no answer at all. Replays are refused (timestamp window
+// plus a nonce cache).
+//
+// Every member publishes a record (key, name, endpoints, relay offer, routes) signed with its own
+// X25519 key (XEdDSA) and versioned by time, so no member can forge another's record and stale
+// information loses. Records spread by anti-entropy: hellos carry a digest of all records; when two
+// members' digests differ they compare 64 bucket digests, then the listings of the buckets that
+// differ, and push each other exactly the records the other lacks.
+//
+// Paths: a member probes every endpoint it knows of another and asks a member that reaches both to
+// introduce it; until a probe gets through, WireGuard traffic goes through a member that offers
+// relaying. Small networks (up to MESH_EAGER_MAX members) keep a path to every member; larger ones
+// make paths on demand, to anchors and to members with traffic.
+//
+// The parts, each owning its state (docs/mesh.md, "Code map"):
+//   wire.ts        the messages' codec          messenger.ts  sealing, sending, opening, replays
+//   records.ts     records and removals         digests.ts    XOR-set digests and bucket listings
+//   sync.ts        the record sync              addresses.ts  network keys, overlay addresses, endpoints
+//   anchors.ts     ring neighbours, home relays paths.ts      probes, introductions, NAT, keepalives
+//   relay.ts       relayed paths                persistence.ts  exportState / importState
+//   core.ts        what the parts share (clock, member table, routing index)
+// This front dispatches datagrams and timer work to them and is the Device's delegate;
+// ../mesh.ts is what the rest of the node imports.
+//
+// Sans-IO like the Device: time is set by the caller, output goes through DeviceIO.send.
+
+import {
+  MESH_BOOTSTRAP_REFRESH,
+  MESH_BOOTSTRAP_RETRY,
+  MESH_HOME_RELAYS,
+  MESH_IDLE_SCAN,
+  MESH_LAN_INTERVAL,
+  MESH_MAX_LAN_TARGETS,
+  MESH_PATH_TIMEOUT,
+  MESH_PEER_IDLE_DROP,
+  MESH_RECORD_MAX_AGE,
+  MESH_RECORD_REFRESH,
+  MESH_SCAN_INTERVAL,
+  MESH_SYNC_INTERVAL,
+  MSG_RELAY_FROM,
+  MSG_RELAY_TO,
+} from '../constants';
+import type { Device, DeviceIO, Endpoint, Peer } from '../device';
+import { Addresses, endpointText } from './addresses';
+import { Anchors } from './anchors';
+import { Core, type MeshCounters } from './core';
+import { Digests } from './digests';
+import type { Member, MemberView } from './members';
+import { Messenger } from './messenger';
+import type { MeshEvent, MeshOptions } from './options';
+import { Paths } from './paths';
+import { exportState, importState, type MeshState } from './persistence';
+import { type MemberRecord, Records, type Removal } from './records';
+import { Relay } from './relay';
+import { Sync } from './sync';
+import type { Body, MessageOf } from './wire';
+
+type Handler<T extends Body['type']> = (msg: MessageOf<T>, sender: Member, from: Endpoint) => void;
+
+export class Mesh {
+  private readonly core: Core;
+  private lanTargets: Endpoint[] = [];
+  private nextLan = 0;
+  private nextBootstrap: number;
+  private lastScan = Number.NEGATIVE_INFINITY;
+  private lastFullScan = Number.NEGATIVE_INFINITY;
+  private lastAnnounce = Number.NEGATIVE_INFINITY;
+  /** Stopping (leave()): nothing more is taken in. */
+  private left = false;
+
+  constructor(device: Device, io: DeviceIO, opts: MeshOptions, onEvent: (e: MeshEvent) => void = () => {}) {
+    const core = new Core(device, io, opts, onEvent);
+    this.core = core;
+    this.nextBootstrap = opts.now;
+    core.addresses = new Addresses(core, Math.floor(opts.joined ?? opts.wallNow));
+    core.anchors = new Anchors(core);
+    core.digests = new Digests(core);
+    core.sync = new Sync(core);
+    core.paths = new Paths(core);
+    core.relay = new Relay(core);
+    core.messenger = new Messenger(core);
+    core.records = new Records(core); // signs our first record
+    core.addresses.add(core.selfKey, false);
+  }
+
+  // ---- what the node reads ---------------------------------------------------------------------
+
+  /** Every other member we know of (by record or by contact), read-only. */
+  get members(): ReadonlyMap<string, MemberView> {
+    return this.core.members;
+  }
+
+  get counters(): Readonly<MeshCounters> {
+    return this.core.counters;
+  }
+
+  get selfKey(): string {
+    return this.core.selfKey;
+  }
+
+  /** Our own record. */
+  get record(): MemberRecord {
+    return this.core.records.self;
+  }
+
+  /** Our endpoint as members see it (public address behind NAT). */
+  get publicEndpoint(): string | null {
+    return this.core.publicEndpoint;
+  }
+
+  /** We believe we sit behind a symmetric NAT. */
+  get hard(): boolean {
+    return this.core.paths.hard;
+  }
+
+  /** Set once a member removed us from the network. */
+  get removedSelf(): Removal | null {
+    return this.core.records.removedSelf;
+  }
+
+  /** Members with a record (not removed), ourselves not included. */
+  get memberCount(): number {
+    return this.core.recordCount;
+  }
+
+  /** Paths only on demand (the network is larger than MESH_EAGER_MAX). */
+  get onDemand(): boolean {
+    return this.core.onDemand;
+  }
+
+  /** Overlay addresses of a member (ourselves included), the same on every node. */
+  addressesOf(keyB64: string): { v4: string; v6: string } {
+    return this.core.addresses.addressesOf(keyB64);
+  }
+
+  /** The anchors of a member (ring neighbours and home relays; see anchors.ts). */
+  anchorsOf(key: string, relayCount = MESH_HOME_RELAYS): string[] {
+    return this.core.anchors.of(key, relayCount);
+  }
+
+  /** Records and removals to keep across restarts. */
+  exportState(): MeshState {
+    return exportState(this.core);
+  }
+
+  /** Take back what exportState() returned (each entry is checked like one from the network). */
+  importState(state: unknown): number {
+    return importState(this.core, state);
+  }
+
+  // ---- what the node tells us ------------------------------------------------------------------
+
+  setTime(now: number, wallNow: number): void {
+    this.core.now = now;
+    this.core.wallNow = wallNow;
+  }
+
+  /**
+   * Broadcast addresses of the LANs we sit on (with the ports members listen on): a sealed hello
+   * goes there every MESH_LAN_INTERVAL (and at once when the set changes), so members on one LAN
+   * find each other without any bootstrap address and talk directly.
+   */
+  setLanTargets(eps: Endpoint[]): void {
+    const before = this.lanTargets.map(endpointText).join(',');
+    this.lanTargets = eps.slice(0, MESH_MAX_LAN_TARGETS);
+    if (this.lanTargets.map(endpointText).join(',') !== before) this.nextLan = this.core.now;
+  }
+
+  /** The node's interface addresses changed (roaming): publish them and re-probe every member. */
+  setLocalEndpoints(eps: Endpoint[]): void {
+    const c = this.core;
+    const before = c.localEndpoints.map(endpointText).join(',');
+    if (eps.map(endpointText).join(',') === before) return;
+    c.localEndpoints = eps;
+    c.records.resign();
+    this.nextBootstrap = c.now;
+    for (const m of c.members.values()) {
+      m.lastHelloSent = 0;
+      if (m.direct) c.messenger.sendHello(m.direct, false, true);
+    }
+  }
+
+  /**
+   * Measure the round trip to a member now (a hello on its direct path; the answer comes as an
+   * 'rtt' event). False when there is no direct path (relayed members are measured by the caller).
+   */
+  ping(key: string): boolean {
+    const m = this.core.members.get(key);
+    if (!m?.direct || m.removed) return false;
+    m.pingAt = 0;
+    this.core.messenger.sendHello(m.direct, false, false);
+    return true;
+  }
+
+  /** Traffic towards a member is about to start: make a path now if there is none. */
+  activate(key: string): void {
+    this.core.paths.activate(key);
+  }
+
+  /** Remove a member from the network, for good (see Records.remove). */
+  remove(key: string): boolean {
+    return this.core.records.remove(key);
+  }
+
+  /**
+   * Tell every member we have a direct path to that this node is stopping (a clean disconnect shows
+   * as offline on their side at once). Unauthenticated beyond the network key, like hellos: a
+   * member could fake it, and the real node's next hello undoes it.
+   */
+  leave(): void {
+    const c = this.core;
+    this.left = true;
+    for (const m of c.members.values())
+      if (m.direct && !m.removed && c.now - m.lastDirect <= MESH_PATH_TIMEOUT)
+        c.messenger.send({ type: 'bye' }, m.direct);
+  }
+
+  // ---- the Device's delegate ---------------------------------------------------------------------
+
+  /** The device begins a handshake with a peer: make a path to that member on demand. */
+  handshakeStarting(peer: Peer): void {
+    this.core.paths.activate(peer.keyB64);
+  }
+
+  /** The device has a packet for an address no peer owns: a member's, whose peer we add now. */
+  noRoute(buf: Buffer, start: number): boolean {
+    return this.core.wakePeer(this.core.index.lookupDestination(buf, start));
+  }
+
+  /** An initiation from a key the device does not know: fine if it is a member's. */
+  unknownPeer(keyB64: string): boolean {
+    return this.core.wakePeer(keyB64);
+  }
+
+  // ---- incoming ----------------------------------------------------------------------------------
+
+  /** What each message type does, once its sender is known to have a direct path to us. */
+  private readonly handlers: { [T in Exclude<Body['type'], 'bye'>]: Handler<T> } = {
+    hello: (msg, sender, from) => {
+      const c = this.core;
+      c.paths.helloAnswered(sender, !!msg.reply);
+      if (msg.record) c.records.ingest(msg.record, msg.sender);
+      if (!msg.reply) c.messenger.sendHello(from, true, !!msg.record);
+      c.sync.compare(sender, msg.digest, from);
+    },
+    dig: (msg, _sender, from) => this.core.sync.dig(msg, from),
+    sub: (msg, _sender, from) => this.core.sync.sub(msg, from),
+    sum: (msg, _sender, from) => this.core.sync.sum(msg, from),
+    recs: (msg) => this.core.sync.recs(msg),
+    want: (msg, sender, from) => this.core.paths.want(msg, sender, from),
+    intro: (msg) => this.core.paths.intro(msg),
+  };
+
+  /** A datagram whose first byte is one of the mesh types. Anything not from a member is dropped silently. */
+  handleDatagram(buf: Buffer, len: number, from: Endpoint): void {
+    if (this.left) return; // stopping: a hello answered now would bring our path back on their side
+    const c = this.core;
+    if (buf[0] === MSG_RELAY_TO || buf[0] === MSG_RELAY_FROM) {
+      c.relay.handle(buf, len, from);
+      return;
+    }
+    c.counters.discoveryIn++;
+    const msg = c.messenger.open(buf.subarray(0, len));
+    if (!msg) {
+      c.counters.discoveryRejected++;
+      return;
+    }
+    if (msg.sender === c.selfKey) return;
+    if (c.members.get(msg.sender)?.removed) return;
+    if (msg.type === 'bye') {
+      const m = c.members.get(msg.sender);
+      if (m) c.paths.lostMember(m);
+      return;
+    }
+    const sender = c.member(msg.sender);
+    sender.hard = msg.hard;
+    c.paths.markDirect(sender, from);
+    c.paths.noteSeen(msg.seenAs, msg.sender);
+    (this.handlers[msg.type] as Handler<typeof msg.type>)(msg as never, sender, from);
+  }
+
+  // ---- periodic work -----------------------------------------------------------------------------
+
+  /** What tick() does, in this order. */
+  private readonly periodic: readonly (() => void)[] = [
+    () => this.refreshRecord(),
+    () => this.core.anchors.refresh(),
+    () => this.lanHellos(),
+    () => this.bootstrapHellos(),
+    () => this.scan(),
+  ];
+
+  /** Periodic work: record refresh, anchors, LAN and bootstrap hellos, the per-member scan. */
+  tick(): void {
+    for (const step of this.periodic) step();
+  }
+
+  /** Re-sign our record every MESH_RECORD_REFRESH (records of members gone for good age out). */
+  private refreshRecord(): void {
+    const c = this.core;
+    if (c.wallNow - c.records.self.v > MESH_RECORD_REFRESH) c.records.resign();
+  }
+
+  private lanHellos(): void {
+    const c = this.core;
+    if (!this.lanTargets.length || c.now < this.nextLan || c.records.removedSelf) return;
+    this.nextLan = c.now + MESH_LAN_INTERVAL;
+    for (const t of this.lanTargets) c.messenger.sendHello(t, false, true, true);
+  }
+
+  private bootstrapHellos(): void {
+    const c = this.core;
+    if (c.now < this.nextBootstrap) return;
+    let direct = 0;
+    for (const m of c.members.values()) if (m.direct && m.rec) direct++;
+    this.nextBootstrap = c.now + (direct ? MESH_BOOTSTRAP_REFRESH : MESH_BOOTSTRAP_RETRY);
+    // A large mesh that reaches several members needs no reminder of the bootstrap nodes (which
+    // would otherwise hear from every member every minute).
+    if (!(c.onDemand && direct >= 2)) for (const b of c.opts.bootstrap) c.messenger.sendHello(b, false, true);
+  }
+
+  /**
+   * The per-member pass (keepalives, timeouts, probes, relay fallback) runs every
+   * MESH_SCAN_INTERVAL: finer timing buys nothing and a large mesh has thousands of members.
+   */
+  private scan(): void {
+    const c = this.core;
+    if (c.now - this.lastScan < MESH_SCAN_INTERVAL) return;
+    this.lastScan = c.now;
+    // Push, not only pull: a change reaches our neighbours within a second (they ask for what they
+    // lack), so news crosses a large mesh in a few hops instead of a few keepalive periods.
+    const announce = c.announceDue && c.now - this.lastAnnounce >= MESH_SYNC_INTERVAL;
+    if (announce) {
+      c.announceDue = false;
+      this.lastAnnounce = c.now;
+    }
+    const full = !c.onDemand || c.now - this.lastFullScan >= MESH_IDLE_SCAN;
+    if (full) this.lastFullScan = c.now;
+    for (const m of full ? c.members.values() : c.hot) this.scanMember(m, announce);
+  }
+
+  private scanMember(m: Member, announce: boolean): void {
+    const c = this.core;
+    if (m.removed) {
+      c.hot.delete(m);
+      return;
+    }
+    if (
+      (m.rec && m.rec.v < c.wallNow - MESH_RECORD_MAX_AGE) ||
+      (!m.rec && c.now - m.lastDirect > MESH_PATH_TIMEOUT)
+    ) {
+      c.forget(m);
+      return;
+    }
+    const peer = m.rec ? c.device.getPeer(m.key) : undefined;
+    if (peer) {
+      // WireGuard traffic moved: the member is active.
+      const traffic = peer.stats.rxPackets + peer.stats.txPackets;
+      if (traffic !== m.lastTraffic) {
+        m.lastTraffic = traffic;
+        m.lastActive = c.now;
+        c.hot.add(m);
+      }
+    }
+    const wanted = c.wanted(m);
+    if (m.direct && c.now - m.lastDirect > MESH_PATH_TIMEOUT) c.paths.lostMember(m);
+    c.sync.resumePending(m);
+    if (m.direct) c.paths.keepAlive(m, wanted, announce);
+    else if (m.rec && wanted) {
+      c.paths.pursue(m);
+      c.relay.fallback(m, peer);
+    } else if (m.rec && m.probingSince) {
+      // Idle and not an anchor: stop probing (a relayed path stays usable; traffic wakes it up).
+      m.probingSince = 0;
+    }
+    // A large mesh forgets the WireGuard state of members idle for long (it comes back on demand).
+    if (peer && !wanted && c.now - m.lastActive > MESH_PEER_IDLE_DROP) {
+      c.device.removePeer(m.key);
+      if (m.path === 'relayed') c.paths.setPath(m, 'none', null);
+    }
+    if (
+      !m.direct &&
+      !m.probingSince &&
+      !wanted &&
+      m.path === 'none' &&
+      !m.syncPending &&
+      !c.device.getPeer(m.key)
+    )
+      c.hot.delete(m);
+    else c.hot.add(m);
+  }
+}

@@ -1,0 +1,47 @@
+// How a Mesh is set up, and what it tells its owner.
+
+import type { Endpoint } from '../device';
+import type { NetworkKeys } from './addresses';
+import type { PathKind } from './members';
+import type { MemberRecord } from './records';
+
+export interface MeshOptions {
+  network: NetworkKeys;
+  name: string;
+  bootstrap: Endpoint[];
+  /** Our X25519 private key (signs our record). */
+  privateKey: Uint8Array;
+  random: (n: number) => Uint8Array;
+  now: number;
+  wallNow: number;
+  /** Offer to relay traffic between members. */
+  relay?: boolean;
+  /** Subnet routes this node offers. */
+  routes?: string[];
+  /** Our local endpoints (interface addresses with the listen port), refreshed by the caller. */
+  localEndpoints?: Endpoint[];
+  /** When this node first joined the network (wall ms; default now, or what importState restores). */
+  joined?: number;
+  /**
+   * Signature check of records and removals (default: xeddsaVerify). The simulator passes a memo so
+   * that a thousand simulated members do not verify the same signature a thousand times.
+   */
+  verify?: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+  /**
+   * Called with every record accepted (valid, newer): returns the object to keep, which must be equal.
+   * The simulator returns one shared copy per (key, version, signature), so that a thousand simulated
+   * nodes do not each hold a thousand copies (records are never modified once received).
+   */
+  intern?: (record: MemberRecord) => MemberRecord;
+}
+
+export type MeshEvent =
+  | { type: 'member'; key: string; name: string }
+  | { type: 'removed'; key: string; name: string; by: string }
+  | { type: 'changed' }
+  | { type: 'public-endpoint'; endpoint: string }
+  /** A hello on a member's direct path was answered after `ms`. */
+  | { type: 'rtt'; key: string; ms: number }
+  /** A member's IPv4 changed because of a collision of first choices (key may be our own). */
+  | { type: 'address'; key: string; v4: string; old: string }
+  | { type: 'path'; key: string; name: string; kind: PathKind; endpoint: string | null; via: string | null };

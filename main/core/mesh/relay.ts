@@ -1,0 +1,154 @@
+// Relaying: until a probe gets through, WireGuard traffic with a member goes through a member that
+// offers relaying (its home relays first); it moves to the direct path as soon as one answers,
+// without a new handshake. On the wire a relayed WireGuard message is wrapped:
+//
+//   MSG_RELAY_TO   | 0 0 0 | destination key (32) | message     (to the relay)
+//   MSG_RELAY_FROM | 0 0 0 | source key (32)      | message     (from the relay)
+//
+// The device knows a relayed path only as an endpoint of kind 'relay' whose `via` sends for it.
+
+import {
+  MESH_PATH_TIMEOUT,
+  MESH_RELAY_AFTER,
+  MESH_RELAY_RETRY,
+  MSG_INITIATION,
+  MSG_RELAY_FROM,
+  MSG_RELAY_TO,
+  MSG_TRANSPORT,
+  RELAY_HEADER_SIZE,
+} from '../constants';
+import type { Device, Endpoint, Peer, RelayedEndpoint, RelayVia } from '../device';
+import { endpointText } from './addresses';
+import { b64, type Core } from './core';
+import { type Member, NO_KEYS, withKey } from './members';
+
+/** The far end of a relayed path: WireGuard datagrams to it are wrapped for the relay. */
+class RelayTarget implements RelayVia {
+  // (#private: an endpoint stays plain data for whoever prints or serialises it, not the whole mesh.)
+  readonly #relay: Relay;
+
+  constructor(
+    relay: Relay,
+    /** The far member's public key. */
+    readonly target: Uint8Array,
+  ) {
+    this.#relay = relay;
+  }
+
+  send(buf: Buffer, start: number, len: number, to: RelayedEndpoint): void {
+    this.#relay.sendRelayed(buf, start, len, to, this.target);
+  }
+
+  sameAs(other: RelayVia): boolean {
+    return other instanceof RelayTarget && Buffer.compare(this.target, other.target) === 0;
+  }
+}
+
+export class Relay {
+  constructor(private readonly core: Core) {}
+
+  private get device(): Device {
+    return this.core.device;
+  }
+
+  /** A path to `target` through the relay at `relay`. */
+  private endpoint(relay: Endpoint, target: Uint8Array): RelayedEndpoint {
+    return { kind: 'relay', address: relay.address, port: relay.port, via: new RelayTarget(this, target) };
+  }
+
+  /** Send a WireGuard datagram to `target` through the relay at `to`. */
+  sendRelayed(buf: Buffer, start: number, len: number, to: RelayedEndpoint, target: Uint8Array): void {
+    const out = Buffer.allocUnsafe(RELAY_HEADER_SIZE + len);
+    out[0] = MSG_RELAY_TO;
+    out[1] = out[2] = out[3] = 0;
+    out.set(target, 4);
+    buf.copy(out, RELAY_HEADER_SIZE, start, start + len);
+    this.core.io.send(out, 0, out.length, { address: to.address, port: to.port });
+  }
+
+  /** A wrapped datagram: pass it on (we relay), or unwrap it for the device (it was relayed to us). */
+  handle(buf: Buffer, len: number, from: Endpoint): void {
+    const c = this.core;
+    if (len < RELAY_HEADER_SIZE + 1) return;
+    const inner = buf[RELAY_HEADER_SIZE];
+    if (inner < MSG_INITIATION || inner > MSG_TRANSPORT) return; // only WireGuard messages travel relayed
+    // The datagram must come from a member's confirmed direct endpoint.
+    const senderKey = c.byEndpoint.get(endpointText(from));
+    const sender = senderKey ? c.members.get(senderKey) : undefined;
+    if (!sender?.rec || c.now - sender.lastDirect > MESH_PATH_TIMEOUT) {
+      c.counters.relayDropped++;
+      return;
+    }
+    const otherKey = b64(buf.subarray(4, RELAY_HEADER_SIZE));
+    if (buf[0] === MSG_RELAY_TO) {
+      const dst = c.members.get(otherKey);
+      if (!c.opts.relay || !dst?.rec || !dst.direct || c.now - dst.lastDirect > MESH_PATH_TIMEOUT) {
+        c.counters.relayDropped++;
+        return;
+      }
+      const out = Buffer.allocUnsafe(len); // the receive buffer is reused; the send may be queued
+      buf.copy(out, 0, 0, len);
+      out[0] = MSG_RELAY_FROM;
+      out.set(sender.keyBytes, 4);
+      c.counters.relayed++;
+      c.io.send(out, 0, len, dst.direct);
+    } else {
+      if (!sender.rec.rl) return;
+      const src = c.members.get(otherKey);
+      if (!src?.rec) return;
+      const payload = buf.subarray(RELAY_HEADER_SIZE, len);
+      this.device.handleDatagram(payload, payload.length, this.endpoint(from, src.keyBytes));
+    }
+  }
+
+  /**
+   * The scan, a wanted member without a direct path: relayed after MESH_RELAY_AFTER of probing (at
+   * once when a direct path is unlikely); another relay when this one got no handshake through.
+   */
+  fallback(m: Member, peer: Peer | undefined): void {
+    const c = this.core;
+    if (m.path !== 'relayed' && (c.now - m.probingSince >= MESH_RELAY_AFTER || c.paths.directUnlikely(m)))
+      this.tryRelay(m);
+    else if (m.path === 'relayed' && m.relay && peer && !peer.current && peer.staged.length > 0) {
+      // Packets wait and no handshake got through this relay (gone, or it does not reach the
+      // member): try the next one.
+      if (c.now - m.relaySince >= MESH_RELAY_RETRY) {
+        m.badRelays = withKey(m.badRelays, m.relay);
+        this.tryRelay(m);
+      }
+    } else if (peer?.current) m.badRelays = NO_KEYS;
+  }
+
+  private tryRelay(m: Member): void {
+    const c = this.core;
+    const peer = this.device.getPeer(m.key);
+    if (!peer) return;
+    let best: Member | null = null;
+    // Its home relays keep a path to it; then relays that said they reach it; then any relay.
+    const candidates = c.onDemand ? [...c.anchors.of(m.key), ...m.reachedBy] : m.reachedBy;
+    const usable = (r: Member | undefined): r is Member =>
+      !!r && r !== m && !!r.rec?.rl && !!r.direct && !m.badRelays.has(r.key);
+    for (const k of candidates) {
+      const r = c.members.get(k);
+      if (usable(r)) {
+        best = r;
+        break;
+      }
+    }
+    if (!best) {
+      for (const r of c.members.values()) {
+        if (usable(r)) {
+          best = r;
+          break;
+        }
+      }
+    }
+    if (!best?.direct) {
+      m.badRelays = NO_KEYS; // tried them all: start over next time
+      return;
+    }
+    m.relaySince = c.now;
+    this.device.setEndpoint(peer, this.endpoint(best.direct, m.keyBytes));
+    c.paths.setPath(m, 'relayed', best.key);
+  }
+}
