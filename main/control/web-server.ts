@@ -32,15 +32,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES, type MethodName } from './api';
 import { HEARTBEAT_MS, WebSocketApi } from './web-api';
-import {
-  type Credential,
-  Gates,
-  isLoopback,
-  parsePath,
-  splitUrl,
-  urlHost,
-  WS_PROTOCOL,
-} from './web-gates';
+import { type Credential, Gates, isLoopback, parsePath, splitUrl, urlHost, WS_PROTOCOL } from './web-gates';
 import { HttpReplies, StaticFiles } from './web-static';
 
 export { rendererDir } from './web-static';
@@ -231,7 +223,11 @@ export class WebServer {
    * (the Origin gate already required our own Origin for a POST). GET /session with either token: 204 if it
    * is still good (the page asks after a reload, to tell "the UI was restarted" from "the node is down").
    */
-  private serveSession(req: http.IncomingMessage, res: http.ServerResponse, host: string): void {
+  private async serveSession(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    host: string,
+  ): Promise<void> {
     const r = this.replies;
     const cred = this.gates.credential(req);
     if (req.method === 'POST') {
@@ -269,7 +265,10 @@ export class WebServer {
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const checked = this.upgradeCheck(req);
-    if (Array.isArray(checked)) return abortUpgrade(socket, checked[0], checked[1]);
+    if (Array.isArray(checked)) {
+      abortUpgrade(socket, checked[0], checked[1]);
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.api.accept(ws);
       if (checked.kind !== 'session') return;

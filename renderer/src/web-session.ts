@@ -50,10 +50,7 @@ async function sessionRequest(win: Window, method: 'GET' | 'POST', token: string
 }
 
 /** This tab's session token: traded for the fragment's token, or kept from before a reload. */
-export async function openWebSession(
-  launch: string | null,
-  win: Window = window,
-): Promise<WebSession> {
+export async function openWebSession(launch: string | null, win: Window = window): Promise<WebSession> {
   const store = win.sessionStorage;
   if (launch) {
     try {

@@ -81,7 +81,12 @@ describe('the web UI token in Chromium: no other server or page gets it', { skip
     other = http.createServer((req, res) => {
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      res.end(attackPage(uiPort, ['guess-0123456789abcdefghij', launch, session].filter((g) => g !== '')));
+      res.end(
+        attackPage(
+          uiPort,
+          ['guess-0123456789abcdefghij', launch, session].filter((g) => g !== ''),
+        ),
+      );
     });
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}/`;

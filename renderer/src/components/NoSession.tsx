@@ -11,8 +11,8 @@ export function NoSession({ reason }: { reason: NoSessionReason }) {
           : 'This tab is not signed in to the node.'}
       </p>
       <p>
-        Open the link that <code>peermesh ui</code> printed in its terminal (it ends in{' '}
-        <code>#token=…</code>). Each tab needs that link; a reload of a signed-in tab keeps working.
+        Open the link that <code>peermesh ui</code> printed in its terminal (it ends in <code>#token=…</code>
+        ). Each tab needs that link; a reload of a signed-in tab keeps working.
       </p>
     </main>
   );
