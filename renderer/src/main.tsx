@@ -4,8 +4,8 @@ import { App } from './App';
 import { NoSession } from './components/NoSession';
 import { StoreProvider } from './context';
 import { createAppStore } from './store';
-import { pickTransport } from './transport';
-import { authProtocols, openWebSession, takeFragmentToken } from './web-session';
+import { pickTransport, WebSocketTransport } from './transport';
+import { authProtocols, openWebSession, sessionGone, takeFragmentToken } from './web-session';
 import './styles.css';
 
 // First thing: the printed link's token leaves the address bar (and this history entry).
@@ -15,16 +15,28 @@ if (!rootEl) throw new Error('no #root element');
 const root = createRoot(rootEl);
 
 async function main(): Promise<void> {
-  let protocols: string[] | undefined;
+  let token: string | null = null;
   if (!window.peermesh) {
     const session = await openWebSession(launch);
     if (!session.ok) {
       root.render(<NoSession reason={session.reason} />);
       return;
     }
-    protocols = authProtocols(session.token);
+    token = session.token;
   }
-  const store = createAppStore(pickTransport(window, protocols));
+  const transport = pickTransport(window, token ? authProtocols(token) : undefined);
+  // The link dropped: if the server now refuses this tab's session (the UI was restarted), say so
+  // instead of reconnecting for ever.
+  if (token && transport instanceof WebSocketTransport)
+    transport.onStatus((link) => {
+      if (link !== 'closed' || !token) return;
+      void sessionGone(token).then((gone) => {
+        if (!gone) return;
+        transport.close();
+        root.render(<NoSession reason="expired" />);
+      });
+    });
+  const store = createAppStore(transport);
   root.render(
     <StrictMode>
       <StoreProvider store={store}>

@@ -72,13 +72,20 @@ export async function openWebSession(launch: string | null, win: Window = window
   }
   const saved = store.getItem(SESSION_KEY);
   if (!saved) return { ok: false, reason: 'no-link' };
-  try {
-    if ((await sessionRequest(win, 'GET', saved)).status === 401) {
-      store.removeItem(SESSION_KEY);
-      return { ok: false, reason: 'expired' };
-    }
-  } catch {
-    /* the node is down for now: the WebSocket keeps trying and the banner says so */
-  }
+  if (await sessionGone(saved, win)) return { ok: false, reason: 'expired' };
   return { ok: true, token: saved };
+}
+
+/**
+ * Whether the server says this session is over (401: the UI restarted, or it expired); false while the
+ * server cannot be reached (the WebSocket keeps trying and the banner says so). Forgets a dead session.
+ */
+export async function sessionGone(token: string, win: Window = window): Promise<boolean> {
+  try {
+    if ((await sessionRequest(win, 'GET', token)).status !== 401) return false;
+  } catch {
+    return false;
+  }
+  win.sessionStorage.removeItem(SESSION_KEY);
+  return true;
 }

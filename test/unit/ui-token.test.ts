@@ -180,6 +180,26 @@ describe('the web UI token in Chromium: no other server or page gets it', { skip
     await fresh.close();
   });
 
+  it('a restart of the UI ends every token: the open tab and the old link say so', async () => {
+    const tab = await context.newPage();
+    await tab.goto(printed);
+    await uiWorks(tab);
+    await mgr.close();
+    mgr = await NodeManager.open({
+      profileDir,
+      desktop: false,
+      ui: { host: '127.0.0.1', port: uiPort, staticDir: built },
+      logWrite: (l) => logs.push(l.message),
+    });
+    assert.notEqual(mgr.webUrl, printed);
+    await tab.getByTestId('no-session').waitFor({ timeout: 20_000 });
+    assert.match((await tab.getByTestId('no-session').textContent()) ?? '', /no longer valid/);
+    await tab.goto('about:blank');
+    await tab.goto(printed);
+    await tab.getByTestId('no-session').waitFor({ timeout: 10_000 });
+    await tab.close();
+  });
+
   it('the node logged no token', () => {
     assert.ok(logs.length > 0);
     for (const l of logs) {
