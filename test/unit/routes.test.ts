@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import nacl from 'tweetnacl';
 import { parseCidr } from '../../main/core/ip';
-import { memberAddresses, networkKeys, routeRefusal, settleClaims } from '../../main/core/mesh';
+import { isPrivateRoute, memberAddresses, networkKeys, routeRefusal, settleClaims } from '../../main/core/mesh';
 import { ipv4Packet, SimNet, type SimNode } from '../lib/sim';
 
 const net0 = networkKeys('home', new TextEncoder().encode('correct horse battery staple'));
@@ -176,5 +176,14 @@ describe('route claims between members (in-process network)', () => {
     roundTrip('declined');
     assert.deepEqual(payloadTo(b), ['accepted out']);
     assert.deepEqual(payloadTo(p), ['accepted back']);
+  });
+});
+
+describe('route claims: private address space', () => {
+  it('only routes wholly inside private ranges are private (what --accept-routes takes by itself)', () => {
+    for (const r of ['10.1.0.0/16', '172.16.5.0/24', '192.168.1.0/24', '198.19.100.0/24', 'fd12::/32'])
+      assert.equal(isPrivateRoute(parseCidr(r)!), true, r);
+    for (const r of ['8.0.0.0/8', '10.0.0.0/7', '172.0.0.0/8', '2001:db8::/32', '1.1.1.1/32'])
+      assert.equal(isPrivateRoute(parseCidr(r)!), false, r);
   });
 });

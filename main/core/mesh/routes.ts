@@ -63,6 +63,20 @@ export function routeRefusal(c: Cidr, overlayV6: Cidr): string | null {
   return null;
 }
 
+/** Private address space (RFC 1918, the benchmarking 198.18.0.0/15, IPv6 ULAs): LANs, not the internet. */
+const PRIVATE = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '198.18.0.0/15', 'fc00::/7'].map(
+  (c) => parseCidr(c)!,
+);
+
+/**
+ * Whether a route lies wholly in private address space: `--accept-routes` accepts only such routes
+ * by itself; a route to public addresses (say 8.0.0.0/8, which would take this machine's traffic to
+ * 8.8.8.8) is accepted only by name.
+ */
+export function isPrivateRoute(c: Cidr): boolean {
+  return PRIVATE.some((p) => p.family === c.family && p.prefix <= c.prefix && cidrOverlap(p, c));
+}
+
 /** Compare claimants: the member that joined first, then the smaller key. */
 export function olderFirst(a: { key: string; joined: number }, b: { key: string; joined: number }): number {
   return a.joined - b.joined || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
