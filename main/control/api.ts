@@ -97,6 +97,15 @@ export const METHODS = {
     params: obj({ peer, name: str({ max: 63, what: 'a name of at most 63 characters' }) }),
   },
   'set-settings': { kind: 'command', params: obj(settingsShape) },
+  /** Every route members offer, with its state here (RouteRow): `peermesh routes`. */
+  routes: { kind: 'query', params: obj({}) },
+  /** Route the offer of a route that holds (from the member offering it now), or every one: `all`. */
+  'accept-route': {
+    kind: 'command',
+    params: obj({ route: str({ min: 3, max: 50, what: 'a route (CIDR such as 192.168.1.0/24) or "all"' }) }),
+  },
+  /** Stop routing a route (whoever offers it) and keep it declined. */
+  'decline-route': { kind: 'command', params: obj({ route: cidr() }) },
 } as const satisfies Record<string, { kind: 'query' | 'command'; params: Schema<unknown> }>;
 
 export type MethodName = keyof typeof METHODS;
@@ -228,6 +237,20 @@ export interface PeerRow {
   routes: string[];
   /** Per-second RTT (ms) of the last 60 s, oldest first; null where no sample. */
   spark: (number | null)[];
+}
+
+/** A route's state here: see docs/mesh.md "Subnet routes". */
+export type RouteState = 'routed' | 'offered' | 'declined' | 'refused' | 'local' | 'own';
+
+/** `routes`: one member's offer of one route. */
+export interface RouteRow {
+  route: string;
+  /** The offering member's key and name (ours included). */
+  key: string;
+  name: string;
+  state: RouteState;
+  /** Why it is refused, declined, local or waiting; null when routed or our own. */
+  reason: string | null;
 }
 
 export interface LogLine {

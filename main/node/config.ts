@@ -29,6 +29,11 @@ export interface NetworkSpec {
   relay: boolean;
   /** Subnets this node offers to the other members (it forwards and masquerades into them). */
   advertiseRoutes?: string[];
+  /**
+   * Route other members' offers in private address space without asking (`--accept-routes`; default
+   * off: each is accepted with `peermesh routes accept`). docs/mesh.md "Subnet routes".
+   */
+  acceptRoutes?: boolean;
 }
 
 export interface NodeConfig {
@@ -226,7 +231,7 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
           `${where} must be an object`,
         );
         for (const k2 of Object.keys(o)) {
-          if (!['name', 'secretFile', 'bootstrap', 'relay', 'advertiseRoutes'].includes(k2))
+          if (!['name', 'secretFile', 'bootstrap', 'relay', 'advertiseRoutes', 'acceptRoutes'].includes(k2))
             throw new ConfigError(`${where}: unknown option "${k2}"`);
         }
         cfg.network = {
@@ -255,6 +260,14 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
                   o.advertiseRoutes,
                   isStringArray,
                   `${where}.advertiseRoutes must be a list of CIDRs such as 192.168.100.0/24`,
+                ),
+          acceptRoutes:
+            o.acceptRoutes === undefined
+              ? false
+              : expect<boolean>(
+                  o.acceptRoutes,
+                  (x) => typeof x === 'boolean',
+                  `${where}.acceptRoutes must be true or false`,
                 ),
         };
         break;

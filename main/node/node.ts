@@ -7,12 +7,12 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ApiEvent, MethodName, PeerRow } from '../control/api';
+import type { ApiEvent, MethodName, PeerRow, RouteRow } from '../control/api';
 import { ControlServer } from '../control/socket';
 import { DEFAULT_PORT, MSG_JOIN } from '../core/constants';
 import { Device, type DeviceEvent, type Endpoint, type Peer, type PeerEndpoint } from '../core/device';
 import { Invites } from '../core/invites';
-import { type Cidr, cidrOverlap, formatCidr, formatIp, maskBytes, parseCidr, parseIp } from '../core/ip';
+import { type Cidr, cidrOverlap, formatCidr, formatIp, parseCidr, parseIp } from '../core/ip';
 import {
   endpointText,
   type MemberView,
@@ -32,6 +32,7 @@ import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
 import { decodeKey, generatePrivateKey, publicKeyOf, readKeyFile, writeKeyFile } from './identity';
 import { type Logger, shortKey } from './log';
 import { MetricsFeed } from './metrics-feed';
+import { RouteChoices } from './route-choices';
 
 export interface PeerStatus {
   publicKey: string;
@@ -131,6 +132,8 @@ export class PeerMeshNode {
   private saveTimer: NodeJS.Timeout | null = null;
   private readonly up = new Set<string>();
   private mesh: Mesh | null = null;
+  /** The user's choices about members' routes (when in a network). */
+  routeChoices: RouteChoices | null = null;
   private invites: Invites | null = null;
   private addresses: string[] = [];
   private stopping = false;
@@ -192,6 +195,9 @@ export class PeerMeshNode {
         return this.peerRows();
       },
       rename: (params) => this.renameMember(params),
+      routes: () => this.routeRows(),
+      'accept-route': (params) => this.acceptRoute(params),
+      'decline-route': (params) => this.declineRoute(params),
     };
     this.control = new ControlServer(this.handlers);
   }
@@ -239,6 +245,12 @@ export class PeerMeshNode {
           log.warn(`cannot resolve bootstrap ${host} (${(e as NodeJS.ErrnoException).code}); skipping it`);
         }
       }
+      node.routeChoices = new RouteChoices(
+        join(cfg.stateDir, `routes-${cfg.network.name}.json`),
+        !!cfg.network.acceptRoutes,
+      );
+      node.routeChoices.load();
+      const choices = node.routeChoices;
       const mesh = new Mesh(
         node.device,
         {
@@ -253,6 +265,7 @@ export class PeerMeshNode {
           privateKey,
           relay: cfg.network.relay,
           routes: cfg.network.advertiseRoutes ?? [],
+          acceptRoute: (route, key) => choices.accepts(route, key),
           random,
           now: performance.now(),
           wallNow: Date.now(),
@@ -497,7 +510,7 @@ export class PeerMeshNode {
         break;
       }
       case 'path': {
-        const via = e.via ? this.mesh?.members.get(e.via)?.rec?.n || shortKey(e.via) : '';
+        const via = e.via ? this.mesh?.members.get(e.via)?.name || shortKey(e.via) : '';
         const how =
           e.kind === 'direct'
             ? `direct at ${e.endpoint}`
@@ -591,9 +604,9 @@ export class PeerMeshNode {
     if (!mesh || !file || !this.cfg.network || this.hostsBroken) return;
     let entries: HostEntry[] | null = null;
     if (!remove) {
-      const list = [{ key: mesh.selfKey, name: this.cfg.name }];
+      const list = [{ key: mesh.selfKey, name: mesh.record.n, joined: mesh.record.j }];
       for (const m of mesh.members.values())
-        if (m.rec && !m.removed) list.push({ key: m.key, name: m.rec.n });
+        if (m.rec && !m.removed) list.push({ key: m.key, name: m.name, joined: m.rec.j });
       const names = memberNames(this.cfg.network.name, list);
       entries = list.map((m) => {
         const a = mesh.addressesOf(m.key);
@@ -640,7 +653,7 @@ export class PeerMeshNode {
         m.rec &&
         !m.removed &&
         (m.key === want ||
-          m.rec.n === want ||
+          m.name === want ||
           this.names.get(m.key) === want ||
           mesh.addressesOf(m.key).v4 === want),
     );
@@ -653,7 +666,7 @@ export class PeerMeshNode {
   lastWatched = 0;
 
   prometheusText(): string {
-    return this.metrics.prometheus((k) => this.mesh?.members.get(k)?.rec?.n ?? '');
+    return this.metrics.prometheus((k) => this.mesh?.members.get(k)?.name || '');
   }
 
   /** Metrics of one member over a window: summary plus a series for graphs. */
@@ -670,7 +683,7 @@ export class PeerMeshNode {
     const now = Date.now();
     return {
       peer: m.key,
-      name: m.rec?.n ?? '',
+      name: m.name,
       path: m.path,
       summary: pm ? pm.summary(now, window) : null,
       series: pm ? pm.series(now, window, points as number) : null,
@@ -683,8 +696,8 @@ export class PeerMeshNode {
   ): Promise<{ peer: string; name: string; rttMs: number | null; path: string; via: string | null }> {
     const m = this.findMember(params, 'ping-peer');
     const mesh = this.mesh!;
-    const via = m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null;
-    const base = { peer: m.key, name: m.rec?.n ?? '', path: m.path, via };
+    const via = m.relay ? mesh.members.get(m.relay)?.name || m.relay : null;
+    const base = { peer: m.key, name: m.name, path: m.path, via };
     this.metrics.watchers++;
     try {
       mesh.setTime(performance.now(), Date.now());
@@ -711,7 +724,7 @@ export class PeerMeshNode {
     const mesh = this.mesh!;
     const m = this.findMember(params, 'remove');
     const want = (params as { peer: string }).peer;
-    const name = m.rec!.n;
+    const name = m.name;
     if (!mesh.remove(m.key)) throw new Error(`cannot remove "${want}"`);
     this.saveMeshState();
     return { removed: m.key, name };
@@ -744,7 +757,7 @@ export class PeerMeshNode {
   }
 
   private memberName(key: string): string {
-    return (this.mesh?.members.get(key)?.rec?.n ?? shortKey(key)).slice(0, 63);
+    return (this.mesh?.members.get(key)?.name || shortKey(key)).slice(0, 63);
   }
 
   private get aliasesPath(): string {
@@ -773,7 +786,7 @@ export class PeerMeshNode {
     if (name) this.aliases.set(m.key, name);
     else this.aliases.delete(m.key);
     writeFileAtomic(this.aliasesPath, `${JSON.stringify(Object.fromEntries(this.aliases))}\n`, 0o600);
-    return { peer: m.key, name: m.rec?.n ?? '', alias: this.aliases.get(m.key) ?? null };
+    return { peer: m.key, name: m.name, alias: this.aliases.get(m.key) ?? null };
   }
 
   /** The peer list: one row per member (removed ones excluded), with rates and a 60 s RTT sparkline. */
@@ -792,14 +805,14 @@ export class PeerMeshNode {
       const last = wg?.stats.lastHandshake || 0;
       rows.push({
         key: m.key,
-        name: m.rec.n,
+        name: m.name,
         alias: this.aliases.get(m.key) ?? null,
         dnsName: this.names.get(m.key) ?? null,
         ipv4: a.v4,
         ipv6: a.v6 ?? null,
         online: this.isOnline(m),
         path: m.path,
-        via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? shortKey(m.relay)) : null,
+        via: m.relay ? mesh.members.get(m.relay)?.name || shortKey(m.relay) : null,
         endpoint: formatEndpoint(m.direct ?? wg?.endpoint ?? null),
         rttMs: m.rtt === null ? null : Math.round(m.rtt * 100) / 100,
         loss: sum && (sum.samples > 0 || sum.loss > 0) ? sum.loss : null,
@@ -863,13 +876,13 @@ export class PeerMeshNode {
       members: [...mesh.members.values()]
         .filter((m) => m.rec)
         .map((m) => ({
-          name: m.rec!.n,
+          name: m.name,
           publicKey: m.key,
           endpoint: formatEndpoint(m.direct ?? this.device.getPeer(m.key)?.endpoint ?? null),
           address: mesh.addressesOf(m.key).v4,
           dnsName: this.names.get(m.key) ?? null,
           path: m.path,
-          via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null,
+          via: m.relay ? mesh.members.get(m.relay)?.name || m.relay : null,
           relay: m.rec!.rl === 1,
         })),
     };
@@ -879,7 +892,8 @@ export class PeerMeshNode {
   private readonly installedRoutes = new Set<string>();
 
   /**
-   * Make the kernel's routes through the device match the subnets members offer. A subnet that
+   * Make the kernel's routes through the device match the subnets members offer that hold in the
+   * network and that this machine's user accepted (docs/mesh.md "Subnet routes"). A subnet that
    * overlaps a network this machine sits on is not routed into the tunnel (it would cut the machine
    * off its own LAN, e.g. a laptop at home while the home node offers that LAN); it is logged once.
    */
@@ -887,12 +901,7 @@ export class PeerMeshNode {
     const mesh = this.mesh;
     const tun = this.tun;
     if (!mesh || !tun) return;
-    const local: Cidr[] = [];
-    for (const list of Object.values(networkInterfaces()))
-      for (const a of list ?? []) {
-        const c = a.cidr && !a.internal && a.address ? parseCidr(a.cidr) : null;
-        if (c) local.push(c);
-      }
+    const local = this.localPrefixes();
     const want = new Map<string, Cidr>();
     for (const m of mesh.members.values()) {
       if (!m.rec || m.removed) continue;
@@ -900,15 +909,14 @@ export class PeerMeshNode {
         const c = parseCidr(`${mesh.addressesOf(m.key).v4}/32`)!;
         want.set(formatCidr(c), c);
       }
-      for (const r of m.rec.rt) {
-        const c = parseCidr(r);
-        if (!c) continue;
-        const text = formatCidr({ ...c, bytes: maskBytes(c.bytes, c.prefix) });
+      // Only routes that hold in the network and that this machine's user accepted (route-choices.ts).
+      for (const text of mesh.routedOf(m.key)) {
+        const c = parseCidr(text)!;
         if (local.some((l) => cidrOverlap(l, c))) {
           if (!this.skippedRoutes.has(text)) {
             this.skippedRoutes.add(text);
             this.log.warn(
-              `not routing ${text} (offered by "${m.rec.n}") into the tunnel: this machine is on it`,
+              `not routing ${text} (offered by "${m.name}") into the tunnel: this machine is on it`,
             );
           }
           continue;
@@ -916,6 +924,7 @@ export class PeerMeshNode {
         want.set(text, c);
       }
     }
+    this.reportOwnRoutes(mesh);
     for (const [text, c] of want) {
       if (this.installedRoutes.has(text)) continue;
       this.installedRoutes.add(text);
@@ -930,6 +939,57 @@ export class PeerMeshNode {
   }
 
   private readonly skippedRoutes = new Set<string>();
+  /** Our own offers refused in the network, as logged last ("route reason" lines). */
+  private ownRefused = '';
+
+  /** Log once when one of our own offers is refused in the network (or holds again). */
+  private reportOwnRoutes(mesh: Mesh): void {
+    const refused = mesh.routeClaims().filter((c) => c.key === mesh.selfKey && !c.holds);
+    const text = refused.map((c) => `${c.route}: ${c.reason}`).join('; ');
+    if (text === this.ownRefused) return;
+    this.ownRefused = text;
+    if (text) this.log.warn(`members do not take this node's route offer (${text})`);
+    else this.log.info("members take this node's route offers");
+  }
+
+  /** This machine's interface prefixes (a subnet on one of them is not routed into the tunnel). */
+  private localPrefixes(): Cidr[] {
+    const local: Cidr[] = [];
+    for (const list of Object.values(networkInterfaces()))
+      for (const a of list ?? []) {
+        const c = a.cidr && !a.internal && a.address ? parseCidr(a.cidr) : null;
+        if (c) local.push(c);
+      }
+    return local;
+  }
+
+  /** `routes`: every offer in the network and its state here. */
+  private routeRows(): RouteRow[] {
+    const mesh = this.mesh;
+    if (!mesh || !this.routeChoices) throw new Error('this node is not a member of a network');
+    const local = this.localPrefixes();
+    return this.routeChoices.rows(mesh, (r) => local.some((l) => cidrOverlap(l, parseCidr(r)!)));
+  }
+
+  /** `accept-route`: {"route": CIDR or "all"}. */
+  private acceptRoute(params: unknown): { accepted: string[] } {
+    const mesh = this.mesh;
+    if (!mesh || !this.routeChoices) throw new Error('this node is not a member of a network');
+    const accepted = this.routeChoices.accept(mesh, (params as { route: string }).route);
+    this.syncRoutes();
+    this.log.info(`accepted route(s) ${accepted.join(', ') || '(none offered)'}`);
+    return { accepted };
+  }
+
+  /** `decline-route`: {"route": CIDR}. */
+  private declineRoute(params: unknown): { declined: string } {
+    const mesh = this.mesh;
+    if (!mesh || !this.routeChoices) throw new Error('this node is not a member of a network');
+    const declined = this.routeChoices.decline(mesh, (params as { route: string }).route);
+    this.syncRoutes();
+    this.log.info(`declined route ${declined}`);
+    return { declined };
+  }
 
   async stop(reason = 'stopped'): Promise<void> {
     if (this.stopping) return;

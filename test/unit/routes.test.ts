@@ -4,7 +4,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import nacl from 'tweetnacl';
 import { parseCidr } from '../../main/core/ip';
-import { isPrivateRoute, memberAddresses, networkKeys, routeRefusal, settleClaims } from '../../main/core/mesh';
+import {
+  isPrivateRoute,
+  memberAddresses,
+  networkKeys,
+  routeRefusal,
+  settleClaims,
+} from '../../main/core/mesh';
 import { ipv4Packet, SimNet, type SimNode } from '../lib/sim';
 
 const net0 = networkKeys('home', new TextEncoder().encode('correct horse battery staple'));

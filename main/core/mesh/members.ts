@@ -68,7 +68,7 @@ export interface Member {
  * kept as it is to pass the record on).
  */
 export type MemberView = Readonly<Omit<Member, 'rec' | 'removed' | 'direct'>> & {
-  readonly rec: Readonly<MemberRecord> | null;
+  readonly rec: Readonly<Omit<MemberRecord, 'n'>> | null;
   readonly removed: Readonly<Removal> | null;
   readonly direct: Readonly<Endpoint> | null;
 };
