@@ -1,6 +1,10 @@
 // Subnet routes members offer (main/core/mesh/routes.ts): which claims hold — the same at every member
-// whatever order records arrive in — and that a route reaches WireGuard only once accepted.
+// whatever order records arrive in — and that a route reaches WireGuard only once accepted; the
+// user's choices (main/node/route-choices.ts) and log lines free of control characters.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import nacl from 'tweetnacl';
 import { parseCidr } from '../../main/core/ip';
@@ -11,6 +15,9 @@ import {
   routeRefusal,
   settleClaims,
 } from '../../main/core/mesh';
+import { stripControl } from '../../main/core/names';
+import { Logger } from '../../main/node/log';
+import { RouteChoices } from '../../main/node/route-choices';
 import { ipv4Packet, SimNet, type SimNode } from '../lib/sim';
 
 const net0 = networkKeys('home', new TextEncoder().encode('correct horse battery staple'));
@@ -191,5 +198,72 @@ describe('route claims: private address space', () => {
       assert.equal(isPrivateRoute(parseCidr(r)!), true, r);
     for (const r of ['8.0.0.0/8', '10.0.0.0/7', '172.0.0.0/8', '2001:db8::/32', '1.1.1.1/32'])
       assert.equal(isPrivateRoute(parseCidr(r)!), false, r);
+  });
+});
+
+describe("route choices: this machine's user's", () => {
+  it('accept names the offering member, decline holds for anyone, both kept in a 0600 file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pm-routes-'));
+    try {
+      const file = join(dir, 'routes-home.json');
+      const net = new SimNet();
+      const choices = new RouteChoices(file, false);
+      const p = net.add('p', key(1), 1);
+      p.joinMesh(net0, [], 1, { acceptRoute: (r, k) => choices.accepts(r, k) });
+      const b = net.add('b', key(2), 2);
+      b.joinMesh(net0, [p.endpoint], 2, { routes: ['192.168.7.0/24', '8.0.0.0/8', '100.64.0.0/10'] });
+      net.advance(3000);
+      const kb = b.device.publicKeyB64;
+      const state = () =>
+        Object.fromEntries(choices.rows(p.mesh!, () => false).map((r) => [r.route, r.state]));
+      assert.deepEqual(state(), {
+        '192.168.7.0/24': 'offered',
+        '8.0.0.0/8': 'offered',
+        '100.64.0.0/10': 'refused',
+      });
+      assert.throws(() => choices.accept(p.mesh!, '100.64.0.0/10'), /refused: overlaps the network's own/);
+      assert.throws(() => choices.accept(p.mesh!, '10.9.0.0/16'), /no member offers/);
+      assert.throws(() => choices.accept(p.mesh!, 'nonsense'), /not a route/);
+      assert.deepEqual(choices.accept(p.mesh!, '192.168.7.1/24'), ['192.168.7.0/24']);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.deepEqual(p.mesh!.routedOf(kb), ['192.168.7.0/24']);
+      assert.equal(
+        choices.accepts('192.168.7.0/24', 'C'.repeat(43) + '='),
+        false,
+        'another member: not accepted',
+      );
+      choices.decline(p.mesh!, '192.168.7.0/24');
+      assert.deepEqual(p.mesh!.routedOf(kb), []);
+      assert.equal(state()['192.168.7.0/24'], 'declined');
+      // Kept: a new RouteChoices (a restart) reads the same choices; --accept-routes takes private
+      // offers by itself, but not a declined one, nor a public one.
+      const again = new RouteChoices(file, true);
+      again.load();
+      assert.equal(again.accepts('192.168.7.0/24', kb), false, 'still declined');
+      assert.equal(again.accepts('10.1.0.0/16', kb), true, 'private: accepted by --accept-routes');
+      assert.equal(again.accepts('8.0.0.0/8', kb), false, 'public: only by name');
+      assert.deepEqual(again.accept(p.mesh!, 'all'), ['192.168.7.0/24', '8.0.0.0/8']);
+      const reread = new RouteChoices(file, false);
+      reread.load();
+      assert.equal(reread.accepts('8.0.0.0/8', kb), true);
+      assert.equal(reread.accepts('192.168.7.0/24', kb), true);
+      writeFileSync(file, '{"accepted":[{"route":"x","key":1},null],"declined":[5,"1.2.3.0/24"]}');
+      const damaged = new RouteChoices(file, false);
+      damaged.load(); // bad entries skipped, no throw
+      assert.equal(damaged.accepts('1.2.3.0/24', kb), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('log lines', () => {
+  it('carry no control characters, whatever the message quotes', () => {
+    const lines: string[] = [];
+    const log = new Logger('info', (l) => lines.push(l));
+    log.info('member "evil\x1b[2J\n127.0.0.1 evil\u202e\u2066x\x07\x9b" joined');
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], / info {2}member "evil\[2J127\.0\.0\.1 evilx" joined\n$/);
+    assert.equal(stripControl('a\tb\u0085c\u2069'), 'abc');
   });
 });

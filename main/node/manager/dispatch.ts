@@ -19,6 +19,9 @@ export const NODE_METHODS = new Set<MethodName>([
   'invite',
   'remove',
   'rename',
+  'routes',
+  'accept-route',
+  'decline-route',
 ]);
 /** Settings whose change needs the node restarted (they shape the interface or the mesh record). */
 const RESTART_SETTINGS: (keyof Settings)[] = [
