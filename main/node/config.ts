@@ -261,15 +261,13 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
                   isStringArray,
                   `${where}.advertiseRoutes must be a list of CIDRs such as 192.168.100.0/24`,
                 ),
-          acceptRoutes:
-            o.acceptRoutes === undefined
-              ? false
-              : expect<boolean>(
-                  o.acceptRoutes,
-                  (x) => typeof x === 'boolean',
-                  `${where}.acceptRoutes must be true or false`,
-                ),
         };
+        if (o.acceptRoutes !== undefined)
+          cfg.network.acceptRoutes = expect<boolean>(
+            o.acceptRoutes,
+            (x) => typeof x === 'boolean',
+            `${where}.acceptRoutes must be true or false`,
+          );
         break;
       }
       case 'peers':
