@@ -50,14 +50,14 @@ const notSubnets = NOT_SUBNETS.map(([c, why]) => [parseCidr(c)!, why] as const);
 
 /**
  * Why a route may never be offered in this network (null: it may, if no older claim overlaps it).
- * `overlayV6` is the network's IPv6 /48.
+ * `overlayV6` is the network's IPv6 /48 (null: not known yet, as when a config is checked).
  */
-export function routeRefusal(c: Cidr, overlayV6: Cidr): string | null {
+export function routeRefusal(c: Cidr, overlayV6: Cidr | null): string | null {
   if (c.prefix === 0) return 'a default route: exit nodes are not supported yet';
   const min = c.family === 4 ? ROUTE_MIN_PREFIX_V4 : ROUTE_MIN_PREFIX_V6;
   if (c.prefix < min) return `wider than /${min}: exit nodes are not supported yet`;
   const overlayV4 = parseCidr(`100.64.0.0/${OVERLAY_V4_PREFIX}`)!;
-  for (const o of [overlayV4, overlayV6])
+  for (const o of overlayV6 ? [overlayV4, overlayV6] : [overlayV4])
     if (cidrOverlap(c, o)) return `overlaps the network's own addresses (${formatCidr(o)})`;
   for (const [s, why] of notSubnets) if (cidrOverlap(c, s)) return `${why} (${formatCidr(s)})`;
   return null;
