@@ -80,7 +80,10 @@ describe('peermesh CLI', () => {
     expectUsageError(offer('100.64.1.2/32'), /is refused: overlaps the network's own addresses/);
     expectUsageError(offer('10.0.0.0/7'), /wider than \/8/);
     expectUsageError(offer('10.1.2.3'), /must be a subnet/);
-    assert.equal(buildUpConfig([...offer('8.0.0.0/8'), '--accept-routes'].slice(1)).network?.acceptRoutes, true);
+    assert.equal(
+      buildUpConfig([...offer('8.0.0.0/8'), '--accept-routes'].slice(1)).network?.acceptRoutes,
+      true,
+    );
     const routes = Array.from({ length: MESH_MAX_ROUTES + 1 }, (_, i) => `10.${i}.0.0/16`);
     const settings = (advertiseRoutes: string[]) =>
       parseRequest({ id: 1, method: 'set-settings', params: { advertiseRoutes } });
