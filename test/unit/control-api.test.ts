@@ -51,6 +51,9 @@ describe('Control API schemas', () => {
       leave: {},
       rename: { peer: 'pi', name: 'Raspberry in the hall' },
       'set-settings': { listenPort: 51821, theme: 'dark', advertiseRoutes: ['192.168.1.0/24'], relay: true },
+      routes: {},
+      'accept-route': { route: 'all' },
+      'decline-route': { route: '192.168.1.0/24' },
     };
     for (const [method, params] of Object.entries(examples)) {
       const r = parseRequest({ id: 7, method, params });
