@@ -8,6 +8,7 @@ import { UsageError } from './args';
 import { cmdAddress, cmdGenpsk, cmdKeygen, cmdPubkey } from './commands/keys';
 import { cmdInvite, cmdJoin, cmdRemove } from './commands/mesh';
 import { cmdImportPeerVpn } from './commands/peervpn';
+import { cmdRoutes } from './commands/routes';
 import { cmdPeers, cmdPing, cmdStatus } from './commands/status';
 import { cmdUi } from './commands/ui';
 import { cmdUp } from './commands/up';
@@ -31,6 +32,9 @@ Usage:
   peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
   peermesh ping PEER [-c N]        live round-trip times to a member (key, name or IPv4) and its path
   peermesh remove PEER             remove a member (key, name or overlay IPv4) from the network, for good
+  peermesh routes [--json]         the routes members offer, who offers each and its state here
+  peermesh routes accept CIDR|all  route a member's offer through the tunnel (kept across restarts)
+  peermesh routes decline CIDR     stop routing it, and keep it declined
   peermesh import-peervpn FILE [--out-dir DIR]
                                    turn a PeerVPN config into a PeerMesh config + secret file (default DIR:
                                    the state directory), and say which options have no equivalent
@@ -60,6 +64,8 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
   --relay                         relay traffic between members that cannot reach each other
   --advertise-route CIDR          offer a subnet this machine reaches (e.g. a home LAN) to the other
                                   members, repeatable; this node forwards and masquerades into it
+  --accept-routes                 route other members' offers in private address space without asking
+                                  (default: each one is accepted with "peermesh routes accept")
   --name NAME                     this node's name in the network (default: host name)
   --ui PORT                       serve the web UI and Control API on http://127.0.0.1:PORT (0: any free
                                   port); the URL with its access token is printed on stdout
@@ -77,6 +83,7 @@ const COMMANDS: Record<string, (args: string[]) => void | Promise<void>> = {
   status: cmdStatus,
   peers: cmdPeers,
   remove: cmdRemove,
+  routes: cmdRoutes,
   invite: cmdInvite,
   join: cmdJoin,
   'import-peervpn': cmdImportPeerVpn,

@@ -132,6 +132,17 @@ export const METHODS = {
     params: obj({ peer, name: str({ max: 63, what: 'a name of at most 63 characters' }) }),
   },
   'set-settings': { kind: 'command', served: 'app', errors: FAILS, params: obj(settingsShape) },
+  /** Every route members offer, with its state here (RouteRow): `peermesh routes`. */
+  routes: { kind: 'query', served: 'node', errors: FAILS, params: obj({}) },
+  /** Route the offer of a route that holds (from the member offering it now), or every one: `all`. */
+  'accept-route': {
+    kind: 'command',
+    served: 'node',
+    errors: FAILS,
+    params: obj({ route: str({ min: 3, max: 50, what: 'a route (CIDR such as 192.168.1.0/24) or "all"' }) }),
+  },
+  /** Stop routing a route (whoever offers it) and keep it declined. */
+  'decline-route': { kind: 'command', served: 'node', errors: FAILS, params: obj({ route: cidr() }) },
 } as const satisfies Record<
   string,
   {
@@ -341,6 +352,20 @@ export interface PeerRow {
   spark: (number | null)[];
 }
 
+/** A route's state here: see docs/mesh.md "Subnet routes". */
+export type RouteState = 'routed' | 'offered' | 'declined' | 'refused' | 'local' | 'own';
+
+/** `routes`: one member's offer of one route. */
+export interface RouteRow {
+  route: string;
+  /** The offering member's key and name (ours included). */
+  key: string;
+  name: string;
+  state: RouteState;
+  /** Why it is refused, declined, local or waiting; null when routed or our own. */
+  reason: string | null;
+}
+
 export interface LogLine {
   time: number;
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -442,6 +467,9 @@ export interface Results {
   remove: { removed: string; name: string };
   rename: { peer: string; name: string; alias: string | null };
   'set-settings': Settings;
+  routes: RouteRow[];
+  'accept-route': { accepted: string[] };
+  'decline-route': { declined: string };
 }
 
 export type Result<M extends MethodName> = Results[M];

@@ -15,6 +15,7 @@ import { JOIN_WIRE_VERSION, MESH_MAX_MESSAGE, MSG_JOIN } from './constants';
 import { Blake2s } from './crypto/blake2s';
 import type { Endpoint } from './device';
 import { formatIp, parseCidr } from './ip';
+import { stripControl } from './names';
 import { openJson, sealJson } from './sealed';
 
 const enc = new TextEncoder();
@@ -139,7 +140,8 @@ export type JoinAnswer =
 export function readJoinAnswer(code: InviteCode, b: Uint8Array): JoinAnswer | null {
   const m = openMsg(inviteKey(code.token), b);
   if (!m) return null;
-  if (m.t === 'refused' && typeof m.reason === 'string') return { ok: false, reason: m.reason.slice(0, 200) };
+  if (m.t === 'refused' && typeof m.reason === 'string')
+    return { ok: false, reason: stripControl(m.reason).slice(0, 200) };
   if (
     m.t === 'welcome' &&
     typeof m.network === 'string' &&
@@ -151,7 +153,7 @@ export function readJoinAnswer(code: InviteCode, b: Uint8Array): JoinAnswer | nu
       ok: true,
       network: m.network,
       secret: Buffer.from(m.secret, 'base64'),
-      bootstrap: (m.bootstrap as string[]).slice(0, 8),
+      bootstrap: (m.bootstrap as string[]).slice(0, 8).map(stripControl),
     };
   return null;
 }
@@ -219,7 +221,7 @@ export class Invites {
       const key = Buffer.from(inv.key, 'base64');
       const m = openMsg(key, buf);
       if (!m || m.t !== 'join') continue;
-      const name = typeof m.name === 'string' ? m.name.slice(0, 63) : '';
+      const name = typeof m.name === 'string' ? stripControl(m.name).slice(0, 63) : '';
       let reply: Buffer;
       let accepted = false;
       if (inv.expires <= nowSec) {

@@ -16,3 +16,4 @@ export { Mesh } from './mesh/mesh';
 export type { MeshEvent, MeshOptions } from './mesh/options';
 export type { MeshState } from './mesh/persistence';
 export type { MemberRecord, Removal } from './mesh/records';
+export { isPrivateRoute, type RouteClaim, routeRefusal, settleClaims } from './mesh/routes';

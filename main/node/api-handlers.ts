@@ -13,6 +13,7 @@ import {
   type PeerStatus,
   type PingResult,
   type Results,
+  type RouteRow,
 } from '../control/api';
 import type { Device, Endpoint, Peer } from '../core/device';
 import type { Invites } from '../core/invites';
@@ -53,6 +54,10 @@ export interface NodeApiHost {
   /** Throws when the aliases cannot be written. */
   saveAliases(): void;
   nextRtt(key: string, timeoutMs: number): Promise<number | null>;
+  /** Members' route offers and their state here; accept (a CIDR or `all`) or decline one. */
+  routeRows(): RouteRow[];
+  acceptRoute(route: string): { accepted: string[] };
+  declineRoute(route: string): { declined: string };
 }
 
 /** The node's handler table. */
@@ -69,6 +74,9 @@ export function nodeHandlers(n: NodeApiHost): NodeHandlers {
       return peerRows(n);
     },
     rename: (p) => renameMember(n, p),
+    routes: () => n.routeRows(),
+    'accept-route': (p) => n.acceptRoute(p.route),
+    'decline-route': (p) => n.declineRoute(p.route),
   };
 }
 
@@ -83,7 +91,7 @@ function findMember(n: NodeApiHost, want: string): MemberView {
       m.rec &&
       !m.removed &&
       (m.key === want ||
-        m.rec.n === want ||
+        m.name === want ||
         n.names.get(m.key) === want ||
         mesh.addressesOf(m.key).v4 === want),
   );
@@ -114,7 +122,7 @@ function peerMetrics(n: NodeApiHost, p: Params<'metrics'>): MetricsResult {
   const now = Date.now();
   return {
     peer: m.key,
-    name: m.rec?.n ?? '',
+    name: m.name,
     path: m.path,
     summary: pm ? pm.summary(now, window) : null,
     series: pm ? pm.series(now, window, points) : null,
@@ -125,8 +133,8 @@ function peerMetrics(n: NodeApiHost, p: Params<'metrics'>): MetricsResult {
 async function pingPeer(n: NodeApiHost, p: Params<'ping-peer'>): Promise<PingResult> {
   const m = findMember(n, p.peer);
   const mesh = n.mesh!;
-  const via = m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null;
-  const base = { peer: m.key, name: m.rec?.n ?? '', path: m.path, via };
+  const via = m.relay ? mesh.members.get(m.relay)?.name || m.relay : null;
+  const base = { peer: m.key, name: m.name, path: m.path, via };
   n.metrics.watchers++;
   try {
     mesh.setTime(performance.now(), Date.now());
@@ -143,7 +151,7 @@ async function pingPeer(n: NodeApiHost, p: Params<'ping-peer'>): Promise<PingRes
 /** Remove a member (by key, name or overlay address) from the network. */
 function removeMember(n: NodeApiHost, p: Params<'remove'>): Results['remove'] {
   const m = findMember(n, p.peer);
-  const name = m.rec!.n;
+  const name = m.name;
   if (!n.mesh!.remove(m.key)) throw new ApiFailure('failed', `cannot remove "${p.peer}"`);
   n.saveMeshState();
   return { removed: m.key, name };
@@ -158,7 +166,7 @@ function renameMember(n: NodeApiHost, p: Params<'rename'>): Results['rename'] {
   if (name) n.aliases.set(m.key, name);
   else n.aliases.delete(m.key);
   n.saveAliases();
-  return { peer: m.key, name: m.rec?.n ?? '', alias: n.aliases.get(m.key) ?? null };
+  return { peer: m.key, name: m.name, alias: n.aliases.get(m.key) ?? null };
 }
 
 /** The peer list: one row per member (removed ones excluded), with rates and a 60 s RTT sparkline. */
@@ -177,14 +185,14 @@ export function peerRows(n: NodeApiHost): PeerRow[] {
     const last = wg?.stats.lastHandshake || 0;
     rows.push({
       key: m.key,
-      name: m.rec.n,
+      name: m.name,
       alias: n.aliases.get(m.key) ?? null,
       dnsName: n.names.get(m.key) ?? null,
       ipv4: a.v4,
       ipv6: a.v6 ?? null,
       online: isOnline(m),
       path: m.path,
-      via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? shortKey(m.relay)) : null,
+      via: m.relay ? mesh.members.get(m.relay)?.name || shortKey(m.relay) : null,
       endpoint: formatEndpoint(m.direct ?? wg?.endpoint ?? null),
       rttMs: m.rtt === null ? null : Math.round(m.rtt * 100) / 100,
       loss: sum && (sum.samples > 0 || sum.loss > 0) ? sum.loss : null,
@@ -247,13 +255,13 @@ function meshStatus(n: NodeApiHost): NodeStatus['network'] {
     members: [...mesh.members.values()]
       .filter((m) => m.rec)
       .map((m) => ({
-        name: m.rec!.n,
+        name: m.name,
         publicKey: m.key,
         endpoint: formatEndpoint(m.direct ?? n.device.getPeer(m.key)?.endpoint ?? null),
         address: mesh.addressesOf(m.key).v4,
         dnsName: n.names.get(m.key) ?? null,
         path: m.path,
-        via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null,
+        via: m.relay ? mesh.members.get(m.relay)?.name || m.relay : null,
         relay: m.rec!.rl === 1,
       })),
   };

@@ -6,6 +6,7 @@ import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_MTU, DEFAULT_PORT, MESH_MAX_ROUTES } from '../core/constants';
 import { type Cidr, parseCidr, parseIp } from '../core/ip';
+import { routeRefusal } from '../core/mesh';
 
 export class ConfigError extends Error {}
 
@@ -29,6 +30,11 @@ export interface NetworkSpec {
   relay: boolean;
   /** Subnets this node offers to the other members (it forwards and masquerades into them). */
   advertiseRoutes?: string[];
+  /**
+   * Route other members' offers in private address space without asking (`--accept-routes`; default
+   * off: each is accepted with `peermesh routes accept`). docs/mesh.md "Subnet routes".
+   */
+  acceptRoutes?: boolean;
 }
 
 export interface NodeConfig {
@@ -226,7 +232,7 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
           `${where} must be an object`,
         );
         for (const k2 of Object.keys(o)) {
-          if (!['name', 'secretFile', 'bootstrap', 'relay', 'advertiseRoutes'].includes(k2))
+          if (!['name', 'secretFile', 'bootstrap', 'relay', 'advertiseRoutes', 'acceptRoutes'].includes(k2))
             throw new ConfigError(`${where}: unknown option "${k2}"`);
         }
         cfg.network = {
@@ -257,6 +263,12 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
                   `${where}.advertiseRoutes must be a list of CIDRs such as 192.168.100.0/24`,
                 ),
         };
+        if (o.acceptRoutes !== undefined)
+          cfg.network.acceptRoutes = expect<boolean>(
+            o.acceptRoutes,
+            (x) => typeof x === 'boolean',
+            `${where}.acceptRoutes must be true or false`,
+          );
         break;
       }
       case 'peers':
@@ -334,11 +346,11 @@ export function validate(cfg: NodeConfig): NodeConfig {
     if (routes.length > MESH_MAX_ROUTES)
       throw new ConfigError(`at most ${MESH_MAX_ROUTES} advertised routes`);
     for (const r of routes) {
-      const c = parseCidr(r);
-      if (!c || (c.family === 4 ? c.prefix < 8 : c.prefix < 16))
-        throw new ConfigError(
-          `advertised route "${r}" must be a subnet such as 192.168.100.0/24 (IPv4 /8 or longer, IPv6 /16 or longer)`,
-        );
+      const c = r.includes('/') ? parseCidr(r) : null;
+      if (!c) throw new ConfigError(`advertised route "${r}" must be a subnet such as 192.168.100.0/24`);
+      // What every member would refuse (docs/mesh.md "Subnet routes"), said before anything starts.
+      const why = routeRefusal(c, null);
+      if (why) throw new ConfigError(`advertised route "${r}" is refused: ${why}`);
     }
   }
   const seen = new Set<string>();

@@ -114,7 +114,7 @@ export class NodeEvents {
   }
 
   private onPath(e: Extract<MeshEvent, { type: 'path' }>): void {
-    const via = e.via ? this.host.mesh?.members.get(e.via)?.rec?.n || shortKey(e.via) : '';
+    const via = e.via ? this.host.mesh?.members.get(e.via)?.name || shortKey(e.via) : '';
     const how =
       e.kind === 'direct'
         ? `direct at ${e.endpoint}`
@@ -161,5 +161,5 @@ export class NodeEvents {
 }
 
 function memberName(mesh: Mesh, key: string): string {
-  return (mesh.members.get(key)?.rec?.n ?? shortKey(key)).slice(0, 63);
+  return (mesh.members.get(key)?.name || shortKey(key)).slice(0, 63);
 }

@@ -4,14 +4,16 @@
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { ApiFailure, type RouteRow } from '../control/api';
 import { DEFAULT_PORT } from '../core/constants';
 import type { Device, Endpoint, PeerEndpoint } from '../core/device';
-import { type Cidr, cidrOverlap, formatCidr, formatIp, maskBytes, parseCidr, parseIp } from '../core/ip';
+import { type Cidr, cidrOverlap, formatCidr, formatIp, parseCidr, parseIp } from '../core/ip';
 import type { Mesh } from '../core/mesh';
 import type { TunHelper } from '../io/helper';
 import { type NodeConfig, parseEndpoint } from './config';
 import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
 import { type Logger, shortKey } from './log';
+import type { RouteChoices } from './route-choices';
 
 export function formatEndpoint(e: PeerEndpoint | null): string | null {
   if (!e) return null;
@@ -134,6 +136,8 @@ export class HostNet {
   /** Member key -> its name in the hosts file. */
   names = new Map<string, string>();
   private hostsBroken = false;
+  /** The user's choices about members' routes (set when the node joins a network). */
+  routeChoices: RouteChoices | null = null;
   /** Kernel routes through our device for the subnets members offer, kept equal to their records. */
   private readonly installedRoutes = new Set<string>();
   private readonly skippedRoutes = new Set<string>();
@@ -144,7 +148,8 @@ export class HostNet {
   ) {}
 
   /**
-   * Make the kernel's routes through the device match the subnets members offer. A subnet that
+   * Make the kernel's routes through the device match the subnets members offer that hold in the
+   * network and that this machine's user accepted (docs/mesh.md "Subnet routes"). A subnet that
    * overlaps a network this machine sits on is not routed into the tunnel (it would cut the machine
    * off its own LAN, e.g. a laptop at home while the home node offers that LAN); it is logged once.
    */
@@ -164,13 +169,19 @@ export class HostNet {
     }
   }
 
-  private wantedRoutes(mesh: Mesh): Map<string, Cidr> {
+  /** This machine's interface prefixes (a subnet on one of them is not routed into the tunnel). */
+  private localPrefixes(): Cidr[] {
     const local: Cidr[] = [];
     for (const list of Object.values(networkInterfaces()))
       for (const a of list ?? []) {
         const c = a.cidr && !a.internal && a.address ? parseCidr(a.cidr) : null;
         if (c) local.push(c);
       }
+    return local;
+  }
+
+  private wantedRoutes(mesh: Mesh): Map<string, Cidr> {
+    const local = this.localPrefixes();
     const want = new Map<string, Cidr>();
     for (const m of mesh.members.values()) {
       if (!m.rec || m.removed) continue;
@@ -178,15 +189,14 @@ export class HostNet {
         const c = parseCidr(`${mesh.addressesOf(m.key).v4}/32`)!;
         want.set(formatCidr(c), c);
       }
-      for (const r of m.rec.rt) {
-        const c = parseCidr(r);
-        if (!c) continue;
-        const text = formatCidr({ ...c, bytes: maskBytes(c.bytes, c.prefix) });
+      // Only routes that hold in the network and that this machine's user accepted (route-choices.ts).
+      for (const text of mesh.routedOf(m.key)) {
+        const c = parseCidr(text)!;
         if (local.some((l) => cidrOverlap(l, c))) {
           if (!this.skippedRoutes.has(text)) {
             this.skippedRoutes.add(text);
             this.log.warn(
-              `not routing ${text} (offered by "${m.rec.n}") into the tunnel: this machine is on it`,
+              `not routing ${text} (offered by "${m.name}") into the tunnel: this machine is on it`,
             );
           }
           continue;
@@ -194,7 +204,51 @@ export class HostNet {
         want.set(text, c);
       }
     }
+    this.reportOwnRoutes(mesh);
     return want;
+  }
+
+  /** Our own offers refused in the network, as logged last ("route: reason" list). */
+  private ownRefused = '';
+
+  /** Log once when one of our own offers is refused in the network (or holds again). */
+  private reportOwnRoutes(mesh: Mesh): void {
+    const refused = mesh.routeClaims().filter((c) => c.key === mesh.selfKey && !c.holds);
+    const text = refused.map((c) => `${c.route}: ${c.reason}`).join('; ');
+    if (text === this.ownRefused) return;
+    this.ownRefused = text;
+    if (text) this.log.warn(`members do not take this node's route offer (${text})`);
+    else this.log.info("members take this node's route offers");
+  }
+
+  private choices(mesh: Mesh | null): { mesh: Mesh; choices: RouteChoices } {
+    if (!mesh || !this.routeChoices) throw new ApiFailure('failed', 'this node is not a member of a network');
+    return { mesh, choices: this.routeChoices };
+  }
+
+  /** `routes`: every offer in the network and its state here. */
+  routeRows(meshOrNull: Mesh | null): RouteRow[] {
+    const { mesh, choices } = this.choices(meshOrNull);
+    const local = this.localPrefixes();
+    return choices.rows(mesh, (r) => local.some((l) => cidrOverlap(l, parseCidr(r)!)));
+  }
+
+  /** `accept-route`: a CIDR or `all`; the kernel follows at once. */
+  acceptRoute(meshOrNull: Mesh | null, tun: TunHelper | null, route: string): { accepted: string[] } {
+    const { mesh, choices } = this.choices(meshOrNull);
+    const accepted = choices.accept(mesh, route);
+    this.syncRoutes(mesh, tun);
+    this.log.info(`accepted route(s) ${accepted.join(', ') || '(none offered)'}`);
+    return { accepted };
+  }
+
+  /** `decline-route`: removed from WireGuard and the kernel at once, and kept declined. */
+  declineRoute(meshOrNull: Mesh | null, tun: TunHelper | null, route: string): { declined: string } {
+    const { mesh, choices } = this.choices(meshOrNull);
+    const declined = choices.decline(mesh, route);
+    this.syncRoutes(mesh, tun);
+    this.log.info(`declined route ${declined}`);
+    return { declined };
   }
 
   /** Members' names in the hosts file (when we may write it); the block goes when the node stops. */
@@ -203,9 +257,9 @@ export class HostNet {
     if (!mesh || !file || !this.cfg.network || this.hostsBroken) return;
     let entries: HostEntry[] | null = null;
     if (!remove) {
-      const list = [{ key: mesh.selfKey, name: this.cfg.name }];
+      const list = [{ key: mesh.selfKey, name: mesh.record.n, joined: mesh.record.j }];
       for (const m of mesh.members.values())
-        if (m.rec && !m.removed) list.push({ key: m.key, name: m.rec.n });
+        if (m.rec && !m.removed) list.push({ key: m.key, name: m.name, joined: m.rec.j });
       const names = memberNames(this.cfg.network.name, list);
       entries = list.map((m) => {
         const a = mesh.addressesOf(m.key);

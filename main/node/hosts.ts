@@ -21,20 +21,24 @@ export function dnsLabel(s: string): string {
 }
 
 /**
- * Names for members: `<label>.<network>`; when two members share a label, the one with the smaller
- * key keeps it and the others get `<label>-<first 4 hex digits of their key>` — the same on every node.
+ * Names for members: `<label>.<network>`; when two members share a label, the member that had it
+ * first keeps it (the earlier join time, then the smaller key) and the others get
+ * `<label>-<first 4 hex digits of their key>` — the same on every node holding the same records.
  */
-export function memberNames(network: string, members: { key: string; name: string }[]): Map<string, string> {
+export function memberNames(
+  network: string,
+  members: { key: string; name: string; joined: number }[],
+): Map<string, string> {
   const net = dnsLabel(network.replace(/\./g, '-'));
-  const byLabel = new Map<string, string[]>();
+  const byLabel = new Map<string, { key: string; joined: number }[]>();
   for (const m of members) {
     const l = dnsLabel(m.name);
-    byLabel.set(l, [...(byLabel.get(l) ?? []), m.key]);
+    byLabel.set(l, [...(byLabel.get(l) ?? []), m]);
   }
   const out = new Map<string, string>();
-  for (const [label, keys] of byLabel) {
-    keys.sort();
-    for (const [i, k] of keys.entries()) {
+  for (const [label, list] of byLabel) {
+    list.sort((a, b) => a.joined - b.joined || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const [i, { key: k }] of list.entries()) {
       const hex = Buffer.from(k, 'base64').subarray(0, 2).toString('hex');
       out.set(k, `${i === 0 ? label : `${label.slice(0, 58)}-${hex}`}.${net}`);
     }

@@ -1,4 +1,5 @@
 // Readable log lines on stderr: "2026-11-24T21:40:00.123Z info  message". Never per packet, never a secret.
+import { stripControl } from '../core/names';
 import type { LogLevel } from './config';
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -15,8 +16,13 @@ export class Logger {
     this.level = level;
   }
 
-  log(level: LogLevel, msg: string): void {
+  /**
+   * One line, whatever the message quotes: control characters (a line break, an escape sequence, a
+   * bidi override in a member's name or a remote error) are stripped, so no line can be forged.
+   */
+  log(level: LogLevel, message: string): void {
     if (ORDER[level] < ORDER[this.level]) return;
+    const msg = stripControl(message);
     const now = Date.now();
     this.write(`${new Date(now).toISOString()} ${level.padEnd(5)} ${msg}\n`);
     this.sink?.(level, msg, now);

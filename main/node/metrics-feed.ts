@@ -39,7 +39,7 @@ export class MetricsFeed {
       const pm = this.peers.peer(p.keyB64);
       pm.traffic(now, s);
       if (m) {
-        const via = m.relay ? (mesh?.members.get(m.relay)?.rec?.n ?? m.relay) : undefined;
+        const via = m.relay ? mesh?.members.get(m.relay)?.name || m.relay : undefined;
         pm.path(now, m.path === 'none' ? 'unknown' : m.path, via);
       } else pm.path(now, p.endpoint ? 'direct' : 'unknown');
     }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ApiEvent, NodeHandlers, NodeStatus, PeerRow } from '../control/api';
+import type { ApiEvent, NodeHandlers, NodeStatus, PeerRow, RouteRow } from '../control/api';
 import { ControlServer } from '../control/socket';
 import { MSG_JOIN } from '../core/constants';
 import { Device, type Endpoint } from '../core/device';
@@ -41,6 +41,7 @@ import type { Logger } from './log';
 import { MetricsFeed } from './metrics-feed';
 import { chooseDataPath, type DataPathChoice, NativePath, type NativeUdp } from './native-path';
 import { loadKeys, NetworkFiles, prepareStateDir } from './persistence';
+import { RouteChoices } from './route-choices';
 
 export type { NodeStatus, PeerStatus } from '../control/api';
 export { loadSecret } from './persistence';
@@ -158,6 +159,18 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     return this.hostNet.names;
   }
 
+  routeRows(): RouteRow[] {
+    return this.hostNet.routeRows(this.mesh);
+  }
+
+  acceptRoute(route: string): { accepted: string[] } {
+    return this.hostNet.acceptRoute(this.mesh, this.tun, route);
+  }
+
+  declineRoute(route: string): { declined: string } {
+    return this.hostNet.declineRoute(this.mesh, this.tun, route);
+  }
+
   /** Validate and load everything that can fail on bad input, then touch the system. */
   static async start(
     cfg: NodeConfig,
@@ -206,6 +219,12 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   private async joinNetwork(net: NetworkKeys, secret: Uint8Array, privateKey: Uint8Array): Promise<void> {
     const spec = this.cfg.network!;
     const bootstrap = await resolveBootstrap(spec.bootstrap, this.log);
+    const choices = new RouteChoices(
+      join(this.cfg.stateDir, `routes-${spec.name}.json`),
+      !!spec.acceptRoutes,
+    );
+    choices.load();
+    this.hostNet.routeChoices = choices;
     const mesh = new Mesh(
       this.device,
       {
@@ -220,6 +239,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         privateKey,
         relay: spec.relay,
         routes: spec.advertiseRoutes ?? [],
+        acceptRoute: (route, key) => choices.accepts(route, key),
         random,
         now: performance.now(),
         wallNow: Date.now(),
@@ -454,7 +474,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   }
 
   prometheusText(): string {
-    return this.metrics.prometheus((k) => this.mesh?.members.get(k)?.rec?.n ?? '');
+    return this.metrics.prometheus((k) => this.mesh?.members.get(k)?.name || '');
   }
 
   async stop(reason = 'stopped'): Promise<void> {

@@ -192,6 +192,9 @@ export class SimNode implements DeviceDelegate {
       onEvent?: (e: MeshEvent) => void;
       verify?: MeshOptions['verify'];
       intern?: MeshOptions['intern'];
+      routes?: MeshOptions['routes'];
+      acceptRoute?: MeshOptions['acceptRoute'];
+      joined?: MeshOptions['joined'];
     } = {},
   ): Mesh {
     const io = {
@@ -217,6 +220,9 @@ export class SimNode implements DeviceDelegate {
         localEndpoints: [this.endpoint],
         verify: opts.verify,
         intern: opts.intern,
+        routes: opts.routes,
+        acceptRoute: opts.acceptRoute,
+        joined: opts.joined,
       },
       opts.onEvent,
     );

@@ -74,6 +74,16 @@ describe('peermesh CLI', () => {
     ];
     expectUsageError(up(MESH_MAX_ROUTES + 1), new RegExp(`at most ${MESH_MAX_ROUTES} advertised routes`));
     assert.doesNotThrow(() => buildUpConfig(up(MESH_MAX_ROUTES).slice(1)));
+    // What every member would refuse is refused before anything starts, with the reason.
+    const offer = (r: string) => [...up(0), '--advertise-route', r];
+    expectUsageError(offer('0.0.0.0/0'), /"0\.0\.0\.0\/0" is refused: a default route: exit nodes/);
+    expectUsageError(offer('100.64.1.2/32'), /is refused: overlaps the network's own addresses/);
+    expectUsageError(offer('10.0.0.0/7'), /wider than \/8/);
+    expectUsageError(offer('10.1.2.3'), /must be a subnet/);
+    assert.equal(
+      buildUpConfig([...offer('8.0.0.0/8'), '--accept-routes'].slice(1)).network?.acceptRoutes,
+      true,
+    );
     const routes = Array.from({ length: MESH_MAX_ROUTES + 1 }, (_, i) => `10.${i}.0.0/16`);
     const settings = (advertiseRoutes: string[]) =>
       parseRequest({ id: 1, method: 'set-settings', params: { advertiseRoutes } });

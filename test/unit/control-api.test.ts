@@ -51,6 +51,9 @@ describe('Control API schemas', () => {
       leave: {},
       rename: { peer: 'pi', name: 'Raspberry in the hall' },
       'set-settings': { listenPort: 51821, theme: 'dark', advertiseRoutes: ['192.168.1.0/24'], relay: true },
+      routes: {},
+      'accept-route': { route: 'all' },
+      'decline-route': { route: '192.168.1.0/24' },
     };
     for (const [method, params] of Object.entries(examples)) {
       const r = parseRequest({ id: 7, method, params });
@@ -269,7 +272,10 @@ function wsCall(ws: WebSocket, text: string): Promise<Record<string, unknown>> {
 
 function wsOpen(url: string): Promise<WebSocket> {
   const u = new URL(url);
-  const ws = new WebSocket(`ws://${u.host}/api${u.search}`, { origin: `http://${u.host}` });
+  const token = new URLSearchParams(u.hash.slice(1)).get('token');
+  const ws = new WebSocket(`ws://${u.host}/api`, ['peermesh.v1', `peermesh.auth.${token}`], {
+    origin: `http://${u.host}`,
+  });
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);

@@ -26,18 +26,20 @@ describe('member names', () => {
     assert.equal(dnsLabel('x'.repeat(80)).length, 63);
   });
 
-  it('resolves equal names by key, the same whatever the order', () => {
+  it('the member that had a name first keeps it (join time, then key), the same whatever the order', () => {
     const ms = [
-      { key: k(9), name: 'pi' },
-      { key: k(1), name: 'Pi' },
-      { key: k(5), name: 'laptop' },
+      { key: k(1), name: 'Pi', joined: 3000 },
+      { key: k(9), name: 'pi', joined: 1000 }, // larger key, but joined first
+      { key: k(5), name: 'laptop', joined: 2000 },
+      { key: k(7), name: 'LAPTOP', joined: 2000 }, // same join time: the smaller key keeps it
     ];
     const a = memberNames('home', ms);
     const b = memberNames('home', [...ms].reverse());
     assert.deepEqual([...a].sort(), [...b].sort());
-    assert.equal(a.get(k(1)), 'pi.home');
-    assert.equal(a.get(k(9)), 'pi-0909.home');
+    assert.equal(a.get(k(9)), 'pi.home');
+    assert.equal(a.get(k(1)), 'pi-0101.home');
     assert.equal(a.get(k(5)), 'laptop.home');
+    assert.equal(a.get(k(7)), 'laptop-0707.home');
     assert.equal(memberNames('my_net.x', ms).get(k(5)), 'laptop.my-net-x');
   });
 

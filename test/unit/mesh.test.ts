@@ -361,7 +361,7 @@ describe('mesh records', () => {
     const nodes = chain(net, 3);
     net.advance(3000);
     const [a, b, c] = nodes;
-    const real = b.mesh!.members.get(a.device.publicKeyB64)!.rec!;
+    const real = coreOf(b).members.get(a.device.publicKeyB64)!.rec!;
     // c sends b a record for a's key with c's endpoint, re-using a's old signature.
     const forged = { ...real, v: real.v + 1, e: [`${c.endpoint.address}:${c.endpoint.port}`] };
     const sender = coreOf(c).messenger;

@@ -92,6 +92,11 @@ export async function cmdPeers(args: string[]): Promise<void> {
       `${bytes(r.rxBps)}/s ${bytes(r.txBps)}/s`,
       r.lastHandshake ? ago(new Date(r.lastHandshake).toISOString()) : 'never',
     ]);
+  printTable(table);
+}
+
+/** Print rows of cells as columns padded to their widest cell (the first row: the headings). */
+export function printTable(table: string[][]): void {
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
   process.stdout.write(
     `${table

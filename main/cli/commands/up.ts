@@ -36,6 +36,7 @@ export function buildUpConfig(args: string[]): NodeConfig {
     bootstrap: { type: 'string', multiple: true },
     relay: { type: 'boolean' },
     'advertise-route': { type: 'string', multiple: true },
+    'accept-routes': { type: 'boolean' },
     name: { type: 'string' },
   });
   noPositionals(positionals);
@@ -53,9 +54,17 @@ export function buildUpConfig(args: string[]): NodeConfig {
   if (v['psk-file']) cfg.pskFile = v['psk-file'] as string;
   if (v.peer) cfg.peers = (v.peer as string[]).map(parsePeerFlag);
   if (v.name) cfg.name = v.name as string;
-  if (v.network || v['secret-file'] || v.bootstrap || values.relay || v['advertise-route']) {
+  if (
+    v.network ||
+    v['secret-file'] ||
+    v.bootstrap ||
+    values.relay ||
+    v['advertise-route'] ||
+    values['accept-routes']
+  ) {
     const net = cfg.network ?? { name: '', secretFile: '', bootstrap: [], relay: false };
     if (values.relay) net.relay = true;
+    if (values['accept-routes']) net.acceptRoutes = true;
     if (v['advertise-route']) net.advertiseRoutes = v['advertise-route'] as string[];
     if (v.network) net.name = v.network as string;
     if (v['secret-file']) net.secretFile = v['secret-file'] as string;

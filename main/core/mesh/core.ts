@@ -16,6 +16,7 @@ import type { MeshEvent, MeshOptions } from './options';
 import type { Paths } from './paths';
 import type { Records } from './records';
 import type { Relay } from './relay';
+import type { Routes } from './routes';
 import type { Sync } from './sync';
 
 export function hash(...parts: (string | Uint8Array)[]): Uint8Array {
@@ -83,6 +84,7 @@ export class Core {
   paths!: Paths;
   relay!: Relay;
   messenger!: Messenger;
+  routes!: Routes;
 
   constructor(
     readonly device: Device,
@@ -124,6 +126,7 @@ export class Core {
     this.members.delete(m.key);
     this.device.removePeer(m.key);
     this.index.removeValue(m.key);
+    if (m.rec?.rt.length) this.routes.settle();
     this.invalidate(m.key);
   }
 
@@ -144,15 +147,13 @@ export class Core {
     );
   }
 
-  /** Prefixes a member owns: its overlay addresses and the routes its record offers. */
+  /**
+   * Prefixes a member owns: its overlay addresses, and the routes it offers that hold in the network
+   * and that this machine's user accepted (routes.ts).
+   */
   private allowedOf(m: Member): Cidr[] {
     const addrs = this.addresses.addressesOf(m.key);
-    const allowed = [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!] as Cidr[];
-    for (const rt of m.rec?.rt ?? []) {
-      const c = parseCidr(rt);
-      if (c) allowed.push(c);
-    }
-    return allowed;
+    return [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!, ...this.routes.routedOf(m.key)];
   }
 
   /**

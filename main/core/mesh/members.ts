@@ -12,6 +12,11 @@ export interface Member {
   key: string;
   keyBytes: Uint8Array;
   rec: MemberRecord | null;
+  /**
+   * Its record's name with control characters stripped (names.ts stripControl): the only form of
+   * the name that leaves the mesh (the node never sees `rec.n`, see MemberView).
+   */
+  name: string;
   /** Set when the member was removed from the network: nothing from it is accepted again. */
   removed: Removal | null;
   /** Confirmed direct path (a discovery message from the member arrived from here). */
@@ -57,9 +62,13 @@ export interface Member {
   digX: EntryDigest | null;
 }
 
-/** A member as the rest of the node sees it: read-only (only the mesh changes members). */
+/**
+ * A member as the rest of the node sees it: read-only (only the mesh changes members), and its name
+ * only as `name`, stripped of control characters (the record's own `n` is what the member signed,
+ * kept as it is to pass the record on).
+ */
 export type MemberView = Readonly<Omit<Member, 'rec' | 'removed' | 'direct'>> & {
-  readonly rec: Readonly<MemberRecord> | null;
+  readonly rec: Readonly<Omit<MemberRecord, 'n'>> | null;
   readonly removed: Readonly<Removal> | null;
   readonly direct: Readonly<Endpoint> | null;
 };
@@ -91,6 +100,7 @@ export function newMember(key: string, keyBytes: Uint8Array): Member {
     key,
     keyBytes,
     rec: null,
+    name: '',
     removed: null,
     direct: null,
     lastDirect: 0,

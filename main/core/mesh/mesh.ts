@@ -45,6 +45,7 @@ import {
   MSG_RELAY_TO,
 } from '../constants';
 import type { Device, DeviceIO, Endpoint, Peer } from '../device';
+import { formatCidr } from '../ip';
 import { Addresses, endpointText } from './addresses';
 import { Anchors } from './anchors';
 import { Core, type MeshCounters } from './core';
@@ -56,6 +57,7 @@ import { Paths } from './paths';
 import { exportState, importState, type MeshState } from './persistence';
 import { type MemberRecord, Records, type Removal } from './records';
 import { Relay } from './relay';
+import { type RouteClaim, Routes } from './routes';
 import { Sync } from './sync';
 import type { Body, MessageOf } from './wire';
 
@@ -83,8 +85,10 @@ export class Mesh {
     core.paths = new Paths(core);
     core.relay = new Relay(core);
     core.messenger = new Messenger(core);
+    core.routes = new Routes(core);
     core.records = new Records(core); // signs our first record
     core.addresses.add(core.selfKey, false);
+    core.routes.settle();
   }
 
   // ---- what the node reads ---------------------------------------------------------------------
@@ -135,6 +139,24 @@ export class Mesh {
   /** Overlay addresses of a member (ourselves included), the same on every node. */
   addressesOf(keyB64: string): { v4: string; v6: string } {
     return this.core.addresses.addressesOf(keyB64);
+  }
+
+  /**
+   * Every member's offered routes (ours included), each with whether it holds in the network and
+   * why not (routes.ts): the same at every member holding the same records.
+   */
+  routeClaims(): readonly RouteClaim[] {
+    return this.core.routes.all();
+  }
+
+  /** The routes of a member that hold and that this machine accepted (its WireGuard allowed IPs besides its addresses). */
+  routedOf(key: string): readonly string[] {
+    return this.core.routes.routedOf(key).map(formatCidr);
+  }
+
+  /** What the user accepts changed (MeshOptions.acceptRoute): settle the routes again. */
+  routesChanged(): void {
+    this.core.routes.settle();
   }
 
   /** The anchors of a member (ring neighbours and home relays; see anchors.ts). */

@@ -18,6 +18,12 @@ export interface MeshOptions {
   relay?: boolean;
   /** Subnet routes this node offers. */
   routes?: string[];
+  /**
+   * Whether this machine's user accepted a route a member offers (normalized CIDR, member key);
+   * asked only for routes that hold in the network (routes.ts), again at Mesh.routesChanged().
+   * Default: none (a member's routes reach nothing here until accepted).
+   */
+  acceptRoute?: (route: string, key: string) => boolean;
   /** Our local endpoints (interface addresses with the listen port), refreshed by the caller. */
   localEndpoints?: Endpoint[];
   /** When this node first joined the network (wall ms; default now, or what importState restores). */

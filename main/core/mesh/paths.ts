@@ -85,7 +85,7 @@ export class Paths {
     m.path = kind;
     m.relay = via;
     const ep = kind === 'direct' && m.direct ? endpointText(m.direct) : null;
-    this.core.emit({ type: 'path', key: m.key, name: m.rec?.n ?? '', kind, endpoint: ep, via });
+    this.core.emit({ type: 'path', key: m.key, name: m.name, kind, endpoint: ep, via });
   }
 
   /** A hello from a member: an answer to ours on its direct path gives the round-trip time. */

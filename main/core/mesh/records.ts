@@ -13,6 +13,7 @@ import {
 } from '../constants';
 import { xeddsaSign, xeddsaVerify } from '../crypto/xeddsa';
 import { parseCidr } from '../ip';
+import { stripControl } from '../names';
 import { endpointText, parseEndpointText } from './addresses';
 import { b64, type Core } from './core';
 import { withKey } from './members';
@@ -113,7 +114,7 @@ export class Records {
     const body = {
       k: c.selfKey,
       v: Math.max(Math.floor(c.wallNow), minVersion + 1),
-      n: c.opts.name.slice(0, MESH_MAX_NAME),
+      n: stripControl(c.opts.name).slice(0, MESH_MAX_NAME),
       e: eps.slice(-MESH_MAX_ENDPOINTS),
       rl: (c.opts.relay ? 1 : 0) as 0 | 1,
       rt: (c.opts.routes ?? []).slice(0, MESH_MAX_ROUTES),
@@ -199,16 +200,19 @@ export class Records {
     const oldRoutes = m.rec?.rt.join(',');
     const oldJoined = m.rec?.j;
     m.rec = c.opts.intern ? c.opts.intern(r) : r;
+    m.name = stripControl(r.n);
     if (isNew) c.addresses.add(key);
     else if (oldJoined !== r.j) c.addresses.regroupOf(key);
     // In a small mesh whoever passes a record on has a path to its member; in a large one it came
     // through the record sync from anywhere (introductions say so on their own).
     if (from && from !== key && !c.onDemand) m.reachedBy = withKey(m.reachedBy, from);
     c.invalidate(key);
-    c.ensurePeer(m, isNew ? 'new' : oldRoutes !== r.rt.join(',') ? 'changed' : 'same');
+    const routesChanged = (oldRoutes ?? '') !== r.rt.join(',');
+    c.ensurePeer(m, isNew ? 'new' : routesChanged ? 'changed' : 'same');
+    if (routesChanged || (oldJoined !== r.j && r.rt.length)) c.routes.settle();
     c.emit({ type: 'changed' });
     if (isNew) {
-      c.emit({ type: 'member', key, name: r.n });
+      c.emit({ type: 'member', key, name: m.name });
       if (!m.direct && c.wanted(m)) c.paths.startProbing(m);
     }
     return true;
@@ -231,7 +235,7 @@ export class Records {
       // We were removed. Stop taking part; members ignore us anyway.
       if (!this.removedSelf && this.validRemoval(x)) {
         this.removedSelf = x;
-        c.emit({ type: 'removed', key: x.k, name: c.opts.name, by: x.rm });
+        c.emit({ type: 'removed', key: x.k, name: stripControl(c.opts.name), by: x.rm });
       }
       return false;
     }
@@ -243,7 +247,8 @@ export class Records {
       return false;
     }
     const m = known ?? c.member(x.k);
-    const name = m.rec?.n ?? '';
+    const name = m.name;
+    const hadRoutes = !!m.rec?.rt.length;
     if (m.rec) {
       c.recordCount--;
       m.rec = null;
@@ -256,6 +261,7 @@ export class Records {
     m.path = 'none';
     c.device.removePeer(x.k);
     c.index.removeValue(x.k);
+    if (hadRoutes) c.routes.settle();
     c.invalidate(x.k);
     c.emit({ type: 'removed', key: x.k, name, by: x.rm });
     c.emit({ type: 'changed' });
