@@ -71,6 +71,13 @@ export interface NodeStatus {
       path: 'direct' | 'relayed' | 'none';
       via: string | null;
       relay: boolean;
+      /** It answered this node recently (docs/mesh.md, "Online"). */
+      online: boolean;
+      /** ms since epoch when it last answered this node, or null (never). */
+      lastSeen: number | null;
+      /** Last measured RTT of its direct path (ms) and how long ago it was measured; null offline. */
+      rttMs: number | null;
+      rttAgeMs: number | null;
     }[];
   } | null;
   /** Memory of the node process in bytes (process.memoryUsage()). */
@@ -79,6 +86,11 @@ export interface NodeStatus {
 
 function random(n: number): Uint8Array {
   return randomBytes(n);
+}
+
+/** RTT as shown: 0.01 ms precision. */
+function roundRtt(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }
 
 function formatEndpoint(e: PeerEndpoint | null): string | null {
@@ -473,7 +485,8 @@ export class PeerMeshNode {
         const waiters = this.rttWaiters.get(e.key);
         this.rttWaiters.delete(e.key);
         for (const w of waiters ?? []) w(e.ms);
-        this.onApiEvent({ type: 'rtt', key: e.key, ms: Math.min(600_000, Math.max(0, Math.round(e.ms))) });
+        // The measured value, at the precision rows show (whole ms made 1.16 ms flicker to 1.00 / 2.00).
+        this.onApiEvent({ type: 'rtt', key: e.key, ms: Math.min(600_000, Math.max(0, roundRtt(e.ms))) });
         break;
       }
       case 'address': {
@@ -721,13 +734,35 @@ export class PeerMeshNode {
   private readonly online = new Set<string>();
 
   /**
-   * A member is online while the mesh has a path to it: its hellos on a direct path answered within
-   * 65 s, or a relay that reaches it. (A WireGuard session exists only while traffic flows: paths to
-   * idle members are made on demand.) A member that stops or crashes goes offline when its path
-   * times out; a removed one at once.
+   * A member is online while it answered this node recently (Mesh.isOnline): hellos on its direct
+   * path answered (a path whose hellos go unanswered dies within seconds), or its tunnel's packets
+   * through a relay within 30 s. A member that stops or crashes is offline within 30 s, one that
+   * says goodbye or is removed at once, and one that never answered this node is never online.
    */
   private isOnline(m: MemberView): boolean {
-    return !m.removed && m.path !== 'none';
+    return !m.removed && !!this.mesh?.isOnline(m.key);
+  }
+
+  /** Wall-clock ms of a mesh (monotonic) time, or null for 0 (never). */
+  private wallOf(monotonic: number): number | null {
+    return monotonic ? Math.round(Date.now() - (performance.now() - monotonic)) : null;
+  }
+
+  /** What status and the peer list show of a member's liveness: live figures only while online. */
+  private liveness(m: MemberView): {
+    online: boolean;
+    lastSeen: number | null;
+    rttMs: number | null;
+    rttAgeMs: number | null;
+  } {
+    const online = this.isOnline(m);
+    const measured = online && m.rtt !== null && m.rttAt > 0;
+    return {
+      online,
+      lastSeen: this.wallOf(m.lastHeard),
+      rttMs: measured ? roundRtt(m.rtt!) : null,
+      rttAgeMs: measured ? Math.max(0, Math.round(performance.now() - m.rttAt)) : null,
+    };
   }
 
   private updateOnline(): void {
@@ -790,6 +825,7 @@ export class PeerMeshNode {
       const spark = pm ? pm.series(now, 60, 60).rtt : [];
       const a = mesh.addressesOf(m.key);
       const last = wg?.stats.lastHandshake || 0;
+      const live = this.liveness(m);
       rows.push({
         key: m.key,
         name: m.rec.n,
@@ -797,14 +833,17 @@ export class PeerMeshNode {
         dnsName: this.names.get(m.key) ?? null,
         ipv4: a.v4,
         ipv6: a.v6 ?? null,
-        online: this.isOnline(m),
+        online: live.online,
         path: m.path,
         via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? shortKey(m.relay)) : null,
         endpoint: formatEndpoint(m.direct ?? wg?.endpoint ?? null),
-        rttMs: m.rtt === null ? null : Math.round(m.rtt * 100) / 100,
-        loss: sum && (sum.samples > 0 || sum.loss > 0) ? sum.loss : null,
-        rxBps: sum ? Math.round(sum.rxRate) : 0,
-        txBps: sum ? Math.round(sum.txRate) : 0,
+        rttMs: live.rttMs,
+        rttAgeMs: live.rttAgeMs,
+        lastSeen: live.lastSeen,
+        // Offline: no live figures (the last minute's rates and loss were of a member now gone).
+        loss: live.online && sum && (sum.samples > 0 || sum.loss > 0) ? sum.loss : null,
+        rxBps: live.online && sum ? Math.round(sum.rxRate) : 0,
+        txBps: live.online && sum ? Math.round(sum.txRate) : 0,
         rxBytes: wg?.stats.rxBytes ?? 0,
         txBytes: wg?.stats.txBytes ?? 0,
         lastHandshake: last ? last : null,
@@ -871,6 +910,7 @@ export class PeerMeshNode {
           path: m.path,
           via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null,
           relay: m.rec!.rl === 1,
+          ...this.liveness(m),
         })),
     };
   }

@@ -6,7 +6,7 @@ import { AllowedIps } from '../allowed-ips';
 import { MESH_ACTIVE_IDLE, MESH_EAGER_MAX } from '../constants';
 import { Blake2s } from '../crypto/blake2s';
 import type { Device, DeviceIO, Endpoint } from '../device';
-import { type Cidr, parseCidr } from '../ip';
+import { type Cidr, cidrOverlap, parseCidr, parseIp } from '../ip';
 import { type Addresses, endpointText } from './addresses';
 import type { Anchors } from './anchors';
 import type { Digests } from './digests';
@@ -95,6 +95,28 @@ export class Core {
     this.selfKey = device.publicKeyB64;
     this.localEndpoints = opts.localEndpoints ?? [];
   }
+
+  /**
+   * Whether an address lies inside an overlay (100.64.0.0/10, this network's IPv6 /48, or a range the
+   * node names: other networks', its PeerMesh interfaces'): never an endpoint to advertise, learn or
+   * probe — a member reached there is reached through some tunnel, not over the underlay.
+   */
+  isOverlay(address: string): boolean {
+    const ip = parseIp(address);
+    if (!ip) return false;
+    if (!this.overlayRanges) {
+      const own = parseCidr(`${this.addresses.addressesOf(this.selfKey).v6}/48`);
+      this.overlayRanges = [
+        parseCidr('100.64.0.0/10')!,
+        ...(own ? [own] : []),
+        ...(this.opts.overlayRanges ?? []),
+      ];
+    }
+    const host: Cidr = { family: ip.family, bytes: ip.bytes, prefix: ip.family === 4 ? 32 : 128 };
+    return this.overlayRanges.some((r) => cidrOverlap(r, host));
+  }
+
+  private overlayRanges: Cidr[] | null = null;
 
   /** Paths only on demand (the network is larger than MESH_EAGER_MAX). */
   get onDemand(): boolean {

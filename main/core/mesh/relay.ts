@@ -97,7 +97,12 @@ export class Relay {
       const src = c.members.get(otherKey);
       if (!src?.rec) return;
       const payload = buf.subarray(RELAY_HEADER_SIZE, len);
+      // The far end answered through the relay when the device took its packet as authentic (a
+      // relayed path is only as alive as that): that keeps it online.
+      const peer = this.device.getPeer(src.key);
+      const before = peer ? peer.stats.rxPackets + peer.stats.lastHandshake : 0;
       this.device.handleDatagram(payload, payload.length, this.endpoint(from, src.keyBytes));
+      if (peer && peer.stats.rxPackets + peer.stats.lastHandshake !== before) src.lastHeard = c.now;
     }
   }
 
@@ -107,7 +112,12 @@ export class Relay {
    */
   fallback(m: Member, peer: Peer | undefined): void {
     const c = this.core;
-    if (m.path !== 'relayed' && (c.now - m.probingSince >= MESH_RELAY_AFTER || c.paths.directUnlikely(m)))
+    // A direct path that just died (its hellos unanswered) takes the relay at once.
+    const justLost = m.directLostAt > 0 && c.now - m.directLostAt < MESH_RELAY_AFTER;
+    if (
+      m.path !== 'relayed' &&
+      (c.now - m.probingSince >= MESH_RELAY_AFTER || justLost || c.paths.directUnlikely(m))
+    )
       this.tryRelay(m);
     else if (m.path === 'relayed' && m.relay && peer && !peer.current && peer.staged.length > 0) {
       // Packets wait and no handshake got through this relay (gone, or it does not reach the
