@@ -268,6 +268,8 @@ export class PeerMeshNode {
           random,
           now: performance.now(),
           wallNow: Date.now(),
+          // Our overlay addresses (also set with --address) are never endpoints (docs/mesh.md).
+          overlayRanges: addresses,
         },
         (e) => node.onMeshEvent(e),
       );
@@ -338,6 +340,7 @@ export class PeerMeshNode {
         forward: cfg.network?.advertiseRoutes ?? [],
         dynamicRoutes: !!cfg.network,
       });
+      tunnels.add(node.tun.info.ifname);
     } catch (e) {
       node.udp.close();
       throw e;
@@ -994,6 +997,7 @@ export class PeerMeshNode {
     const tun = this.tun;
     this.tun = null;
     if (tun) {
+      tunnels.delete(tun.info.ifname);
       tun.onExit = () => {};
       await tun.close();
     }
@@ -1044,13 +1048,19 @@ export function loadSecret(path: string, log: Logger): Uint8Array {
 }
 
 /**
+ * The PeerMesh interfaces of this process (several networks): none of their addresses is ever an
+ * endpoint of another network (the mesh also drops every address inside an overlay range).
+ */
+const tunnels = new Set<string>();
+
+/**
  * This machine's unicast addresses with our UDP port: the endpoints members on the same LAN (or
  * behind the same NAT) reach us at. Loopback, link-local and our own TUN interface are left out.
  */
 function localEndpoints(port: number, tunName: string): Endpoint[] {
   const out: Endpoint[] = [];
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (name === tunName || !addrs) continue;
+    if (name === tunName || tunnels.has(name) || !addrs) continue;
     for (const a of addrs) {
       if (a.internal || a.address.startsWith('fe80:') || a.address.startsWith('169.254.')) continue;
       out.push({ address: a.address, port });
@@ -1066,7 +1076,7 @@ function localEndpoints(port: number, tunName: string): Endpoint[] {
 function lanBroadcasts(port: number, tunName: string): Endpoint[] {
   const out: Endpoint[] = [];
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (name === tunName || !addrs) continue;
+    if (name === tunName || tunnels.has(name) || !addrs) continue;
     for (const a of addrs) {
       if (a.internal || a.family !== 'IPv4' || a.address.startsWith('169.254.')) continue;
       const c = parseCidr(a.cidr ?? '');

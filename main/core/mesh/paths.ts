@@ -136,6 +136,9 @@ export class Paths {
     m.pingAt = 0;
     m.directLostAt = bye ? 0 : c.now;
     if (bye) m.lastHeard = 0;
+    // Its WireGuard packets through a relay may move the peer off the dead path at once.
+    const peer = c.device.getPeer(m.key);
+    if (peer) peer.preferDirectUntil = 0;
     this.setPath(m, 'none', null);
   }
 
@@ -146,7 +149,8 @@ export class Paths {
   online(m: Member): boolean {
     if (m.removed || !m.rec || !m.lastHeard) return false;
     if (m.path === 'direct') return true;
-    return this.core.now - m.lastHeard < MESH_ONLINE_WINDOW;
+    // Not direct: heard since its direct path died (through the relay, or its own probes), lately.
+    return m.lastHeard > m.directLostAt && this.core.now - m.lastHeard < MESH_ONLINE_WINDOW;
   }
 
   setPath(m: Member, kind: PathKind, via: string | null): void {

@@ -119,7 +119,11 @@ export class Relay {
       (c.now - m.probingSince >= MESH_RELAY_AFTER || justLost || c.paths.directUnlikely(m))
     )
       this.tryRelay(m);
-    else if (m.path === 'relayed' && m.relay && peer && !peer.current && peer.staged.length > 0) {
+    else if (m.path === 'relayed' && peer && peer.endpoint?.kind !== 'relay') {
+      // Its WireGuard packets on a direct way moved the peer back (WireGuard roaming), but our hellos
+      // there go unanswered: traffic stays on the relay until a probe confirms a direct path.
+      this.tryRelay(m);
+    } else if (m.path === 'relayed' && m.relay && peer && !peer.current && peer.staged.length > 0) {
       // Packets wait and no handshake got through this relay (gone, or it does not reach the
       // member): try the next one.
       if (c.now - m.relaySince >= MESH_RELAY_RETRY) {
