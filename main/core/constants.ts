@@ -116,6 +116,8 @@ export const MESH_PATH_ACTIVE_FOR = 5_000;
 export const MESH_PING_RETRY = 1_000;
 export const MESH_PATH_DEAD = 4_000;
 export const MESH_PATH_DEAD_PINGS = 3;
+/** The side of an idle pair that does not keep it alive checks its own side this often (paths.ts). */
+export const MESH_PATH_VERIFY = 60_000;
 /** A member is online while it answered us (hello answers, its messages, its tunnel) within this long. */
 export const MESH_ONLINE_WINDOW = 30_000;
 /** Probing a member without a direct path: gaps from PROBE_FAST doubling to 8 × PROBE_FAST during PROBE_FAST_FOR, then PROBE_SLOW and longer. */

