@@ -51,6 +51,11 @@ export class Core {
   readonly hot = new Set<Member>();
   /** Direct endpoint text -> member key. */
   readonly byEndpoint = new Map<string, string>();
+  /**
+   * Where each member's last discovery message came from (text -> key; one entry per member): a
+   * relay forwards a member's frames from there before its own ping there is answered.
+   */
+  readonly byHeard = new Map<string, string>();
   /** Every member's prefixes (overlay addresses, offered routes) -> member key. */
   readonly index = new AllowedIps<string>();
   readonly counters: MeshCounters = {
@@ -142,6 +147,7 @@ export class Core {
       this.addresses.remove(m.key);
     }
     if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
+    if (m.heardFrom) this.byHeard.delete(m.heardFrom);
     this.digests.forget(m);
     this.members.delete(m.key);
     this.device.removePeer(m.key);

@@ -52,6 +52,8 @@ export interface Member {
   lastPong: number;
   /** Last time the member answered us at all: a message from it, or its tunnel through a relay. */
   lastHeard: number;
+  /** The endpoint its last discovery message came from (text; Core.byHeard maps it back). */
+  heardFrom: string | null;
   /** When its direct path last died (hellos unanswered): take a relay at once. */
   directLostAt: number;
   /** Last round-trip time of a hello on the direct path, ms, and when it was measured. */
@@ -126,6 +128,7 @@ export function newMember(key: string, keyBytes: Uint8Array): Member {
     unansweredSince: 0,
     lastPong: 0,
     lastHeard: 0,
+    heardFrom: null,
     directLostAt: 0,
     rtt: null,
     rttAt: 0,

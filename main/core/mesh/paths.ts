@@ -68,7 +68,15 @@ export class Paths {
   heard(m: Member, from: Endpoint): void {
     const c = this.core;
     m.lastHeard = c.now;
-    if (m.direct && sameEndpoint(m.direct, from)) m.lastDirect = c.now;
+    if (m.direct && sameEndpoint(m.direct, from)) {
+      m.lastDirect = c.now;
+      return;
+    }
+    const text = endpointText(from);
+    if (m.heardFrom === text) return;
+    if (m.heardFrom && c.byHeard.get(m.heardFrom) === m.key) c.byHeard.delete(m.heardFrom);
+    m.heardFrom = text;
+    c.byHeard.set(text, m.key);
   }
 
   /**

@@ -72,10 +72,17 @@ export class Relay {
     if (len < RELAY_HEADER_SIZE + 1) return;
     const inner = buf[RELAY_HEADER_SIZE];
     if (inner < MSG_INITIATION || inner > MSG_TRANSPORT) return; // only WireGuard messages travel relayed
-    // The datagram must come from a member's confirmed direct endpoint.
-    const senderKey = c.byEndpoint.get(endpointText(from));
+    // The datagram must come from a member's confirmed direct endpoint, or (frames to relay) from
+    // where its sealed messages arrive: it may reach us before our ping there is answered.
+    const text = endpointText(from);
+    let senderKey = c.byEndpoint.get(text);
+    let heard = false;
+    if (!senderKey && buf[0] === MSG_RELAY_TO) {
+      senderKey = c.byHeard.get(text);
+      heard = true;
+    }
     const sender = senderKey ? c.members.get(senderKey) : undefined;
-    if (!sender?.rec || c.now - sender.lastDirect > MESH_PATH_TIMEOUT) {
+    if (!sender?.rec || c.now - (heard ? sender.lastHeard : sender.lastDirect) > MESH_PATH_TIMEOUT) {
       c.counters.relayDropped++;
       return;
     }
