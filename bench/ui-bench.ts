@@ -71,6 +71,8 @@ class FakeNetwork {
       via: i % 5 === 0 ? 'node-01' : null,
       endpoint: i % 5 === 0 ? null : `198.18.${i}.1:51820`,
       rttMs: this.rtt(i),
+      rttAgeMs: 500,
+      lastSeen: now,
       loss: 0,
       rxBps: 1000 + i * 10,
       txBps: 900 + i * 10,

@@ -331,13 +331,21 @@ export interface PeerRow {
   dnsName: string | null;
   ipv4: string;
   ipv6: string | null;
+  /**
+   * Whether the member answered this node recently (docs/mesh.md, "Online"): its direct path's
+   * hellos are answered, or its tunnel's packets arrive through a relay within 30 s.
+   */
   online: boolean;
   path: PathKind;
   /** Name of the relaying member when `path` is `relayed`. */
   via: string | null;
   endpoint: string | null;
-  /** Last RTT sample in ms, or null. */
+  /** Last measured RTT in ms (0.01 ms precision), or null; null while offline. */
   rttMs: number | null;
+  /** How long ago that RTT was measured, ms, or null. */
+  rttAgeMs: number | null;
+  /** ms since epoch when the member last answered this node, or null (never). */
+  lastSeen: number | null;
   /** Probe loss over the last minute, 0..1, or null without probes. */
   loss: number | null;
   rxBps: number;
@@ -411,6 +419,13 @@ export interface NodeStatus {
       path: PathKind;
       via: string | null;
       relay: boolean;
+      /** It answered this node recently (docs/mesh.md, "What the status means"). */
+      online: boolean;
+      /** ms since epoch when it last answered this node, or null (never). */
+      lastSeen: number | null;
+      /** Last measured RTT of its direct path (ms) and how long ago it was measured; null offline. */
+      rttMs: number | null;
+      rttAgeMs: number | null;
     }[];
   } | null;
   /** Which data path carries the packets, and why (the switch, or why the addon did not load). */

@@ -104,6 +104,22 @@ export const MESH_NONCE_CACHE = 4096;
 export const MESH_PATH_KEEPALIVE = 20_000;
 /** A direct path with nothing heard for this long is gone (probing starts again). */
 export const MESH_PATH_TIMEOUT = 65_000;
+/**
+ * Liveness of a direct path (Tailscale's disco in spirit): it is direct only while hellos we send on
+ * it are answered. While WireGuard traffic with the member moved in the last MESH_PATH_ACTIVE_FOR it
+ * gets a hello every MESH_PATH_HEARTBEAT (idle: every MESH_PATH_KEEPALIVE); an unanswered one is
+ * repeated every MESH_PING_RETRY, and a path whose hellos stayed unanswered for MESH_PATH_DEAD (at
+ * least MESH_PATH_DEAD_PINGS of them) is dead: traffic moves to a relay at once.
+ */
+export const MESH_PATH_HEARTBEAT = 2_500;
+export const MESH_PATH_ACTIVE_FOR = 5_000;
+export const MESH_PING_RETRY = 1_000;
+export const MESH_PATH_DEAD = 4_000;
+export const MESH_PATH_DEAD_PINGS = 3;
+/** The side of an idle pair that does not keep it alive checks its own side this often (paths.ts). */
+export const MESH_PATH_VERIFY = 60_000;
+/** A member is online while it answered us (hello answers, its messages, its tunnel) within this long. */
+export const MESH_ONLINE_WINDOW = 30_000;
 /** Probing a member without a direct path: gaps from PROBE_FAST doubling to 8 × PROBE_FAST during PROBE_FAST_FOR, then PROBE_SLOW and longer. */
 export const MESH_PROBE_FAST = 500;
 export const MESH_PROBE_FAST_FOR = 10_000;

@@ -83,6 +83,11 @@ export class PeerMetrics {
 
   /** Largest `now` (ms) passed to any record method, -Infinity before the first one. */
   lastUpdate = Number.NEGATIVE_INFINITY;
+  /**
+   * When traffic() last saw the counters move (its first call counts as traffic: the peer's past is
+   * unknown), -Infinity before it. Not lastUpdate: the feed calls traffic() every second anyway.
+   */
+  lastTraffic = Number.NEGATIVE_INFINITY;
 
   /** Bytes allocated by this instance's typed arrays. */
   get byteLength(): number {
@@ -143,8 +148,10 @@ export class PeerMetrics {
     const txPackets = this.txPacketsBase.advance(counters.txPackets);
     if (this.trafficBaseSec < 0) {
       this.trafficBaseSec = secondOf(now);
+      this.lastTraffic = now;
       return;
     }
+    if (rxPackets > 0 || txPackets > 0) this.lastTraffic = now;
     this.rxBytes[i] += rxBytes;
     this.txBytes[i] += txBytes;
     this.rxPackets[i] = Math.min(U32_MAX, this.rxPackets[i] + rxPackets);

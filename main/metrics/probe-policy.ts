@@ -28,7 +28,8 @@ export function rttProbeInterval(watched: boolean, idleSec: number): number {
 /**
  * The probes of every peer, recorded into the registry's PeerMetrics: at most one outstanding per
  * peer; one unanswered for over PROBE_TIMEOUT_MS is counted lost when the peer is next checked.
- * The idle time fed to rttProbeInterval() is the time since the peer's metrics were last updated.
+ * The idle time fed to rttProbeInterval() is the time since the peer's traffic counters last moved
+ * (not since its metrics were last updated: the feed updates them every second, idle or not).
  */
 export class RttProbes {
   private readonly nextProbe = new Map<string, number>();
@@ -47,7 +48,7 @@ export class RttProbes {
       this.outstanding.delete(key);
       this.peers.peer(key).probeLost(now);
     }
-    const idle = (now - (this.peers.get(key)?.lastUpdate ?? 0)) / 1000;
+    const idle = (now - (this.peers.get(key)?.lastTraffic ?? Number.NEGATIVE_INFINITY)) / 1000;
     if (now < (this.nextProbe.get(key) ?? 0) || this.outstanding.has(key)) return false;
     this.nextProbe.set(key, now + rttProbeInterval(watched, idle));
     return true;

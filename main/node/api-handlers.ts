@@ -21,7 +21,7 @@ import { endpointText, type MemberView, type Mesh, parseEndpointText } from '../
 import type { TunHelper } from '../io/helper';
 import type { UdpSockets } from '../io/udp';
 import type { NodeConfig } from './config';
-import { isOnline } from './events';
+import { liveness } from './events';
 import { formatEndpoint } from './host-net';
 import { type Logger, shortKey } from './log';
 import type { MetricsFeed } from './metrics-feed';
@@ -183,6 +183,7 @@ export function peerRows(n: NodeApiHost): PeerRow[] {
     const spark = pm ? pm.series(now, 60, 60).rtt : [];
     const a = mesh.addressesOf(m.key);
     const last = wg?.stats.lastHandshake || 0;
+    const live = liveness(mesh, m);
     rows.push({
       key: m.key,
       name: m.name,
@@ -190,14 +191,17 @@ export function peerRows(n: NodeApiHost): PeerRow[] {
       dnsName: n.names.get(m.key) ?? null,
       ipv4: a.v4,
       ipv6: a.v6 ?? null,
-      online: isOnline(m),
+      online: live.online,
       path: m.path,
       via: m.relay ? mesh.members.get(m.relay)?.name || shortKey(m.relay) : null,
       endpoint: formatEndpoint(m.direct ?? wg?.endpoint ?? null),
-      rttMs: m.rtt === null ? null : Math.round(m.rtt * 100) / 100,
-      loss: sum && (sum.samples > 0 || sum.loss > 0) ? sum.loss : null,
-      rxBps: sum ? Math.round(sum.rxRate) : 0,
-      txBps: sum ? Math.round(sum.txRate) : 0,
+      rttMs: live.rttMs,
+      rttAgeMs: live.rttAgeMs,
+      lastSeen: live.lastSeen,
+      // Offline: no live figures (the last minute's rates and loss were of a member now gone).
+      loss: live.online && sum && (sum.samples > 0 || sum.loss > 0) ? sum.loss : null,
+      rxBps: live.online && sum ? Math.round(sum.rxRate) : 0,
+      txBps: live.online && sum ? Math.round(sum.txRate) : 0,
       rxBytes: wg?.stats.rxBytes ?? 0,
       txBytes: wg?.stats.txBytes ?? 0,
       lastHandshake: last ? last : null,
@@ -263,6 +267,7 @@ function meshStatus(n: NodeApiHost): NodeStatus['network'] {
         path: m.path,
         via: m.relay ? mesh.members.get(m.relay)?.name || m.relay : null,
         relay: m.rec!.rl === 1,
+        ...liveness(mesh, m),
       })),
   };
 }

@@ -9,13 +9,39 @@ import { type Logger, shortKey } from './log';
 import type { MetricsFeed } from './metrics-feed';
 
 /**
- * A member is online while the mesh has a path to it: its hellos on a direct path answered within
- * 65 s, or a relay that reaches it. (A WireGuard session exists only while traffic flows: paths to
- * idle members are made on demand.) A member that stops or crashes goes offline when its path
- * times out; a removed one at once.
+ * A member is online while it answered this node recently (Mesh.isOnline, docs/mesh.md "What the
+ * status means"): hellos on its direct path answered (a path whose hellos go unanswered dies within
+ * seconds), or its tunnel's packets through a relay within 30 s. A member that stops or crashes is
+ * offline within 30 s, one that says goodbye or is removed at once, and one that never answered
+ * this node is never online.
  */
-export function isOnline(m: MemberView): boolean {
-  return !m.removed && m.path !== 'none';
+export function isOnline(mesh: Mesh, m: MemberView): boolean {
+  return !m.removed && mesh.isOnline(m.key);
+}
+
+/** RTT as shown: 0.01 ms precision. */
+export function roundRtt(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+/** Wall-clock ms of a mesh (monotonic) time, or null for 0 (never). */
+function wallOf(monotonic: number): number | null {
+  return monotonic ? Math.round(Date.now() - (performance.now() - monotonic)) : null;
+}
+
+/** What status and the peer list show of a member's liveness: live figures only while online. */
+export function liveness(
+  mesh: Mesh,
+  m: MemberView,
+): { online: boolean; lastSeen: number | null; rttMs: number | null; rttAgeMs: number | null } {
+  const online = isOnline(mesh, m);
+  const measured = online && m.rtt !== null && m.rttAt > 0;
+  return {
+    online,
+    lastSeen: wallOf(m.lastHeard),
+    rttMs: measured ? roundRtt(m.rtt!) : null,
+    rttAgeMs: measured ? Math.max(0, Math.round(performance.now() - m.rttAt)) : null,
+  };
 }
 
 /** What the events need of the node. */
@@ -110,7 +136,8 @@ export class NodeEvents {
     const waiters = this.rttWaiters.get(key);
     this.rttWaiters.delete(key);
     for (const w of waiters ?? []) w(ms);
-    this.host.emit({ type: 'rtt', key, ms: Math.min(600_000, Math.max(0, Math.round(ms))) });
+    // The measured value, at the precision rows show (whole ms made 1.16 ms flicker to 1.00 / 2.00).
+    this.host.emit({ type: 'rtt', key, ms: Math.min(600_000, Math.max(0, roundRtt(ms))) });
   }
 
   private onPath(e: Extract<MeshEvent, { type: 'path' }>): void {
@@ -151,7 +178,7 @@ export class NodeEvents {
     if (!mesh) return;
     for (const m of mesh.members.values()) {
       if (m.key === mesh.selfKey || !m.rec) continue;
-      const on = isOnline(m);
+      const on = isOnline(mesh, m);
       if (on === this.online.has(m.key)) continue;
       if (on) this.online.add(m.key);
       else this.online.delete(m.key);

@@ -41,13 +41,19 @@ function formatIpBytes(b: Uint8Array): string {
 }
 
 /**
+ * The PeerMesh interfaces of this process (several networks): none of their addresses is ever an
+ * endpoint of another network (the mesh also drops every address inside an overlay range).
+ */
+export const peerMeshInterfaces = new Set<string>();
+
+/**
  * This machine's unicast addresses with our UDP port: the endpoints members on the same LAN (or
  * behind the same NAT) reach us at. Loopback, link-local and our own TUN interface are left out.
  */
 export function localEndpoints(port: number, tunName: string): Endpoint[] {
   const out: Endpoint[] = [];
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (name === tunName || !addrs) continue;
+    if (name === tunName || peerMeshInterfaces.has(name) || !addrs) continue;
     for (const a of addrs) {
       if (a.internal || a.address.startsWith('fe80:') || a.address.startsWith('169.254.')) continue;
       out.push({ address: a.address, port });
@@ -63,7 +69,7 @@ export function localEndpoints(port: number, tunName: string): Endpoint[] {
 export function lanBroadcasts(port: number, tunName: string): Endpoint[] {
   const out: Endpoint[] = [];
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (name === tunName || !addrs) continue;
+    if (name === tunName || peerMeshInterfaces.has(name) || !addrs) continue;
     for (const a of addrs) {
       if (a.internal || a.family !== 'IPv4' || a.address.startsWith('169.254.')) continue;
       const c = parseCidr(a.cidr ?? '');

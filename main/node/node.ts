@@ -34,6 +34,7 @@ import {
   lanBroadcasts,
   localEndpoints,
   PendingEndpoints,
+  peerMeshInterfaces,
   resolveBootstrap,
 } from './host-net';
 import { decodeKey, publicKeyOf } from './identity';
@@ -243,6 +244,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         random,
         now: performance.now(),
         wallNow: Date.now(),
+        // Our overlay addresses (also those set with --address) are never endpoints (docs/mesh.md).
+        overlayRanges: this.addresses.map(checkAddress),
       },
       (e) => this.events.onMesh(e),
     );
@@ -317,6 +320,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         this.mesh?.setTime(now, wall);
       });
       if (this.native) this.log.info(`native data path (${this.dataPathReason})`);
+      peerMeshInterfaces.add(tun.info.ifname);
     } catch (e) {
       this.native?.close();
       this.udp.close();
@@ -497,6 +501,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     const tun = this.tun;
     this.tun = null;
     if (tun) {
+      peerMeshInterfaces.delete(tun.info.ifname);
       tun.onExit = () => {};
       await tun.close();
     }

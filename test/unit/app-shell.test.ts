@@ -67,6 +67,8 @@ function peer(i: number, name: string, online: boolean, rttMs: number | null = 1
     via: null,
     endpoint: '198.18.0.1:51820',
     rttMs,
+    rttAgeMs: rttMs === null ? null : 1000,
+    lastSeen: online ? Date.now() : null,
     loss: 0,
     rxBps: 0,
     txBps: 0,

@@ -790,6 +790,41 @@ describe('RttProbes', () => {
     assert.equal(probes.due('c', t + 30_000, false), true);
     assert.equal(registry.get('c'), undefined, 'nothing recorded for a peer never probed');
   });
+
+  it('backs off to every 30 s once the counters stop moving for 5 min, though traffic() runs every second', () => {
+    // The node's feed calls traffic() every second for every peer: idle is measured from the last
+    // time the counters moved (it used to be from the last update, so idle peers never backed off).
+    const registry = new MetricsRegistry(8);
+    const probes = new RttProbes(registry);
+    const t = ms(S);
+    const counters = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
+    const sent: number[] = [];
+    for (let s = 0; s <= 600; s++) {
+      const now = t + s * 1000;
+      if (s <= 60) {
+        counters.rxPackets += 1;
+        counters.rxBytes += 100;
+      }
+      registry.peer('d').traffic(now, counters);
+      if (probes.due('d', now, false)) {
+        probes.sent('d', now);
+        probes.answered('d', now + 5, 5);
+        sent.push(s);
+      }
+    }
+    const gaps = sent.slice(1).map((x, i) => x - sent[i]);
+    // Traffic for the first minute: every 5 s until 5 min after it stopped (s = 360), then every 30 s.
+    assert.ok(
+      gaps.slice(0, 60).every((g) => g === 5),
+      `busy gaps ${gaps.slice(0, 60)}`,
+    );
+    const late = sent.filter((x) => x > 400);
+    assert.ok(late.length >= 6 && late.length <= 8, `probes after 400 s: ${late}`);
+    assert.ok(
+      late.slice(1).every((x, i) => x - late[i] === 30),
+      `idle gaps ${late.map((x, i) => x - (late[i - 1] ?? x))}`,
+    );
+  });
 });
 
 describe('main/metrics in the layers', () => {

@@ -6,7 +6,7 @@ import { AllowedIps } from '../allowed-ips';
 import { MESH_ACTIVE_IDLE, MESH_EAGER_MAX } from '../constants';
 import { Blake2s } from '../crypto/blake2s';
 import type { Device, DeviceIO, Endpoint } from '../device';
-import { type Cidr, parseCidr } from '../ip';
+import { type Cidr, cidrOverlap, parseCidr, parseIp } from '../ip';
 import { type Addresses, endpointText } from './addresses';
 import type { Anchors } from './anchors';
 import type { Digests } from './digests';
@@ -52,6 +52,11 @@ export class Core {
   readonly hot = new Set<Member>();
   /** Direct endpoint text -> member key. */
   readonly byEndpoint = new Map<string, string>();
+  /**
+   * Where each member's last discovery message came from (text -> key; one entry per member): a
+   * relay forwards a member's frames from there before its own ping there is answered.
+   */
+  readonly byHeard = new Map<string, string>();
   /** Every member's prefixes (overlay addresses, offered routes) -> member key. */
   readonly index = new AllowedIps<string>();
   readonly counters: MeshCounters = {
@@ -98,6 +103,28 @@ export class Core {
     this.localEndpoints = opts.localEndpoints ?? [];
   }
 
+  /**
+   * Whether an address lies inside an overlay (100.64.0.0/10, this network's IPv6 /48, or a range the
+   * node names: other networks', its PeerMesh interfaces'): never an endpoint to advertise, learn or
+   * probe — a member reached there is reached through some tunnel, not over the underlay.
+   */
+  isOverlay(address: string): boolean {
+    const ip = parseIp(address);
+    if (!ip) return false;
+    if (!this.overlayRanges) {
+      const own = parseCidr(`${this.addresses.addressesOf(this.selfKey).v6}/48`);
+      this.overlayRanges = [
+        parseCidr('100.64.0.0/10')!,
+        ...(own ? [own] : []),
+        ...(this.opts.overlayRanges ?? []),
+      ];
+    }
+    const host: Cidr = { family: ip.family, bytes: ip.bytes, prefix: ip.family === 4 ? 32 : 128 };
+    return this.overlayRanges.some((r) => cidrOverlap(r, host));
+  }
+
+  private overlayRanges: Cidr[] | null = null;
+
   /** Paths only on demand (the network is larger than MESH_EAGER_MAX). */
   get onDemand(): boolean {
     return this.recordCount > MESH_EAGER_MAX;
@@ -122,6 +149,7 @@ export class Core {
       this.addresses.remove(m.key);
     }
     if (m.direct) this.byEndpoint.delete(endpointText(m.direct));
+    if (m.heardFrom) this.byHeard.delete(m.heardFrom);
     this.digests.forget(m);
     this.members.delete(m.key);
     this.device.removePeer(m.key);

@@ -48,10 +48,22 @@ export interface Member {
   wantTurn: number;
   /** Its digest differed while we were rate-limited: compare again soon. */
   syncPending: boolean;
-  /** When our last unanswered hello to its direct path left (0: none pending): RTT on the answer. */
+  /** When our last hello expecting an answer (a ping) left (0: none pending): RTT on the answer. */
   pingAt: number;
-  /** Last round-trip time of a hello on the direct path, ms. */
+  /** Pings sent since the last answer, and when the first of them left (0: none). */
+  pingsOut: number;
+  unansweredSince: number;
+  /** Last answer to one of our hellos (a pong): proves the path works both ways. */
+  lastPong: number;
+  /** Last time the member answered us at all: a message from it, or its tunnel through a relay. */
+  lastHeard: number;
+  /** The endpoint its last discovery message came from (text; Core.byHeard maps it back). */
+  heardFrom: string | null;
+  /** When its direct path last died (hellos unanswered): take a relay at once. */
+  directLostAt: number;
+  /** Last round-trip time of a hello on the direct path, ms, and when it was measured. */
   rtt: number | null;
+  rttAt: number;
   /** When the current relay was chosen, and relays that did not get a handshake through. */
   relaySince: number;
   badRelays: ReadonlySet<string>;
@@ -122,7 +134,14 @@ export function newMember(key: string, keyBytes: Uint8Array): Member {
     wantTurn: 0,
     syncPending: false,
     pingAt: 0,
+    pingsOut: 0,
+    unansweredSince: 0,
+    lastPong: 0,
+    lastHeard: 0,
+    heardFrom: null,
+    directLostAt: 0,
     rtt: null,
+    rttAt: 0,
     relaySince: 0,
     badRelays: NO_KEYS,
     pos: ringPos(key),

@@ -86,6 +86,8 @@ export class Mesh {
     core.relay = new Relay(core);
     core.messenger = new Messenger(core);
     core.routes = new Routes(core);
+    // Never advertise an address inside an overlay (a PeerMesh interface's) as an endpoint.
+    core.localEndpoints = core.localEndpoints.filter((e) => !core.isOverlay(e.address));
     core.records = new Records(core); // signs our first record
     core.addresses.add(core.selfKey, false);
     core.routes.settle();
@@ -134,6 +136,16 @@ export class Mesh {
   /** Paths only on demand (the network is larger than MESH_EAGER_MAX). */
   get onDemand(): boolean {
     return this.core.onDemand;
+  }
+
+  /**
+   * Whether a member answered us recently (MESH_ONLINE_WINDOW): its direct path's hellos are
+   * answered, or its tunnel's packets arrive through a relay. A member that never answered this
+   * node is never online.
+   */
+  isOnline(key: string): boolean {
+    const m = this.core.members.get(key);
+    return !!m && this.core.paths.online(m);
   }
 
   /** Overlay addresses of a member (ourselves included), the same on every node. */
@@ -193,8 +205,9 @@ export class Mesh {
   }
 
   /** The node's interface addresses changed (roaming): publish them and re-probe every member. */
-  setLocalEndpoints(eps: Endpoint[]): void {
+  setLocalEndpoints(all: Endpoint[]): void {
     const c = this.core;
+    const eps = all.filter((e) => !c.isOverlay(e.address));
     const before = c.localEndpoints.map(endpointText).join(',');
     if (eps.map(endpointText).join(',') === before) return;
     c.localEndpoints = eps;
@@ -202,7 +215,7 @@ export class Mesh {
     this.nextBootstrap = c.now;
     for (const m of c.members.values()) {
       m.lastHelloSent = 0;
-      if (m.direct) c.messenger.sendHello(m.direct, false, true);
+      if (m.direct) c.paths.ping(m, m.direct, true);
     }
   }
 
@@ -213,8 +226,7 @@ export class Mesh {
   ping(key: string): boolean {
     const m = this.core.members.get(key);
     if (!m?.direct || m.removed) return false;
-    m.pingAt = 0;
-    this.core.messenger.sendHello(m.direct, false, false);
+    this.core.paths.ping(m, m.direct, false);
     return true;
   }
 
@@ -264,9 +276,12 @@ export class Mesh {
   private readonly handlers: { [T in Exclude<Body['type'], 'bye'>]: Handler<T> } = {
     hello: (msg, sender, from) => {
       const c = this.core;
-      c.paths.helloAnswered(sender, !!msg.reply);
+      if (msg.reply) c.paths.helloAnswered(sender, from);
       if (msg.record) c.records.ingest(msg.record, msg.sender);
-      if (!msg.reply) c.messenger.sendHello(from, true, !!msg.record);
+      if (!msg.reply) {
+        c.messenger.sendHello(from, true, !!msg.record);
+        c.paths.pingBack(sender, from);
+      }
       c.sync.compare(sender, msg.digest, from);
     },
     dig: (msg, _sender, from) => this.core.sync.dig(msg, from),
@@ -281,6 +296,11 @@ export class Mesh {
   handleDatagram(buf: Buffer, len: number, from: Endpoint): void {
     if (this.left) return; // stopping: a hello answered now would bring our path back on their side
     const c = this.core;
+    // Never learn an endpoint inside an overlay: that member is reached through some tunnel.
+    if (c.isOverlay(from.address)) {
+      c.counters.discoveryRejected++;
+      return;
+    }
     if (buf[0] === MSG_RELAY_TO || buf[0] === MSG_RELAY_FROM) {
       c.relay.handle(buf, len, from);
       return;
@@ -295,12 +315,12 @@ export class Mesh {
     if (c.members.get(msg.sender)?.removed) return;
     if (msg.type === 'bye') {
       const m = c.members.get(msg.sender);
-      if (m) c.paths.lostMember(m);
+      if (m) c.paths.lostMember(m, true);
       return;
     }
     const sender = c.member(msg.sender);
     sender.hard = msg.hard;
-    c.paths.markDirect(sender, from);
+    c.paths.heard(sender, from);
     c.paths.noteSeen(msg.seenAs, msg.sender);
     (this.handlers[msg.type] as Handler<typeof msg.type>)(msg as never, sender, from);
   }
@@ -373,7 +393,7 @@ export class Mesh {
     }
     if (
       (m.rec && m.rec.v < c.wallNow - MESH_RECORD_MAX_AGE) ||
-      (!m.rec && c.now - m.lastDirect > MESH_PATH_TIMEOUT)
+      (!m.rec && c.now - m.lastHeard > MESH_PATH_TIMEOUT)
     ) {
       c.forget(m);
       return;

@@ -53,7 +53,7 @@ export class Messenger {
   sendHello(to: Endpoint, reply: boolean, withRecord: boolean, broadcast = false): void {
     const c = this.core;
     c.digests.compute();
-    c.paths.helloSent(to, reply, broadcast);
+    if (!reply && !broadcast) c.paths.helloSent(to);
     this.send(
       { type: 'hello', digest: c.digests.root, reply, ...(withRecord ? { record: c.records.self } : {}) },
       to,

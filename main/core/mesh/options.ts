@@ -1,6 +1,7 @@
 // How a Mesh is set up, and what it tells its owner.
 
 import type { Endpoint } from '../device';
+import type { Cidr } from '../ip';
 import type { NetworkKeys } from './addresses';
 import type { PathKind } from './members';
 import type { MemberRecord } from './records';
@@ -26,6 +27,11 @@ export interface MeshOptions {
   acceptRoute?: (route: string, key: string) => boolean;
   /** Our local endpoints (interface addresses with the listen port), refreshed by the caller. */
   localEndpoints?: Endpoint[];
+  /**
+   * Address ranges that are overlays (besides 100.64.0.0/10 and this network's IPv6 /48): the node's
+   * other networks, its PeerMesh interfaces' addresses. Never used as endpoints.
+   */
+  overlayRanges?: Cidr[];
   /** When this node first joined the network (wall ms; default now, or what importState restores). */
   joined?: number;
   /**

@@ -12,8 +12,15 @@ import {
   MESH_INTRO_PROBE_GAP,
   MESH_INTRODUCERS,
   MESH_MAX_EXTRA_ENDPOINTS,
+  MESH_ONLINE_WINDOW,
+  MESH_PATH_ACTIVE_FOR,
+  MESH_PATH_DEAD,
+  MESH_PATH_DEAD_PINGS,
+  MESH_PATH_HEARTBEAT,
   MESH_PATH_KEEPALIVE,
   MESH_PATH_TIMEOUT,
+  MESH_PATH_VERIFY,
+  MESH_PING_RETRY,
   MESH_PING_TIMEOUT,
   MESH_PROBE_FAST,
   MESH_PROBE_FAST_FOR,
@@ -52,11 +59,62 @@ export class Paths {
     return this.core.now < this.hardUntil;
   }
 
-  /** A sealed message from `m` arrived from `from`: that is a working direct path. */
-  markDirect(m: Member, from: Endpoint): void {
+  /**
+   * A sealed message from `m` arrived from `from`: the member is alive, and the way from it to us
+   * works. Only on its confirmed direct endpoint does that keep the path: a path is direct once a
+   * hello we sent on it is answered (confirmDirect), since a way that works only towards us (a
+   * firewall dropping our side) must not carry our traffic.
+   */
+  heard(m: Member, from: Endpoint): void {
+    const c = this.core;
+    m.lastHeard = c.now;
+    if (m.direct && sameEndpoint(m.direct, from)) {
+      m.lastDirect = c.now;
+      return;
+    }
+    const text = endpointText(from);
+    if (m.heardFrom === text) return;
+    if (m.heardFrom && c.byHeard.get(m.heardFrom) === m.key) c.byHeard.delete(m.heardFrom);
+    m.heardFrom = text;
+    c.byHeard.set(text, m.key);
+  }
+
+  /**
+   * A hello that is not an answer arrived from `from`: we answer it (the caller), and unless that is
+   * our confirmed direct path we ask for an answer too, which confirms the path on our side.
+   */
+  pingBack(m: Member, from: Endpoint): void {
+    const c = this.core;
+    if (m.direct && sameEndpoint(m.direct, from) && c.now - m.lastPong < MESH_PATH_TIMEOUT) return;
+    if (m.pingsOut && c.now - m.pingAt < MESH_PING_RETRY) return;
+    this.ping(m, from, false);
+  }
+
+  /** A hello that asks for an answer (a ping) goes to `to`, one of `m`'s endpoints. */
+  ping(m: Member, to: Endpoint, withRecord: boolean): void {
+    const c = this.core;
+    c.messenger.sendHello(to, false, withRecord);
+    this.pinged(m);
+  }
+
+  /** Note a ping round to `m` (one or several endpoints at once). */
+  private pinged(m: Member): void {
+    const c = this.core;
+    if (!m.pingsOut) m.unansweredSince = c.now;
+    m.pingsOut++;
+    m.pingAt = c.now;
+  }
+
+  /** A hello of ours was answered from `from` (a pong): that is a working direct path, both ways. */
+  confirmDirect(m: Member, from: Endpoint): void {
     const c = this.core;
     c.hot.add(m);
     m.lastDirect = c.now;
+    m.lastHeard = c.now;
+    m.lastPong = c.now;
+    m.pingsOut = 0;
+    m.unansweredSince = 0;
+    m.pingAt = 0;
     if (!sameEndpoint(m.direct, from)) {
       if (m.direct) c.byEndpoint.delete(endpointText(m.direct));
       m.direct = { address: from.address, port: from.port };
@@ -71,13 +129,37 @@ export class Paths {
     this.setPath(m, 'direct', null);
   }
 
-  /** The member's direct path timed out, or it said goodbye: no path until it is heard again. */
-  lostMember(m: Member): void {
-    if (m.direct) this.core.byEndpoint.delete(endpointText(m.direct));
+  /**
+   * The member's direct path stopped answering, timed out, or the member said goodbye (`bye`: it is
+   * offline at once): no direct path until a hello on one is answered again. A path that died while
+   * the member is wanted makes the scan take a relay at once.
+   */
+  lostMember(m: Member, bye = false): void {
+    const c = this.core;
+    if (m.direct) c.byEndpoint.delete(endpointText(m.direct));
     m.direct = null;
     m.lastDirect = 0;
     m.probingSince = 0;
+    m.pingsOut = 0;
+    m.unansweredSince = 0;
+    m.pingAt = 0;
+    m.directLostAt = bye ? 0 : c.now;
+    if (bye) m.lastHeard = 0;
+    // Its WireGuard packets through a relay may move the peer off the dead path at once.
+    const peer = c.device.getPeer(m.key);
+    if (peer) peer.preferDirectUntil = 0;
     this.setPath(m, 'none', null);
+  }
+
+  /**
+   * Whether the member answered us within MESH_ONLINE_WINDOW: on a direct path (which is direct only
+   * while our hellos on it are answered), or through a relay (its tunnel's packets).
+   */
+  online(m: Member): boolean {
+    if (m.removed || !m.rec || !m.lastHeard) return false;
+    if (m.path === 'direct') return true;
+    // Not direct: heard since its direct path died (through the relay, or its own probes), lately.
+    return m.lastHeard > m.directLostAt && this.core.now - m.lastHeard < MESH_ONLINE_WINDOW;
   }
 
   setPath(m: Member, kind: PathKind, via: string | null): void {
@@ -88,25 +170,28 @@ export class Paths {
     this.core.emit({ type: 'path', key: m.key, name: m.name, kind, endpoint: ep, via });
   }
 
-  /** A hello from a member: an answer to ours on its direct path gives the round-trip time. */
-  helloAnswered(sender: Member, reply: boolean): void {
+  /**
+   * An answer to one of our hellos arrived from `from`: the path works both ways. With exactly one
+   * ping outstanding, the time since it left is the round-trip time (with several, we cannot tell
+   * which one this answers).
+   */
+  helloAnswered(sender: Member, from: Endpoint): void {
     const c = this.core;
-    if (reply && sender.pingAt && c.now - sender.pingAt < MESH_PING_TIMEOUT) {
+    if (sender.pingsOut === 1 && sender.pingAt && c.now - sender.pingAt < MESH_PING_TIMEOUT) {
       sender.rtt = c.now - sender.pingAt;
+      sender.rttAt = c.now;
       c.emit({ type: 'rtt', key: sender.key, ms: sender.rtt });
     }
-    if (reply) sender.pingAt = 0;
+    this.confirmDirect(sender, from);
   }
 
-  /** A hello is going to `to`: note when (keepalives) and start a round-trip measurement. */
-  helloSent(to: Endpoint, reply: boolean, broadcast: boolean): void {
+  /** A hello is going to `to`: note when (keepalives). */
+  helloSent(to: Endpoint): void {
     const c = this.core;
     const key = c.byEndpoint.get(endpointText(to));
     if (!key) return;
     const m = c.members.get(key);
-    if (!m) return;
-    m.lastHelloSent = c.now;
-    if (!reply && !broadcast && (!m.pingAt || c.now - m.pingAt >= MESH_PING_TIMEOUT)) m.pingAt = c.now;
+    if (m) m.lastHelloSent = c.now;
   }
 
   /**
@@ -116,7 +201,8 @@ export class Paths {
    */
   noteSeen(seen: string, reporter: string): void {
     const c = this.core;
-    if (!seen || !parseEndpointText(seen)) return;
+    const at = seen ? parseEndpointText(seen) : null;
+    if (!at || c.isOverlay(at.address)) return;
     this.seenBy.set(reporter, { seen, at: c.now });
     if (seen === c.publicEndpoint) return;
     for (const [k, r] of this.seenBy) {
@@ -163,14 +249,52 @@ export class Paths {
     }
   }
 
-  /** The scan, a member with a direct path: keepalives for paths we want, news to everyone. */
+  /**
+   * The scan, a member with a direct path: pings on the paths we want (every MESH_PATH_HEARTBEAT while
+   * traffic flows, MESH_PATH_KEEPALIVE when idle; an unanswered one again every MESH_PING_RETRY),
+   * news to everyone. A wanted path whose pings went unanswered for MESH_PATH_DEAD is dead; one we do
+   * not want lives while the member's messages arrive on it (MESH_PATH_TIMEOUT).
+   */
   keepAlive(m: Member, wanted: boolean, announce: boolean): void {
     // (Measured at 1,000 nodes: news to only a few of them, or unanswered news, left records
     // unconverged for 19 s or over a minute instead of seconds: the answer carries the other
     // side's digest, so both sides compare.)
     const c = this.core;
-    if (announce || (wanted && c.now - Math.max(m.lastHelloSent, m.lastDirect) >= MESH_PATH_KEEPALIVE))
-      c.messenger.sendHello(m.direct!, false, false);
+    if (m.pingsOut && c.now - m.pingAt < MESH_PING_TIMEOUT) {
+      if (wanted && m.pingsOut >= MESH_PATH_DEAD_PINGS && c.now - m.unansweredSince >= MESH_PATH_DEAD) {
+        this.lostMember(m);
+        return;
+      }
+      if (wanted && c.now - m.pingAt >= MESH_PING_RETRY) {
+        this.ping(m, m.direct!, false);
+        return;
+      }
+    }
+    const active = c.now - m.lastActive < MESH_PATH_ACTIVE_FOR;
+    if (announce || (wanted && (active ? this.heartbeatDue(m) : this.keepaliveDue(m))))
+      this.ping(m, m.direct!, false);
+  }
+
+  private heartbeatDue(m: Member): boolean {
+    return this.core.now - Math.max(m.pingAt, m.lastPong) >= MESH_PATH_HEARTBEAT;
+  }
+
+  /**
+   * An idle path: one side of the pair (the smaller key) pings every MESH_PATH_KEEPALIVE; the other
+   * answers, and pings itself only when those pings stop (MESH_PATH_KEEPALIVE + MESH_PING_RETRY × 5
+   * without a message on the path) and every MESH_PATH_VERIFY (its own side of the path: a firewall
+   * dropping only its datagrams). Both sides pinging every 20 s cost half as much control traffic
+   * again in a quiet mesh (measured in the simulator: 114 instead of 75 bytes per node per second at
+   * 10 nodes; this way 79).
+   */
+  private keepaliveDue(m: Member): boolean {
+    const c = this.core;
+    const since = c.now - Math.max(m.pingAt, m.lastPong);
+    if (c.selfKey < m.key) return since >= MESH_PATH_KEEPALIVE;
+    return (
+      since >= MESH_PATH_VERIFY ||
+      (since >= MESH_PATH_KEEPALIVE && c.now - m.lastDirect >= MESH_PATH_KEEPALIVE + 5 * MESH_PING_RETRY)
+    );
   }
 
   /** The scan, a wanted member without a direct path: probe it, or ask for an introduction. */
@@ -211,7 +335,8 @@ export class Paths {
     }
     // Our record rides on the first two probes only (the member usually has it already, from an
     // introduction or the record sync; a probe that opens the path gets it answered anyway).
-    for (const t of targets) c.messenger.sendHello(t, false, m.probes < 2);
+    for (const t of targets) if (!c.isOverlay(t.address)) c.messenger.sendHello(t, false, m.probes < 2);
+    this.pinged(m);
     m.probes++;
     if (!hopeless) this.askIntroduction(m);
   }
@@ -295,7 +420,8 @@ export class Paths {
     const m = c.members.get(msg.record.k);
     if (!m?.rec || m.rec.k !== msg.record.k) return;
     m.reachedBy = withKey(m.reachedBy, msg.sender);
-    const at = msg.seenAt ? parseEndpointText(msg.seenAt) : null;
+    const seenAt = msg.seenAt ? parseEndpointText(msg.seenAt) : null;
+    const at = seenAt && !c.isOverlay(seenAt.address) ? seenAt : null;
     const fresh = !!at && !m.extra.some((e) => sameEndpoint(e, at));
     if (fresh) m.extra = [at, ...m.extra].slice(0, MESH_MAX_EXTRA_ENDPOINTS);
     m.hard = msg.introducedHard;

@@ -72,10 +72,17 @@ export class Relay {
     if (len < RELAY_HEADER_SIZE + 1) return;
     const inner = buf[RELAY_HEADER_SIZE];
     if (inner < MSG_INITIATION || inner > MSG_TRANSPORT) return; // only WireGuard messages travel relayed
-    // The datagram must come from a member's confirmed direct endpoint.
-    const senderKey = c.byEndpoint.get(endpointText(from));
+    // The datagram must come from a member's confirmed direct endpoint, or (frames to relay) from
+    // where its sealed messages arrive: it may reach us before our ping there is answered.
+    const text = endpointText(from);
+    let senderKey = c.byEndpoint.get(text);
+    let heard = false;
+    if (!senderKey && buf[0] === MSG_RELAY_TO) {
+      senderKey = c.byHeard.get(text);
+      heard = true;
+    }
     const sender = senderKey ? c.members.get(senderKey) : undefined;
-    if (!sender?.rec || c.now - sender.lastDirect > MESH_PATH_TIMEOUT) {
+    if (!sender?.rec || c.now - (heard ? sender.lastHeard : sender.lastDirect) > MESH_PATH_TIMEOUT) {
       c.counters.relayDropped++;
       return;
     }
@@ -97,7 +104,12 @@ export class Relay {
       const src = c.members.get(otherKey);
       if (!src?.rec) return;
       const payload = buf.subarray(RELAY_HEADER_SIZE, len);
+      // The far end answered through the relay when the device took its packet as authentic (a
+      // relayed path is only as alive as that): that keeps it online.
+      const peer = this.device.getPeer(src.key);
+      const before = peer ? peer.stats.rxPackets + peer.stats.lastHandshake : 0;
       this.device.handleDatagram(payload, payload.length, this.endpoint(from, src.keyBytes));
+      if (peer && peer.stats.rxPackets + peer.stats.lastHandshake !== before) src.lastHeard = c.now;
     }
   }
 
@@ -107,9 +119,18 @@ export class Relay {
    */
   fallback(m: Member, peer: Peer | undefined): void {
     const c = this.core;
-    if (m.path !== 'relayed' && (c.now - m.probingSince >= MESH_RELAY_AFTER || c.paths.directUnlikely(m)))
+    // A direct path that just died (its hellos unanswered) takes the relay at once.
+    const justLost = m.directLostAt > 0 && c.now - m.directLostAt < MESH_RELAY_AFTER;
+    if (
+      m.path !== 'relayed' &&
+      (c.now - m.probingSince >= MESH_RELAY_AFTER || justLost || c.paths.directUnlikely(m))
+    )
       this.tryRelay(m);
-    else if (m.path === 'relayed' && m.relay && peer && !peer.current && peer.staged.length > 0) {
+    else if (m.path === 'relayed' && peer && peer.endpoint?.kind !== 'relay') {
+      // Its WireGuard packets on a direct way moved the peer back (WireGuard roaming), but our hellos
+      // there go unanswered: traffic stays on the relay until a probe confirms a direct path.
+      this.tryRelay(m);
+    } else if (m.path === 'relayed' && m.relay && peer && !peer.current && peer.staged.length > 0) {
       // Packets wait and no handshake got through this relay (gone, or it does not reach the
       // member): try the next one.
       if (c.now - m.relaySince >= MESH_RELAY_RETRY) {
