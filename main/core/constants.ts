@@ -53,6 +53,11 @@ export const MAX_TIMER_HANDSHAKES = REKEY_ATTEMPT_TIME / REKEY_TIMEOUT;
 export const REKEY_TIMEOUT_JITTER_MAX = 334;
 /** A responder accepts at most one initiation per peer in this interval (50 per second). */
 export const HANDSHAKE_INITIATION_RATE = 1_000 / 50;
+/**
+ * Peer keys whose newest initiation timestamp the device remembers beyond the peer's own lifetime
+ * (idle drops, removal, restarts through the node's state file): the least recently used go first.
+ */
+export const INITIATION_TIMESTAMPS_MAX = 4_096;
 /** Counters are JavaScript numbers: we stop (and rekey) long before 2^53. */
 export const MAX_SAFE_COUNTER = Number.MAX_SAFE_INTEGER - 2 ** 13;
 

@@ -49,6 +49,7 @@ import {
   timestampIsNewer,
 } from './handshake';
 import { IndexTable } from './index-table';
+import { InitiationTimestamps, replayedBeforePeer } from './initiation-timestamps';
 import { type Cidr, ipPacketLength } from './ip';
 import { Keypair } from './keypair';
 import {
@@ -180,6 +181,11 @@ export class Device {
   private readonly ring: Buffer;
   private ringPos = 0;
   private readonly load = new HandshakeLoad();
+  /**
+   * Newest initiation timestamp per peer key, beyond the peers' lifetime (initiation-timestamps.ts):
+   * the node saves it (export()) and hands it to the next Device (import()).
+   */
+  readonly initiationTimestamps = new InitiationTimestamps();
 
   constructor(
     private readonly io: DeviceIO,
@@ -525,13 +531,19 @@ export class Device {
     const begun = beginConsumeInitiation(this.identity, init);
     const remote = begun ? Buffer.from(begun.remoteStatic).toString('base64') : '';
     let peer = begun && this.peers.get(remote);
+    // A replay for a key without a peer (dropped idle, or before a restart) adds no peer.
+    const ts = this.initiationTimestamps;
+    if (begun && !peer && replayedBeforePeer(ts, this.identity, begun.remoteStatic, remote, begun, init)) {
+      this.counters.replayed++;
+      return;
+    }
     if (begun && !peer && this.delegate.unknownPeer(remote)) peer = this.peers.get(remote);
     const done = begun && peer && finishConsumeInitiation(begun, peer.keys, init);
     if (!peer || !done) {
       this.counters.invalid++;
       return;
     }
-    if (!timestampIsNewer(done.timestamp, peer.lastTimestamp)) {
+    if (!timestampIsNewer(done.timestamp, peer.lastTimestamp) || !ts.isNewer(remote, done.timestamp)) {
       this.counters.replayed++;
       return;
     }
@@ -540,6 +552,7 @@ export class Device {
       return;
     }
     peer.lastTimestamp = done.timestamp;
+    ts.record(remote, done.timestamp);
     peer.lastInitiationConsumed = this.now;
 
     // Our own initiation, if one is in flight, stays valid: when both sides initiate at the same

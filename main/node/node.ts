@@ -32,6 +32,7 @@ import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
 import { decodeKey, generatePrivateKey, publicKeyOf, readKeyFile, writeKeyFile } from './identity';
 import { type Logger, shortKey } from './log';
 import { MetricsFeed } from './metrics-feed';
+import { TimestampsFile } from './timestamps-file';
 
 export interface PeerStatus {
   publicKey: string;
@@ -131,6 +132,7 @@ export class PeerMeshNode {
   private saveTimer: NodeJS.Timeout | null = null;
   private readonly up = new Set<string>();
   private mesh: Mesh | null = null;
+  private timestamps: TimestampsFile | null = null;
   private invites: Invites | null = null;
   private addresses: string[] = [];
   private stopping = false;
@@ -229,6 +231,9 @@ export class PeerMeshNode {
 
     const node = new PeerMeshNode(cfg, log, privateKey);
     node.addresses = addressList;
+    // Replayed initiations stay refused across restarts (initiation-timestamps.ts).
+    node.timestamps = new TimestampsFile(cfg.stateDir, node.device.initiationTimestamps, log);
+    node.timestamps.load();
     if (net && cfg.network) {
       const bootstrap: Endpoint[] = [];
       for (const b of cfg.network.bootstrap) {
@@ -393,6 +398,7 @@ export class PeerMeshNode {
       node.mesh?.setTime(performance.now(), Date.now());
       node.metrics.sample();
       node.updateOnline();
+      node.timestamps?.save();
     }, 1000);
     log.info(
       `up: interface ${tun.info.ifname} (mtu ${tun.info.mtu}) ${addressList.join(' ') || '(no addresses)'}, ` +
@@ -951,6 +957,7 @@ export class PeerMeshNode {
       await new Promise((r) => setTimeout(r, 20)); // let the goodbyes leave the socket
     }
     this.udp.close();
+    this.timestamps?.save(); // after the socket closed: nothing newer can arrive
     const tun = this.tun;
     this.tun = null;
     if (tun) {
