@@ -179,6 +179,14 @@ export const MESH_INTRODUCERS = 3;
 export const MESH_MAX_EXTRA_ENDPOINTS = 4;
 /** LAN broadcast addresses a hello goes to. */
 export const MESH_MAX_LAN_TARGETS = 8;
+/**
+ * Re-signing our record because of what members told us (a newer copy of our own record, an older
+ * join time, where members see us): at most MESH_PEER_RESIGN_BURST at once, then one per
+ * MESH_PEER_RESIGN_INTERVAL; a re-sign beyond that waits its turn. So no member can make a node sign
+ * (and the whole network fetch) a new record at will.
+ */
+export const MESH_PEER_RESIGN_BURST = 3;
+export const MESH_PEER_RESIGN_INTERVAL = 20_000;
 /** Records dated further ahead of our wall clock than this are refused. */
 export const MESH_RECORD_MAX_FUTURE = 24 * 3600_000;
 /** Longest member name in a record, characters. */

@@ -4,10 +4,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sodium from 'sodium-native';
 import nacl from 'tweetnacl';
-import { MSG_MESH } from '../../main/core/constants';
+import {
+  MESH_MAX_MESSAGE,
+  MESH_PEER_RESIGN_BURST,
+  MESH_PEER_RESIGN_INTERVAL,
+  MESH_WIRE_VERSION,
+  MSG_MESH,
+} from '../../main/core/constants';
 import { type MeshEvent, memberAddresses, networkKeys } from '../../main/core/mesh';
 import type { Core } from '../../main/core/mesh/core';
-import { ipv4Packet, type SimDatagram, SimNet, type SimNode } from '../lib/sim';
+import { type Body, encodeMessage } from '../../main/core/mesh/wire';
+import { sealJson } from '../../main/core/sealed';
+import { ipv4Packet, type SimDatagram, SimNet, type SimNode, seededRandom } from '../lib/sim';
 
 const secret = new TextEncoder().encode('correct horse battery staple');
 const net0 = networkKeys('home', secret);
@@ -380,6 +388,80 @@ describe('mesh records', () => {
     sender.send({ type: 'recs', records: [newer] }, b.endpoint);
     net.run();
     assert.equal(b.mesh!.members.get(a.device.publicKeyB64)!.rec, now);
+  });
+});
+
+describe('mesh: no re-signing on demand', () => {
+  /**
+   * A discovery message from member `from` to `to`, sealed with the network key, with an envelope the
+   * member chose (a member holds the key: it can say anything a hello says).
+   */
+  const forge = (
+    net: SimNet,
+    from: SimNode,
+    to: SimNode,
+    body: Body,
+    seenAs: string,
+    rnd: (n: number) => Uint8Array,
+  ) => {
+    const text = encodeMessage(body, {
+      sentAt: net.wall(),
+      sender: from.device.publicKeyB64,
+      seenAs,
+      hard: false,
+    });
+    const bytes = sealJson(net0.discoveryKey, MSG_MESH, MESH_WIRE_VERSION, text, rnd, {
+      max: MESH_MAX_MESSAGE,
+    })!;
+    net.queue.push({ from: from.endpoint, to: to.endpoint, bytes, at: net.now, sender: from });
+    net.run();
+  };
+  /** Count the versions of `n`'s own record while `f` runs. */
+  const versions = (n: SimNode) => {
+    const seen = new Set<number>([n.mesh!.record.v]);
+    return { note: () => seen.add(n.mesh!.record.v), count: () => seen.size - 1 };
+  };
+
+  it('a member sending a node its own current record back 50 times makes it sign nothing', () => {
+    const net = new SimNet();
+    const [a, , c] = chain(net, 3);
+    net.advance(3000);
+    const v = versions(a);
+    const rnd = seededRandom(77);
+    const seen = `${a.endpoint.address}:${a.endpoint.port}`;
+    for (let i = 0; i < 50; i++) {
+      // The newest record of a's the member holds (it spreads to every member).
+      forge(net, c, a, { type: 'recs', records: [a.mesh!.record] }, seen, rnd);
+      forge(net, c, a, { type: 'hello', digest: 'x', reply: true, record: a.mesh!.record }, seen, rnd);
+      net.advance(100);
+      v.note();
+    }
+    assert.equal(v.count(), 0, `${v.count()} re-signs`);
+  });
+
+  it('a member flipping where it sees a node re-signs its record at most at the rate limit, and the last word is published', () => {
+    const net = new SimNet();
+    const [a, c] = chain(net, 2); // c is the only member telling a where it is seen
+    net.advance(3000);
+    const v = versions(a);
+    const rnd = seededRandom(78);
+    const flips = 60;
+    const t0 = net.now;
+    for (let i = 0; i < flips; i++) {
+      const seen = `203.0.113.${1 + (i % 2)}:4000`;
+      forge(net, c, a, { type: 'hello', digest: 'x', reply: true }, seen, rnd);
+      net.advance(100);
+      v.note();
+    }
+    const allowed = MESH_PEER_RESIGN_BURST + Math.floor((net.now - t0) / MESH_PEER_RESIGN_INTERVAL) + 1;
+    assert.equal(a.mesh!.publicEndpoint, '203.0.113.2:4000');
+    assert.ok(
+      v.count() <= allowed,
+      `${v.count()} re-signs for ${flips} flips in ${net.now - t0} ms (allowed ${allowed})`,
+    );
+    // The deferred re-sign is not lost: within an interval the record says where a is seen now.
+    net.advance(MESH_PEER_RESIGN_INTERVAL + 1000);
+    assert.ok(a.mesh!.record.e.includes('203.0.113.2:4000'), a.mesh!.record.e.join(' '));
   });
 });
 
