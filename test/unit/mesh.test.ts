@@ -532,6 +532,36 @@ describe('mesh record digests', () => {
 });
 
 describe('mesh removal', () => {
+  it('only a current member may remove: a removal signed by a key with no record is refused and counted', () => {
+    const net = new SimNet();
+    const nodes = chain(net, 4);
+    net.advance(3000);
+    const [a, b, , d] = nodes;
+    const dKey = d.device.publicKeyB64;
+    // x holds the network secret (say, an old invitation's) but has no record: it never joined.
+    const x = net.add('x', key(40), 40);
+    x.joinMesh(net0, [], 41);
+    assert.ok(x.mesh!.remove(dKey));
+    const removal = x.mesh!.exportState().removals[0];
+    assert.equal(removal.rm, x.device.publicKeyB64);
+    // Also a removal of the receiver itself.
+    assert.ok(x.mesh!.remove(a.device.publicKeyB64));
+    const ofA = x.mesh!.exportState().removals.find((r) => r.k === a.device.publicKeyB64)!;
+    for (const to of [a, b]) coreOf(x).messenger.sendRecords([removal, ofA], to.endpoint);
+    net.advance(3000);
+    for (const n of nodes.slice(0, 3)) {
+      assert.ok(!n.mesh!.members.get(dKey)?.removed, `${n.name} took a non-member's removal`);
+      assert.ok(n.mesh!.members.get(dKey)?.rec);
+    }
+    assert.equal(a.mesh!.removedSelf, null);
+    assert.ok(a.mesh!.counters.removalsRefused >= 2, `a refused ${a.mesh!.counters.removalsRefused}`);
+    assert.ok(b.mesh!.counters.removalsRefused >= 1);
+    // A member's removal still works, everywhere.
+    assert.ok(b.mesh!.remove(dKey));
+    net.advance(3000);
+    for (const n of nodes.slice(0, 3)) assert.ok(n.mesh!.members.get(dKey)?.removed, `${n.name}`);
+  });
+
   it('a removed member reaches no one, also after everyone restarts, and cannot be re-added', () => {
     const net = new SimNet();
     let nodes = chain(net, 5);

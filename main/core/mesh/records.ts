@@ -200,10 +200,13 @@ export class Records {
     );
   }
 
-  /** Take a record (or removal) we were sent; true when it was new information. */
-  ingest(r: unknown, from: string | null): boolean {
+  /**
+   * Take a record (or removal) we were sent; true when it was new information. `saved`: from our own
+   * state file (a removal there was checked when it came, and holds even if its remover has gone since).
+   */
+  ingest(r: unknown, from: string | null, saved = false): boolean {
     if (typeof r !== 'object' || r === null) return false;
-    if ('rm' in r) return this.ingestRemoval(r);
+    if ('rm' in r) return this.ingestRemoval(r, saved);
     const c = this.core;
     const key = (r as MemberRecord).k;
     if (c.members.get(key)?.removed) return false;
@@ -254,7 +257,7 @@ export class Records {
     return true;
   }
 
-  private ingestRemoval(r: object): boolean {
+  private ingestRemoval(r: object, saved = false): boolean {
     const c = this.core;
     const x = r as Removal;
     if (
@@ -267,6 +270,14 @@ export class Records {
       !SIG_RE.test(x.s)
     )
       return false;
+    // Only a current member may remove (ourselves included): a key with a valid record, not removed.
+    // This holds for a removal of us too. A removal that arrives before its remover's record comes
+    // again with the record sync; one from our own state file was checked when it came.
+    const remover = c.members.get(x.rm);
+    if (!saved && x.rm !== c.selfKey && (!remover?.rec || remover.removed)) {
+      c.counters.removalsRefused++;
+      return false;
+    }
     if (x.k === c.selfKey) {
       // We were removed. Stop taking part; members ignore us anyway.
       if (!this.removedSelf && this.validRemoval(x)) {
@@ -278,7 +289,7 @@ export class Records {
     const known = c.members.get(x.k);
     if (known?.removed) return false;
     if (!known && c.members.size >= MESH_MAX_MEMBERS) return false;
-    if (c.members.get(x.rm)?.removed || !this.validRemoval(x)) {
+    if (remover?.removed || !this.validRemoval(x)) {
       c.counters.recordsRejected++;
       return false;
     }
