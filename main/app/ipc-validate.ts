@@ -1,9 +1,11 @@
 // Every IPC message from a renderer is checked here, in the main process, before it reaches the
 // Control API: it must come from our window's main frame showing our own renderer page, be at most
 // MAX_MESSAGE_BYTES as JSON, and be a valid request (parseRequest: the same schemas as every
-// transport). A bad message gets a structured error reply; nothing here throws.
+// transport). A bad message gets a structured error reply, a handler's error the code every
+// transport gives it (toApiError in api.ts, through dispatch.ts's run); nothing here throws.
 // Pure (no Electron at run time): main.ts describes the sender with plain values.
 import { type ApiError, MAX_MESSAGE_BYTES, type MethodName, parseRequest } from '../control/api';
+import { run } from '../control/dispatch';
 
 /** The IPC channel of calls (invoke) and of events (send). */
 export const CALL_CHANNEL = 'peermesh:call';
@@ -137,15 +139,6 @@ export function checkIpcMessage(
   }
 }
 
-/** A thrown error as the API's {code, message} (ManagerError carries a code). */
-export function toApiError(e: unknown): ApiError {
-  const o = (typeof e === 'object' && e !== null ? e : {}) as { code?: unknown; message?: unknown };
-  const code = typeof o.code === 'string' && /^[a-z_]{1,32}$/.test(o.code) ? o.code : 'failed';
-  const message =
-    typeof o.message === 'string' && o.message ? o.message.slice(0, 2000) : String(e).slice(0, 2000);
-  return { code, message };
-}
-
 /** Checks a message and, when it passes, calls `handler`; always resolves with a reply. */
 export async function handleIpcCall(
   sender: SenderInfo,
@@ -156,9 +149,7 @@ export async function handleIpcCall(
 ): Promise<IpcReply> {
   const c = checkIpcMessage(sender, trusted, policy, raw);
   if (!c.ok) return { ok: false, error: c.error };
-  try {
-    return { ok: true, result: await handler(c.method, c.params) };
-  } catch (e) {
-    return { ok: false, error: toApiError(e) };
-  }
+  // the same run as the unix socket's and the WebSocket's: a thrown error mapped by toApiError
+  const r = await run(c.id, () => handler(c.method, c.params));
+  return 'error' in r ? { ok: false, error: r.error } : { ok: true, result: r.result };
 }

@@ -1,8 +1,14 @@
-// The Control API catalogue: every method a client (CLI over the unix socket, browser over the web UI
-// server's WebSocket, later the desktop app over IPC) may call, with the runtime schema of its
-// params, and the events a node streams. Each transport hands raw messages to parseRequest() and
-// calls the handler only with what it returns. The renderer imports the types only.
+// The Control API contract: every method a client (CLI over the unix socket, browser over the web UI
+// server's WebSocket, the desktop app over Electron IPC) may call, with the runtime schema of its
+// params, its result type and the error codes it may answer with; the error codes and the one mapping
+// of a thrown error to them (toApiError); and the events a node streams. Each transport hands raw
+// messages to parseRequest() and calls the handler only with what it returns. The renderer imports
+// the types only. This file knows nothing of the node: the node implements NodeHandlers from it.
+
 import { MESH_MAX_ROUTES } from '../core/constants';
+import type { PathKind } from '../core/mesh/path-kind';
+import { NETWORK_NAME_RE } from '../core/names';
+import type { PeerSeries, PeerSummary } from '../metrics/types';
 import {
   arr,
   bool,
@@ -27,7 +33,7 @@ const peer = str({ min: 1, max: 100, what: 'a member (key, name or overlay IPv4)
 const networkName = str({
   min: 1,
   max: 63,
-  pattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
+  pattern: NETWORK_NAME_RE,
   what: 'a network name (letters, digits, - and _)',
 });
 /** A node name: a DNS label. */
@@ -55,54 +61,102 @@ const settingsShape = {
   notifyErrors: optional(bool()),
 };
 
+/** Codes beyond the ones every method may answer with (COMMON_ERRORS). */
+const FAILS = ['failed'] as const;
+const NEVER = [] as const;
+
+/**
+ * Every method: its kind, who serves it, the schema of its params and the error codes it may answer
+ * with besides COMMON_ERRORS. `served`: 'node' = the node (PeerMeshNode) implements it and the app's
+ * NodeManager forwards it to the node's worker; 'app' = the NodeManager's own (the profile, the
+ * connection, logs); 'each' = whoever receives it answers (a bare node's unix socket too).
+ * The result of each method is `Results[M]` below.
+ */
 export const METHODS = {
   // queries
-  status: { kind: 'query', params: obj({}) },
-  ping: { kind: 'query', params: obj({}) },
+  status: { kind: 'query', served: 'node', errors: FAILS, params: obj({}) },
+  ping: { kind: 'query', served: 'each', errors: NEVER, params: obj({}) },
   /** The app's state (connection state, network, own addresses): what the toggle and tray show. */
-  state: { kind: 'query', params: obj({}) },
+  state: { kind: 'query', served: 'app', errors: NEVER, params: obj({}) },
   /** One row per member (the peer list), with a 60 s RTT sparkline each. */
-  peers: { kind: 'query', params: obj({}) },
+  peers: { kind: 'query', served: 'node', errors: FAILS, params: obj({}) },
   metrics: {
     kind: 'query',
+    served: 'node',
+    errors: FAILS,
     params: obj({
       peer,
       window: optional(oneOf(60, 900, 3600)),
       points: optional(int({ min: 1, max: 3600 })),
     }),
   },
-  'ping-peer': { kind: 'query', params: obj({ peer }) },
-  settings: { kind: 'query', params: obj({}) },
+  'ping-peer': { kind: 'query', served: 'node', errors: FAILS, params: obj({ peer }) },
+  settings: { kind: 'query', served: 'app', errors: NEVER, params: obj({}) },
   logs: {
     kind: 'query',
+    served: 'app',
+    errors: NEVER,
     params: obj({
       level: optional(oneOf('debug', 'info', 'warn', 'error')),
       limit: optional(int({ min: 1, max: 1000 })),
     }),
   },
   // commands
-  connect: { kind: 'command', params: obj({}) },
-  disconnect: { kind: 'command', params: obj({}) },
-  'create-network': { kind: 'command', params: obj({ name: networkName, nodeName: optional(nodeName) }) },
+  connect: { kind: 'command', served: 'app', errors: FAILS, params: obj({}) },
+  disconnect: { kind: 'command', served: 'app', errors: NEVER, params: obj({}) },
+  'create-network': {
+    kind: 'command',
+    served: 'app',
+    errors: FAILS,
+    params: obj({ name: networkName, nodeName: optional(nodeName) }),
+  },
   join: {
     kind: 'command',
+    served: 'app',
+    errors: FAILS,
     params: obj({ code: str({ min: 10, max: 2000, what: 'a join code' }), nodeName: optional(nodeName) }),
   },
-  leave: { kind: 'command', params: obj({}) },
-  invite: { kind: 'command', params: obj({ expiresSeconds: optional(int({ min: 60, max: 30 * 86400 })) }) },
-  remove: { kind: 'command', params: obj({ peer }) },
+  leave: { kind: 'command', served: 'app', errors: FAILS, params: obj({}) },
+  invite: {
+    kind: 'command',
+    served: 'node',
+    errors: FAILS,
+    params: obj({ expiresSeconds: optional(int({ min: 60, max: 30 * 86400 })) }),
+  },
+  remove: { kind: 'command', served: 'node', errors: FAILS, params: obj({ peer }) },
   /** A local name for a member (only this node shows it); an empty name removes it. */
   rename: {
     kind: 'command',
+    served: 'node',
+    errors: FAILS,
     params: obj({ peer, name: str({ max: 63, what: 'a name of at most 63 characters' }) }),
   },
-  'set-settings': { kind: 'command', params: obj(settingsShape) },
-} as const satisfies Record<string, { kind: 'query' | 'command'; params: Schema<unknown> }>;
+  'set-settings': { kind: 'command', served: 'app', errors: FAILS, params: obj(settingsShape) },
+} as const satisfies Record<
+  string,
+  {
+    kind: 'query' | 'command';
+    served: 'node' | 'app' | 'each';
+    errors: readonly ErrorCode[];
+    params: Schema<unknown>;
+  }
+>;
 
 export type MethodName = keyof typeof METHODS;
 export type Settings = Required<Infer<ReturnType<typeof obj<typeof settingsShape>>>>;
 
 export type Params<M extends MethodName> = Infer<(typeof METHODS)[M]['params']>;
+
+type ServedBy<S> = { [M in MethodName]: (typeof METHODS)[M]['served'] extends S ? M : never }[MethodName];
+/** Methods the node implements and the app forwards to it. */
+export type NodeMethod = ServedBy<'node'>;
+/** Methods a PeerMeshNode answers itself (its unix socket, its worker). */
+export type NodeServed = ServedBy<'node' | 'each'>;
+
+/** The methods the app forwards to the node in its worker (from `served`, not kept by hand). */
+export const NODE_METHODS: ReadonlySet<MethodName> = new Set(
+  (Object.keys(METHODS) as MethodName[]).filter((m) => METHODS[m].served === 'node'),
+);
 
 export interface Request {
   id: number | string;
@@ -110,11 +164,64 @@ export interface Request {
   params?: unknown;
 }
 
-export type ErrorCode = 'bad_request' | 'unknown_method' | 'bad_params' | 'failed' | 'busy' | 'internal';
+// ---- errors -----------------------------------------------------------------------------------
+
+/**
+ * Every error code, on every transport (unix socket, WebSocket, Electron IPC, the node's worker).
+ * The same failure gives the same code whichever way the request came.
+ */
+export const ERROR_CODES = {
+  bad_request:
+    'not a request: not JSON, not an object, no valid id, a method that is not a string, an unknown field',
+  too_large: 'the message is larger than MAX_MESSAGE_BYTES',
+  unknown_method: 'no such method, or the endpoint does not serve it (a node serves only its own methods)',
+  bad_params: "params do not match the method's schema, or a value is refused (a bad join code, settings)",
+  failed: 'the method ran and failed; the message says why (no such member, not connected, ...)',
+  busy: 'too many requests in flight on the connection, or the node did not answer in time',
+  forbidden: 'Electron IPC only: the message did not come from the PeerMesh window',
+  internal: 'the answer could not be sent (a result that is not JSON)',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Codes any method may answer with, whatever it does (the transport's and the dispatcher's). */
+export const COMMON_ERRORS = [
+  'bad_request',
+  'too_large',
+  'unknown_method',
+  'bad_params',
+  'busy',
+  'forbidden',
+  'internal',
+] as const satisfies readonly ErrorCode[];
 
 export interface ApiError {
-  code: ErrorCode | string;
+  code: ErrorCode;
   message: string;
+}
+
+/** A failure a handler means to report with a code of the contract. */
+export class ApiFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The one mapping of a thrown value to the wire's {code, message}, used by every transport: an error
+ * whose `code` is one of ERROR_CODES keeps it (ApiFailure, the app's ManagerError, SchemaError's
+ * bad_params); anything else (a plain Error, an fs error's EACCES) is `failed` with its message.
+ */
+export function toApiError(e: unknown): ApiError {
+  const o = (typeof e === 'object' && e !== null ? e : {}) as { code?: unknown; message?: unknown };
+  const code =
+    typeof o.code === 'string' && Object.hasOwn(ERROR_CODES, o.code) ? (o.code as ErrorCode) : 'failed';
+  const message =
+    typeof o.message === 'string' && o.message ? o.message.slice(0, 2000) : String(e).slice(0, 2000);
+  return { code, message };
 }
 
 export type Response =
@@ -147,15 +254,13 @@ export function parseRequest(raw: unknown): Parsed {
         id,
         error: { code: 'bad_request', message: `unknown field ${JSON.stringify(k.slice(0, 40))}` },
       };
-  if (typeof r.method !== 'string' || !Object.hasOwn(METHODS, r.method))
+  if (typeof r.method !== 'string')
+    return { ok: false, id, error: { code: 'bad_request', message: 'method must be a string' } };
+  if (!Object.hasOwn(METHODS, r.method))
     return {
       ok: false,
       id,
-      error: {
-        code: 'unknown_method',
-        message:
-          `unknown method ${typeof r.method === 'string' ? JSON.stringify(r.method.slice(0, 40)) : ''}`.trim(),
-      },
+      error: { code: 'unknown_method', message: `unknown method ${JSON.stringify(r.method.slice(0, 40))}` },
     };
   const method = r.method as MethodName;
   try {
@@ -169,8 +274,16 @@ export function parseRequest(raw: unknown): Parsed {
 
 // ---- results ----------------------------------------------------------------------------------
 
-export const CONNECTION_STATES = ['disconnected', 'connecting', 'connected', 'error'] as const;
-export type ConnectionState = (typeof CONNECTION_STATES)[number];
+import type { ConnectionState } from './events';
+
+export {
+  type ApiEvent,
+  CONNECTION_STATES,
+  type ConnectionState,
+  EVENTS,
+  type EventName,
+  parseEvent,
+} from './events';
 
 /** `state`: what the connect toggle, the tray and the first-run screen need. */
 export interface AppState {
@@ -196,8 +309,6 @@ export interface AppState {
 
 /** How traffic reaches a member (one type, the mesh's). */
 export type { PathKind } from '../core/mesh/path-kind';
-
-import type { PathKind } from '../core/mesh/path-kind';
 
 /** `peers`: one row of the peer list. */
 export interface PeerRow {
@@ -236,55 +347,110 @@ export interface LogLine {
   message: string;
 }
 
-// ---- events ------------------------------------------------------------------------------------
-
-const pathKind = oneOf('direct', 'relayed', 'none');
-
-export const EVENTS = {
-  member: obj({ type: oneOf('member'), key: str({ max: 44 }), name: str({ max: 63 }) }),
-  removed: obj({
-    type: oneOf('removed'),
-    key: str({ max: 44 }),
-    name: str({ max: 63 }),
-    by: str({ max: 44 }),
-  }),
-  path: obj({
-    type: oneOf('path'),
-    key: str({ max: 44 }),
-    name: str({ max: 63 }),
-    kind: pathKind,
-    endpoint: optional(str({ max: 64 })),
-    via: optional(str({ max: 63 })),
-  }),
-  rtt: obj({ type: oneOf('rtt'), key: str({ max: 44 }), ms: int({ min: 0, max: 600_000 }) }),
-  handshake: obj({ type: oneOf('handshake'), key: str({ max: 44 }) }),
-  error: obj({ type: oneOf('error'), message: str({ max: 512 }) }),
-  /** The connection state changed (what the toggle and the tray show). */
-  state: obj({
-    type: oneOf('state'),
-    state: oneOf(...CONNECTION_STATES),
-    error: optional(str({ max: 512 })),
-  }),
-  /** A member came online (a handshake) or went offline (no session for 3 minutes, or removed). */
-  peer: obj({ type: oneOf('peer'), key: str({ max: 44 }), name: str({ max: 63 }), online: bool() }),
-  log: obj({
-    type: oneOf('log'),
-    time: int({ min: 0 }),
-    level: oneOf('debug', 'info', 'warn', 'error'),
-    message: str({ max: 2000 }),
-  }),
-} as const;
-
-export type EventName = keyof typeof EVENTS;
-export type ApiEvent = { [K in EventName]: Infer<(typeof EVENTS)[K]> }[EventName];
-
-/** Check an event a client received (a client must not trust a stream blindly either). */
-export function parseEvent(raw: unknown): ApiEvent | null {
-  const t = (raw as { type?: unknown } | null)?.type;
-  if (typeof t !== 'string' || !Object.hasOwn(EVENTS, t)) return null;
-  try {
-    return EVENTS[t as EventName].parse(raw, 'event') as ApiEvent;
-  } catch {
-    return null;
-  }
+/** `status`: the node (what `peermesh status` prints). */
+export interface PeerStatus {
+  publicKey: string;
+  endpoint: string | null;
+  allowedIps: string[];
+  /** ISO time of the last completed handshake, or null. */
+  latestHandshake: string | null;
+  rxBytes: number;
+  txBytes: number;
+  rxPackets: number;
+  txPackets: number;
+  persistentKeepalive: number;
+  session: boolean;
 }
+
+export interface NodeStatus {
+  interface: string;
+  ifindex: number;
+  publicKey: string;
+  listenPort: number;
+  addresses: string[];
+  mtu: number;
+  uptimeSeconds: number;
+  peers: PeerStatus[];
+  counters: Record<string, number>;
+  network: {
+    name: string;
+    publicEndpoint: string | null;
+    members: {
+      name: string;
+      publicKey: string;
+      endpoint: string | null;
+      address: string;
+      /** Its name in the hosts file (`pi.home`), when names are on. */
+      dnsName: string | null;
+      /** How traffic reaches the member: direct, relayed (via the member named in `via`), or none yet. */
+      path: PathKind;
+      via: string | null;
+      relay: boolean;
+    }[];
+  } | null;
+  /** Memory of the node process in bytes (process.memoryUsage()). */
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+}
+
+/** `metrics`: one member's summary and series over a window. */
+export interface MetricsResult {
+  peer: string;
+  name: string;
+  path: PathKind;
+  summary: PeerSummary | null;
+  series: PeerSeries | null;
+}
+
+/** `ping-peer`: one RTT probe. */
+export interface PingResult {
+  peer: string;
+  name: string;
+  rttMs: number | null;
+  path: PathKind;
+  via: string | null;
+}
+
+/** `invite`: a join code. */
+export interface InviteResult {
+  code: string;
+  /** ISO 8601 time. */
+  expires: string;
+  endpoints: string[];
+}
+
+/** What each method returns. */
+export interface Results {
+  status: NodeStatus;
+  ping: { pong: boolean };
+  state: AppState;
+  peers: PeerRow[];
+  metrics: MetricsResult;
+  'ping-peer': PingResult;
+  settings: Settings;
+  logs: LogLine[];
+  connect: AppState;
+  disconnect: AppState;
+  'create-network': AppState;
+  join: AppState;
+  leave: AppState;
+  invite: InviteResult;
+  remove: { removed: string; name: string };
+  rename: { peer: string; name: string; alias: string | null };
+  'set-settings': Settings;
+}
+
+export type Result<M extends MethodName> = Results[M];
+
+/** A method's implementation, typed from the contract. */
+export type Handler<M extends MethodName> = (params: Params<M>) => Result<M> | Promise<Result<M>>;
+
+/** A table of implementations, one per method (the app's manager may serve its methods from one). */
+export type Handlers = { [M in MethodName]: Handler<M> };
+
+/** The table a PeerMeshNode serves (its unix socket; the app's worker calls it too). */
+export type NodeHandlers = Pick<Handlers, NodeServed>;
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+/** Compile-time check: every method has a result type, and nothing else has. */
+export type ResultsCoverMethods = Assert<Same<keyof Results, MethodName>>;

@@ -2,21 +2,25 @@
 // directory is 0700 and the socket 0600). Protocol: one JSON object per line.
 //   request  {"id": 1, "method": "status"}
 //   response {"id": 1, "result": {...}}  or  {"id": 1, "error": {"code": "...", "message": "..."}}
-// Every request is validated against the Control API's schemas (api.ts); a bad one gets a structured
-// error, never a crash.
+// Every request is validated against the Control API's schemas (api.ts) and answered through the
+// shared dispatcher (dispatch.ts): a bad one gets a structured error, never a crash, with the same
+// code the WebSocket and Electron IPC give.
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { parseRequest } from './api';
+import { type ApiError, MAX_MESSAGE_BYTES, type NodeHandlers } from './api';
+import { decodeMessage, respond, responseText, type Serve, serveTable } from './dispatch';
 
-export type Handler = (params: unknown) => unknown | Promise<unknown>;
-
-const MAX_LINE = 64 * 1024;
+const MAX_LINE = MAX_MESSAGE_BYTES;
 
 export class ControlServer {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly handlers: Record<string, Handler>) {}
+  private readonly serve: Serve;
+
+  constructor(handlers: Partial<NodeHandlers>) {
+    this.serve = serveTable(handlers);
+  }
 
   async listen(path: string): Promise<void> {
     if (existsSync(path)) {
@@ -45,49 +49,26 @@ export class ControlServer {
     s.setEncoding('utf8');
     s.on('data', (chunk: string) => {
       buf += chunk;
-      if (buf.length > MAX_LINE && !buf.includes('\n')) {
-        this.reply(s, null, { code: 'bad_request', message: `request larger than ${MAX_LINE} bytes` });
+      if (Buffer.byteLength(buf) > MAX_LINE && !buf.includes('\n')) {
+        this.reply(s, null, tooLarge());
         s.end();
         return;
       }
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        if (line.length > MAX_LINE)
-          this.reply(s, null, { code: 'bad_request', message: `request larger than ${MAX_LINE} bytes` });
-        else if (line.trim()) void this.handle(s, line);
+        if (line.trim()) void this.handle(s, line);
       }
     });
   }
 
   private async handle(s: net.Socket, line: string): Promise<void> {
-    let req: unknown;
-    try {
-      req = JSON.parse(line);
-    } catch {
-      this.reply(s, null, { code: 'bad_request', message: 'request is not valid JSON' });
-      return;
-    }
-    const parsed = parseRequest(req);
-    if (!parsed.ok) {
-      this.reply(s, parsed.id, parsed.error);
-      return;
-    }
-    const { id: rid, method, params } = parsed;
-    const handler = Object.hasOwn(this.handlers, method) ? this.handlers[method] : undefined;
-    if (!handler) {
-      this.reply(s, rid, { code: 'unknown_method', message: `this node does not serve ${method}` });
-      return;
-    }
-    try {
-      const result = await handler(params);
-      if (!s.destroyed) s.write(`${JSON.stringify({ id: rid, result })}\n`);
-    } catch (e) {
-      this.reply(s, rid, { code: 'failed', message: (e as Error).message });
-    }
+    const d = decodeMessage(line, MAX_LINE);
+    const res = d.ok ? await respond(d.value, this.serve) : { id: null, error: d.error };
+    if (!s.destroyed) s.write(`${responseText(res)}\n`);
   }
 
-  private reply(s: net.Socket, id: unknown, error: { code: string; message: string }): void {
+  private reply(s: net.Socket, id: null, error: ApiError): void {
     if (!s.destroyed) s.write(`${JSON.stringify({ id, error })}\n`);
   }
 
@@ -101,6 +82,10 @@ export class ControlServer {
       /* gone already */
     }
   }
+}
+
+function tooLarge(): ApiError {
+  return { code: 'too_large', message: `request larger than ${MAX_LINE} bytes` };
 }
 
 function isAlive(path: string): Promise<boolean> {

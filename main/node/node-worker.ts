@@ -5,6 +5,7 @@
 // a crash.
 import { parentPort } from 'node:worker_threads';
 import type { MethodName } from '../control/api';
+import { respond, run, serveTable } from '../control/dispatch';
 import type { NodeConfig } from './config';
 import { collectBuffersPeriodically } from './gc';
 import { Logger } from './log';
@@ -61,24 +62,20 @@ async function start(cfg: NodeConfig): Promise<void> {
   }
 }
 
+/**
+ * One Control API call from the manager: checked against the contract again (the worker trusts no
+ * message) and answered through the same dispatcher and error mapping as the socket and WebSocket.
+ */
 async function call(id: number, method: MethodName | typeof PROMETHEUS, params: unknown): Promise<void> {
   if (typeof id !== 'number') return;
   const n = node;
-  const h = method === PROMETHEUS ? n && (() => n.prometheusText()) : n?.handlers[method];
-  if (!node || !h) {
-    post({
-      t: 'error',
-      id,
-      code: node ? 'unknown_method' : 'failed',
-      message: node ? `the node does not serve ${String(method)}` : 'not connected',
-    });
-    return;
-  }
-  try {
-    post({ t: 'result', id, result: await h(params) });
-  } catch (e) {
-    post({ t: 'error', id, code: 'failed', message: (e as Error).message });
-  }
+  if (!n) return post({ t: 'error', id, code: 'failed', message: 'not connected' });
+  const r =
+    method === PROMETHEUS
+      ? await run(id, () => n.prometheusText())
+      : await respond({ id, method, params }, serveTable(n.handlers));
+  if ('error' in r) post({ t: 'error', id, code: r.error.code, message: r.error.message });
+  else post({ t: 'result', id, result: r.result });
 }
 
 async function stop(reason: string): Promise<void> {

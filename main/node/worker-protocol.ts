@@ -1,5 +1,5 @@
 // Messages between NodeManager (manager.ts) and the node in its worker thread (node-worker.ts).
-import type { ApiEvent, MethodName } from '../control/api';
+import type { ApiEvent, ErrorCode, MethodName } from '../control/api';
 import type { NodeConfig } from './config';
 
 /** Not a Control API method: the node's Prometheus text for the manager's GET /metrics. */
@@ -19,7 +19,7 @@ export type FromWorker =
     }
   | { t: 'fail'; message: string }
   | { t: 'result'; id: number; result: unknown }
-  | { t: 'error'; id: number; code: string; message: string }
+  | { t: 'error'; id: number; code: ErrorCode; message: string }
   | { t: 'event'; event: ApiEvent }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; time: number }
   | { t: 'down'; reason: string };

@@ -1,6 +1,6 @@
 // The one way the UI reaches the node: the Control API, over the desktop app's IPC bridge
 // (window.peermesh) or the web UI server's WebSocket at /api.
-import type { ApiEvent } from '../../main/control/api';
+import type { ApiEvent, MethodName, Params, Results } from '../../main/control/api';
 import type { PeerMeshBridge } from './bridge';
 import { parseApiEvent } from './events';
 
@@ -8,7 +8,8 @@ import { parseApiEvent } from './events';
 export type LinkStatus = 'connecting' | 'open' | 'closed';
 
 export interface Transport {
-  call(method: string, params?: unknown): Promise<unknown>;
+  /** A call typed from the contract (main/control/api.ts): its params, its result. */
+  call<M extends MethodName>(method: M, params?: Params<M>): Promise<Results[M]>;
   onEvent(cb: (e: ApiEvent) => void): () => void;
   /** Absent when the link cannot drop (IPC). The callback is called at once with the current status. */
   onStatus?(cb: (s: LinkStatus) => void): () => void;
@@ -44,8 +45,8 @@ export function errorText(e: unknown): string {
 
 export function bridgeTransport(bridge: PeerMeshBridge): Transport {
   return {
-    call: (method, params) =>
-      bridge.call(method, params ?? {}).catch((e: unknown) => {
+    call: <M extends MethodName>(method: M, params?: Params<M>) =>
+      (bridge.call(method, params ?? {}) as Promise<Results[M]>).catch((e: unknown) => {
         throw toApiError(e);
       }),
     onEvent(cb) {
@@ -119,11 +120,11 @@ export class WebSocketTransport implements Transport {
     this.open();
   }
 
-  call(method: string, params?: unknown): Promise<unknown> {
+  call<M extends MethodName>(method: M, params?: Params<M>): Promise<Results[M]> {
     if (this.closed) return Promise.reject(new ApiCallError('disconnected', LOST_CONNECTION));
     const id = this.nextId++;
     const text = JSON.stringify({ id, method, params: params ?? {} });
-    return new Promise((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(
@@ -135,7 +136,7 @@ export class WebSocketTransport implements Transport {
       const p: Pending = { resolve, reject, timer, unsent: text };
       this.pending.set(id, p);
       if (this.status === 'open') this.send(p);
-    });
+    }) as Promise<Results[M]>; // the wire's answer, as the contract says it is
   }
 
   onEvent(cb: (e: ApiEvent) => void): () => void {

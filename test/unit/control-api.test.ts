@@ -7,9 +7,29 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { METHODS, parseEvent, parseRequest } from '../../main/control/api';
+import { pathToFileURL } from 'node:url';
+import WebSocket from 'ws';
+import {
+  handleIpcCall,
+  type RendererPolicy,
+  type SenderInfo,
+  type TrustedWindow,
+} from '../../main/app/ipc-validate';
+import {
+  ApiFailure,
+  COMMON_ERRORS,
+  MAX_MESSAGE_BYTES,
+  METHODS,
+  type MethodName,
+  type NodeHandlers,
+  parseEvent,
+  parseRequest,
+} from '../../main/control/api';
+import { serveTable } from '../../main/control/dispatch';
 import { cidr, obj, str } from '../../main/control/schema';
 import { ControlServer } from '../../main/control/socket';
+import { WebServer } from '../../main/control/web-server';
+import { ManagerError, NodeManager } from '../../main/node/manager';
 
 describe('Control API schemas', () => {
   it('accepts a valid example of every method and keeps only known fields', () => {
@@ -55,7 +75,7 @@ describe('Control API schemas', () => {
       [{ id: 1, method: '__proto__' }, 'unknown_method'],
       [{ id: 1, method: 'toString' }, 'unknown_method'],
       [{ id: 1, method: 'constructor' }, 'unknown_method'],
-      [{ id: 1, method: 7 }, 'unknown_method'],
+      [{ id: 1, method: 7 }, 'bad_request'],
       [{ id: 1, method: 'metrics', params: { peer: 'pi', window: 5 } }, 'bad_params'],
       [{ id: 1, method: 'metrics', params: { peer: 'pi', points: 1.5 } }, 'bad_params'],
       [{ id: 1, method: 'metrics', params: { peer: 'pi', points: Number.POSITIVE_INFINITY } }, 'bad_params'],
@@ -173,7 +193,11 @@ describe('unix socket transport', () => {
   it('answers malformed, unknown and oversized requests with errors and keeps serving', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pm-sock-'));
     const path = join(dir, 's.sock');
-    const server = new ControlServer({ status: () => ({ ok: true }), remove: (p) => ({ got: p }) });
+    // fake results: the socket only carries them
+    const server = new ControlServer({
+      status: () => ({ ok: true }),
+      remove: (p: unknown) => ({ got: p }),
+    } as unknown as Partial<NodeHandlers>);
     await server.listen(path);
     try {
       const talk = (lines: string[]) =>
@@ -207,10 +231,167 @@ describe('unix socket transport', () => {
       assert.deepEqual(byId(4).result, { got: { peer: 'pi' } });
       assert.deepEqual(byId(5).result, { ok: true });
       const big = await talk([`{"id":9,"method":"status","params":{"peer":"${'x'.repeat(70_000)}"}}`]);
-      assert.equal((big[0].error as { code: string }).code, 'bad_request');
+      assert.equal((big[0].error as { code: string }).code, 'too_large');
     } finally {
       server.close(path);
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---- one failure, one code, on every transport ---------------------------------------------------
+
+/** A line to the unix socket, its one reply line back. */
+function socketCall(path: string, line: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(path);
+    let buf = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => {
+      buf += d;
+      const i = buf.indexOf('\n');
+      if (i < 0) return;
+      c.destroy();
+      resolve(JSON.parse(buf.slice(0, i)));
+    });
+    c.on('error', reject);
+    c.on('connect', () => c.write(`${line}\n`));
+  });
+}
+
+/** A text message to the WebSocket, its reply back. */
+function wsCall(ws: WebSocket, text: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    ws.once('message', (d) => resolve(JSON.parse(d.toString())));
+    ws.send(text);
+  });
+}
+
+function wsOpen(url: string): Promise<WebSocket> {
+  const u = new URL(url);
+  const ws = new WebSocket(`ws://${u.host}/api${u.search}`, { origin: `http://${u.host}` });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** What a reply says: its error code, or `ok` and the result. */
+function outcome(r: Record<string, unknown> | { ok: boolean; result?: unknown; error?: unknown }): string {
+  const e = (r as { error?: { code?: unknown } }).error;
+  if (e) return String(e.code);
+  return `ok ${JSON.stringify((r as { result?: unknown }).result)}`;
+}
+
+describe('one failure gives one code on the unix socket, the WebSocket and Electron IPC', () => {
+  // A node's handler table that fails in every way a handler can; `remove` says how by its peer.
+  const failing = {
+    ping: () => undefined,
+    status: () => ({ big: 1n }),
+    remove: ({ peer }: { peer: string }) => {
+      if (peer === 'plain') throw new Error('plain error');
+      if (peer === 'busy') throw new ApiFailure('busy', 'the node did not answer');
+      if (peer === 'fs') throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      if (peer === 'manager') throw new ManagerError('bad_params', 'bad join code');
+      if (peer === 'odd') throw Object.assign(new Error('odd'), { code: 'not_a_code' });
+      return { removed: peer, name: peer };
+    },
+  } as unknown as Partial<NodeHandlers>;
+  const serve = serveTable(failing);
+  const fileUrl = pathToFileURL('/app/renderer/dist/index.html').href;
+  const policy: RendererPolicy = { rendererFileUrl: fileUrl, devServerOrigin: null };
+  const trusted: TrustedWindow = { webContentsId: 1, mainFrame: { processId: 5, routingId: 1 } };
+  const sender: SenderInfo = { webContentsId: 1, frame: { url: fileUrl, processId: 5, routingId: 1 } };
+
+  const req = (o: Record<string, unknown>) => JSON.stringify(o);
+  const remove = (id: number, peer: string) => req({ id, method: 'remove', params: { peer } });
+  /** [what, request text, expected outcome on every transport; null: not a message IPC can carry]. */
+  const cases: [string, string, string, boolean][] = [
+    ['not JSON', '{"id":1,', 'bad_request', false],
+    ['not an object', '[1]', 'bad_request', true],
+    ['an id that is an object', '{"id":{},"method":"ping"}', 'bad_request', true],
+    ['an id of 100 characters', req({ id: 'i'.repeat(100), method: 'ping' }), 'bad_request', true],
+    ['an unknown top-level field', '{"id":1,"method":"ping","extra":true}', 'bad_request', true],
+    ['a method that is not a string', '{"id":1,"method":7}', 'bad_request', true],
+    ['no method', '{"id":1}', 'bad_request', true],
+    ['an unknown method', '{"id":1,"method":"nope"}', 'unknown_method', true],
+    ['a method the node does not serve', '{"id":1,"method":"connect"}', 'unknown_method', true],
+    ['bad params', '{"id":1,"method":"remove","params":{"peer":7}}', 'bad_params', true],
+    ['over MAX_MESSAGE_BYTES', remove(1, 'x'.repeat(MAX_MESSAGE_BYTES)), 'too_large', true],
+    ['a plain Error', remove(1, 'plain'), 'failed', true],
+    ['an ApiFailure with a code', remove(1, 'busy'), 'busy', true],
+    ["an fs error's code (EACCES)", remove(1, 'fs'), 'failed', true],
+    ["the manager's ManagerError", remove(1, 'manager'), 'bad_params', true],
+    ['a code not in the contract', remove(1, 'odd'), 'failed', true],
+    ['a result of undefined', '{"id":1,"method":"ping"}', 'ok null', true],
+    ['a good call', remove(1, 'pi'), 'ok {"removed":"pi","name":"pi"}', true],
+    ['a result with no JSON form', '{"id":1,"method":"status"}', 'internal', false],
+  ];
+
+  it('the same request gets the same code, or the same result, on each transport', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pm-codes-'));
+    const path = join(dir, 's.sock');
+    const socket = new ControlServer(failing);
+    await socket.listen(path);
+    const web = await WebServer.start({ port: 0, handle: async (m, p) => serve(m, p) });
+    const ws = await wsOpen(web.url);
+    try {
+      for (const [what, text, want, ipc] of cases) {
+        assert.equal(outcome(await socketCall(path, text)), want, `unix socket: ${what}`);
+        assert.equal(outcome(await wsCall(ws, text)), want, `WebSocket: ${what}`);
+        if (!ipc) continue;
+        const reply = await handleIpcCall(sender, trusted, policy, JSON.parse(text), async (m, p) =>
+          serve(m, p),
+        );
+        assert.equal(outcome(reply), want, `Electron IPC: ${what}`);
+      }
+    } finally {
+      ws.close();
+      await web.close();
+      socket.close(path);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("through the app's NodeManager: its failures give the same code on the WebSocket and IPC", async () => {
+    const profileDir = mkdtempSync(join(tmpdir(), 'pm-codes-app-'));
+    const m = await NodeManager.open({
+      profileDir,
+      desktop: false,
+      ui: { host: '127.0.0.1', port: 0, staticDir: null },
+    });
+    const ws = await wsOpen(m.webUrl!);
+    try {
+      const manager: [string, string, string][] = [
+        ['connect without a network', '{"id":1,"method":"connect"}', 'failed'],
+        ['a node method while disconnected', '{"id":1,"method":"invite","params":{}}', 'failed'],
+        [
+          'a join code that does not decode',
+          req({ id: 1, method: 'join', params: { code: 'pm1-not-a-code' } }),
+          'bad_params',
+        ],
+        ['leave without a network', '{"id":1,"method":"leave"}', 'failed'],
+        ['bad params', '{"id":1,"method":"set-settings","params":{"theme":"pink"}}', 'bad_params'],
+        ['a method that is not a string', '{"id":1,"method":7}', 'bad_request'],
+        ['peers while disconnected', '{"id":1,"method":"peers"}', 'ok []'],
+      ];
+      for (const [what, text, want] of manager) {
+        assert.equal(outcome(await wsCall(ws, text)), want, `WebSocket: ${what}`);
+        const reply = await handleIpcCall(sender, trusted, policy, JSON.parse(text), (meth, p) =>
+          m.handle(meth, p),
+        );
+        assert.equal(outcome(reply), want, `Electron IPC: ${what}`);
+        // a code a method gives is one the contract declares for it
+        const method = (JSON.parse(text) as { method?: unknown }).method;
+        if (!want.startsWith('ok') && typeof method === 'string' && method in METHODS) {
+          const declared: readonly string[] = [...COMMON_ERRORS, ...METHODS[method as MethodName].errors];
+          assert.ok(declared.includes(want), `${method} answers ${want}, not declared in METHODS`);
+        }
+      }
+    } finally {
+      ws.close();
+      await m.close();
+      rmSync(profileDir, { recursive: true, force: true });
     }
   });
 });

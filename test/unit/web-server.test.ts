@@ -36,20 +36,34 @@ const servers: WebServer[] = [];
 let gate: (() => void) | null = null;
 let gateOpen: Promise<void> = Promise.resolve();
 
+/**
+ * The Control API behind the server, faked over real method names (the server checks every request
+ * against the contract before it calls this): `rename` echoes its checked params, `ping` returns
+ * nothing, `remove` fails in the ways a handler can, `peers` waits for the test's gate.
+ */
 async function handle(method: string, params: unknown): Promise<unknown> {
+  const peer = (params as { peer?: string }).peer;
   switch (method) {
-    case 'echo':
+    case 'rename':
       return params;
-    case 'fail':
-      throw Object.assign(new Error('nope'), { code: 'not_found' });
-    case 'boom':
+    case 'ping':
+      return undefined;
+    case 'remove':
+      if (peer === 'coded') throw Object.assign(new Error('nope'), { code: 'busy' });
+      if (peer === 'odd') throw Object.assign(new Error('odd'), { code: 'not_found' });
       throw new Error('kaboom');
-    case 'slow':
+    case 'peers':
       await gateOpen;
       return 'done';
     default:
       throw Object.assign(new Error(`unknown method ${method}`), { code: 'unknown_method' });
   }
+}
+
+/** A `rename` call (the fake echoes its checked params) gets its answer. */
+async function echoes(ws: WebSocket, id: number | string, name: string): Promise<void> {
+  const reply = await call(ws, { id, method: 'rename', params: { peer: 'p', name } });
+  assert.deepEqual(reply, { id, result: { peer: 'p', name } });
 }
 
 function request(
@@ -354,17 +368,14 @@ describe('web UI server', () => {
 
   it('accepts a WebSocket with a valid token (cookie or ?token=) and the same Origin, and calls handle', async () => {
     const a = await mustOpen(port, { origin, headers: { Cookie: cookie } });
-    assert.deepEqual(await call(a, { id: 1, method: 'echo', params: { x: [1, 2] } }), {
-      id: 1,
-      result: { x: [1, 2] },
-    });
+    await echoes(a, 1, 'x12');
     const b = await mustOpen(port, { path: `/api?token=${token}`, origin });
-    assert.deepEqual(await call(b, { id: 'q', method: 'echo' }), { id: 'q', result: null });
+    assert.deepEqual(await call(b, { id: 'q', method: 'ping' }), { id: 'q', result: null });
     const c = await mustOpen(port, {
       origin: `http://localhost:${port}`,
       headers: { Host: `localhost:${port}`, Authorization: `Bearer ${token}` },
     });
-    assert.deepEqual(await call(c, { id: 2, method: 'echo', params: 'hi' }), { id: 2, result: 'hi' });
+    await echoes(c, 2, 'hi');
     assert.ok(server.clientCount() >= 3);
     for (const ws of [a, b, c]) ws.close();
   });
@@ -400,21 +411,21 @@ describe('web UI server', () => {
       ['[1,2,3]', null],
       ['"a string"', null],
       ['null', null],
-      ['{"method":"echo"}', null],
-      ['{"id":{},"method":"echo"}', null],
+      ['{"method":"ping"}', null],
+      ['{"id":{},"method":"ping"}', null],
       ['{"id":7}', 7],
       ['{"id":8,"method":42}', 8],
-      [JSON.stringify({ id: 9, method: 'echo', params: 'x'.repeat(1500) }), null],
+      ['{"id":10,"method":"ping","extra":1}', 10],
     ];
     for (const [msg, id] of bad) {
       const r = await call(ws, msg);
       assert.equal(r.error?.code, 'bad_request', String(msg).slice(0, 40));
       assert.equal(r.id, id, String(msg).slice(0, 40));
-      assert.deepEqual(await call(ws, { id: 100, method: 'echo', params: 1 }), { id: 100, result: 1 });
+      await echoes(ws, 100, '1');
     }
-    const bin = await call(ws, Buffer.from('{"id":1,"method":"echo"}'), true);
+    const bin = await call(ws, Buffer.from('{"id":1,"method":"ping"}'), true);
     assert.equal(bin.error?.code, 'bad_request');
-    assert.deepEqual(await call(ws, { id: 101, method: 'echo', params: 2 }), { id: 101, result: 2 });
+    await echoes(ws, 101, '2');
     ws.close();
   });
 
@@ -424,21 +435,33 @@ describe('web UI server', () => {
     ws.send('x'.repeat(1024 * 3));
     assert.equal(await closed, 1009);
     const again = await mustOpen(port, { origin, headers: { Cookie: cookie } });
-    assert.deepEqual(await call(again, { id: 1, method: 'echo', params: 3 }), { id: 1, result: 3 });
+    await echoes(again, 1, '3');
     again.close();
   });
 
-  it('maps handler errors: a string code is kept, anything else is internal', async () => {
+  it('maps handler errors as every transport does: a contract code is kept, anything else is failed', async () => {
     const ws = await mustOpen(port, { origin, headers: { Cookie: cookie } });
-    assert.deepEqual(await call(ws, { id: 1, method: 'fail' }), {
-      id: 1,
-      error: { code: 'not_found', message: 'nope' },
+    const remove = (id: number, peer: string) => call(ws, { id, method: 'remove', params: { peer } });
+    assert.deepEqual(await remove(1, 'coded'), { id: 1, error: { code: 'busy', message: 'nope' } });
+    assert.deepEqual(await remove(2, 'odd'), { id: 2, error: { code: 'failed', message: 'odd' } });
+    assert.deepEqual(await remove(3, 'boom'), { id: 3, error: { code: 'failed', message: 'kaboom' } });
+    assert.equal((await call(ws, { id: 4, method: 'nope' })).error?.code, 'unknown_method');
+    assert.equal(
+      (await call(ws, { id: 5, method: 'remove', params: { peer: 7 } })).error?.code,
+      'bad_params',
+    );
+    await echoes(ws, 6, 'true');
+    ws.close();
+  });
+
+  it('answers a message over maxMessageBytes with too_large and keeps the connection usable', async () => {
+    const ws = await mustOpen(port, { origin, headers: { Cookie: cookie } });
+    const r = await call(ws, JSON.stringify({ id: 9, method: 'rename', params: { peer: 'x'.repeat(1500) } }));
+    assert.deepEqual(r, {
+      id: null,
+      error: { code: 'too_large', message: 'request larger than 1024 bytes' },
     });
-    assert.deepEqual(await call(ws, { id: 2, method: 'boom' }), {
-      id: 2,
-      error: { code: 'internal', message: 'kaboom' },
-    });
-    assert.deepEqual(await call(ws, { id: 3, method: 'echo', params: true }), { id: 3, result: true });
+    await echoes(ws, 10, 'still');
     ws.close();
   });
 
@@ -454,7 +477,7 @@ describe('web UI server', () => {
         if (replies.length === 34) resolve();
       });
     });
-    for (let i = 1; i <= 34; i++) ws.send(JSON.stringify({ id: i, method: 'slow' }));
+    for (let i = 1; i <= 34; i++) ws.send(JSON.stringify({ id: i, method: 'peers' }));
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(
       replies.map((r) => [r.id, r.error?.code]),
@@ -523,7 +546,7 @@ describe('web UI server without a built UI, with allowedHosts and a given token'
       headers: { Host: host, Authorization: auth },
     });
     opened.push(ws);
-    assert.deepEqual(await call(ws, { id: 1, method: 'echo', params: 'ok' }), { id: 1, result: 'ok' });
+    await echoes(ws, 1, 'ok');
     ws.close();
   });
 

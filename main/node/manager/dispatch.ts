@@ -2,7 +2,15 @@
 // ones (state, settings, logs, connect/disconnect, create-network/join/leave, set-settings) are
 // answered here from the profile and the worker host. Params were validated by the transport.
 import { randomBytes } from 'node:crypto';
-import { type AppState, METHODS, type MethodName, type PeerRow, type Settings } from '../../control/api';
+// NODE_METHODS: the methods the node in the worker serves (api.ts `served`); the others are ours.
+import {
+  type AppState,
+  METHODS,
+  type MethodName,
+  NODE_METHODS,
+  type PeerRow,
+  type Settings,
+} from '../../control/api';
 import { decodeInviteCode, InviteCodeError } from '../../core/invites';
 import type { LogLevel } from '../config';
 import { ManagerError } from './errors';
@@ -10,16 +18,6 @@ import type { LogBook } from './logs';
 import { NETWORK_NAME, type ProfileStore } from './profile';
 import type { WorkerHost } from './worker-host';
 
-/** Methods the node in the worker serves; the others are the manager's own. */
-export const NODE_METHODS = new Set<MethodName>([
-  'status',
-  'peers',
-  'metrics',
-  'ping-peer',
-  'invite',
-  'remove',
-  'rename',
-]);
 /** Settings whose change needs the node restarted (they shape the interface or the mesh record). */
 const RESTART_SETTINGS: (keyof Settings)[] = [
   'nodeName',

@@ -1,7 +1,8 @@
 // An in-memory Transport standing in for the node. This is a unit test at the transport boundary:
 // the store and the components are real, only the Control API on the other side is scripted. The
 // node's side of the API is tested in test/unit/control-api.test.ts and end to end in test/netns.
-import type { ApiEvent, AppState, PeerRow, Settings } from '../api';
+
+import type { ApiEvent, AppState, MethodName, Params, PeerRow, Results, Settings } from '../api';
 import { ApiCallError, type LinkStatus, type Transport } from '../transport';
 
 type Handler = (params: Record<string, unknown>) => unknown;
@@ -14,13 +15,14 @@ export class FakeTransport implements Transport {
 
   constructor(public handlers: Record<string, Handler> = {}) {}
 
-  call(method: string, params?: unknown): Promise<unknown> {
+  call<M extends MethodName>(method: M, params?: Params<M>): Promise<Results[M]> {
     const p = (params ?? {}) as Record<string, unknown>;
     this.calls.push({ method, params: p });
     const h = this.handlers[method];
     if (!h) return Promise.reject(new ApiCallError('unknown_method', `unknown method ${method}`));
     try {
-      return Promise.resolve(h(p));
+      // scripted answers: the tests give what the node would
+      return Promise.resolve(h(p) as Results[M]);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -1,0 +1,270 @@
+// The Control API methods a node serves itself (NodeHandlers of main/control/api.ts, typed from the
+// contract: params arrive checked by parseRequest on every transport). The app-level methods
+// (connect, join, settings, ...) are the NodeManager's (manager.ts).
+import { performance } from 'node:perf_hooks';
+import {
+  ApiFailure,
+  type InviteResult,
+  type MetricsResult,
+  type NodeHandlers,
+  type NodeStatus,
+  type Params,
+  type PeerRow,
+  type PeerStatus,
+  type PingResult,
+  type Results,
+} from '../control/api';
+import type { Device, Endpoint, Peer } from '../core/device';
+import type { Invites } from '../core/invites';
+import { endpointText, type MemberView, type Mesh, parseEndpointText } from '../core/mesh';
+import type { TunHelper } from '../io/helper';
+import type { UdpSockets } from '../io/udp';
+import type { NodeConfig } from './config';
+import { isOnline } from './events';
+import { formatEndpoint } from './host-net';
+import { type Logger, shortKey } from './log';
+import type { MetricsFeed } from './metrics-feed';
+
+/** What the handlers read and change of a running node. */
+export interface NodeApiHost {
+  readonly cfg: NodeConfig;
+  readonly log: Logger;
+  readonly device: Device;
+  readonly udp: UdpSockets;
+  readonly tun: TunHelper | null;
+  readonly mesh: Mesh | null;
+  readonly invites: Invites | null;
+  readonly metrics: MetricsFeed;
+  /** Local names given to members with `rename` (key -> alias). */
+  readonly aliases: Map<string, string>;
+  /** Member key -> its name in the hosts file. */
+  readonly names: Map<string, string>;
+  readonly addresses: string[];
+  readonly startedAt: number;
+  /** When a UI last read peers or metrics (RTT probes go every second while someone watches). */
+  lastWatched: number;
+  joinEndpoints(): Endpoint[];
+  saveInvites(): void;
+  saveMeshState(): void;
+  /** Throws when the aliases cannot be written. */
+  saveAliases(): void;
+  nextRtt(key: string, timeoutMs: number): Promise<number | null>;
+}
+
+/** The node's handler table. */
+export function nodeHandlers(n: NodeApiHost): NodeHandlers {
+  return {
+    status: () => nodeStatus(n),
+    ping: () => ({ pong: true }),
+    remove: (p) => removeMember(n, p),
+    invite: (p) => createInvite(n, p),
+    metrics: (p) => peerMetrics(n, p),
+    'ping-peer': (p) => pingPeer(n, p),
+    peers: () => {
+      n.lastWatched = Date.now();
+      return peerRows(n);
+    },
+    rename: (p) => renameMember(n, p),
+  };
+}
+
+const NOT_A_MEMBER = 'this node is not a member of a network';
+
+/** The member a request names: its key, name, hosts-file name or overlay IPv4. */
+function findMember(n: NodeApiHost, want: string): MemberView {
+  const mesh = n.mesh;
+  if (!mesh) throw new ApiFailure('failed', NOT_A_MEMBER);
+  const matches = [...mesh.members.values()].filter(
+    (m) =>
+      m.rec &&
+      !m.removed &&
+      (m.key === want ||
+        m.rec.n === want ||
+        n.names.get(m.key) === want ||
+        mesh.addressesOf(m.key).v4 === want),
+  );
+  if (matches.length === 0) throw new ApiFailure('failed', `no member "${want}"`);
+  if (matches.length > 1)
+    throw new ApiFailure('failed', `"${want}" names ${matches.length} members; use the key`);
+  return matches[0];
+}
+
+function createInvite(n: NodeApiHost, p: Params<'invite'>): InviteResult {
+  if (!n.invites || !n.mesh) throw new ApiFailure('failed', NOT_A_MEMBER);
+  const endpoints = n.joinEndpoints();
+  if (endpoints.length === 0)
+    throw new ApiFailure('failed', 'this node has no address another machine could reach');
+  const { code, expires } = n.invites.create(p.expiresSeconds ?? 86400, Date.now() / 1000, endpoints);
+  n.saveInvites();
+  n.log.info(`created an invitation valid until ${new Date(expires * 1000).toISOString()}`);
+  return { code, expires: new Date(expires * 1000).toISOString(), endpoints: endpoints.map(endpointText) };
+}
+
+/** Metrics of one member over a window: summary plus a series for graphs. */
+function peerMetrics(n: NodeApiHost, p: Params<'metrics'>): MetricsResult {
+  n.lastWatched = Date.now();
+  const m = findMember(n, p.peer);
+  const window = p.window ?? 60;
+  const points = p.points ?? 60;
+  const pm = n.metrics.peers.get(m.key);
+  const now = Date.now();
+  return {
+    peer: m.key,
+    name: m.rec?.n ?? '',
+    path: m.path,
+    summary: pm ? pm.summary(now, window) : null,
+    series: pm ? pm.series(now, window, points) : null,
+  };
+}
+
+/** One RTT probe to a member (waits up to 2 s): what `peermesh ping` shows each second. */
+async function pingPeer(n: NodeApiHost, p: Params<'ping-peer'>): Promise<PingResult> {
+  const m = findMember(n, p.peer);
+  const mesh = n.mesh!;
+  const via = m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null;
+  const base = { peer: m.key, name: m.rec?.n ?? '', path: m.path, via };
+  n.metrics.watchers++;
+  try {
+    mesh.setTime(performance.now(), Date.now());
+    if (!mesh.ping(m.key)) {
+      mesh.activate(m.key);
+      return { ...base, rttMs: null };
+    }
+    return { ...base, rttMs: await n.nextRtt(m.key, 2000) };
+  } finally {
+    n.metrics.watchers--;
+  }
+}
+
+/** Remove a member (by key, name or overlay address) from the network. */
+function removeMember(n: NodeApiHost, p: Params<'remove'>): Results['remove'] {
+  const m = findMember(n, p.peer);
+  const name = m.rec!.n;
+  if (!n.mesh!.remove(m.key)) throw new ApiFailure('failed', `cannot remove "${p.peer}"`);
+  n.saveMeshState();
+  return { removed: m.key, name };
+}
+
+/** A local name for a member (shown by this node's UI only); an empty name removes it. */
+function renameMember(n: NodeApiHost, p: Params<'rename'>): Results['rename'] {
+  const m = findMember(n, p.peer);
+  const name = p.name.trim();
+  if ([...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
+    throw new ApiFailure('failed', 'a name cannot hold control characters');
+  if (name) n.aliases.set(m.key, name);
+  else n.aliases.delete(m.key);
+  n.saveAliases();
+  return { peer: m.key, name: m.rec?.n ?? '', alias: n.aliases.get(m.key) ?? null };
+}
+
+/** The peer list: one row per member (removed ones excluded), with rates and a 60 s RTT sparkline. */
+export function peerRows(n: NodeApiHost): PeerRow[] {
+  const mesh = n.mesh;
+  if (!mesh) return [];
+  const now = Date.now();
+  const rows: PeerRow[] = [];
+  for (const m of mesh.members.values()) {
+    if (!m.rec || m.removed || m.key === mesh.selfKey) continue;
+    const wg = n.device.getPeer(m.key);
+    const pm = n.metrics.peers.get(m.key);
+    const sum = pm?.summary(now, 60) ?? null;
+    const spark = pm ? pm.series(now, 60, 60).rtt : [];
+    const a = mesh.addressesOf(m.key);
+    const last = wg?.stats.lastHandshake || 0;
+    rows.push({
+      key: m.key,
+      name: m.rec.n,
+      alias: n.aliases.get(m.key) ?? null,
+      dnsName: n.names.get(m.key) ?? null,
+      ipv4: a.v4,
+      ipv6: a.v6 ?? null,
+      online: isOnline(m),
+      path: m.path,
+      via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? shortKey(m.relay)) : null,
+      endpoint: formatEndpoint(m.direct ?? wg?.endpoint ?? null),
+      rttMs: m.rtt === null ? null : Math.round(m.rtt * 100) / 100,
+      loss: sum && (sum.samples > 0 || sum.loss > 0) ? sum.loss : null,
+      rxBps: sum ? Math.round(sum.rxRate) : 0,
+      txBps: sum ? Math.round(sum.txRate) : 0,
+      rxBytes: wg?.stats.rxBytes ?? 0,
+      txBytes: wg?.stats.txBytes ?? 0,
+      lastHandshake: last ? last : null,
+      relay: m.rec.rl === 1,
+      routes: [...(m.rec.rt ?? [])],
+      spark,
+    });
+  }
+  return rows;
+}
+
+export function nodeStatus(n: NodeApiHost): NodeStatus {
+  const peers: PeerStatus[] = [];
+  for (const p of n.device.allPeers() as Iterable<Peer>) {
+    peers.push({
+      publicKey: p.keyB64,
+      endpoint: formatEndpoint(p.endpoint),
+      allowedIps: n.device.allowedIpsOf(p),
+      latestHandshake: p.stats.lastHandshake ? new Date(p.stats.lastHandshake).toISOString() : null,
+      rxBytes: p.stats.rxBytes,
+      txBytes: p.stats.txBytes,
+      rxPackets: p.stats.rxPackets,
+      txPackets: p.stats.txPackets,
+      persistentKeepalive: p.persistentKeepaliveMs / 1000,
+      session: p.current !== null,
+    });
+  }
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  return {
+    interface: n.tun?.info.ifname ?? n.cfg.interface,
+    ifindex: n.tun?.info.ifindex ?? 0,
+    publicKey: n.device.publicKeyB64,
+    listenPort: n.udp.port,
+    addresses: n.addresses,
+    mtu: n.cfg.mtu,
+    uptimeSeconds: Math.round((Date.now() - n.startedAt) / 1000),
+    peers,
+    counters: {
+      ...n.device.counters,
+      udpSendDropped: n.udp.dropped,
+      ...(n.tun?.stats ?? {}),
+      // Removals signed by a key that is no current member (docs/security.md, "Members").
+      ...(n.mesh ? { removalsRefused: n.mesh.counters.removalsRefused } : {}),
+    },
+    network: meshStatus(n),
+    memory: { rss, heapUsed, heapTotal, external, arrayBuffers },
+  };
+}
+
+function meshStatus(n: NodeApiHost): NodeStatus['network'] {
+  const mesh = n.mesh;
+  const spec = n.cfg.network;
+  if (!mesh || !spec) return null;
+  return {
+    name: spec.name,
+    publicEndpoint: mesh.publicEndpoint,
+    members: [...mesh.members.values()]
+      .filter((m) => m.rec)
+      .map((m) => ({
+        name: m.rec!.n,
+        publicKey: m.key,
+        endpoint: formatEndpoint(m.direct ?? n.device.getPeer(m.key)?.endpoint ?? null),
+        address: mesh.addressesOf(m.key).v4,
+        dnsName: n.names.get(m.key) ?? null,
+        path: m.path,
+        via: m.relay ? (mesh.members.get(m.relay)?.rec?.n ?? m.relay) : null,
+        relay: m.rec!.rl === 1,
+      })),
+  };
+}
+
+/** Endpoints a new member can reach us (and the network) at: public first, then local, then members'. */
+export function joinEndpoints(mesh: Mesh): Endpoint[] {
+  const out: Endpoint[] = [];
+  const add = (e: Endpoint | null) => {
+    if (e && out.length < 8 && !out.some((x) => x.address === e.address && x.port === e.port)) out.push(e);
+  };
+  if (mesh.publicEndpoint) add(parseEndpointText(mesh.publicEndpoint));
+  for (const t of mesh.record.e) add(parseEndpointText(t));
+  for (const m of mesh.members.values()) if (m.rec?.rl) add(m.direct);
+  return out;
+}
