@@ -210,3 +210,7 @@ export const MESH_SUB_MIN = 8;
 export const MESH_SUB_PARTS = 16;
 export const MESH_SUB_DIGEST = 4;
 export const MESH_SUB_PER_MESSAGE = 10;
+
+// Invitations.
+/** Most machines one invitation may admit (`peermesh invite --uses N`; the default is 1). */
+export const INVITE_MAX_USES = 100;

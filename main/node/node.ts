@@ -374,11 +374,11 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     const r = this.invites.handle(buf.subarray(0, len), Date.now() / 1000, bootstrap);
     if (!r) return;
     this.udp.send(r.reply, 0, r.reply.length, from);
-    if (r.accepted) {
+    if (r.counted) {
       this.log.info(`"${r.name}" at ${endpointText(from)} used an invitation to join`);
       this.saveInvites();
-    } else {
-      this.log.warn(`"${r.name}" at ${endpointText(from)} tried an expired invitation`);
+    } else if (!r.accepted) {
+      this.log.warn(`"${r.name}" at ${endpointText(from)} was refused: ${r.reason}`);
     }
   }
 
