@@ -316,7 +316,8 @@ export class Invites {
       if (m?.t !== 'join') continue;
       const name = typeof m.name === 'string' ? m.name.slice(0, 63) : '';
       const attempt = typeof m.id === 'string' && JOIN_ID_RE.test(m.id) ? m.id : null;
-      const usedBy = (inv.usedBy ??= []);
+      inv.usedBy ??= [];
+      const usedBy = inv.usedBy;
       const retry = attempt !== null && usedBy.includes(attempt);
       const reason = inv.revoked
         ? 'this invitation was revoked'
