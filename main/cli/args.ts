@@ -3,6 +3,7 @@
 
 import { join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ensurePrivateDir } from '../io/files';
 import { ConfigError, defaultStateDir, type LogLevel } from '../node/config';
 
 /** Bad usage of the command line: one line on stderr and exit code 2 (like a ConfigError). */
@@ -39,6 +40,15 @@ export function isLogLevel(l: string): l is LogLevel {
 /** --state-dir, or the default state directory. */
 export function stateDirOf(values: Values): string {
   return (values['state-dir'] as string | undefined) ?? defaultStateDir();
+}
+
+/** Create (0700) or check the state directory: one that is unsafe or cannot be made is a ConfigError (exit 2). */
+export function ensureStateDir(dir: string): void {
+  try {
+    ensurePrivateDir(dir);
+  } catch (e) {
+    throw new ConfigError(`state directory: ${(e as Error).message}`);
+  }
 }
 
 /** --private-key-file, or the identity in the state directory. */

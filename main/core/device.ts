@@ -7,14 +7,14 @@
 //          sets the time with setTime() before handing it work (anchor: boringtun's Tunn).
 //
 // The per-packet paths (handleTunPacket, transport messages in handleDatagram) allocate nothing:
-// they encrypt into a ring of outgoing datagrams and decrypt in place.
+// they encrypt into a ring of outgoing datagrams and decrypt in place. The handshakes (admitting,
+// answering and starting them) are in handshake-flow.ts; the types the device shares with the layers
+// around it in device-types.ts.
 
 import { AllowedIps } from './allowed-ips';
 import {
-  COOKIE_REPLY_SIZE,
   DEFAULT_MTU,
   ENDPOINT_HANDSHAKE_RESTART_GAP,
-  HANDSHAKE_INITIATION_RATE,
   KEEPALIVE_TIMEOUT,
   MAX_SAFE_COUNTER,
   MAX_STAGED_PACKETS,
@@ -30,47 +30,31 @@ import {
   REKEY_AFTER_MESSAGES,
   REKEY_AFTER_TIME,
   REKEY_TIMEOUT,
-  REKEY_TIMEOUT_JITTER_MAX,
   TRANSPORT_HEADER_SIZE,
   TRANSPORT_OVERHEAD,
 } from './constants';
-import { CookieChecker } from './cookie';
 import { openInto, sealInto } from './crypto/aead';
-import { type Endpoint, type PeerEndpoint, sameEndpoint } from './endpoint';
-import {
-  beginConsumeInitiation,
-  consumeResponse,
-  createInitiation,
-  createResponse,
-  deriveTransportKeys,
-  finishConsumeInitiation,
-  makeIdentity,
-  type StaticIdentity,
-  timestampIsNewer,
-} from './handshake';
+import type { DeviceCounters, DeviceDelegate, DeviceIO, DeviceLimits, DeviceOptions } from './device-types';
+import { type PeerEndpoint, sameEndpoint } from './endpoint';
+import { makeIdentity, type StaticIdentity } from './handshake';
+import { HandshakeFlow } from './handshake-flow';
 import { IndexTable } from './index-table';
-import { InitiationTimestamps, replayedBeforePeer } from './initiation-timestamps';
+import { InitiationTimestamps } from './initiation-timestamps';
 import { type Cidr, ipPacketLength } from './ip';
-import { Keypair } from './keypair';
-import {
-  decodeCookieReply,
-  decodeInitiation,
-  decodeResponse,
-  encodeCookieReply,
-  encodeInitiation,
-  encodeResponse,
-  INITIATION_MAC1_OFFSET,
-  messageType,
-  RESPONSE_MAC1_OFFSET,
-  transportCounter,
-  transportReceiver,
-  writeTransportHeader,
-} from './messages';
+import type { Keypair } from './keypair';
+import { messageType, transportCounter, transportReceiver, writeTransportHeader } from './messages';
 import { Peer, type PeerConfig } from './peer';
-import { HandshakeLoad } from './ratelimiter';
-import { NEVER } from './timers';
+import { NEVER, rekeyJitter } from './timers';
 
 // What users of the device name from here (the types live in their own files).
+export type {
+  DeviceCounters,
+  DeviceDelegate,
+  DeviceEvent,
+  DeviceIO,
+  DeviceLimits,
+  DeviceOptions,
+} from './device-types';
 export {
   type Endpoint,
   type PeerEndpoint,
@@ -80,81 +64,16 @@ export {
 } from './endpoint';
 export { Peer, type PeerConfig, type PeerStats } from './peer';
 
-export type DeviceEvent =
-  | { type: 'handshake'; peer: string; role: 'initiator' | 'responder'; endpoint: PeerEndpoint }
-  | { type: 'session-expired'; peer: string }
-  | { type: 'handshake-failed'; peer: string; attempts: number }
-  | { type: 'endpoint'; peer: string; endpoint: PeerEndpoint }
-  | { type: 'log'; level: 'debug' | 'info' | 'warn'; message: string };
-
 /** The I/O layer queues at most this many datagrams before dropping (see io/udp.ts). */
 export const MAX_PENDING_SENDS = 256;
 
-export interface DeviceIO {
-  /** Send buf[start, start+len) to `to`. The region stays untouched until the ring wraps. */
-  send(buf: Buffer, start: number, len: number, to: Endpoint): void;
-  /** Write the IP packet buf[start, end) to the TUN device (copy it; buf is reused). */
-  writeTun(buf: Buffer, start: number, end: number): void;
-  event(e: DeviceEvent): void;
-}
-
-/**
- * What the device asks of the layer above it (the mesh, through the node): given at construction,
- * never rewired. Every method has a "no" answer, which is what a device without a delegate gets.
- */
-export interface DeviceDelegate {
-  /** A datagram of the mesh's types (discovery, relay, join); false: not taken (counted invalid). */
-  meshMessage(buf: Buffer, len: number, from: Endpoint): boolean;
-  /** A TUN packet has no peer: return true after adding one (the packet is routed again). */
-  noRoute(buf: Buffer, start: number): boolean;
-  /** A valid initiation comes from an unknown key: return true after adding it as a peer. */
-  unknownPeer(keyB64: string): boolean;
-  /** A handshake with a peer is about to start (the mesh makes a path on demand). */
-  handshakeStarting(peer: Peer): void;
-}
-
+/** No layer above: mesh messages are dropped, peers are never added on demand. */
 const NO_DELEGATE: DeviceDelegate = {
   meshMessage: () => false,
   noRoute: () => false,
   unknownPeer: () => false,
   handshakeStarting: () => {},
 };
-
-/** Limits that tests may lower to exercise rekeying; production uses WireGuard's values. */
-export interface DeviceLimits {
-  rekeyAfterMessages: number;
-  rejectAfterMessages: number;
-  rekeyAfterTime: number;
-  rejectAfterTime: number;
-}
-
-export interface DeviceOptions {
-  privateKey: Uint8Array;
-  mtu?: number;
-  /** Randomness source (tests inject a deterministic one). */
-  random: (n: number) => Uint8Array;
-  /** Initial monotonic time in ms, and wall-clock time in ms (for TAI64N timestamps). */
-  now: number;
-  wallNow: number;
-  limits?: Partial<DeviceLimits>;
-  /** Size of the outgoing datagram ring (bytes). */
-  ringSize?: number;
-  /** The layer above (mesh messages, peers on demand); none: those are dropped or refused. */
-  delegate?: DeviceDelegate;
-}
-
-export interface DeviceCounters {
-  /** Datagrams dropped because they were no valid message (size, type, MAC, decryption). */
-  invalid: number;
-  replayed: number;
-  /** TUN packets with no peer for their destination. */
-  noRoute: number;
-  /** Decrypted packets whose source address the peer may not use. */
-  wrongSource: number;
-  cookieRepliesSent: number;
-  handshakesRateLimited: number;
-  stagedDropped: number;
-}
 
 export class Device {
   readonly identity: StaticIdentity;
@@ -177,15 +96,14 @@ export class Device {
   private readonly peers = new Map<string, Peer>();
   private readonly routes = new AllowedIps<Peer>();
   private readonly indices = new IndexTable();
-  private readonly checker: CookieChecker;
-  private readonly ring: Buffer;
-  private ringPos = 0;
-  private readonly load = new HandshakeLoad();
+  private readonly handshakes: HandshakeFlow;
   /**
    * Newest initiation timestamp per peer key, beyond the peers' lifetime (initiation-timestamps.ts):
    * the node saves it (export()) and hands it to the next Device (import()).
    */
   readonly initiationTimestamps = new InitiationTimestamps();
+  private readonly ring: Buffer;
+  private ringPos = 0;
 
   constructor(
     private readonly io: DeviceIO,
@@ -205,7 +123,22 @@ export class Device {
       rejectAfterTime: REJECT_AFTER_TIME,
       ...opts.limits,
     };
-    this.checker = new CookieChecker(this.identity.publicKey, this.random, this.now);
+    this.handshakes = new HandshakeFlow({
+      identity: this.identity,
+      indices: this.indices,
+      counters: this.counters,
+      timestamps: this.initiationTimestamps,
+      delegate: this.delegate,
+      random: this.random,
+      now: () => this.now,
+      wallNow: () => this.wallNow,
+      peer: (keyB64) => this.peers.get(keyB64),
+      event: (e) => this.io.event(e),
+      transmit: (buf, start, len, to) => this.transmit(buf, start, len, to),
+      updateEndpoint: (peer, from) => this.updateEndpoint(peer, from),
+      // Confirm the session to the responder: staged data, or else a keepalive.
+      confirmSession: (peer) => (peer.staged.length > 0 ? this.sendStaged(peer) : this.sendKeepalive(peer)),
+    });
     // The ring must outlive every datagram the I/O layer may still hold: it bounds queued sends to
     // MAX_PENDING_SENDS, so 2x that many maximum-size messages always fit.
     this.ring = Buffer.allocUnsafe(
@@ -333,7 +266,7 @@ export class Device {
     this.transmit(ring, at, TRANSPORT_HEADER_SIZE + n, endpoint);
     peer.timers.anyAuthenticatedPacketSent();
     peer.timers.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
-    if (len > 0) peer.timers.dataSent(this.now, this.jitter());
+    if (len > 0) peer.timers.dataSent(this.now, rekeyJitter(this.random));
   }
 
   /** Initiator rekeys by time and both sides by message count (wireguard-go keepKeyFreshSending). */
@@ -374,13 +307,13 @@ export class Device {
         this.handleTransport(buf, len, from);
         return;
       case MSG_INITIATION:
-        this.handleInitiation(buf.subarray(0, len), from);
+        this.handshakes.handleInitiation(buf.subarray(0, len), from);
         return;
       case MSG_RESPONSE:
-        this.handleResponse(buf.subarray(0, len), from);
+        this.handshakes.handleResponse(buf.subarray(0, len), from);
         return;
       case MSG_COOKIE_REPLY:
-        this.handleCookieReply(buf.subarray(0, len));
+        this.handshakes.handleCookieReply(buf.subarray(0, len));
         return;
       default:
         // (Relayed datagrams are WireGuard messages only: mesh messages come straight from UDP.)
@@ -494,196 +427,17 @@ export class Device {
     }
   }
 
-  /**
-   * mac1, then under load mac2 (or a cookie reply), then the per-source rate limit.
-   * Returns true when the message may be processed.
-   */
-  private admitHandshake(msg: Buffer, mac1Offset: number, senderIndex: number, from: PeerEndpoint): boolean {
-    if (!this.checker.checkMac1(msg, mac1Offset)) {
-      this.counters.invalid++;
-      return false;
-    }
-    if (!this.load.underLoad(this.now)) return true;
-    const source = Buffer.from(`${from.address}:${from.port}`);
-    if (!this.checker.checkMac2(msg, mac1Offset, source, this.now)) {
-      const reply = encodeCookieReply(
-        this.checker.createReply(msg, mac1Offset, senderIndex, source, this.now),
-      );
-      this.counters.cookieRepliesSent++;
-      this.transmit(
-        Buffer.from(reply.buffer, reply.byteOffset, COOKIE_REPLY_SIZE),
-        0,
-        COOKIE_REPLY_SIZE,
-        from,
-      );
-      return false;
-    }
-    if (!this.load.allowSource(from.address, this.now)) {
-      this.counters.handshakesRateLimited++;
-      return false;
-    }
-    return true;
-  }
-
-  private handleInitiation(msg: Buffer, from: PeerEndpoint): void {
-    const init = decodeInitiation(msg);
-    if (!init || !this.admitHandshake(msg, INITIATION_MAC1_OFFSET, init.sender, from)) return;
-    const begun = beginConsumeInitiation(this.identity, init);
-    const remote = begun ? Buffer.from(begun.remoteStatic).toString('base64') : '';
-    let peer = begun && this.peers.get(remote);
-    // A replay for a key without a peer (dropped idle, or before a restart) adds no peer.
-    const ts = this.initiationTimestamps;
-    if (begun && !peer && replayedBeforePeer(ts, this.identity, begun.remoteStatic, remote, begun, init)) {
-      this.counters.replayed++;
-      return;
-    }
-    if (begun && !peer && this.delegate.unknownPeer(remote)) peer = this.peers.get(remote);
-    const done = begun && peer && finishConsumeInitiation(begun, peer.keys, init);
-    if (!peer || !done) {
-      this.counters.invalid++;
-      return;
-    }
-    if (!timestampIsNewer(done.timestamp, peer.lastTimestamp) || !ts.isNewer(remote, done.timestamp)) {
-      this.counters.replayed++;
-      return;
-    }
-    if (this.now - peer.lastInitiationConsumed < HANDSHAKE_INITIATION_RATE) {
-      this.counters.handshakesRateLimited++;
-      return;
-    }
-    peer.lastTimestamp = done.timestamp;
-    ts.record(remote, done.timestamp);
-    peer.lastInitiationConsumed = this.now;
-
-    // Our own initiation, if one is in flight, stays valid: when both sides initiate at the same
-    // moment (two nodes starting together), both complete at once instead of after a retransmit.
-    const localIndex = this.indices.add(peer, this.random);
-    const resp = createResponse(done.state, peer.keys, localIndex, this.random(32));
-    if (!resp) {
-      this.indices.delete(localIndex);
-      this.counters.invalid++;
-      return;
-    }
-    const bytes = encodeResponse(resp);
-    peer.cookies.addMacs(bytes, RESPONSE_MAC1_OFFSET, this.now);
-    const [sendKey, recvKey] = deriveTransportKeys(done.state, false);
-    const kp = new Keypair(
-      Buffer.from(sendKey),
-      Buffer.from(recvKey),
-      false,
-      localIndex,
-      done.state.remoteIndex,
-      this.now,
-    );
-    this.indices.set(localIndex, { peer, keypair: kp });
-    this.indices.retire(peer.next);
-    peer.next = kp;
-    this.indices.retire(peer.previous);
-    peer.previous = null;
-
-    this.updateEndpoint(peer, from);
-    this.sendHandshakeBytes(peer, bytes);
-    peer.timers.anyAuthenticatedPacketReceived();
-    peer.timers.sessionDerived(this.now);
-    peer.stats.lastHandshake = this.wallNow;
-    this.io.event({ type: 'handshake', peer: peer.keyB64, role: 'responder', endpoint: peer.endpoint! });
-  }
-
-  private handleResponse(msg: Buffer, from: PeerEndpoint): void {
-    const resp = decodeResponse(msg);
-    if (!resp || !this.admitHandshake(msg, RESPONSE_MAC1_OFFSET, resp.sender, from)) return;
-    const entry = this.indices.get(resp.receiver);
-    const peer = entry?.peer;
-    const hs = peer?.handshake;
-    if (!entry || entry.keypair || !peer || !hs || hs.localIndex !== resp.receiver) {
-      this.counters.invalid++;
-      return;
-    }
-    if (!consumeResponse(this.identity, hs, peer.keys, resp)) {
-      this.counters.invalid++;
-      return;
-    }
-    const [sendKey, recvKey] = deriveTransportKeys(hs, true);
-    const kp = new Keypair(
-      Buffer.from(sendKey),
-      Buffer.from(recvKey),
-      true,
-      hs.localIndex,
-      hs.remoteIndex,
-      this.now,
-    );
-    peer.handshake = null;
-    this.indices.set(kp.localIndex, { peer, keypair: kp });
-    // wireguard-go BeginSymmetricSession, initiator side.
-    if (peer.next) {
-      this.indices.retire(peer.previous);
-      peer.previous = peer.next;
-      peer.next = null;
-      this.indices.retire(peer.current);
-    } else {
-      this.indices.retire(peer.previous);
-      peer.previous = peer.current;
-    }
-    peer.current = kp;
-
-    this.updateEndpoint(peer, from);
-    peer.timers.handshakeComplete();
-    peer.timers.anyAuthenticatedPacketReceived();
-    peer.timers.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
-    peer.timers.sessionDerived(this.now);
-    peer.stats.lastHandshake = this.wallNow;
-    this.io.event({ type: 'handshake', peer: peer.keyB64, role: 'initiator', endpoint: peer.endpoint! });
-    // Confirm the session to the responder: staged data, or else a keepalive.
-    if (peer.staged.length > 0) this.sendStaged(peer);
-    else this.sendKeepalive(peer);
-  }
-
-  private handleCookieReply(msg: Buffer): void {
-    const reply = decodeCookieReply(msg);
-    const entry = reply && this.indices.get(reply.receiver);
-    if (!reply || !entry?.peer.cookies.consumeReply(reply, this.now)) {
-      this.counters.invalid++;
-    }
-    // The retransmission timer resends the initiation, now with mac2.
-  }
-
-  // ---------------------------------------------------------------- handshake initiation
+  // ---------------------------------------------------------------- handshakes (handshake-flow.ts)
 
   /** Send a handshake initiation unless one was sent less than REKEY_TIMEOUT ago (retries bypass). */
   private sendInitiation(peer: Peer, isRetry: boolean): void {
-    if (!isRetry) {
-      if (this.now - peer.lastInitiationSent < REKEY_TIMEOUT) return;
-      peer.timers.handshakeAttempts = 0;
-    }
-    this.delegate.handshakeStarting(peer);
-    if (!peer.endpoint) return;
-    peer.lastInitiationSent = this.now;
-    this.indices.dropHandshake(peer);
-    const localIndex = this.indices.add(peer, this.random);
-    const made = createInitiation(this.identity, peer.keys, localIndex, this.random(32), this.wallNow);
-    if (!made) {
-      this.indices.delete(localIndex);
-      return;
-    }
-    peer.handshake = made.state;
-    const bytes = encodeInitiation(made.message);
-    peer.cookies.addMacs(bytes, INITIATION_MAC1_OFFSET, this.now);
-    this.sendHandshakeBytes(peer, bytes);
-    peer.timers.handshakeInitiated(this.now, this.jitter());
+    this.handshakes.initiate(peer, isRetry);
   }
 
   /** Every datagram leaves here: to a UDP address, or through the relay a relayed endpoint names. */
   private transmit(buf: Buffer, start: number, len: number, to: PeerEndpoint): void {
     if (to.kind === 'relay') to.via.send(buf, start, len, to);
     else this.io.send(buf, start, len, to);
-  }
-
-  private sendHandshakeBytes(peer: Peer, bytes: Uint8Array): void {
-    if (!peer.endpoint) return;
-    peer.stats.txBytes += bytes.length;
-    this.transmit(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 0, bytes.length, peer.endpoint);
-    peer.timers.anyAuthenticatedPacketSent();
-    peer.timers.anyAuthenticatedPacketTraversal(this.now, peer.persistentKeepaliveMs);
   }
 
   // ---------------------------------------------------------------- timers
@@ -739,10 +493,5 @@ export class Device {
     this.indices.retire(peer.next);
     peer.previous = peer.current = peer.next = null;
     this.indices.dropHandshake(peer);
-  }
-
-  private jitter(): number {
-    const r = this.random(2);
-    return ((r[0] << 8) | r[1]) % REKEY_TIMEOUT_JITTER_MAX;
   }
 }

@@ -1,9 +1,15 @@
 // Per-peer timers of the WireGuard protocol (WireGuard paper, section 6; wireguard-go timers.go),
 // as deadlines on a monotonic clock. The core never sleeps: `Device.tick(now)` fires the expired
 // ones. Setting a timer is a field write, cheap enough for the per-packet path.
-import { KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_TIMEOUT } from './constants';
+import { KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX } from './constants';
 
 export const NEVER = Number.POSITIVE_INFINITY;
+
+/** Milliseconds [0, REKEY_TIMEOUT_JITTER_MAX) added to handshake deadlines, so peers do not move in step. */
+export function rekeyJitter(random: (n: number) => Uint8Array): number {
+  const r = random(2);
+  return ((r[0] << 8) | r[1]) % REKEY_TIMEOUT_JITTER_MAX;
+}
 
 export class PeerTimers {
   /** Retransmit our handshake initiation (REKEY_TIMEOUT + jitter after sending one). */

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   fchmodSync,
   fchownSync,
   fsyncSync,
@@ -14,7 +15,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 const TEMP_RE = /^\.(\d+)\.[0-9a-f]{12}\.tmp$/;
 
@@ -97,9 +98,33 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * `mkdir -p`, one level at a time. (Node 20's `mkdirSync(path, { recursive: true })` spins forever
+ * where a parent exists but takes no new directories, as under /proc: mkdir says ENOENT there, and
+ * Node takes that for a missing parent and tries again.) Throws one clear error naming the level
+ * that could not be made.
+ */
+function makeDirs(path: string, mode: number): void {
+  const missing: string[] = [];
+  for (let p = resolve(path); !existsSync(p); p = dirname(p)) {
+    missing.push(p);
+    if (dirname(p) === p) break;
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      mkdirSync(dir, { mode });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EEXIST') continue; // made meanwhile by someone else: fine
+      const why = err.code === 'ENOENT' ? `${dirname(dir)} takes no new directories` : err.message;
+      throw new Error(`cannot create ${dir}: ${why}`);
+    }
+  }
+}
+
 /** Create the state directory (mode 0700) if needed; refuse one that others can read or write. */
 export function ensurePrivateDir(path: string): void {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
+  makeDirs(path, 0o700);
   const st = statSync(path);
   if (!st.isDirectory()) throw new Error(`${path} is not a directory`);
   if ((st.mode & 0o077) !== 0) {

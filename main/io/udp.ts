@@ -76,7 +76,7 @@ export class UdpSockets {
         }
         if (type === 'udp4') {
           try {
-            s.setBroadcast(true); // LAN discovery (mesh.ts) sends sealed hellos to broadcast addresses
+            s.setBroadcast(true); // LAN discovery (core/mesh/mesh.ts) broadcasts sealed hellos
           } catch {
             /* no broadcast: members on the LAN still find each other through their records */
           }

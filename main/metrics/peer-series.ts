@@ -8,9 +8,9 @@ import { CounterBase, coveredSeconds, perSecond } from './counters';
 import { heapSort, nearestRank, scratch } from './percentiles';
 import { forEachBucket, HISTORY_SECONDS, isCount, queryWindow, SecondRing, secondOf } from './ring';
 import type {
+  MetricsPathKind,
   MetricsWindow,
   PathChange,
-  PathKind,
   PeerSeries,
   PeerSummary,
   RttSummary,
@@ -42,7 +42,7 @@ interface Totals {
   txp: number;
 }
 
-function pathCode(kind: PathKind): number {
+function pathCode(kind: MetricsPathKind): number {
   return kind === 'direct' ? PATH_DIRECT : kind === 'relayed' ? PATH_RELAYED : PATH_UNKNOWN;
 }
 
@@ -77,7 +77,7 @@ export class PeerMetrics {
   private readonly rxPacketsBase = new CounterBase();
   private readonly txPacketsBase = new CounterBase();
 
-  private currentKind: PathKind = 'unknown';
+  private currentKind: MetricsPathKind = 'unknown';
   private currentVia: string | undefined = undefined;
   private readonly changes: PathChange[] = [];
 
@@ -90,7 +90,7 @@ export class PeerMetrics {
   }
 
   /** The current path, as last reported to `path()`. */
-  get currentPath(): { kind: PathKind; via: string | undefined } {
+  get currentPath(): { kind: MetricsPathKind; via: string | undefined } {
     return { kind: this.currentKind, via: this.currentVia };
   }
 
@@ -156,7 +156,7 @@ export class PeerMetrics {
    * previous call; the initial path is 'unknown' without `via`) is flagged in the current second
    * and appended to the list of changes, of which the last MAX_PATH_CHANGES are kept.
    */
-  path(now: number, kind: PathKind, via?: string): void {
+  path(now: number, kind: MetricsPathKind, via?: string): void {
     const i = this.slot(secondOf(now), now);
     if (i < 0) return;
     this.pathCodes[i] = pathCode(kind);

@@ -1,17 +1,23 @@
 // The shapes of the metrics the Control API's `metrics` query returns and the UI draws: types only,
 // so the renderer can import them without pulling in any code.
 
+import type { PathKind } from '../core/mesh/path-kind';
+
 /**
  * Window lengths the UI offers: one minute, fifteen minutes, one hour. (At runtime any integer
  * number of seconds from 1 to HISTORY_SECONDS works; anything else throws a RangeError.)
  */
 export type MetricsWindow = 60 | 900 | 3600;
-export type PathKind = 'direct' | 'relayed' | 'unknown';
+/**
+ * The mesh's path kinds, with 'unknown' for a second or peer the metrics were not told about (the
+ * mesh's 'none', no path yet, is recorded as 'unknown' too).
+ */
+export type MetricsPathKind = Exclude<PathKind, 'none'> | 'unknown';
 
 export interface PathChange {
   /** The `now` (ms) passed to `path()` when the change was seen. */
   t: number;
-  kind: PathKind;
+  kind: MetricsPathKind;
   /** Relay id (or endpoint) the path goes through, when the caller said so. */
   via: string | undefined;
 }

@@ -100,6 +100,18 @@ describe('peermesh CLI', () => {
     expectUsageError(['up', '--state-dir', open], /accessible by other users/);
   });
 
+  it('exits 2 for a state directory that cannot be made (under /proc Node 20 once spun forever)', {
+    timeout: 90_000,
+  }, () => {
+    // Node 20's recursive mkdir loops at 100 % CPU where a parent takes no new directories; runCli
+    // kills the CLI after 20 s, so a regression fails here (exit -1) instead of hanging the suite.
+    const where = `/proc/pm-no-such-dir-${process.pid}`;
+    const said = /state directory: cannot create \/proc\/pm-no-such-dir-\d+: \/proc takes no new directories/;
+    expectUsageError(['keygen', '--state-dir', where], said);
+    expectUsageError(['keygen', '--state-dir', join(where, 'deeper')], said);
+    expectUsageError(['up', '--state-dir', where], said);
+  });
+
   it('address prints the overlay addresses a key gets in a network', () => {
     const k = join(dir, 'addr.key');
     runCli(['keygen', '--out', k]);

@@ -4,7 +4,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensurePrivateDir } from '../../io/files';
 import { ConfigError } from '../../node/config';
 import {
   decodeKey,
@@ -15,7 +14,7 @@ import {
   writeKeyFile,
 } from '../../node/identity';
 import { Logger } from '../../node/log';
-import { noPositionals, parse, privateKeyFileOf, stateDirOf, UsageError } from '../args';
+import { ensureStateDir, noPositionals, parse, privateKeyFileOf, stateDirOf, UsageError } from '../args';
 
 export function cmdKeygen(args: string[]): void {
   const { values, positionals } = parse(args, {
@@ -27,11 +26,7 @@ export function cmdKeygen(args: string[]): void {
   let path = values.out as string | undefined;
   if (!path) {
     const dir = stateDirOf(values);
-    try {
-      ensurePrivateDir(dir);
-    } catch (e) {
-      throw new ConfigError(`state directory: ${(e as Error).message}`);
-    }
+    ensureStateDir(dir);
     path = join(dir, 'private.key');
   }
   if (existsSync(path) && !values.force) {

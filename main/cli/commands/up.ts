@@ -2,7 +2,6 @@
 // `-c A.json -c B.json`), and the node(s) in the foreground until a signal.
 
 import { join } from 'node:path';
-import { ensurePrivateDir } from '../../io/files';
 import {
   ConfigError,
   defaults,
@@ -13,7 +12,7 @@ import {
   validate,
 } from '../../node/config';
 import { Logger } from '../../node/log';
-import { intFlag, isLogLevel, noPositionals, parse } from '../args';
+import { ensureStateDir, intFlag, isLogLevel, noPositionals, parse } from '../args';
 import { onStopSignals, tuneHeapForPackets } from '../process';
 import { runManager } from './ui';
 
@@ -154,7 +153,7 @@ async function runNodes(cfgs: NodeConfig[]): Promise<void> {
   const { PeerMeshNode } = await import('../../node/node');
   const nodes: import('../../node/node').PeerMeshNode[] = [];
   for (const cfg of cfgs) {
-    ensurePrivateDir(cfg.stateDir);
+    ensureStateDir(cfg.stateDir);
     const prefix = `[${cfg.network!.name}] `;
     const log = new Logger(cfg.logLevel, (l) =>
       process.stderr.write(l.replace(/^(\S+ \S+\s+)/, `$1${prefix}`)),

@@ -3,38 +3,28 @@
 // when authentication fails (callers in aead.ts turn that into a return value).
 declare module 'sodium-native' {
   type Bytes = Uint8Array;
-  export function crypto_aead_chacha20poly1305_ietf_encrypt(
+  /** An AEAD's encrypt: c (ciphertext then the 16-byte tag) from m. */
+  export type AeadEncrypt = (
     c: Bytes,
     m: Bytes,
     ad: Bytes | null,
     nsec: null,
     npub: Bytes,
     k: Bytes,
-  ): number;
-  export function crypto_aead_chacha20poly1305_ietf_decrypt(
+  ) => number;
+  /** An AEAD's decrypt: m from c (ciphertext then tag); throws when c does not authenticate. */
+  export type AeadDecrypt = (
     m: Bytes,
     nsec: null,
     c: Bytes,
     ad: Bytes | null,
     npub: Bytes,
     k: Bytes,
-  ): number;
-  export function crypto_aead_xchacha20poly1305_ietf_encrypt(
-    c: Bytes,
-    m: Bytes,
-    ad: Bytes | null,
-    nsec: null,
-    npub: Bytes,
-    k: Bytes,
-  ): number;
-  export function crypto_aead_xchacha20poly1305_ietf_decrypt(
-    m: Bytes,
-    nsec: null,
-    c: Bytes,
-    ad: Bytes | null,
-    npub: Bytes,
-    k: Bytes,
-  ): number;
+  ) => number;
+  export const crypto_aead_chacha20poly1305_ietf_encrypt: AeadEncrypt;
+  export const crypto_aead_chacha20poly1305_ietf_decrypt: AeadDecrypt;
+  export const crypto_aead_xchacha20poly1305_ietf_encrypt: AeadEncrypt;
+  export const crypto_aead_xchacha20poly1305_ietf_decrypt: AeadDecrypt;
   /** Throws when the result is all zeros (a small-order point). */
   export function crypto_scalarmult(q: Bytes, n: Bytes, p: Bytes): void;
   export function crypto_scalarmult_base(q: Bytes, n: Bytes): void;
