@@ -1,14 +1,38 @@
 // The web UI server's gates (web-server.ts lists them in order): which Host names are answered, which
-// Origins may talk to us, the access token, and which request paths may name a static file. Pure
-// checks over header values; the server decides what to answer.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// Origins may talk to us, the access token and the tabs' session tokens, and which request paths may name
+// a static file. Pure checks over header values (plus the session table); the server decides what to answer.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import { isIP } from 'node:net';
 import path from 'node:path';
 
-export const COOKIE_NAME = 'pm_token';
-/** The token goes into a cookie and a URL unescaped, and must not be guessable. */
+/**
+ * The WebSocket subprotocol the server selects. A browser cannot set headers on a WebSocket, so the page
+ * offers two subprotocols: this one and AUTH_PROTOCOL_PREFIX + its session token. The server answers with
+ * this one only, so the token is never echoed back; it never travels in the URL (query strings end up in
+ * logs and histories) nor in a cookie (cookies are not bound to a port: every server on 127.0.0.1 gets them).
+ */
+export const WS_PROTOCOL = 'peermesh.v1';
+export const AUTH_PROTOCOL_PREFIX = 'peermesh.auth.';
+/**
+ * The token goes into a URL fragment and a WebSocket subprotocol unescaped (every character is an HTTP
+ * token character), and must not be guessable.
+ */
 export const TOKEN_RE = /^[A-Za-z0-9._~-]{16,512}$/;
+/** A tab's session token dies this long after its last WebSocket closed (a reload or reconnect is within it). */
+export const SESSION_IDLE_MS = 10 * 60_000;
+/** Sessions at once; a new one beyond this drops the least recently used idle one (or the oldest). */
+export const MAX_SESSIONS = 64;
+
+/** What authenticated a request: the printed link's token, or a tab's session token. */
+export type Credential = { kind: 'launch' } | { kind: 'session'; session: Session };
+
+export interface Session {
+  /** WebSockets open with this session: while there is one, it does not expire. */
+  sockets: number;
+  /** When it was created or its last WebSocket closed (ms). */
+  idleSince: number;
+}
 /** A Host header: a bracketed IPv6 literal or a DNS name / IPv4 address, and an optional port. */
 const HOST_RE = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(\d{1,5}))?$/;
 const NAME_RE = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)$/;
@@ -19,13 +43,16 @@ export class Gates {
   /** sha256 of the token: comparing digests gives equal-length buffers for timingSafeEqual. */
   private readonly tokenDigest: Buffer;
   private readonly acceptedNames: Set<string>;
+  /** Session tokens by their sha256 (hex): the lookup is keyed by a digest, so its timing says nothing usable. */
+  private readonly sessions = new Map<string, Session>();
 
-  /** `port()` is the bound port (known once listening). */
+  /** `port()` is the bound port (known once listening); `now()` the clock for session expiry. */
   constructor(
     token: string,
     bindHost: string,
     allowedHosts: string[],
     private readonly port: () => number,
+    private readonly now: () => number = Date.now,
   ) {
     if (!TOKEN_RE.test(token)) throw new TypeError('token must be 16-512 characters of [A-Za-z0-9._~-]');
     this.tokenDigest = sha256(token);
@@ -69,17 +96,84 @@ export class Gates {
     return timingSafeEqual(sha256(candidate), this.tokenDigest);
   }
 
-  /** A valid token in the query, the pm_token cookie or an `Authorization: Bearer` header. */
-  authenticated(req: http.IncomingMessage, queryToken: string | null): boolean {
-    if (this.tokenOk(queryToken)) return true;
-    for (const value of cookieValues(req.headers.cookie, COOKIE_NAME)) if (this.tokenOk(value)) return true;
+  /**
+   * The credential of a request: `Authorization: Bearer TOKEN` (programs: metrics scrapers, scripts) or, on a
+   * WebSocket upgrade, the subprotocol AUTH_PROTOCOL_PREFIX + TOKEN (the browser page). TOKEN is the printed
+   * link's token or a live session token. Nothing else counts: no query string, no cookie.
+   */
+  credential(req: http.IncomingMessage): Credential | null {
+    const candidates: string[] = [];
     const auth = req.headers.authorization;
     if (auth) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-      if (m && this.tokenOk(m[1])) return true;
+      if (m) candidates.push(m[1]);
     }
-    return false;
+    for (const p of offeredProtocols(req))
+      if (p.startsWith(AUTH_PROTOCOL_PREFIX)) candidates.push(p.slice(AUTH_PROTOCOL_PREFIX.length));
+    for (const c of candidates.slice(0, 4)) {
+      if (this.tokenOk(c)) return { kind: 'launch' };
+      const session = this.session(c);
+      if (session) return { kind: 'session', session };
+    }
+    return null;
   }
+
+  /** A new session token for a tab (the page exchanged the printed link's token for it). */
+  newSession(): string {
+    this.sweep();
+    if (this.sessions.size >= MAX_SESSIONS) {
+      let victim: string | null = null;
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const [k, s] of this.sessions)
+        if (s.idleSince < oldest && (s.sockets === 0 || victim === null)) {
+          victim = k;
+          oldest = s.idleSince;
+        }
+      if (victim) this.sessions.delete(victim);
+    }
+    const token = randomBytes(32).toString('base64url');
+    this.sessions.set(sha256(token).toString('hex'), { sockets: 0, idleSince: this.now() });
+    return token;
+  }
+
+  /** A WebSocket opened (+1) or closed (-1) with this session. */
+  track(session: Session, delta: 1 | -1): void {
+    session.sockets = Math.max(0, session.sockets + delta);
+    if (session.sockets === 0) session.idleSince = this.now();
+  }
+
+  /** Drops sessions idle for longer than SESSION_IDLE_MS. */
+  sweep(): void {
+    const now = this.now();
+    for (const [k, s] of this.sessions)
+      if (s.sockets === 0 && now - s.idleSince > SESSION_IDLE_MS) this.sessions.delete(k);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  private session(candidate: string): Session | null {
+    if (!TOKEN_RE.test(candidate)) return null;
+    const key = sha256(candidate).toString('hex');
+    const s = this.sessions.get(key);
+    if (!s) return null;
+    if (s.sockets === 0 && this.now() - s.idleSince > SESSION_IDLE_MS) {
+      this.sessions.delete(key);
+      return null;
+    }
+    return s;
+  }
+}
+
+/** The subprotocols a WebSocket upgrade offers (Sec-WebSocket-Protocol, comma-separated). */
+export function offeredProtocols(req: http.IncomingMessage): string[] {
+  const h = req.headers['sec-websocket-protocol'];
+  if (typeof h !== 'string') return [];
+  return h
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
 }
 
 /**
@@ -141,15 +235,4 @@ export function urlHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '[::1]';
   return isIP(host) === 6 ? `[${host}]` : host;
-}
-
-function cookieValues(header: string | undefined, name: string): string[] {
-  if (!header) return [];
-  const out: string[] = [];
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) out.push(part.slice(eq + 1).trim());
-  }
-  return out;
 }

@@ -6,8 +6,15 @@
 //                       listed) are answered, so a hostile page whose DNS name re-resolves to 127.0.0.1 gets 403.
 //   2. Origin check   - cross-site WebSocket hijacking / CSRF defence: WebSocket upgrades and every
 //                       non-GET/HEAD request must come from this very origin; a foreign Origin is refused anywhere.
-//   3. Token check    - a 256-bit secret (the `?token=` of the printed URL, then an HttpOnly SameSite=Strict
-//                       cookie, or `Authorization: Bearer`), compared in constant time. Every path needs it.
+//   3. Token check    - /api, /metrics and /session need a credential: the printed link's 256-bit token
+//                       (compared in constant time) or a tab's session token, as `Authorization: Bearer` or,
+//                       on the WebSocket, as the subprotocol `peermesh.auth.TOKEN`. Never a cookie (cookies are
+//                       not bound to a port: any other server on 127.0.0.1 the browser visits would get it) and
+//                       never the URL query (logs, history, Referer). The printed link carries the token in its
+//                       fragment (#token=), which browsers do not send; the page takes it from there, removes it
+//                       from the address bar, and trades it (POST /session) for a session token kept in the
+//                       tab's sessionStorage (gone with the tab, dead SESSION_IDLE_MS after its last socket).
+//                       The static files are the public UI build and hold no data: served without a token.
 //   4. Path check     - static files come only from staticDir: no `..`, no NUL, no encoded slashes, no
 //                       dotfiles, and the resolved real path must stay inside the real staticDir.
 // Every response carries a strict Content-Security-Policy and related headers, and the WebSocket side
@@ -25,7 +32,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES, type MethodName } from './api';
 import { HEARTBEAT_MS, WebSocketApi } from './web-api';
-import { COOKIE_NAME, Gates, isLoopback, parsePath, splitUrl, urlHost } from './web-gates';
+import { type Credential, Gates, isLoopback, parsePath, splitUrl, urlHost, WS_PROTOCOL } from './web-gates';
 import { HttpReplies, StaticFiles } from './web-static';
 
 export { rendererDir } from './web-static';
@@ -96,6 +103,8 @@ export class WebServer {
       noServer: true,
       maxPayload: maxMessageBytes * 2,
       perMessageDeflate: false,
+      // Select our protocol, never echo the one carrying the token (and none when it was not offered).
+      handleProtocols: (offered) => (offered.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
     });
     this.server.on('request', (req, res) => {
       this.onRequest(req, res).catch((err: unknown) => {
@@ -115,9 +124,17 @@ export class WebServer {
     return s;
   }
 
-  /** The URL to open, e.g. http://127.0.0.1:PORT/?token=TOKEN (the line a CLI prints). */
+  /**
+   * The URL to open, e.g. http://127.0.0.1:PORT/#token=TOKEN (the line a CLI prints). The token is in the
+   * fragment: a browser never sends it to a server, so it is in no request line, log or Referer.
+   */
   get url(): string {
-    return `http://${urlHost(this.host)}:${this.boundPort}/?token=${this.token}`;
+    return `http://${urlHost(this.host)}:${this.boundPort}/#token=${this.token}`;
+  }
+
+  /** The printed link's token (for programs: `Authorization: Bearer`). */
+  get accessToken(): string {
+    return this.token;
   }
 
   get port(): number {
@@ -148,7 +165,10 @@ export class WebServer {
     });
     this.boundPort = (this.server.address() as AddressInfo).port;
     this.server.on('error', (err) => this.log('warn', `web UI server error: ${err.message}`));
-    this.heartbeat = setInterval(() => this.api.beat(), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => {
+      this.api.beat();
+      this.gates.sweep();
+    }, HEARTBEAT_MS);
     this.heartbeat.unref();
     // Never log this.url: it contains the token.
     this.log('info', `web UI listening on http://${urlHost(this.host)}:${this.boundPort}/`);
@@ -180,25 +200,15 @@ export class WebServer {
     // A present Origin must always be ours; for anything but GET/HEAD it is also required.
     if ((req.headers.origin !== undefined || !safe) && !this.gates.originOk(req.headers.origin, host))
       return r.sendText(req, res, 403, host, 'forbidden: cross-origin request\n');
-    const { rawPath, query } = splitUrl(req.url ?? '/');
-    const queryToken = query.get('token');
-    // The token gate comes before anything else is looked at: no files, no data, no path oracle.
-    if (!this.gates.authenticated(req, queryToken))
-      return r.sendText(req, res, 401, host, 'unauthorized: open the URL the node printed (with ?token=)\n');
+    const { rawPath } = splitUrl(req.url ?? '/');
     const segments = parsePath(rawPath);
     if (!segments) return r.sendText(req, res, 400, host, 'bad request: invalid path\n');
+    if (rawPath === '/session') return this.serveSession(req, res, host);
+    const guarded = rawPath === '/metrics' || rawPath === '/api';
+    // The token gate comes before anything else is looked at: no data without it.
+    if (guarded && !this.gates.credential(req))
+      return r.sendText(req, res, 401, host, 'unauthorized: open the link the node printed\n');
     if (!safe) return r.sendText(req, res, 405, host, 'method not allowed\n', { Allow: 'GET, HEAD' });
-
-    if (queryToken !== null) {
-      // First page load with ?token=: move the token into an HttpOnly cookie (scripts cannot read it,
-      // SameSite=Strict keeps other sites from sending it) and drop it from the address bar and history.
-      query.delete('token');
-      const rest = query.toString();
-      const headers: Record<string, string> = { Location: rest ? `${rawPath}?${rest}` : rawPath };
-      if (this.gates.tokenOk(queryToken))
-        headers['Set-Cookie'] = `${COOKIE_NAME}=${this.token}; HttpOnly; SameSite=Strict; Path=/`;
-      return r.sendText(req, res, 302, host, 'found\n', headers);
-    }
 
     if (rawPath === '/metrics') return this.serveMetrics(req, res, host);
     if (rawPath === '/api')
@@ -206,6 +216,30 @@ export class WebServer {
         Upgrade: 'websocket',
       });
     return this.files.serve(req, res, host, segments);
+  }
+
+  /**
+   * POST /session with the printed link's token as Bearer: a new session token for a tab, `{session}`
+   * (the Origin gate already required our own Origin for a POST). GET /session with either token: 204 if it
+   * is still good (the page asks after a reload, to tell "the UI was restarted" from "the node is down").
+   */
+  private async serveSession(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    host: string,
+  ): Promise<void> {
+    const r = this.replies;
+    const cred = this.gates.credential(req);
+    if (req.method === 'POST') {
+      if (cred?.kind !== 'launch')
+        return r.sendText(req, res, 401, host, 'unauthorized: open the link the node printed\n');
+      const body = JSON.stringify({ session: this.gates.newSession() });
+      return r.send(req, res, 200, host, { 'Content-Type': 'application/json; charset=utf-8' }, body);
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return r.sendText(req, res, 405, host, 'method not allowed\n', { Allow: 'GET, HEAD, POST' });
+    if (!cred) return r.sendText(req, res, 401, host, 'unauthorized: open the link the node printed\n');
+    r.send(req, res, 204, host, {}, '');
   }
 
   private async serveMetrics(
@@ -230,22 +264,33 @@ export class WebServer {
   /** A refusal is a plain HTTP error and a close. */
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const refusal = this.upgradeRefusal(req);
-    if (refusal) abortUpgrade(socket, refusal[0], refusal[1]);
-    else this.wss.handleUpgrade(req, socket, head, (ws) => this.api.accept(ws));
+    const checked = this.upgradeCheck(req);
+    if (Array.isArray(checked)) {
+      abortUpgrade(socket, checked[0], checked[1]);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.api.accept(ws);
+      if (checked.kind !== 'session') return;
+      // A session does not expire while a socket of it is open.
+      const session = checked.session;
+      this.gates.track(session, 1);
+      ws.once('close', () => this.gates.track(session, -1));
+    });
   }
 
-  /** Why an upgrade must be refused (HTTP status and reason), or null when every gate passes. */
-  private upgradeRefusal(req: http.IncomingMessage): [number, string] | null {
+  /** Why an upgrade must be refused (HTTP status and reason), or its credential when every gate passes. */
+  private upgradeCheck(req: http.IncomingMessage): [number, string] | Credential {
     const host = this.gates.acceptedHost(req.headers.host);
     if (!host) return [403, 'Forbidden'];
-    const { rawPath, query } = splitUrl(req.url ?? '/');
+    const { rawPath } = splitUrl(req.url ?? '/');
     if (rawPath !== '/api') return [404, 'Not Found'];
     // Required here: WebSockets bypass CORS, so Origin is the only thing telling us which page opened it.
     if (!this.gates.originOk(req.headers.origin, host)) return [403, 'Forbidden'];
-    if (!this.gates.authenticated(req, query.get('token'))) return [401, 'Unauthorized'];
+    const cred = this.gates.credential(req);
+    if (!cred) return [401, 'Unauthorized'];
     if (this.closing || this.api.full) return [503, 'Service Unavailable'];
-    return null;
+    return cred;
   }
 }
 

@@ -79,6 +79,8 @@ export interface SocketLike {
 
 export interface WebSocketOptions {
   createSocket?: (url: string) => SocketLike;
+  /** Subprotocols to offer (the web UI's session token travels as one: web-session.ts). */
+  protocols?: string[];
   /** First reconnect delay; doubles up to maxDelayMs. */
   minDelayMs?: number;
   maxDelayMs?: number;
@@ -112,7 +114,8 @@ export class WebSocketTransport implements Transport {
     private readonly url: string,
     opts: WebSocketOptions = {},
   ) {
-    this.createSocket = opts.createSocket ?? ((u) => new WebSocket(u));
+    const protocols = opts.protocols;
+    this.createSocket = opts.createSocket ?? ((u) => new WebSocket(u, protocols));
     this.minDelay = opts.minDelayMs ?? 500;
     this.maxDelay = opts.maxDelayMs ?? 10_000;
     this.callTimeout = opts.callTimeoutMs ?? 60_000;
@@ -252,9 +255,12 @@ export class WebSocketTransport implements Transport {
   }
 }
 
-/** The desktop app's bridge when there is one, else the WebSocket of the page's own server. */
-export function pickTransport(win: Window = window): Transport {
+/**
+ * The desktop app's bridge when there is one, else the WebSocket of the page's own server, offering
+ * `protocols` (the session token: never in the URL).
+ */
+export function pickTransport(win: Window = window, protocols?: string[]): Transport {
   if (win.peermesh) return bridgeTransport(win.peermesh);
   const scheme = win.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return new WebSocketTransport(`${scheme}//${win.location.host}/api`);
+  return new WebSocketTransport(`${scheme}//${win.location.host}/api`, { protocols });
 }

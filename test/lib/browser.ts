@@ -11,6 +11,23 @@ export function browserSkipReason(): string | null {
   return existsSync(CHROMIUM) ? null : `no ${CHROMIUM} (apt-get install chromium)`;
 }
 
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+
+/** Launch headless Chromium on this machine (its loopback is the test's). */
+export async function launchLocal(): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000 });
+}
+
 /** Launch headless Chromium in namespace `ns`; close() also removes the wrapper and profile. */
 export async function launchInNetns(ns: string): Promise<{ browser: Browser; close: () => Promise<void> }> {
   const { chromium } = await import('playwright-core');
@@ -22,16 +39,7 @@ export async function launchInNetns(ns: string): Promise<{ browser: Browser; clo
   const browser = await chromium.launch({
     executablePath: wrapper,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-    ],
+    args: ARGS,
     timeout: 30_000,
   });
   return {

@@ -6,7 +6,8 @@ import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 
 const url = new URL(process.argv[2]);
-const token = url.searchParams.get('token') ?? '';
+// the printed link carries the token in its fragment (#token=...)
+const token = new URLSearchParams(url.hash.slice(1)).get('token') ?? '';
 const ws = new WebSocket(`ws://${url.host}/api`, {
   headers: { Authorization: `Bearer ${token}`, Origin: `http://${url.host}` },
 });

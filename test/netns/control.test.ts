@@ -49,6 +49,7 @@ describe('control API, metrics and web UI on real nodes', { skip: skip ?? false 
     await waitFor('the UI URL', () => /web UI: (http:\S+)/.test(nodes.a.log()), 5000);
     url = /web UI: (http:\S+)/.exec(nodes.a.log())![1];
     assert.doesNotMatch(nodes.a.log(), /info .*token=/, 'the token is not in a log line');
+    assert.match(url, /\/#token=[A-Za-z0-9_-]{43}$/, 'the printed link carries the token in its fragment');
   });
 
   after(async () => {
@@ -153,7 +154,7 @@ describe('control API, metrics and web UI on real nodes', { skip: skip ?? false 
   });
 
   it('/metrics serves Prometheus text with the token only', () => {
-    const token = new URL(url).searchParams.get('token')!;
+    const token = new URLSearchParams(new URL(url).hash.slice(1)).get('token')!;
     const ok = get('/metrics', { Authorization: `Bearer ${token}` });
     assert.match(ok, /^200 /);
     assert.match(ok, /peermesh_peer_rx_bytes_total\{peer="[^"]+",name="node-b"\} [1-9]\d*/);
@@ -164,11 +165,12 @@ describe('control API, metrics and web UI on real nodes', { skip: skip ?? false 
 
   it('the Control API answers over the WebSocket with the token, and refuses a foreign Origin', () => {
     const u = new URL(url);
+    const token = new URLSearchParams(u.hash.slice(1)).get('token')!;
     const ws = (origin: string) =>
       lab.exec('a', process.execPath, [
         '-e',
         `const WebSocket = require(${JSON.stringify(require.resolve('ws'))});
-         const s = new WebSocket('ws://127.0.0.1:${u.port}/api?token=${u.searchParams.get('token')}', { origin: ${JSON.stringify(origin)} });
+         const s = new WebSocket('ws://127.0.0.1:${u.port}/api', ['peermesh.v1', 'peermesh.auth.${token}'], { origin: ${JSON.stringify(origin)} });
          s.on('open', () => s.send(JSON.stringify({ id: 1, method: 'status' })));
          s.on('message', (m) => { const r = JSON.parse(m); if (r.id === 1) { console.log('ok ' + r.result.network.name); s.close(); } });
          s.on('error', (e) => console.log('refused ' + e.message));

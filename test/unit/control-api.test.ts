@@ -271,7 +271,10 @@ function wsCall(ws: WebSocket, text: string): Promise<Record<string, unknown>> {
 
 function wsOpen(url: string): Promise<WebSocket> {
   const u = new URL(url);
-  const ws = new WebSocket(`ws://${u.host}/api${u.search}`, { origin: `http://${u.host}` });
+  const token = new URLSearchParams(u.hash.slice(1)).get('token');
+  const ws = new WebSocket(`ws://${u.host}/api`, ['peermesh.v1', `peermesh.auth.${token}`], {
+    origin: `http://${u.host}`,
+  });
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);

@@ -1,6 +1,7 @@
 // The localhost web UI server: real HTTP requests (any Host/Origin header) and real WebSocket clients against
-// servers on 127.0.0.1. Every defence gets a test: Host check (DNS rebinding), token (query -> cookie, cookie,
-// Bearer), Origin check, path traversal, security headers, and a WebSocket protocol that survives bad input.
+// servers on 127.0.0.1. Every defence gets a test: Host check (DNS rebinding), token (Bearer or WebSocket
+// subprotocol, traded for a session token; never a cookie or the query), Origin check, path traversal, security
+// headers, and a WebSocket protocol that survives bad input. (test/unit/ui-token.test.ts: the same in Chromium.)
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
+import { Gates, SESSION_IDLE_MS } from '../../main/control/web-gates';
 import { WebServer } from '../../main/control/web-server';
 
 interface Reply {
@@ -103,12 +105,20 @@ interface WsOpts {
   path?: string;
   origin?: string;
   headers?: Record<string, string>;
+  /** Authenticate as the browser page does: the subprotocol peermesh.auth.TOKEN next to peermesh.v1. */
+  token?: string;
+}
+
+/** The printed link's token (in its fragment). */
+function linkToken(url: string): string {
+  return new URLSearchParams(new URL(url).hash.slice(1)).get('token')!;
 }
 
 /** Opens a WebSocket: resolves with the open socket, or with the HTTP status of a refused upgrade. */
 function openWs(port: number, opts: WsOpts = {}): Promise<WebSocket | number> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}${opts.path ?? '/api'}`, {
+    const protocols = opts.token !== undefined ? ['peermesh.v1', `peermesh.auth.${opts.token}`] : [];
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${opts.path ?? '/api'}`, protocols, {
       headers: opts.headers ?? {},
       ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
     });
@@ -152,7 +162,7 @@ describe('web UI server', () => {
   let port: number;
   let token: string;
   let origin: string;
-  let cookie: string;
+  let bearer: string;
 
   before(async () => {
     mkdirSync(join(www, 'assets'), { recursive: true });
@@ -175,9 +185,9 @@ describe('web UI server', () => {
     });
     servers.push(server);
     port = server.port;
-    token = new URL(server.url).searchParams.get('token')!;
+    token = linkToken(server.url);
     origin = `http://127.0.0.1:${port}`;
-    cookie = `pm_token=${token}`;
+    bearer = `Bearer ${token}`;
   });
 
   after(async () => {
@@ -186,54 +196,87 @@ describe('web UI server', () => {
     rmSync(base, { recursive: true, force: true });
   });
 
-  it('binds to 127.0.0.1 by default and prints a token URL', () => {
-    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}$/);
+  it('binds to 127.0.0.1 by default and prints a link with the token in its fragment', () => {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]{43}$/);
     assert.equal(new URL(server.url).port, String(port));
+    assert.equal(server.accessToken, token);
     assert.ok(port > 0);
   });
 
-  it('refuses a request without a token (401, no static content)', async () => {
-    for (const path of ['/', '/app.js', '/index.html', '/metrics', '/anything']) {
+  it('serves the public UI build without a token, but nothing of the node: /api, /metrics, /session', async () => {
+    assert.equal((await request(port, '/')).body, INDEX);
+    assert.equal((await request(port, '/app.js')).body, APP_JS);
+    for (const path of ['/metrics', '/api', '/session']) {
       const r = await request(port, path);
       assert.equal(r.status, 401, path);
-      assert.ok(!r.body.includes('PeerMesh UI') && !r.body.includes('peermesh app'), path);
+      assert.ok(!r.body.includes('peermesh_peers'), path);
       assert.ok(r.body.length < 200);
     }
+    assert.equal(await openWs(port, { origin }), 401);
   });
 
-  it('refuses a wrong token of the same or a different length, in query, cookie or Bearer', async () => {
+  it('refuses a wrong token of the same or a different length, as Bearer or subprotocol', async () => {
     const same = token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A');
     assert.equal(same.length, token.length);
     for (const bad of [same, 'short', `${token}x`, '']) {
-      const q = await request(port, `/?token=${encodeURIComponent(bad)}`);
-      assert.equal(q.status, 401, `query ${bad}`);
-      assert.equal(q.headers['set-cookie'], undefined);
-      assert.equal((await request(port, '/', { headers: { Cookie: `pm_token=${bad}` } })).status, 401);
-      assert.equal((await request(port, '/', { headers: { Authorization: `Bearer ${bad}` } })).status, 401);
+      const r = await request(port, '/metrics', { headers: { Authorization: `Bearer ${bad}` } });
+      assert.equal(r.status, 401, `Bearer ${bad}`);
+      if (bad !== '') assert.equal(await openWs(port, { origin, token: bad }), 401, `subprotocol ${bad}`);
     }
   });
 
-  it('moves a query token into an HttpOnly SameSite=Strict cookie with a 302, then accepts the cookie', async () => {
-    const r = await request(port, `/?token=${token}`);
-    assert.equal(r.status, 302);
-    assert.equal(r.headers.location, '/');
-    const set = r.headers['set-cookie'];
-    assert.ok(set && set.length === 1);
-    assert.equal(set[0], `pm_token=${token}; HttpOnly; SameSite=Strict; Path=/`);
-    const jar = set[0].split(';')[0];
-    const page = await request(port, '/', { headers: { Cookie: `other=1; ${jar}` } });
-    assert.equal(page.status, 200);
-    assert.equal(page.body, INDEX);
-    // Other query parameters survive, the token does not.
-    const deep = await request(port, `/peers?x=1&token=${token}&y=2`);
-    assert.equal(deep.status, 302);
-    assert.equal(deep.headers.location, '/peers?x=1&y=2');
+  it('takes the token from no cookie and no query string (cookies reach every port; queries get logged)', async () => {
+    for (const headers of [{ Cookie: `pm_token=${token}` }, { Cookie: `token=${token}` }]) {
+      assert.equal((await request(port, '/metrics', { headers })).status, 401);
+      assert.equal(await openWs(port, { origin, headers }), 401);
+    }
+    assert.equal((await request(port, `/metrics?token=${token}`)).status, 401);
+    assert.equal(await openWs(port, { path: `/api?token=${token}`, origin }), 401);
+    // The old `?token=` link sets no cookie and redirects nowhere: it just gets the page.
+    const old = await request(port, `/?token=${token}`);
+    assert.equal(old.status, 200);
+    assert.equal(old.headers['set-cookie'], undefined);
+  });
+
+  it('trades the printed token for a session token (POST /session, own Origin), which then works', async () => {
+    const r = await request(port, '/session', {
+      method: 'POST',
+      headers: { Authorization: bearer, Origin: origin },
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['set-cookie'], undefined);
+    assert.equal(r.headers['cache-control'], 'no-store');
+    const { session } = JSON.parse(r.body) as { session: string };
+    assert.match(session, /^[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(session, token);
+    assert.equal(
+      (await request(port, '/session', { headers: { Authorization: `Bearer ${session}` } })).status,
+      204,
+    );
+    const ws = await mustOpen(port, { origin, token: session });
+    assert.equal(ws.protocol, 'peermesh.v1', 'the server selects our protocol, never echoes the token');
+    await echoes(ws, 1, 'session');
+    ws.close();
+    // A session token cannot mint more sessions; a POST needs our Origin; a foreign one is refused.
+    const again = { Authorization: `Bearer ${session}`, Origin: origin };
+    assert.equal((await request(port, '/session', { method: 'POST', headers: again })).status, 401);
+    assert.equal(
+      (await request(port, '/session', { method: 'POST', headers: { Authorization: bearer } })).status,
+      403,
+    );
+    for (const o of ['http://evil.example', `http://127.0.0.1:${port + 1}`]) {
+      const h = { Authorization: bearer, Origin: o };
+      assert.equal((await request(port, '/session', { method: 'POST', headers: h })).status, 403, o);
+    }
+    assert.equal(
+      (await request(port, '/session', { headers: { Authorization: 'Bearer nope-nope-nope-nope' } })).status,
+      401,
+    );
   });
 
   it('accepts Authorization: Bearer', async () => {
-    const r = await request(port, '/app.js', { headers: { Authorization: `Bearer ${token}` } });
+    const r = await request(port, '/metrics', { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(r.status, 200);
-    assert.equal(r.body, APP_JS);
   });
 
   it('refuses foreign Host headers with 403 even with a valid token (DNS rebinding)', async () => {
@@ -246,7 +289,7 @@ describe('web UI server', () => {
       `127.0.0.1:${port + 1}`,
       `localhost:${port}@evil.example`,
     ]) {
-      const r = await request(port, '/', { headers: { Host: host, Cookie: cookie } });
+      const r = await request(port, '/', { headers: { Host: host, Authorization: bearer } });
       assert.equal(r.status, 403, host);
       assert.ok(!r.body.includes('PeerMesh UI'), host);
     }
@@ -257,13 +300,13 @@ describe('web UI server', () => {
       'localhost',
       'LOCALHOST',
     ]) {
-      const r = await request(port, '/', { headers: { Host: host, Cookie: cookie } });
+      const r = await request(port, '/', { headers: { Host: host, Authorization: bearer } });
       assert.equal(r.status, 200, host);
     }
   });
 
   it('sets the security headers on every response, with connect-src from the accepted Host', async () => {
-    const r = await request(port, '/', { headers: { Cookie: cookie } });
+    const r = await request(port, '/', { headers: { Authorization: bearer } });
     assert.equal(
       r.headers['content-security-policy'],
       `default-src 'self'; connect-src 'self' ws://127.0.0.1:${port}; img-src 'self' data:; ` +
@@ -273,7 +316,7 @@ describe('web UI server', () => {
     assert.equal(r.headers['referrer-policy'], 'no-referrer');
     assert.equal(r.headers['cache-control'], 'no-store');
     assert.equal(r.headers['content-type'], 'text/html; charset=utf-8');
-    const local = await request(port, '/', { headers: { Host: `localhost:${port}`, Cookie: cookie } });
+    const local = await request(port, '/', { headers: { Host: `localhost:${port}`, Authorization: bearer } });
     assert.match(
       String(local.headers['content-security-policy']),
       new RegExp(`connect-src 'self' ws://localhost:${port};`),
@@ -299,17 +342,17 @@ describe('web UI server', () => {
       '/assets/font.woff2': 'font/woff2',
     };
     for (const [path, type] of Object.entries(types)) {
-      const r = await request(port, path, { headers: { Cookie: cookie } });
+      const r = await request(port, path, { headers: { Authorization: bearer } });
       assert.equal(r.status, 200, path);
       assert.equal(r.headers['content-type'], type, path);
     }
     for (const path of ['/peers', '/peers/abc/settings', '/assets']) {
-      const r = await request(port, path, { headers: { Cookie: cookie } });
+      const r = await request(port, path, { headers: { Authorization: bearer } });
       assert.equal(r.status, 200, path);
       assert.equal(r.body, INDEX, path);
     }
-    assert.equal((await request(port, '/missing.js', { headers: { Cookie: cookie } })).status, 404);
-    const head = await request(port, '/app.js', { method: 'HEAD', headers: { Cookie: cookie } });
+    assert.equal((await request(port, '/missing.js', { headers: { Authorization: bearer } })).status, 404);
+    const head = await request(port, '/app.js', { method: 'HEAD', headers: { Authorization: bearer } });
     assert.equal(head.status, 200);
     assert.equal(head.body, '');
     assert.equal(head.headers['content-length'], String(APP_JS.length));
@@ -337,7 +380,7 @@ describe('web UI server', () => {
       '/.env',
       '/link.txt',
     ]) {
-      const r = await request(port, path, { headers: { Cookie: cookie } });
+      const r = await request(port, path, { headers: { Authorization: bearer } });
       assert.ok(r.status === 400 || r.status === 404, `${path} -> ${r.status}`);
       assert.ok(!r.body.includes(SECRET), path);
       assert.ok(!r.body.includes('root:'), path);
@@ -345,13 +388,19 @@ describe('web UI server', () => {
   });
 
   it('requires the same Origin for non-GET requests and refuses a foreign Origin on any request', async () => {
-    const post = await request(port, '/', { method: 'POST', headers: { Cookie: cookie, Origin: origin } });
+    const post = await request(port, '/', {
+      method: 'POST',
+      headers: { Authorization: bearer, Origin: origin },
+    });
     assert.equal(post.status, 405);
-    assert.equal((await request(port, '/', { method: 'POST', headers: { Cookie: cookie } })).status, 403);
+    assert.equal(
+      (await request(port, '/', { method: 'POST', headers: { Authorization: bearer } })).status,
+      403,
+    );
     for (const o of ['http://evil.example', `http://localhost:${port + 1}`, 'null']) {
-      const r = await request(port, '/', { method: 'POST', headers: { Cookie: cookie, Origin: o } });
+      const r = await request(port, '/', { method: 'POST', headers: { Authorization: bearer, Origin: o } });
       assert.equal(r.status, 403, o);
-      const g = await request(port, '/', { headers: { Cookie: cookie, Origin: o } });
+      const g = await request(port, '/', { headers: { Authorization: bearer, Origin: o } });
       assert.equal(g.status, 403, o);
     }
   });
@@ -366,10 +415,11 @@ describe('web UI server', () => {
     assert.ok(!no.body.includes('peermesh_peers'));
   });
 
-  it('accepts a WebSocket with a valid token (cookie or ?token=) and the same Origin, and calls handle', async () => {
-    const a = await mustOpen(port, { origin, headers: { Cookie: cookie } });
+  it('accepts a WebSocket with a valid token (Bearer or subprotocol) and the same Origin, and calls handle', async () => {
+    const a = await mustOpen(port, { origin, headers: { Authorization: bearer } });
     await echoes(a, 1, 'x12');
-    const b = await mustOpen(port, { path: `/api?token=${token}`, origin });
+    const b = await mustOpen(port, { origin, token });
+    assert.equal(b.protocol, 'peermesh.v1');
     assert.deepEqual(await call(b, { id: 'q', method: 'ping' }), { id: 'q', result: null });
     const c = await mustOpen(port, {
       origin: `http://localhost:${port}`,
@@ -381,31 +431,36 @@ describe('web UI server', () => {
   });
 
   it('refuses WebSocket upgrades with a foreign Origin, no Origin, a wrong token or a foreign Host', async () => {
-    assert.equal(await openWs(port, { origin: 'http://evil.example', headers: { Cookie: cookie } }), 403);
     assert.equal(
-      await openWs(port, { origin: `http://127.0.0.1:${port + 1}`, headers: { Cookie: cookie } }),
+      await openWs(port, { origin: 'http://evil.example', headers: { Authorization: bearer } }),
       403,
     );
     assert.equal(
-      await openWs(port, { origin: `http://localhost:${port}`, headers: { Cookie: cookie } }),
+      await openWs(port, { origin: `http://127.0.0.1:${port + 1}`, headers: { Authorization: bearer } }),
       403,
     );
-    assert.equal(await openWs(port, { headers: { Cookie: cookie } }), 403);
+    assert.equal(
+      await openWs(port, { origin: `http://localhost:${port}`, headers: { Authorization: bearer } }),
+      403,
+    );
+    assert.equal(await openWs(port, { headers: { Authorization: bearer } }), 403);
     assert.equal(await openWs(port, { origin }), 401);
-    assert.equal(await openWs(port, { origin, headers: { Cookie: 'pm_token=wrong' } }), 401);
-    assert.equal(await openWs(port, { path: '/api?token=wrong', origin }), 401);
+    assert.equal(await openWs(port, { origin, headers: { Authorization: 'Bearer wrong' } }), 401);
+    assert.equal(await openWs(port, { origin, token: 'wrong-wrong-wrong-wrong' }), 401);
+    // the right token from a foreign Origin (another page on 127.0.0.1): still refused
+    assert.equal(await openWs(port, { origin: `http://127.0.0.1:${port + 1}`, token }), 403);
     assert.equal(
       await openWs(port, {
         origin: `http://evil.example:${port}`,
-        headers: { Host: `evil.example:${port}`, Cookie: cookie },
+        headers: { Host: `evil.example:${port}`, Authorization: bearer },
       }),
       403,
     );
-    assert.equal(await openWs(port, { path: '/other', origin, headers: { Cookie: cookie } }), 404);
+    assert.equal(await openWs(port, { path: '/other', origin, headers: { Authorization: bearer } }), 404);
   });
 
   it('answers malformed requests with bad_request and keeps the connection usable', async () => {
-    const ws = await mustOpen(port, { origin, headers: { Cookie: cookie } });
+    const ws = await mustOpen(port, { origin, headers: { Authorization: bearer } });
     const bad: [unknown, unknown][] = [
       ['{not json', null],
       ['[1,2,3]', null],
@@ -430,17 +485,17 @@ describe('web UI server', () => {
   });
 
   it('closes a connection whose message exceeds the hard ceiling, and the server lives on', async () => {
-    const ws = await mustOpen(port, { origin, headers: { Cookie: cookie } });
+    const ws = await mustOpen(port, { origin, headers: { Authorization: bearer } });
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     ws.send('x'.repeat(1024 * 3));
     assert.equal(await closed, 1009);
-    const again = await mustOpen(port, { origin, headers: { Cookie: cookie } });
+    const again = await mustOpen(port, { origin, headers: { Authorization: bearer } });
     await echoes(again, 1, '3');
     again.close();
   });
 
   it('maps handler errors as every transport does: a contract code is kept, anything else is failed', async () => {
-    const ws = await mustOpen(port, { origin, headers: { Cookie: cookie } });
+    const ws = await mustOpen(port, { origin, headers: { Authorization: bearer } });
     const remove = (id: number, peer: string) => call(ws, { id, method: 'remove', params: { peer } });
     assert.deepEqual(await remove(1, 'coded'), { id: 1, error: { code: 'busy', message: 'nope' } });
     assert.deepEqual(await remove(2, 'odd'), { id: 2, error: { code: 'failed', message: 'odd' } });
@@ -455,7 +510,7 @@ describe('web UI server', () => {
   });
 
   it('answers a message over maxMessageBytes with too_large and keeps the connection usable', async () => {
-    const ws = await mustOpen(port, { origin, headers: { Cookie: cookie } });
+    const ws = await mustOpen(port, { origin, headers: { Authorization: bearer } });
     const r = await call(ws, JSON.stringify({ id: 9, method: 'rename', params: { peer: 'x'.repeat(1500) } }));
     assert.deepEqual(r, {
       id: null,
@@ -469,7 +524,7 @@ describe('web UI server', () => {
     gateOpen = new Promise<void>((resolve) => {
       gate = resolve;
     });
-    const ws = await mustOpen(port, { origin, headers: { Cookie: cookie } });
+    const ws = await mustOpen(port, { origin, headers: { Authorization: bearer } });
     const replies: RpcReply[] = [];
     const all = new Promise<void>((resolve) => {
       ws.on('message', (data) => {
@@ -493,7 +548,7 @@ describe('web UI server', () => {
   });
 
   it('broadcasts events to authenticated clients', async () => {
-    const ws = await mustOpen(port, { origin, headers: { Cookie: cookie } });
+    const ws = await mustOpen(port, { origin, headers: { Authorization: bearer } });
     const got = nextMessage(ws);
     server.broadcast({ kind: 'peer-up', peer: 'abc' });
     assert.deepEqual(await got, { type: 'event', event: { kind: 'peer-up', peer: 'abc' } });
@@ -524,7 +579,7 @@ describe('web UI server without a built UI, with allowedHosts and a given token'
   });
 
   it('serves a small "not built" page, and 404 for /metrics without metricsText', async () => {
-    assert.equal(server.url, `http://127.0.0.1:${port}/?token=${TOKEN}`);
+    assert.equal(server.url, `http://127.0.0.1:${port}/#token=${TOKEN}`);
     const auth = { Authorization: `Bearer ${TOKEN}` };
     const r = await request(port, '/', { headers: auth });
     assert.equal(r.status, 200);
@@ -563,7 +618,7 @@ describe('web UI server without a built UI, with allowedHosts and a given token'
     while (server.clientCount() > 0) await new Promise((r) => setTimeout(r, 10));
     const ws = await mustOpen(port, {
       origin: `http://127.0.0.1:${port}`,
-      headers: { Cookie: `pm_token=${TOKEN}` },
+      token: TOKEN,
     });
     opened.push(ws);
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
@@ -571,5 +626,50 @@ describe('web UI server without a built UI, with allowedHosts and a given token'
     assert.equal(await closed, 1001);
     assert.equal(server.clientCount(), 0);
     await assert.rejects(request(port, '/'), /ECONNREFUSED/);
+  });
+});
+
+describe('web UI session tokens', () => {
+  const req = (token: string) => ({ headers: { authorization: `Bearer ${token}` } }) as http.IncomingMessage;
+
+  it('a session dies SESSION_IDLE_MS after its last socket closed, not while one is open', () => {
+    let t = 1_000_000;
+    const gates = new Gates(
+      'launch-token-0123456789',
+      '127.0.0.1',
+      [],
+      () => 1,
+      () => t,
+    );
+    const s = gates.newSession();
+    const cred = gates.credential(req(s));
+    assert.equal(cred?.kind, 'session');
+    if (cred?.kind !== 'session') return;
+    gates.track(cred.session, 1);
+    t += SESSION_IDLE_MS * 3;
+    assert.equal(gates.credential(req(s))?.kind, 'session', 'open socket: alive');
+    gates.track(cred.session, -1);
+    t += SESSION_IDLE_MS - 1;
+    assert.equal(gates.credential(req(s))?.kind, 'session', 'a reload within the idle time');
+    t += 2;
+    assert.equal(gates.credential(req(s)), null, 'idle too long');
+    assert.equal(gates.credential(req('launch-token-0123456789'))?.kind, 'launch');
+    assert.equal(gates.sessionCount, 0);
+  });
+
+  it('a new UI start (new Gates) knows none of the old sessions', () => {
+    const a = new Gates('launch-token-0123456789', '127.0.0.1', [], () => 1);
+    const s = a.newSession();
+    const b = new Gates('launch-token-9876543210', '127.0.0.1', [], () => 1);
+    assert.equal(b.credential(req(s)), null);
+    assert.equal(b.credential(req('launch-token-0123456789')), null);
+  });
+
+  it('keeps at most MAX_SESSIONS, dropping the oldest idle one', () => {
+    const gates = new Gates('launch-token-0123456789', '127.0.0.1', [], () => 1);
+    const first = gates.newSession();
+    for (let i = 0; i < 100; i++) gates.newSession();
+    assert.ok(gates.sessionCount <= 64);
+    assert.equal(gates.credential(req(first)), null);
   });
 });

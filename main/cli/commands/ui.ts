@@ -27,7 +27,8 @@ export async function runManager(o: {
     logWrite: (l) =>
       process.stderr.write(`${new Date(l.time).toISOString()} ${l.level.padEnd(5)} ${l.message}\n`),
   }).catch((e: Error) => fail(`web UI on port ${o.ui.port}: ${e.message}`, 1));
-  // The URL carries the access token: printed once to stdout (like Jupyter), never logged.
+  // The URL carries the access token in its fragment (#token=, never sent to a server): printed once to
+  // stdout (like Jupyter), never logged.
   process.stdout.write(`web UI: ${mgr.webUrl}\n`);
   await new Promise<void>((resolve) => {
     onStopSignals(() => void mgr.close().then(resolve));
