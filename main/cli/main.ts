@@ -28,7 +28,11 @@ Usage:
                                    watch peers from a browser (URL with its token printed on stdout)
   peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
   peermesh peers [--json]          the members: name, overlay IPv4, online, path, RTT, rates, last handshake
-  peermesh invite [--expires 24h]  print a one-line join code for a new machine (30m, 12h, 7d; at most 30d)
+  peermesh invite [--expires 24h] [--uses N]
+                                   print a one-line join code for a new machine (30m, 12h, 7d; at most 30d);
+                                   it admits one machine, or N (at most 100)
+  peermesh invite --list [--json]  the invitations this node issued: id, uses, expiry, state
+  peermesh invite --revoke ID      revoke an invitation: it admits no one from now on
   peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
   peermesh ping PEER [-c N]        live round-trip times to a member (key, name or IPv4) and its path
   peermesh remove PEER             remove a member (key, name or overlay IPv4) from the network, for good

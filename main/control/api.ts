@@ -5,7 +5,7 @@
 // messages to parseRequest() and calls the handler only with what it returns. The renderer imports
 // the types only. This file knows nothing of the node: the node implements NodeHandlers from it.
 
-import { MESH_MAX_ROUTES } from '../core/constants';
+import { INVITE_MAX_USES, MESH_MAX_ROUTES } from '../core/constants';
 import type { PathKind } from '../core/mesh/path-kind';
 import { NETWORK_NAME_RE } from '../core/names';
 import type { PeerSeries, PeerSummary } from '../metrics/types';
@@ -121,7 +121,22 @@ export const METHODS = {
     kind: 'command',
     served: 'node',
     errors: FAILS,
-    params: obj({ expiresSeconds: optional(int({ min: 60, max: 30 * 86400 })) }),
+    params: obj({
+      expiresSeconds: optional(int({ min: 60, max: 30 * 86400 })),
+      /** Machines the code may admit (default 1). */
+      uses: optional(int({ min: 1, max: INVITE_MAX_USES })),
+    }),
+  },
+  /** The invitations this node issued and still keeps (open, used, expired, revoked). */
+  invites: { kind: 'query', served: 'node', errors: FAILS, params: obj({}) },
+  /** Revoke an invitation by its id (from `invites`): it admits no one from now on. */
+  'revoke-invite': {
+    kind: 'command',
+    served: 'node',
+    errors: FAILS,
+    params: obj({
+      id: str({ min: 8, max: 8, pattern: /^[0-9a-f]{8}$/, what: 'an invitation id (8 hex digits)' }),
+    }),
   },
   remove: { kind: 'command', served: 'node', errors: FAILS, params: obj({ peer }) },
   /** A local name for a member (only this node shows it); an empty name removes it. */
@@ -461,6 +476,19 @@ export interface InviteResult {
   /** ISO 8601 time. */
   expires: string;
   endpoints: string[];
+  /** The invitation's id (for `revoke-invite`) and how many machines it admits. */
+  id: string;
+  uses: number;
+}
+
+/** `invites`: one row per invitation the node keeps. Times are ISO 8601; `maxUses` 0 = any number. */
+export interface InviteRow {
+  id: string;
+  created: string;
+  expires: string;
+  uses: number;
+  maxUses: number;
+  state: 'open' | 'used' | 'expired' | 'revoked';
 }
 
 /** What each method returns. */
@@ -479,6 +507,8 @@ export interface Results {
   join: AppState;
   leave: AppState;
   invite: InviteResult;
+  invites: InviteRow[];
+  'revoke-invite': { revoked: string };
   remove: { removed: string; name: string };
   rename: { peer: string; name: string; alias: string | null };
   'set-settings': Settings;

@@ -53,6 +53,11 @@ export const MAX_TIMER_HANDSHAKES = REKEY_ATTEMPT_TIME / REKEY_TIMEOUT;
 export const REKEY_TIMEOUT_JITTER_MAX = 334;
 /** A responder accepts at most one initiation per peer in this interval (50 per second). */
 export const HANDSHAKE_INITIATION_RATE = 1_000 / 50;
+/**
+ * Peer keys whose newest initiation timestamp the device remembers beyond the peer's own lifetime
+ * (idle drops, removal, restarts through the node's state file): the least recently used go first.
+ */
+export const INITIATION_TIMESTAMPS_MAX = 4_096;
 /** Counters are JavaScript numbers: we stop (and rekey) long before 2^53. */
 export const MAX_SAFE_COUNTER = Number.MAX_SAFE_INTEGER - 2 ** 13;
 
@@ -190,6 +195,14 @@ export const MESH_INTRODUCERS = 3;
 export const MESH_MAX_EXTRA_ENDPOINTS = 4;
 /** LAN broadcast addresses a hello goes to. */
 export const MESH_MAX_LAN_TARGETS = 8;
+/**
+ * Re-signing our record because of what members told us (a newer copy of our own record, an older
+ * join time, where members see us): at most MESH_PEER_RESIGN_BURST at once, then one per
+ * MESH_PEER_RESIGN_INTERVAL; a re-sign beyond that waits its turn. So no member can make a node sign
+ * (and the whole network fetch) a new record at will.
+ */
+export const MESH_PEER_RESIGN_BURST = 3;
+export const MESH_PEER_RESIGN_INTERVAL = 20_000;
 /** Records dated further ahead of our wall clock than this are refused. */
 export const MESH_RECORD_MAX_FUTURE = 24 * 3600_000;
 /** Longest member name in a record, characters. */
@@ -213,3 +226,7 @@ export const MESH_SUB_MIN = 8;
 export const MESH_SUB_PARTS = 16;
 export const MESH_SUB_DIGEST = 4;
 export const MESH_SUB_PER_MESSAGE = 10;
+
+// Invitations.
+/** Most machines one invitation may admit (`peermesh invite --uses N`; the default is 1). */
+export const INVITE_MAX_USES = 100;

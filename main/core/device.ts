@@ -47,6 +47,7 @@ import { type PeerEndpoint, sameEndpoint } from './endpoint';
 import { makeIdentity, type StaticIdentity } from './handshake';
 import { HandshakeFlow } from './handshake-flow';
 import { IndexTable } from './index-table';
+import { InitiationTimestamps } from './initiation-timestamps';
 import { type Cidr, ipPacketLength } from './ip';
 import type { Keypair } from './keypair';
 import { messageType, transportCounter, transportReceiver, writeTransportHeader } from './messages';
@@ -107,6 +108,11 @@ export class Device {
   private readonly routes = new AllowedIps<Peer>();
   private readonly indices = new IndexTable();
   private readonly handshakes: HandshakeFlow;
+  /**
+   * Newest initiation timestamp per peer key, beyond the peers' lifetime (initiation-timestamps.ts):
+   * the node saves it (export()) and hands it to the next Device (import()).
+   */
+  readonly initiationTimestamps = new InitiationTimestamps();
   private readonly ring: Buffer;
   private ringPos = 0;
 
@@ -133,6 +139,7 @@ export class Device {
       identity: this.identity,
       indices: this.indices,
       counters: this.counters,
+      timestamps: this.initiationTimestamps,
       delegate: this.delegate,
       random: this.random,
       now: () => this.now,

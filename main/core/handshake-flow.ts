@@ -22,6 +22,7 @@ import {
   timestampIsNewer,
 } from './handshake';
 import type { IndexTable } from './index-table';
+import { type InitiationTimestamps, replayedBeforePeer } from './initiation-timestamps';
 import { Keypair } from './keypair';
 import {
   decodeCookieReply,
@@ -42,6 +43,8 @@ export interface HandshakeHost {
   readonly identity: StaticIdentity;
   readonly indices: IndexTable;
   readonly counters: DeviceCounters;
+  /** Newest accepted initiation timestamp per key, kept beyond the peers (initiation-timestamps.ts). */
+  readonly timestamps: InitiationTimestamps;
   readonly delegate: DeviceDelegate;
   readonly random: (n: number) => Uint8Array;
   now(): number;
@@ -100,13 +103,19 @@ export class HandshakeFlow {
     const begun = beginConsumeInitiation(host.identity, init);
     const remote = begun ? Buffer.from(begun.remoteStatic).toString('base64') : '';
     let peer = begun && host.peer(remote);
+    // A replay for a key without a peer (dropped idle, or before a restart) adds no peer.
+    const ts = host.timestamps;
+    if (begun && !peer && replayedBeforePeer(ts, host.identity, begun.remoteStatic, remote, begun, init)) {
+      host.counters.replayed++;
+      return;
+    }
     if (begun && !peer && host.delegate.unknownPeer(remote)) peer = host.peer(remote);
     const done = begun && peer && finishConsumeInitiation(begun, peer.keys, init);
     if (!peer || !done) {
       host.counters.invalid++;
       return;
     }
-    if (!timestampIsNewer(done.timestamp, peer.lastTimestamp)) {
+    if (!timestampIsNewer(done.timestamp, peer.lastTimestamp) || !ts.isNewer(remote, done.timestamp)) {
       host.counters.replayed++;
       return;
     }
@@ -115,6 +124,7 @@ export class HandshakeFlow {
       return;
     }
     peer.lastTimestamp = done.timestamp;
+    ts.record(remote, done.timestamp);
     peer.lastInitiationConsumed = now;
 
     // Our own initiation, if one is in flight, stays valid: when both sides initiate at the same

@@ -9,9 +9,14 @@
 // every PeerMesh message), and a request is padded to be larger than its answer, so a replayed or
 // spoofed request can never make a node send more than it received.
 //
+// An invitation admits one machine unless made for more (`uses`), and can be revoked. A joining
+// machine names its attempt with a random id, the same in every retry: a retry (its answer was lost)
+// is answered again without counting as another use, and a second machine is refused once the uses
+// are spent. (A stranger replaying a captured request gets an answer it cannot open.)
+//
 // Sans-IO: the caller passes time in and sends the returned datagram.
 
-import { JOIN_WIRE_VERSION, MESH_MAX_MESSAGE, MSG_JOIN } from './constants';
+import { INVITE_MAX_USES, JOIN_WIRE_VERSION, MESH_MAX_MESSAGE, MSG_JOIN } from './constants';
 import { Blake2s } from './crypto/blake2s';
 import type { Endpoint } from './device';
 import { formatIp, parseCidr } from './ip';
@@ -28,6 +33,9 @@ const CODE_PREFIX = 'pm1-';
 const TOKEN = 16;
 /** Expired invitations are kept this long (s) so that their use gets a clear "expired" answer. */
 const EXPIRED_KEPT = 7 * 86400;
+/** A join attempt's id (base64 of 12 random bytes): retries of one attempt are one use. */
+const JOIN_ID_RE = /^[A-Za-z0-9+/]{16}$/;
+const INVITE_ID_RE = /^[0-9a-f]{8}$/;
 
 export class InviteCodeError extends Error {}
 
@@ -127,9 +135,20 @@ function openMsg(key: Uint8Array, b: Uint8Array): Record<string, unknown> | null
   }
 }
 
-/** What the new node sends to the inviting node's endpoints. */
-export function joinRequest(code: InviteCode, name: string, random: (n: number) => Uint8Array): Buffer {
-  return sealMsg(inviteKey(code.token), random, { t: 'join', name: name.slice(0, 63) }, JOIN_REQUEST_SIZE);
+/** A join attempt's id: the same in every retry of one attempt (see the header). */
+export function joinAttemptId(random: (n: number) => Uint8Array): string {
+  return Buffer.from(random(12)).toString('base64');
+}
+
+/** What the new node sends to the inviting node's endpoints (`id`: its attempt, joinAttemptId()). */
+export function joinRequest(
+  code: InviteCode,
+  name: string,
+  random: (n: number) => Uint8Array,
+  id?: string,
+): Buffer {
+  const body = { t: 'join', name: name.slice(0, 63), ...(id ? { id } : {}) };
+  return sealMsg(inviteKey(code.token), random, body, JOIN_REQUEST_SIZE);
 }
 
 export type JoinAnswer =
@@ -163,7 +182,34 @@ export interface StoredInvite {
   key: string;
   expires: number;
   created: number;
+  /** Machines admitted so far. */
   uses: number;
+  /** Machines it may admit; absent or 0: any number until it expires (invitations made before this existed). */
+  maxUses?: number;
+  /** The attempt ids (joinAttemptId) that were admitted: their retries are answered again. */
+  usedBy?: string[];
+  /** Revoked: refused from now on (kept until it would have expired, for a clear answer). */
+  revoked?: boolean;
+}
+
+/** An invitation as `peermesh invite --list` and the Control API show it (no key, no token). */
+export interface InviteInfo {
+  /** Short public name of the invitation (from its key), for revoking it. */
+  id: string;
+  /** Unix seconds. */
+  created: number;
+  expires: number;
+  uses: number;
+  /** 0: any number. */
+  maxUses: number;
+  state: 'open' | 'used' | 'expired' | 'revoked';
+}
+
+/** The short public name of an invitation: 8 hex digits of a hash of its key (not of the token). */
+export function inviteId(keyB64: string): string {
+  return Buffer.from(blake('peermesh invite id v1', Buffer.from(keyB64, 'base64')))
+    .toString('hex')
+    .slice(0, 8);
 }
 
 /** The inviting side: open invitations, answering join requests. */
@@ -183,29 +229,78 @@ export class Invites {
 
   load(list: unknown, nowSec: number): void {
     if (!Array.isArray(list)) return;
-    this.list = list.filter(
-      (x): x is StoredInvite =>
-        typeof x === 'object' &&
-        x !== null &&
-        typeof x.key === 'string' &&
-        Buffer.from(x.key, 'base64').length === 32 &&
-        Number.isInteger(x.expires) &&
-        x.expires > nowSec - EXPIRED_KEPT,
-    );
+    this.list = list
+      .filter(
+        (x): x is StoredInvite =>
+          typeof x === 'object' &&
+          x !== null &&
+          typeof x.key === 'string' &&
+          Buffer.from(x.key, 'base64').length === 32 &&
+          Number.isInteger(x.expires) &&
+          x.expires > nowSec - EXPIRED_KEPT,
+      )
+      .map((x) => ({
+        key: x.key,
+        expires: x.expires,
+        created: Number.isFinite(x.created) ? x.created : 0,
+        uses: Number.isInteger(x.uses) && x.uses >= 0 ? x.uses : 0,
+        // A malformed limit counts as spent (never as "any number").
+        ...(x.maxUses === undefined
+          ? {}
+          : { maxUses: Number.isInteger(x.maxUses) && x.maxUses >= 0 ? x.maxUses : 1 }),
+        usedBy: Array.isArray(x.usedBy)
+          ? x.usedBy.filter((u) => typeof u === 'string' && JOIN_ID_RE.test(u)).slice(-INVITE_MAX_USES)
+          : [],
+        ...(x.revoked === true ? { revoked: true } : {}),
+      }));
   }
 
-  /** A new invitation valid for `seconds`; returns its code. */
-  create(seconds: number, nowSec: number, endpoints: Endpoint[]): { code: string; expires: number } {
+  /** A new invitation valid for `seconds`, for `maxUses` machines; returns its code and id. */
+  create(
+    seconds: number,
+    nowSec: number,
+    endpoints: Endpoint[],
+    maxUses = 1,
+  ): { code: string; expires: number; id: string } {
+    if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > INVITE_MAX_USES)
+      throw new RangeError(`uses must be a whole number from 1 to ${INVITE_MAX_USES}`);
     const token = this.random(TOKEN);
     const expires = Math.floor(nowSec + seconds);
     this.list = this.list.filter((x) => x.expires > nowSec - EXPIRED_KEPT);
-    this.list.push({
-      key: Buffer.from(inviteKey(token)).toString('base64'),
+    const key = Buffer.from(inviteKey(token)).toString('base64');
+    this.list.push({ key, expires, created: Math.floor(nowSec), uses: 0, maxUses, usedBy: [] });
+    return {
+      code: encodeInviteCode({ network: this.network, token, expires, endpoints }),
       expires,
-      created: nowSec,
-      uses: 0,
-    });
-    return { code: encodeInviteCode({ network: this.network, token, expires, endpoints }), expires };
+      id: inviteId(key),
+    };
+  }
+
+  /** Every invitation still kept (open, used up, expired or revoked), oldest first. */
+  overview(nowSec: number): InviteInfo[] {
+    return this.list.map((x) => ({
+      id: inviteId(x.key),
+      created: x.created,
+      expires: x.expires,
+      uses: x.uses,
+      maxUses: x.maxUses ?? 0,
+      state: x.revoked
+        ? 'revoked'
+        : x.expires <= nowSec
+          ? 'expired'
+          : x.maxUses && x.uses >= x.maxUses
+            ? 'used'
+            : 'open',
+    }));
+  }
+
+  /** Revoke an invitation by its id: refused from now on. False when no invitation has that id. */
+  revoke(id: string): boolean {
+    if (!INVITE_ID_RE.test(id)) return false;
+    const inv = this.list.find((x) => inviteId(x.key) === id);
+    if (!inv) return false;
+    inv.revoked = true;
+    return true;
   }
 
   /**
@@ -216,19 +311,27 @@ export class Invites {
     buf: Uint8Array,
     nowSec: number,
     bootstrap: string[],
-  ): { reply: Buffer; name: string; accepted: boolean } | null {
+  ): { reply: Buffer; name: string; accepted: boolean; counted: boolean; reason?: string } | null {
     for (const inv of this.list) {
       const key = Buffer.from(inv.key, 'base64');
       const m = openMsg(key, buf);
-      if (!m || m.t !== 'join') continue;
+      if (m?.t !== 'join') continue;
       const name = typeof m.name === 'string' ? stripControl(m.name).slice(0, 63) : '';
+      const attempt = typeof m.id === 'string' && JOIN_ID_RE.test(m.id) ? m.id : null;
+      inv.usedBy ??= [];
+      const usedBy = inv.usedBy;
+      const retry = attempt !== null && usedBy.includes(attempt);
+      const reason = inv.revoked
+        ? 'this invitation was revoked'
+        : inv.expires <= nowSec
+          ? 'this invitation has expired'
+          : !retry && inv.maxUses && inv.uses >= inv.maxUses
+            ? 'this invitation has been used already (ask for a new one)'
+            : null;
       let reply: Buffer;
-      let accepted = false;
-      if (inv.expires <= nowSec) {
-        reply = sealMsg(key, this.random, { t: 'refused', reason: 'this invitation has expired' });
+      if (reason) {
+        reply = sealMsg(key, this.random, { t: 'refused', reason });
       } else {
-        inv.uses++;
-        accepted = true;
         reply = sealMsg(key, this.random, {
           t: 'welcome',
           network: this.network,
@@ -237,7 +340,13 @@ export class Invites {
         });
       }
       if (reply.length > buf.length) return null; // never answer with more than we got
-      return { reply, name, accepted };
+      const counted = !reason && !retry;
+      if (counted) {
+        inv.uses++;
+        if (attempt) usedBy.push(attempt);
+        if (usedBy.length > INVITE_MAX_USES) usedBy.shift();
+      }
+      return { reply, name, accepted: !reason, counted, ...(reason ? { reason } : {}) };
     }
     return null;
   }

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import {
   ApiFailure,
   type InviteResult,
+  type InviteRow,
   type MetricsResult,
   type NodeHandlers,
   type NodeStatus,
@@ -67,6 +68,8 @@ export function nodeHandlers(n: NodeApiHost): NodeHandlers {
     ping: () => ({ pong: true }),
     remove: (p) => removeMember(n, p),
     invite: (p) => createInvite(n, p),
+    invites: () => listInvites(n),
+    'revoke-invite': (p) => revokeInvite(n, p),
     metrics: (p) => peerMetrics(n, p),
     'ping-peer': (p) => pingPeer(n, p),
     peers: () => {
@@ -106,10 +109,41 @@ function createInvite(n: NodeApiHost, p: Params<'invite'>): InviteResult {
   const endpoints = n.joinEndpoints();
   if (endpoints.length === 0)
     throw new ApiFailure('failed', 'this node has no address another machine could reach');
-  const { code, expires } = n.invites.create(p.expiresSeconds ?? 86400, Date.now() / 1000, endpoints);
+  const uses = p.uses ?? 1;
+  const { code, expires, id } = n.invites.create(
+    p.expiresSeconds ?? 86400,
+    Date.now() / 1000,
+    endpoints,
+    uses,
+  );
   n.saveInvites();
-  n.log.info(`created an invitation valid until ${new Date(expires * 1000).toISOString()}`);
-  return { code, expires: new Date(expires * 1000).toISOString(), endpoints: endpoints.map(endpointText) };
+  n.log.info(
+    `created invitation ${id} for ${uses} machine(s), valid until ${new Date(expires * 1000).toISOString()}`,
+  );
+  return {
+    code,
+    expires: new Date(expires * 1000).toISOString(),
+    endpoints: endpoints.map(endpointText),
+    id,
+    uses,
+  };
+}
+
+function listInvites(n: NodeApiHost): InviteRow[] {
+  if (!n.invites) throw new ApiFailure('failed', NOT_A_MEMBER);
+  const iso = (s: number) => new Date(s * 1000).toISOString();
+  return n.invites
+    .overview(Date.now() / 1000)
+    .map((i) => ({ ...i, created: iso(i.created), expires: iso(i.expires) }));
+}
+
+function revokeInvite(n: NodeApiHost, p: Params<'revoke-invite'>): { revoked: string } {
+  if (!n.invites) throw new ApiFailure('failed', NOT_A_MEMBER);
+  if (!n.invites.revoke(p.id))
+    throw new ApiFailure('failed', `no invitation ${p.id} (peermesh invite --list)`);
+  n.saveInvites();
+  n.log.info(`revoked invitation ${p.id}`);
+  return { revoked: p.id };
 }
 
 /** Metrics of one member over a window: summary plus a series for graphs. */
@@ -240,7 +274,13 @@ export function nodeStatus(n: NodeApiHost): NodeStatus {
     mtu: n.cfg.mtu,
     uptimeSeconds: Math.round((Date.now() - n.startedAt) / 1000),
     peers,
-    counters: { ...n.device.counters, udpSendDropped: n.udp.dropped, ...(n.tun?.stats ?? {}) },
+    counters: {
+      ...n.device.counters,
+      udpSendDropped: n.udp.dropped,
+      ...(n.tun?.stats ?? {}),
+      // Removals signed by a key that is no current member (docs/security.md, "Members").
+      ...(n.mesh ? { removalsRefused: n.mesh.counters.removalsRefused } : {}),
+    },
     network: meshStatus(n),
     dataPath: n.native ? 'native' : 'typescript',
     dataPathReason: n.dataPathReason,

@@ -2,7 +2,13 @@
 // network's secret. Shared by `peermesh join` and the app's `join` command.
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { type InviteCode, type JoinAnswer, joinRequest, readJoinAnswer } from '../core/invites';
+import {
+  type InviteCode,
+  type JoinAnswer,
+  joinAttemptId,
+  joinRequest,
+  readJoinAnswer,
+} from '../core/invites';
 import { isNetworkName } from '../core/names';
 
 /**
@@ -19,6 +25,8 @@ export async function askInviter(code: InviteCode, name: string, timeoutMs = 800
     e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`,
   );
   const maxTries = Math.max(1, Math.ceil(timeoutMs / 300));
+  // One attempt, one id: the inviter counts our retries (an answer lost on the way) as one use.
+  const attempt = joinAttemptId((n) => randomBytes(n));
   try {
     return await new Promise((resolve, reject) => {
       let tries = 0;
@@ -34,7 +42,7 @@ export async function askInviter(code: InviteCode, name: string, timeoutMs = 800
           );
           return;
         }
-        const msg = joinRequest(code, name, (n) => randomBytes(n));
+        const msg = joinRequest(code, name, (n) => randomBytes(n), attempt);
         for (const e of code.endpoints) {
           const s = e.address.includes(':') ? socks[1] : socks[0];
           s.send(msg, e.port, e.address, () => {});

@@ -43,6 +43,7 @@ import { MetricsFeed } from './metrics-feed';
 import { chooseDataPath, type DataPathChoice, NativePath, type NativeUdp } from './native-path';
 import { loadKeys, NetworkFiles, prepareStateDir } from './persistence';
 import { RouteChoices } from './route-choices';
+import { TimestampsFile } from './timestamps-file';
 
 export type { NodeStatus, PeerStatus } from '../control/api';
 export { loadSecret } from './persistence';
@@ -84,6 +85,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   private readonly hostNet: HostNet;
   private readonly files: NetworkFiles;
   private saveTimer: NodeJS.Timeout | null = null;
+  /** Replayed initiations stay refused across restarts (core/initiation-timestamps.ts). */
+  private readonly timestamps: TimestampsFile;
   mesh: Mesh | null = null;
   invites: Invites | null = null;
   addresses: string[] = [];
@@ -144,6 +147,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     );
     this.native?.attach(this.device);
     this.metrics = new MetricsFeed(this.device, () => this.mesh);
+    this.timestamps = new TimestampsFile(cfg.stateDir, this.device.initiationTimestamps, log);
     this.pending = new PendingEndpoints(this.device, log);
     this.hostNet = new HostNet(cfg, log);
     this.files = new NetworkFiles(cfg, log);
@@ -188,6 +192,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
 
     const node = new PeerMeshNode(cfg, log, privateKey, choice);
     node.addresses = addressList;
+    node.timestamps.load(); // before the first datagram
     if (net && secret) await node.joinNetwork(net, secret, privateKey);
     const allAllowed = node.addPeers(peerPsks);
     await node.pending.resolve();
@@ -391,6 +396,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       this.native?.syncStats(); // the data plane's traffic into the peers' stats
       this.metrics.sample();
       this.events.updateOnline();
+      this.timestamps.save();
     });
   }
 
@@ -428,11 +434,11 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     const r = this.invites.handle(buf.subarray(0, len), Date.now() / 1000, bootstrap);
     if (!r) return;
     this.udp.send(r.reply, 0, r.reply.length, from);
-    if (r.accepted) {
+    if (r.counted) {
       this.log.info(`"${r.name}" at ${endpointText(from)} used an invitation to join`);
       this.saveInvites();
-    } else {
-      this.log.warn(`"${r.name}" at ${endpointText(from)} tried an expired invitation`);
+    } else if (!r.accepted) {
+      this.log.warn(`"${r.name}" at ${endpointText(from)} was refused: ${r.reason}`);
     }
   }
 
@@ -498,6 +504,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       await new Promise((r) => setTimeout(r, 20)); // let the goodbyes leave the socket
     }
     this.udp.close();
+    this.timestamps.save(); // after the socket closed: nothing newer can arrive
     const tun = this.tun;
     this.tun = null;
     if (tun) {

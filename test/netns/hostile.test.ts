@@ -61,31 +61,10 @@ function rnd32() { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^=
 function bytes(n) { const b = Buffer.allocUnsafe(n); for (let i = 0; i < n; i++) b[i] = rnd32() & 0xff; return b; }
 const pick = (a) => a[rnd32() % a.length];
 
-// Datagrams captured on the wire between A and B (pcap written by tcpdump).
+// Datagrams captured on the wire between A and B (pcap written by tcpdump; test/lib/pcap.ts).
+const { readPcapUdp } = require(path.join(o.lib, 'pcap.js'));
 function readPcap(file) {
-  const out = [];
-  if (!file || !fs.existsSync(file)) return out;
-  const b = fs.readFileSync(file);
-  if (b.length < 24) return out;
-  const le = b.readUInt32LE(0) === 0xa1b2c3d4 || b.readUInt32LE(0) === 0xa1b23c4d;
-  const u32 = (x) => (le ? b.readUInt32LE(x) : b.readUInt32BE(x));
-  const link = u32(20);
-  let off = 24;
-  for (let n = 0; n < 5000 && off + 16 <= b.length; n++) {
-    const incl = u32(off + 8);
-    off += 16;
-    if (off + incl > b.length) break;
-    const f = b.subarray(off, off + incl);
-    off += incl;
-    let ip = link === 1 ? 14 : link === 113 ? 16 : 0;
-    if (link === 1 && f.length >= 14 && f.readUInt16BE(12) === 0x8100) ip += 4;
-    if (f.length < ip + 28 || f[ip] >> 4 !== 4 || f[ip + 9] !== 17) continue;
-    if ((f.readUInt16BE(ip + 6) & 0x3fff) !== 0) continue; // fragments
-    const udp = ip + (f[ip] & 15) * 4;
-    const end = Math.min(f.length, udp + f.readUInt16BE(udp + 4));
-    if (end > udp + 8) out.push(Buffer.from(f.subarray(udp + 8, end)));
-  }
-  return out;
+  return file && fs.existsSync(file) ? readPcapUdp(file).map((d) => d.payload) : [];
 }
 const captured = readPcap(o.pcap);
 const type = (p) => (p.length >= 4 && p[1] === 0 && p[2] === 0 ? p[0] : -1);
@@ -375,6 +354,7 @@ describe('hostile underlay: a non-member floods a member', { skip: skip ?? false
       script,
       JSON.stringify({
         core: join(REPO, 'dist', 'main', 'core'),
+        lib: join(REPO, 'dist', 'test', 'lib'),
         target: ADDR.b,
         port: PORT,
         count: opts.count,

@@ -23,9 +23,10 @@ import {
   type RelayVia,
   sameEndpoint,
 } from '../../main/core/device';
+import { InitiationTimestamps } from '../../main/core/initiation-timestamps';
 import { parseCidr } from '../../main/core/ip';
 import { messageType } from '../../main/core/messages';
-import { ipv4Packet, ipv6Packet, type SimDatagram, SimNet, type SimNode, seededRandom } from '../lib/sim';
+import { ipv4Packet, ipv6Packet, type SimDatagram, SimNet, SimNode, seededRandom } from '../lib/sim';
 
 function key(seed: number): Uint8Array {
   return nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(seed)).secretKey;
@@ -459,5 +460,138 @@ describe('device: relayed endpoints and the delegate', () => {
     withPeer.handleTunPacket(p, 0, p.length);
     assert.deepEqual(asked, ['route', 'start true']);
     assert.equal(messageType(sends.at(-1)!), MSG_INITIATION);
+  });
+});
+
+describe('device: a recorded initiation replayed later', () => {
+  const stranger = { address: '198.18.9.9', port: 40000 };
+
+  /** a and b handshake once; returns the initiation a sent (as a stranger on the path records it). */
+  function recorded(): { net: SimNet; a: SimNode; b: SimNode; init: Buffer } {
+    const { net, a, b } = pair();
+    let init: Buffer | null = null;
+    net.filter = (d) => {
+      if (!init && messageType(d.bytes) === MSG_INITIATION) init = Buffer.from(d.bytes);
+      return true;
+    };
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'first'));
+    net.run();
+    assert.equal(b.tunOut.length, 1);
+    assert.ok(init);
+    return { net, a, b, init };
+  }
+
+  /** Replay `init` to `node` from the stranger; the datagrams `node` sent in answer. */
+  function replay(net: SimNet, node: SimNode, init: Buffer): SimDatagram[] {
+    const answers: SimDatagram[] = [];
+    net.filter = (d) => {
+      if (d.sender === node) answers.push(d);
+      return true;
+    };
+    net.queue.push({ from: stranger, to: node.endpoint, bytes: Buffer.from(init), at: net.now });
+    net.run();
+    net.advance(2_000);
+    return answers;
+  }
+
+  it('is refused after the peer was dropped for idleness: no answer, no peer added, no endpoint moved', () => {
+    const { net, a, b, init } = recorded();
+    const aKey = a.device.publicKeyB64;
+    // The layer above adds peers on demand, as the mesh does for members.
+    let asked = 0;
+    b.unknownPeer = (k: string) => {
+      asked++;
+      if (k === aKey) b.addPeer(a, ['100.64.0.1/32'], { endpoint: false });
+      return k === aKey;
+    };
+    assert.ok(b.device.removePeer(aKey)); // idle drop: the peer and its timestamp go
+    const replayedBefore = b.device.counters.replayed;
+    const answers = replay(net, b, init);
+    assert.deepEqual(answers.length, 0, 'no byte goes back to the stranger (or anywhere)');
+    assert.equal(asked, 0, 'the replay did not make the device ask for the peer');
+    assert.equal(b.device.getPeer(aKey), undefined);
+    assert.equal(b.device.counters.replayed, replayedBefore + 1);
+    assert.ok(!b.events.some((e) => e.type === 'endpoint' && sameEndpoint(e.endpoint, stranger)));
+
+    // The real a, with a fresh initiation, is still let in (and its peer added on demand).
+    net.advance(1_000);
+    a.device.removePeer(b.device.publicKeyB64);
+    a.addPeer(b, ['100.64.0.2/32']);
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'again'));
+    net.run();
+    assert.equal(asked, 1);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'again');
+    assert.ok(sameEndpoint(b.device.getPeer(aKey)?.endpoint ?? null, a.endpoint));
+  });
+
+  it('is refused by a fresh Device that imported the saved table (a restart); without it, it is answered', () => {
+    const { net, a, b, init } = recorded();
+    const saved = JSON.parse(JSON.stringify(b.device.initiationTimestamps.export()));
+    assert.equal(saved.length, 1);
+    // Restart b: a new device with the same key and configuration.
+    const restart = (seed: number, withTable: boolean) => {
+      b.down = true;
+      const fresh = new SimNode(net, 'b', b.endpoint, b.privateKey, seed);
+      net.nodes.set(`${b.endpoint.address}:${b.endpoint.port}`, fresh);
+      if (withTable) assert.equal(fresh.device.initiationTimestamps.import(saved), 1);
+      fresh.addPeer(a, ['100.64.0.1/32']);
+      return fresh;
+    };
+    const aKey = a.device.publicKeyB64;
+
+    // Without the saved table (what WireGuard does): the stranger's replay is answered and moves
+    // the endpoint to the stranger. This is the attack the table stops.
+    const naive = restart(30, false);
+    assert.equal(replay(net, naive, init).length, 1);
+    assert.ok(sameEndpoint(naive.device.getPeer(aKey)!.endpoint, stranger));
+
+    const b2 = restart(31, true);
+    const answers = replay(net, b2, init);
+    assert.equal(answers.length, 0, 'no byte goes back');
+    assert.ok(sameEndpoint(b2.device.getPeer(aKey)!.endpoint, a.endpoint), 'endpoint not moved');
+    assert.equal(b2.device.counters.replayed, 1);
+    assert.ok(!b2.events.some((e) => e.type === 'endpoint' || e.type === 'handshake'));
+
+    // a's next real initiation is newer: accepted.
+    net.advance(1_000);
+    a.device.removePeer(b.device.publicKeyB64);
+    a.addPeer(b, ['100.64.0.2/32']);
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'after restart'));
+    net.run();
+    assert.equal(b2.tunOut.at(-1)?.subarray(28).toString(), 'after restart');
+  });
+
+  it('the table is bounded (least recently used out) and its import skips malformed entries', () => {
+    const t = new InitiationTimestamps(3);
+    const k = (i: number) => Buffer.alloc(32, i).toString('base64');
+    const ts = (n: number) => Uint8Array.from([...new Uint8Array(11), n]);
+    for (let i = 1; i <= 4; i++) t.record(k(i), ts(i));
+    assert.equal(t.size, 3);
+    assert.ok(!t.has(k(1)));
+    t.record(k(2), ts(9)); // 2 used last now: 3 goes next
+    t.record(k(5), ts(1));
+    assert.deepEqual(
+      t.export().map((e) => e[0]),
+      [k(4), k(2), k(5)],
+    );
+    assert.ok(!t.isNewer(k(2), ts(9)) && !t.isNewer(k(2), ts(8)) && t.isNewer(k(2), ts(10)));
+    t.record(k(2), ts(3)); // older: ignored
+    assert.ok(!t.isNewer(k(2), ts(9)));
+    const u = new InitiationTimestamps(10);
+    const n = u.import([
+      [k(1), '00'.repeat(12)],
+      ['not a key', '00'.repeat(12)],
+      [k(2), 'zz'.repeat(12)],
+      [k(3)],
+      null,
+      [k(4), '01'.repeat(12)],
+    ]);
+    assert.equal(n, 2);
+    assert.equal(u.import({ nope: 1 }), 0);
+    assert.equal(u.import('[]'), 0);
+    assert.deepEqual(
+      u.export().map((e) => e[0]),
+      [k(1), k(4)],
+    );
   });
 });

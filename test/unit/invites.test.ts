@@ -7,6 +7,7 @@ import {
   encodeInviteCode,
   InviteCodeError,
   Invites,
+  joinAttemptId,
   joinRequest,
   readJoinAnswer,
 } from '../../main/core/invites';
@@ -82,5 +83,80 @@ describe('invitation exchange', () => {
     const parsed = decodeInviteCode(inv.create(600, now, eps).code);
     const stored = JSON.stringify(inv.stored);
     assert.ok(!stored.includes(Buffer.from(parsed.token).toString('base64')));
+  });
+
+  describe('uses and revocation', () => {
+    const ask = (inv: Invites, code: string, id: string | undefined, at = now + 10) => {
+      const parsed = decodeInviteCode(code);
+      const r = inv.handle(joinRequest(parsed, 'm', seededRandom(at), id), at, ['198.18.0.1:51820']);
+      assert.ok(r, 'no answer at all');
+      const a = readJoinAnswer(parsed, r.reply);
+      assert.ok(a);
+      return { r, a };
+    };
+    const ids = Array.from({ length: 4 }, (_, i) => joinAttemptId(seededRandom(100 + i)));
+
+    it('admits one machine by default: its retries are answered again, a second machine is refused', () => {
+      const inv = new Invites('home', secret, seededRandom(20));
+      const { code, id } = inv.create(3600, now, eps);
+      const first = ask(inv, code, ids[0]);
+      assert.ok(first.a.ok && first.r.counted);
+      const retry = ask(inv, code, ids[0]); // the answer was lost: the same attempt asks again
+      assert.ok(retry.a.ok && !retry.r.counted);
+      const second = ask(inv, code, ids[1]);
+      assert.ok(!second.a.ok && !second.r.accepted);
+      assert.match(second.a.reason, /used already/);
+      // A request without an attempt id (an older joiner) is a new machine every time.
+      assert.ok(!ask(inv, code, undefined).a.ok);
+      assert.deepEqual(
+        inv.overview(now + 20).map((i) => [i.id, i.uses, i.maxUses, i.state]),
+        [[id, 1, 1, 'used']],
+      );
+      // Also after the inviting node restarts.
+      const reloaded = new Invites('home', secret, seededRandom(21));
+      reloaded.load(JSON.parse(JSON.stringify(inv.stored)), now + 30);
+      assert.ok(!ask(reloaded, code, ids[2], now + 30).a.ok);
+      assert.ok(ask(reloaded, code, ids[0], now + 30).a.ok);
+    });
+
+    it('uses 2 admits two machines and refuses the third', () => {
+      const inv = new Invites('home', secret, seededRandom(22));
+      const { code } = inv.create(3600, now, eps, 2);
+      assert.ok(ask(inv, code, ids[0]).a.ok);
+      assert.ok(ask(inv, code, ids[1]).a.ok);
+      const third = ask(inv, code, ids[2]);
+      assert.ok(!third.a.ok);
+      assert.match(third.a.reason, /used already/);
+      assert.throws(() => inv.create(3600, now, eps, 0), RangeError);
+      assert.throws(() => inv.create(3600, now, eps, 101), RangeError);
+    });
+
+    it('a revoked invitation is refused (also after a reload); unknown ids are not revoked', () => {
+      const inv = new Invites('home', secret, seededRandom(23));
+      const { code, id } = inv.create(3600, now, eps, 5);
+      assert.match(id, /^[0-9a-f]{8}$/);
+      assert.ok(ask(inv, code, ids[0]).a.ok);
+      assert.equal(inv.revoke('00000000'), id === '00000000');
+      assert.equal(inv.revoke('nope'), false);
+      assert.ok(inv.revoke(id));
+      const r = ask(inv, code, ids[1]);
+      assert.ok(!r.a.ok);
+      assert.match(r.a.reason, /revoked/);
+      assert.ok(!ask(inv, code, ids[0]).a.ok, 'a revoked code is not answered even for an earlier attempt');
+      const reloaded = new Invites('home', secret, seededRandom(24));
+      reloaded.load(JSON.parse(JSON.stringify(inv.stored)), now + 30);
+      assert.equal(reloaded.overview(now + 30)[0].state, 'revoked');
+      assert.ok(!ask(reloaded, code, ids[1], now + 30).a.ok);
+    });
+
+    it('invitations saved before limits existed keep admitting any number until they expire', () => {
+      const inv = new Invites('home', secret, seededRandom(25));
+      const { code } = inv.create(3600, now, eps);
+      const old = inv.stored.map(({ key, expires, created }) => ({ key, expires, created, uses: 3 }));
+      const reloaded = new Invites('home', secret, seededRandom(26));
+      reloaded.load(old, now);
+      for (const id of ids) assert.ok(ask(reloaded, code, id).a.ok);
+      assert.equal(reloaded.overview(now)[0].maxUses, 0);
+    });
   });
 });

@@ -4,10 +4,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sodium from 'sodium-native';
 import nacl from 'tweetnacl';
-import { MSG_MESH } from '../../main/core/constants';
+import {
+  MESH_MAX_MESSAGE,
+  MESH_PEER_RESIGN_BURST,
+  MESH_PEER_RESIGN_INTERVAL,
+  MESH_WIRE_VERSION,
+  MSG_MESH,
+} from '../../main/core/constants';
 import { type MeshEvent, memberAddresses, networkKeys } from '../../main/core/mesh';
 import type { Core } from '../../main/core/mesh/core';
-import { ipv4Packet, type SimDatagram, SimNet, type SimNode } from '../lib/sim';
+import { type Body, encodeMessage } from '../../main/core/mesh/wire';
+import { sealJson } from '../../main/core/sealed';
+import { ipv4Packet, type SimDatagram, SimNet, type SimNode, seededRandom } from '../lib/sim';
 
 const secret = new TextEncoder().encode('correct horse battery staple');
 const net0 = networkKeys('home', secret);
@@ -383,6 +391,80 @@ describe('mesh records', () => {
   });
 });
 
+describe('mesh: no re-signing on demand', () => {
+  /**
+   * A discovery message from member `from` to `to`, sealed with the network key, with an envelope the
+   * member chose (a member holds the key: it can say anything a hello says).
+   */
+  const forge = (
+    net: SimNet,
+    from: SimNode,
+    to: SimNode,
+    body: Body,
+    seenAs: string,
+    rnd: (n: number) => Uint8Array,
+  ) => {
+    const text = encodeMessage(body, {
+      sentAt: net.wall(),
+      sender: from.device.publicKeyB64,
+      seenAs,
+      hard: false,
+    });
+    const bytes = sealJson(net0.discoveryKey, MSG_MESH, MESH_WIRE_VERSION, text, rnd, {
+      max: MESH_MAX_MESSAGE,
+    })!;
+    net.queue.push({ from: from.endpoint, to: to.endpoint, bytes, at: net.now, sender: from });
+    net.run();
+  };
+  /** Count the versions of `n`'s own record while `f` runs. */
+  const versions = (n: SimNode) => {
+    const seen = new Set<number>([n.mesh!.record.v]);
+    return { note: () => seen.add(n.mesh!.record.v), count: () => seen.size - 1 };
+  };
+
+  it('a member sending a node its own current record back 50 times makes it sign nothing', () => {
+    const net = new SimNet();
+    const [a, , c] = chain(net, 3);
+    net.advance(3000);
+    const v = versions(a);
+    const rnd = seededRandom(77);
+    const seen = `${a.endpoint.address}:${a.endpoint.port}`;
+    for (let i = 0; i < 50; i++) {
+      // The newest record of a's the member holds (it spreads to every member).
+      forge(net, c, a, { type: 'recs', records: [a.mesh!.record] }, seen, rnd);
+      forge(net, c, a, { type: 'hello', digest: 'x', reply: true, record: a.mesh!.record }, seen, rnd);
+      net.advance(100);
+      v.note();
+    }
+    assert.equal(v.count(), 0, `${v.count()} re-signs`);
+  });
+
+  it('a member flipping where it sees a node re-signs its record at most at the rate limit, and the last word is published', () => {
+    const net = new SimNet();
+    const [a, c] = chain(net, 2); // c is the only member telling a where it is seen
+    net.advance(3000);
+    const v = versions(a);
+    const rnd = seededRandom(78);
+    const flips = 60;
+    const t0 = net.now;
+    for (let i = 0; i < flips; i++) {
+      const seen = `203.0.113.${1 + (i % 2)}:4000`;
+      forge(net, c, a, { type: 'hello', digest: 'x', reply: true }, seen, rnd);
+      net.advance(100);
+      v.note();
+    }
+    const allowed = MESH_PEER_RESIGN_BURST + Math.floor((net.now - t0) / MESH_PEER_RESIGN_INTERVAL) + 1;
+    assert.equal(a.mesh!.publicEndpoint, '203.0.113.2:4000');
+    assert.ok(
+      v.count() <= allowed,
+      `${v.count()} re-signs for ${flips} flips in ${net.now - t0} ms (allowed ${allowed})`,
+    );
+    // The deferred re-sign is not lost: within an interval the record says where a is seen now.
+    net.advance(MESH_PEER_RESIGN_INTERVAL + 1000);
+    assert.ok(a.mesh!.record.e.includes('203.0.113.2:4000'), a.mesh!.record.e.join(' '));
+  });
+});
+
 describe('mesh record digests', () => {
   // The digests the record sync compares are kept up to date record by record (XOR sets), and so are
   // the sorted bucket listings it sends: after new records, new versions, a removal and a member
@@ -450,6 +532,36 @@ describe('mesh record digests', () => {
 });
 
 describe('mesh removal', () => {
+  it('only a current member may remove: a removal signed by a key with no record is refused and counted', () => {
+    const net = new SimNet();
+    const nodes = chain(net, 4);
+    net.advance(3000);
+    const [a, b, , d] = nodes;
+    const dKey = d.device.publicKeyB64;
+    // x holds the network secret (say, an old invitation's) but has no record: it never joined.
+    const x = net.add('x', key(40), 40);
+    x.joinMesh(net0, [], 41);
+    assert.ok(x.mesh!.remove(dKey));
+    const removal = x.mesh!.exportState().removals[0];
+    assert.equal(removal.rm, x.device.publicKeyB64);
+    // Also a removal of the receiver itself.
+    assert.ok(x.mesh!.remove(a.device.publicKeyB64));
+    const ofA = x.mesh!.exportState().removals.find((r) => r.k === a.device.publicKeyB64)!;
+    for (const to of [a, b]) coreOf(x).messenger.sendRecords([removal, ofA], to.endpoint);
+    net.advance(3000);
+    for (const n of nodes.slice(0, 3)) {
+      assert.ok(!n.mesh!.members.get(dKey)?.removed, `${n.name} took a non-member's removal`);
+      assert.ok(n.mesh!.members.get(dKey)?.rec);
+    }
+    assert.equal(a.mesh!.removedSelf, null);
+    assert.ok(a.mesh!.counters.removalsRefused >= 2, `a refused ${a.mesh!.counters.removalsRefused}`);
+    assert.ok(b.mesh!.counters.removalsRefused >= 1);
+    // A member's removal still works, everywhere.
+    assert.ok(b.mesh!.remove(dKey));
+    net.advance(3000);
+    for (const n of nodes.slice(0, 3)) assert.ok(n.mesh!.members.get(dKey)?.removed, `${n.name}`);
+  });
+
   it('a removed member reaches no one, also after everyone restarts, and cannot be re-added', () => {
     const net = new SimNet();
     let nodes = chain(net, 5);

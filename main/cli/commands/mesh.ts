@@ -4,6 +4,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { InviteResult, InviteRow } from '../../control/api';
+import { INVITE_MAX_USES } from '../../core/constants';
 import { ensurePrivateDir, writeFileAtomic } from '../../io/files';
 import { defaults, type NodeConfig } from '../../node/config';
 import { NODE_FLAGS, nodeDir, noPositionals, parse, parseDuration, UsageError } from '../args';
@@ -14,19 +16,46 @@ import { buildUpConfig, cmdUp } from './up';
 export async function cmdInvite(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     expires: { type: 'string' },
+    uses: { type: 'string' },
+    list: { type: 'boolean' },
+    json: { type: 'boolean' },
+    revoke: { type: 'string' },
     ...NODE_FLAGS,
   });
   noPositionals(positionals);
+  const socket = socketIn(nodeDir(values));
+  const making = values.expires !== undefined || values.uses !== undefined;
+  if ((values.list ? 1 : 0) + (values.revoke !== undefined ? 1 : 0) + (making ? 1 : 0) > 1)
+    throw new UsageError('use one of: --expires/--uses (a new code), --list, --revoke ID');
+  if (values.list) {
+    const rows = await askNode<InviteRow[]>(socket, 'invites', {});
+    if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    else if (rows.length === 0) process.stdout.write('no invitations\n');
+    else
+      for (const r of rows)
+        process.stdout.write(
+          `${r.id}  ${r.state.padEnd(7)}  used ${r.uses}/${r.maxUses || 'any'}  expires ${r.expires}\n`,
+        );
+    return;
+  }
+  if (values.revoke !== undefined) {
+    const id = String(values.revoke).trim().toLowerCase();
+    if (!/^[0-9a-f]{8}$/.test(id))
+      throw new UsageError('--revoke needs an invitation id (8 hex digits, from --list)');
+    await askNode(socket, 'revoke-invite', { id });
+    process.stdout.write(`revoked ${id}\n`);
+    return;
+  }
   const secs = parseDuration((values.expires as string | undefined) ?? '24h');
   if (secs < 60 || secs > 30 * 86400) throw new UsageError('--expires must be between 1m and 30d');
-  const r = await askNode<{ code: string; expires: string; endpoints: string[] }>(
-    socketIn(nodeDir(values)),
-    'invite',
-    { expiresSeconds: secs },
-  );
+  const uses = values.uses === undefined ? 1 : Number(values.uses);
+  if (!Number.isInteger(uses) || uses < 1 || uses > INVITE_MAX_USES)
+    throw new UsageError(`--uses must be a whole number from 1 to ${INVITE_MAX_USES}`);
+  const r = await askNode<InviteResult>(socket, 'invite', { expiresSeconds: secs, uses });
   process.stdout.write(`${r.code}\n`);
   process.stderr.write(
-    `valid until ${r.expires}, through ${r.endpoints.join(', ')}\n` +
+    `invitation ${r.id} for ${r.uses === 1 ? 'one machine' : `${r.uses} machines`}, valid until ${r.expires}, ` +
+      `through ${r.endpoints.join(', ')}\n` +
       `on the new machine: peermesh join ${r.code}\n`,
   );
 }

@@ -150,7 +150,7 @@ export class Addresses {
   /** We joined earlier than we thought (a copy of our record, or saved state, says so). */
   setJoined(j: number): void {
     this.joined = j;
-    this.core.records.resign();
+    this.core.records.resignForPeer();
     this.regroupOf(this.core.selfKey);
   }
 }

@@ -32,6 +32,8 @@ export interface MeshCounters {
   discoveryRejected: number;
   replays: number;
   recordsRejected: number;
+  /** Removals refused because their signer is no current member (no record, or removed). */
+  removalsRefused: number;
   sent: number;
   sentBytes: number;
   relayed: number;
@@ -64,6 +66,7 @@ export class Core {
     discoveryRejected: 0,
     replays: 0,
     recordsRejected: 0,
+    removalsRefused: 0,
     sent: 0,
     sentBytes: 0,
     relayed: 0,

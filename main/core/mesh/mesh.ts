@@ -341,10 +341,14 @@ export class Mesh {
     for (const step of this.periodic) step();
   }
 
-  /** Re-sign our record every MESH_RECORD_REFRESH (records of members gone for good age out). */
+  /**
+   * Re-sign our record every MESH_RECORD_REFRESH (records of members gone for good age out), and
+   * when a re-sign members caused has its turn (Records.resignForPeer).
+   */
   private refreshRecord(): void {
     const c = this.core;
     if (c.wallNow - c.records.self.v > MESH_RECORD_REFRESH) c.records.resign();
+    else c.records.flushPeerResign();
   }
 
   private lanHellos(): void {

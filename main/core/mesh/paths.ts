@@ -215,7 +215,7 @@ export class Paths {
       }
     }
     c.publicEndpoint = seen;
-    c.records.resign();
+    c.records.resignForPeer(); // members say so: rate-limited (a member could flip it at will)
     c.emit({ type: 'public-endpoint', endpoint: seen });
   }
 

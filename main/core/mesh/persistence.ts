@@ -30,7 +30,7 @@ export function importState(core: Core, state: unknown): number {
     core.addresses.setJoined(joined as number);
   }
   let n = 0;
-  if (Array.isArray(removals)) for (const r of removals) if (core.records.ingest(r, null)) n++;
+  if (Array.isArray(removals)) for (const r of removals) if (core.records.ingest(r, null, true)) n++;
   if (Array.isArray(records)) for (const r of records) if (core.records.ingest(r, null)) n++;
   return n;
 }

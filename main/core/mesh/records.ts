@@ -8,6 +8,8 @@ import {
   MESH_MAX_MEMBERS,
   MESH_MAX_NAME,
   MESH_MAX_ROUTES,
+  MESH_PEER_RESIGN_BURST,
+  MESH_PEER_RESIGN_INTERVAL,
   MESH_RECORD_MAX_AGE,
   MESH_RECORD_MAX_FUTURE,
 } from '../constants';
@@ -96,9 +98,16 @@ export class Records {
   removedSelf: Removal | null = null;
   /** The network's id in base64, as signed records and removals name it. */
   private readonly networkId: string;
+  /** Re-signs members may still cause now (a token bucket, see resignForPeer), and when it was filled. */
+  private peerResigns = MESH_PEER_RESIGN_BURST;
+  private peerResignsAt: number;
+  /** A re-sign members caused waits for its turn; our next version must exceed this one. */
+  private pendingResign = false;
+  private pendingMin = 0;
 
   constructor(private readonly core: Core) {
     this.networkId = b64(core.opts.network.id);
+    this.peerResignsAt = core.now;
     this.self = this.sign(0);
   }
 
@@ -127,8 +136,34 @@ export class Records {
 
   /** What our record says changed: sign a new version. */
   resign(): void {
-    this.self = this.sign(this.self.v);
+    this.self = this.sign(Math.max(this.self.v, this.pendingMin));
+    this.pendingResign = false;
+    this.pendingMin = 0;
     this.core.invalidate(this.core.selfKey);
+  }
+
+  /**
+   * Re-sign because of what a member told us (a newer copy of our record, an older join time, where
+   * members see us), with a version above `minVersion`: at once while the bucket allows
+   * (MESH_PEER_RESIGN_BURST, refilled one per MESH_PEER_RESIGN_INTERVAL), else at the tick when it
+   * does (flushPeerResign). What the record will say is read at signing time, so nothing is lost.
+   */
+  resignForPeer(minVersion = 0): void {
+    this.pendingResign = true;
+    this.pendingMin = Math.max(this.pendingMin, minVersion);
+    this.flushPeerResign();
+  }
+
+  /** A re-sign members caused, when its turn has come (called from every tick). */
+  flushPeerResign(): void {
+    if (!this.pendingResign) return;
+    const now = this.core.now;
+    const refill = (now - this.peerResignsAt) / MESH_PEER_RESIGN_INTERVAL;
+    this.peerResigns = Math.min(MESH_PEER_RESIGN_BURST, this.peerResigns + refill);
+    this.peerResignsAt = now;
+    if (this.peerResigns < 1) return;
+    this.peerResigns--;
+    this.resign();
   }
 
   /** Check a record's form, age and signature. */
@@ -166,21 +201,29 @@ export class Records {
     );
   }
 
-  /** Take a record (or removal) we were sent; true when it was new information. */
-  ingest(r: unknown, from: string | null): boolean {
+  /**
+   * Take a record (or removal) we were sent; true when it was new information. `saved`: from our own
+   * state file (a removal there was checked when it came, and holds even if its remover has gone since).
+   */
+  ingest(r: unknown, from: string | null, saved = false): boolean {
     if (typeof r !== 'object' || r === null) return false;
-    if ('rm' in r) return this.ingestRemoval(r);
+    if ('rm' in r) return this.ingestRemoval(r, saved);
     const c = this.core;
     const key = (r as MemberRecord).k;
     if (c.members.get(key)?.removed) return false;
     if (key === c.selfKey) {
-      // Someone holds a version of our own record at least as new as ours (we restarted with a clock
-      // behind, or a copy of our key runs elsewhere): publish one that wins.
-      const v = (r as MemberRecord).v;
-      if (Number.isSafeInteger(v) && v >= this.self.v && this.valid(r)) {
-        this.self = this.sign(v);
-        c.invalidate(c.selfKey);
-      }
+      // Someone holds a version of our own record newer than ours, or as new but not ours (we
+      // restarted with a clock behind, or a copy of our key runs elsewhere): publish one that wins.
+      // (A copy of our current record changes nothing; re-signs members cause are rate-limited.)
+      const x = r as MemberRecord;
+      const v = x.v;
+      if (
+        Number.isSafeInteger(v) &&
+        (v > this.self.v || (v === this.self.v && x.s !== this.self.s)) &&
+        v >= this.pendingMin &&
+        this.valid(r)
+      )
+        this.resignForPeer(v);
       // We joined earlier than we remember (state lost): keep the older join time, and its address.
       const j = (r as MemberRecord).j;
       if (Number.isSafeInteger(j) && j > 0 && j < c.addresses.joined && this.valid(r))
@@ -218,7 +261,7 @@ export class Records {
     return true;
   }
 
-  private ingestRemoval(r: object): boolean {
+  private ingestRemoval(r: object, saved = false): boolean {
     const c = this.core;
     const x = r as Removal;
     if (
@@ -231,6 +274,14 @@ export class Records {
       !SIG_RE.test(x.s)
     )
       return false;
+    // Only a current member may remove (ourselves included): a key with a valid record, not removed.
+    // This holds for a removal of us too. A removal that arrives before its remover's record comes
+    // again with the record sync; one from our own state file was checked when it came.
+    const remover = c.members.get(x.rm);
+    if (!saved && x.rm !== c.selfKey && (!remover?.rec || remover.removed)) {
+      c.counters.removalsRefused++;
+      return false;
+    }
     if (x.k === c.selfKey) {
       // We were removed. Stop taking part; members ignore us anyway.
       if (!this.removedSelf && this.validRemoval(x)) {
@@ -242,7 +293,7 @@ export class Records {
     const known = c.members.get(x.k);
     if (known?.removed) return false;
     if (!known && c.members.size >= MESH_MAX_MEMBERS) return false;
-    if (c.members.get(x.rm)?.removed || !this.validRemoval(x)) {
+    if (remover?.removed || !this.validRemoval(x)) {
       c.counters.recordsRejected++;
       return false;
     }
