@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import type { AppState, PeerRow, Settings } from '../main/control/api';
 import { rendererDir, WebServer } from '../main/control/web-server';
 import { defaultSettings } from '../main/node/manager';
+import { launchLocal } from '../test/lib/browser';
 
 const PEERS = 50;
 
@@ -178,21 +179,7 @@ export async function runUiBench(secs = 10): Promise<UiBenchResult> {
     );
     timers.push(start);
   });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-    ],
-  });
+  const browser = await launchLocal();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(web.url);

@@ -17,6 +17,18 @@ export function netnsSkipReason(): string | null {
   return null;
 }
 
+/** Like netnsSkipReason, and the test also builds NATs or drop rules with nftables. */
+export function netnsNftSkipReason(): string | null {
+  const r = netnsSkipReason();
+  if (r) return r;
+  try {
+    execFileSync('nft', ['--version'], { stdio: 'ignore' });
+    return null;
+  } catch {
+    return 'skipped: needs nftables (apt-get install nftables)';
+  }
+}
+
 /** Run a command, throw with its stderr on failure, return stdout. */
 export function sh(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
   return execFileSync(cmd, args, {

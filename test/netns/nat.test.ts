@@ -10,19 +10,10 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dataplanePath } from '../../main/io/dataplane';
-import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
+import { NetnsLab, netnsNftSkipReason, waitFor } from '../lib/netns';
 import { type RunningNode, removeDir, runCli, startNode, tempDir } from '../lib/peermesh-proc';
 
-const skip =
-  netnsSkipReason() ??
-  (() => {
-    try {
-      require('node:child_process').execFileSync('nft', ['--version'], { stdio: 'ignore' });
-      return null;
-    } catch {
-      return 'skipped: needs nftables (apt-get install nftables)';
-    }
-  })();
+const skip = netnsNftSkipReason();
 
 interface MemberStatus {
   name: string;

@@ -12,19 +12,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NetnsLab, netnsSkipReason, sleep, waitFor } from '../lib/netns';
+import { NetnsLab, netnsNftSkipReason, sleep, waitFor } from '../lib/netns';
 import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
 
-const skip =
-  netnsSkipReason() ??
-  (() => {
-    try {
-      require('node:child_process').execFileSync('nft', ['--version'], { stdio: 'ignore' });
-      return null;
-    } catch {
-      return 'skipped: needs nftables (apt-get install nftables)';
-    }
-  })();
+const skip = netnsNftSkipReason();
 
 interface MemberStatus {
   name: string;
