@@ -108,6 +108,8 @@ export function peer(name: string, over: Partial<PeerRow> = {}): PeerRow {
     via: null,
     endpoint: '198.18.0.2:51820',
     rttMs: 10,
+    rttAgeMs: 1000,
+    lastSeen: Date.now() - 1000,
     loss: 0,
     rxBps: 0,
     txBps: 0,
