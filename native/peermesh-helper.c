@@ -50,6 +50,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fdpass.h"
+
 #define VERSION "0.1.0"
 #define MAX_CIDRS 64
 #define BUF_SIZE (512 * 1024)
@@ -535,25 +537,8 @@ static void drop_privileges(const char *user) {
 
 // ------------------------------------------------------------------------------------ fd passing
 
-// Hand `fd` to the core over the unix socket `sock`: one one-byte message carrying it (SCM_RIGHTS).
-static int pass_fd(int sock, int fd) {
-  unsigned char byte = 0;
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } cm;
-  memset(&cm, 0, sizeof cm);
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  while (sendmsg(sock, &m, MSG_NOSIGNAL) < 0)
-    if (errno != EINTR) return -1;
-  return 0;
-}
+// Hand `fd` to the core over the unix socket `sock` (fdpass.h).
+static int pass_fd(int sock, int fd) { return fdpass_send(sock, fd, 0); }
 
 // ------------------------------------------------------------------------------------ main
 

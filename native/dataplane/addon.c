@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "../fdpass.h"
 
 typedef struct {
   dp_t *dp;
@@ -812,20 +813,7 @@ static napi_value js_recv_fd(napi_env env, napi_callback_info info) {
 static napi_value js_send_fd(napi_env env, napi_callback_info info) {
   int32_t sock, fd;
   if (!two_ints(env, info, &sock, &fd, "sendFd")) return NULL;
-  uint8_t byte = 'T';
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } cm;
-  memset(&cm, 0, sizeof cm);
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  if (sendmsg(sock, &m, 0) < 0) THROW("dataplane.sendFd: %s", strerror(errno));
+  if (fdpass_send(sock, fd, 'T') < 0) THROW("dataplane.sendFd: %s", strerror(errno));
   return NULL;
 }
 

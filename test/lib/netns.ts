@@ -85,6 +85,23 @@ export class NetnsLab {
     return `pmt${this.id}-${host}`;
   }
 
+  /**
+   * The `peermesh up` arguments that make `host` a member of the mesh `network`: its own interface
+   * (pm<run id><host>, unique per run), the shared secret file and the member name (node-<host>).
+   */
+  memberArgs(host: string, network: string, secretFile: string, name = `node-${host}`): string[] {
+    return [
+      '--interface',
+      `pm${this.id}${host}`,
+      '--network',
+      network,
+      '--secret-file',
+      secretFile,
+      '--name',
+      name,
+    ];
+  }
+
   addHost(host: string): string {
     const name = this.ns(host);
     sh('ip', ['netns', 'add', name]);

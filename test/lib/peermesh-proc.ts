@@ -21,6 +21,19 @@ export function keygen(file: string): string {
   return sh(process.execPath, [CLI, 'keygen', '--out', file]).trim();
 }
 
+/** A member as `peermesh status --json` shows it (network.members[]): the fields tests read. */
+export interface StatusMember {
+  name: string;
+  address: string;
+  path: string;
+  via: string | null;
+  endpoint: string | null;
+  online: boolean;
+  lastSeen: number | null;
+  rttMs: number | null;
+  rttAgeMs: number | null;
+}
+
 export interface RunningNode {
   proc: ChildProcess;
   log: () => string;

@@ -25,14 +25,7 @@ describe('mesh: a chain of six, the first two leave, a member roams', { skip: sk
     writeFileSync(join(dir, 'secret'), 'a chain of six nodes\n', { mode: 0o600 });
     for (const [i, h] of HOSTS.entries()) {
       nodes[h] = await startNode(lab, h, join(dir, h), [
-        '--interface',
-        `pm${lab.id}${h}`,
-        '--network',
-        'chain',
-        '--secret-file',
-        join(dir, 'secret'),
-        '--name',
-        `node-${h}`,
+        ...lab.memberArgs(h, 'chain', join(dir, 'secret')),
         ...(i > 0 ? ['--bootstrap', `198.18.0.${i}:51820`] : []),
       ]);
       overlay[h] = status(h).addresses[0].split('/')[0];

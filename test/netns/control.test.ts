@@ -16,17 +16,7 @@ describe('control API, metrics and web UI on real nodes', { skip: skip ?? false 
   const dir = tempDir('control');
   const nodes: Record<string, RunningNode> = {};
   let url = '';
-  const args = (h: string, extra: string[]) => [
-    '--interface',
-    `pm${lab.id}${h}`,
-    '--network',
-    'ctl',
-    '--secret-file',
-    join(dir, 'secret'),
-    '--name',
-    `node-${h}`,
-    ...extra,
-  ];
+  const args = (h: string, extra: string[]) => [...lab.memberArgs(h, 'ctl', join(dir, 'secret')), ...extra];
   /** An HTTP GET from inside a's namespace (where the UI listens on loopback): "status body". */
   const get = (path: string, headers: Record<string, string>) =>
     lab.exec('a', process.execPath, [

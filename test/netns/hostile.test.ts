@@ -233,14 +233,7 @@ describe('hostile underlay: a non-member floods a member', { skip: skip ?? false
   let hz = 100;
 
   const args = (h: string, bootstrap: string | null) => [
-    '--interface',
-    `pm${lab.id}${h}`,
-    '--network',
-    'hostile',
-    '--secret-file',
-    join(dir, 'secret'),
-    '--name',
-    `node-${h}`,
+    ...lab.memberArgs(h, 'hostile', join(dir, 'secret')),
     ...(bootstrap ? ['--bootstrap', bootstrap] : []),
   ];
   const status = (h: string) =>

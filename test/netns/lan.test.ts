@@ -25,16 +25,7 @@ describe('mesh: local discovery on a LAN', { skip: skip ?? false }, () => {
     ]);
     writeFileSync(join(dir, 'secret'), 'found on the local network\n', { mode: 0o600 });
     for (const h of ['a', 'b'])
-      nodes[h] = await startNode(lab, h, join(dir, h), [
-        '--interface',
-        `pm${lab.id}${h}`,
-        '--network',
-        'lan',
-        '--secret-file',
-        join(dir, 'secret'),
-        '--name',
-        `node-${h}`,
-      ]);
+      nodes[h] = await startNode(lab, h, join(dir, h), [...lab.memberArgs(h, 'lan', join(dir, 'secret'))]);
   });
 
   after(async () => {

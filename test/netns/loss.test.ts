@@ -46,14 +46,7 @@ describe('loss on the underlay', { skip: skip ?? false }, () => {
       const nodes: Record<string, RunningNode> = {};
       const sub = join(dir, String(pct));
       const args = (h: string, extra: string[]) => [
-        '--interface',
-        `pm${lab.id}${h}`,
-        '--network',
-        'lossy',
-        '--secret-file',
-        join(dir, 'secret'),
-        '--name',
-        `node-${h}`,
+        ...lab.memberArgs(h, 'lossy', join(dir, 'secret')),
         ...extra,
       ];
       try {

@@ -18,14 +18,7 @@ describe('mesh: join with a secret', { skip: skip ?? false }, () => {
   const overlay: Record<string, string> = {};
 
   const args = (h: string, bootstrap: string | null) => [
-    '--interface',
-    `pm${lab.id}${h}`,
-    '--network',
-    'home',
-    '--secret-file',
-    join(dir, 'secret'),
-    '--name',
-    `node-${h}`,
+    ...lab.memberArgs(h, 'home', join(dir, 'secret')),
     ...(bootstrap ? ['--bootstrap', bootstrap] : []),
   ];
 

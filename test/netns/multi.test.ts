@@ -49,14 +49,7 @@ describe('several networks in one process', { skip: skip ?? false }, () => {
       10_000,
     );
     const common = (h: string, net: string, port: number) => [
-      '--interface',
-      `pm${lab.id}${h}`,
-      '--network',
-      net,
-      '--secret-file',
-      join(dir, `${net}.secret`),
-      '--name',
-      h,
+      ...lab.memberArgs(h, net, join(dir, `${net}.secret`), h),
       '--bootstrap',
       `198.18.0.1:${port}`,
     ];

@@ -11,17 +11,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dataplanePath } from '../../main/io/dataplane';
 import { NetnsLab, netnsNftSkipReason, waitFor } from '../lib/netns';
-import { type RunningNode, removeDir, runCli, startNode, tempDir } from '../lib/peermesh-proc';
+import {
+  type RunningNode,
+  removeDir,
+  runCli,
+  type StatusMember,
+  startNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 const skip = netnsNftSkipReason();
-
-interface MemberStatus {
-  name: string;
-  address: string;
-  path: string;
-  via: string | null;
-  endpoint: string | null;
-}
 
 for (const type of ['cone', 'symmetric'] as const) {
   describe(`mesh across two ${type} NATs`, { skip: skip ?? false }, () => {
@@ -33,21 +32,14 @@ for (const type of ['cone', 'symmetric'] as const) {
     const status = (h: string) =>
       JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout) as {
         addresses: string[];
-        network: { members: MemberStatus[]; publicEndpoint: string | null };
+        network: { members: StatusMember[]; publicEndpoint: string | null };
         dataPath: string;
         dataPlane: Record<string, number> | null;
       };
     const memberNamed = (h: string, name: string) => status(h).network.members.find((m) => m.name === name);
 
     const args = (h: string, extra: string[]) => [
-      '--interface',
-      `pm${lab.id}${h}`,
-      '--network',
-      'roam',
-      '--secret-file',
-      join(dir, 'secret'),
-      '--name',
-      h,
+      ...lab.memberArgs(h, 'roam', join(dir, 'secret'), h),
       ...extra,
     ];
 

@@ -54,14 +54,7 @@ describe('replayed initiations after a restart', { skip: skip ?? false }, () => 
   const pcap = join(dir, 'ab.pcap');
 
   const args = (h: string, bootstrap: string | null) => [
-    '--interface',
-    `pm${lab.id}${h}`,
-    '--network',
-    'replay',
-    '--secret-file',
-    join(dir, 'secret'),
-    '--name',
-    `node-${h}`,
+    ...lab.memberArgs(h, 'replay', join(dir, 'secret')),
     ...(bootstrap ? ['--bootstrap', bootstrap] : []),
   ];
   const bootstrapOf = (h: string) => (h === 'a' ? null : `${ADDR.a}:${PORT}`);

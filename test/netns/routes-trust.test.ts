@@ -101,14 +101,7 @@ describe('routes and names: a member gets only what is theirs', { skip: skip ?? 
   const ip = (h: string) => `198.18.0.${hosts.indexOf(h) + 1}`;
   const secret = 'only what is theirs, please';
   const args = (h: string, extra: string[]) => [
-    '--interface',
-    `pm${lab.id}${h}`,
-    '--network',
-    'home',
-    '--secret-file',
-    join(dir, 'secret'),
-    '--name',
-    `node-${h}`,
+    ...lab.memberArgs(h, 'home', join(dir, 'secret')),
     '--hosts-file',
     join(dir, `hosts-${h}`),
     ...(h === 'a' ? [] : ['--bootstrap', `${ip('a')}:51820`]),

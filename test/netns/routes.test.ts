@@ -22,17 +22,7 @@ describe('mesh: subnet routes (--advertise-route)', { skip: skip ?? false }, () 
   const ifB = `pm${lab.id}b`;
   const table = `peermesh_${ifB}`;
 
-  const args = (h: string, extra: string[]) => [
-    '--interface',
-    `pm${lab.id}${h}`,
-    '--network',
-    'home',
-    '--secret-file',
-    join(dir, 'secret'),
-    '--name',
-    `node-${h}`,
-    ...extra,
-  ];
+  const args = (h: string, extra: string[]) => [...lab.memberArgs(h, 'home', join(dir, 'secret')), ...extra];
   const forwarding = () => lab.exec('b', 'sysctl', ['-n', 'net.ipv4.ip_forward']).trim();
   const hasTable = () => lab.tryExec('b', 'nft', ['list', 'table', 'inet', table]).ok;
   const routeOnA = () => lab.exec('a', 'ip', ['-4', 'route', 'show', '198.19.100.0/24']);

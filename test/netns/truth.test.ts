@@ -13,21 +13,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab, netnsNftSkipReason, sleep, waitFor } from '../lib/netns';
-import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
+import {
+  type RunningNode,
+  removeDir,
+  runCli,
+  type StatusMember,
+  startNode,
+  stopNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 const skip = netnsNftSkipReason();
-
-interface MemberStatus {
-  name: string;
-  address: string;
-  path: string;
-  via: string | null;
-  endpoint: string | null;
-  online: boolean;
-  lastSeen: number | null;
-  rttMs: number | null;
-  rttAgeMs: number | null;
-}
 
 describe('what the nodes show is true', { skip: skip ?? false }, () => {
   const lab = new NetnsLab();
@@ -37,7 +33,7 @@ describe('what the nodes show is true', { skip: skip ?? false }, () => {
   const members = (h: string) =>
     (
       JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout) as {
-        network: { members: MemberStatus[] };
+        network: { members: StatusMember[] };
       }
     ).network.members;
   const member = (h: string, name: string) => members(h).find((m) => m.name === name);
@@ -59,14 +55,7 @@ describe('what the nodes show is true', { skip: skip ?? false }, () => {
   };
 
   const args = (h: string, extra: string[]) => [
-    '--interface',
-    `pm${lab.id}${h}`,
-    '--network',
-    'truth',
-    '--secret-file',
-    join(dir, 'secret'),
-    '--name',
-    h,
+    ...lab.memberArgs(h, 'truth', join(dir, 'secret'), h),
     ...extra,
   ];
   const boot = ['--bootstrap', '198.18.100.3:51820'];
