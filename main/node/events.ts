@@ -99,6 +99,7 @@ export class NodeEvents {
       case 'member':
         log.info(`member "${e.name}" (${shortKey(e.key)}) joined the network view`);
         this.host.emit({ type: 'member', key: e.key, name: e.name.slice(0, 63) });
+        this.updateOnlineOf(e.key);
         break;
       case 'public-endpoint':
         log.info(`members see this node at ${e.endpoint}`);
@@ -127,6 +128,9 @@ export class NodeEvents {
       }
       case 'path':
         this.onPath(e);
+        // at once, not at the next once-a-second check: a goodbye or an answer moments after
+        // another must not go unseen by the UIs (the check only catches what ages out)
+        this.updateOnlineOf(e.key);
         break;
     }
   }
@@ -176,14 +180,23 @@ export class NodeEvents {
   updateOnline(): void {
     const mesh = this.host.mesh;
     if (!mesh) return;
-    for (const m of mesh.members.values()) {
-      if (m.key === mesh.selfKey || !m.rec) continue;
-      const on = isOnline(mesh, m);
-      if (on === this.online.has(m.key)) continue;
-      if (on) this.online.add(m.key);
-      else this.online.delete(m.key);
-      this.host.emit({ type: 'peer', key: m.key, name: memberName(mesh, m.key), online: on });
-    }
+    for (const m of mesh.members.values()) this.check(mesh, m);
+  }
+
+  /** A 'peer' event if this member's online state changed. */
+  private updateOnlineOf(key: string): void {
+    const mesh = this.host.mesh;
+    const m = mesh?.members.get(key);
+    if (mesh && m) this.check(mesh, m);
+  }
+
+  private check(mesh: Mesh, m: MemberView): void {
+    if (m.key === mesh.selfKey || !m.rec) return;
+    const on = isOnline(mesh, m);
+    if (on === this.online.has(m.key)) return;
+    if (on) this.online.add(m.key);
+    else this.online.delete(m.key);
+    this.host.emit({ type: 'peer', key: m.key, name: memberName(mesh, m.key), online: on });
   }
 }
 

@@ -401,7 +401,15 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   }
 
   private every(ms: number, f: () => void): void {
-    this.timers.push(setInterval(f, ms));
+    this.timers.push(
+      setInterval(() => {
+        try {
+          f();
+        } catch (e) {
+          this.log.error(`timer failed: ${(e as Error).stack ?? e}`);
+        }
+      }, ms),
+    );
   }
 
   get selfKey(): string {

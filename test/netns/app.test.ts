@@ -135,7 +135,11 @@ describe('the app (peermesh ui) on two machines', { skip: skip ?? false }, () =>
     });
     await waitFor('the offline event', () =>
       ui.b.api.events.some((e) => e.type === 'peer' && e.name === 'alpha' && !e.online),
-    );
+    ).catch((e) => {
+      throw new Error(
+        `${e.message}; events at b: ${JSON.stringify(ui.b.api.events.slice(-20))}\n${ui.b.out().slice(-3000)}`,
+      );
+    });
     await sleep(3000);
     assert.ok(
       (await peersOf('b')).some((r) => r.name === 'alpha' && !r.online),

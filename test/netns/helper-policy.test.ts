@@ -166,7 +166,12 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     sh('mknod', ['-m', '0666', join(dir, 'tun'), 'c', '10', '200']);
     // The echo fixture and the client it uses, where nobody can read them whatever the checkout's
     // directory modes (CI clones elsewhere).
-    for (const f of ['test/fixtures/tun-echo.js', 'main/io/helper.js']) {
+    for (const f of [
+      'test/fixtures/tun-echo.js',
+      'main/io/helper.js',
+      'main/io/dataplane.js',
+      'main/core/ip.js',
+    ]) {
       mkdirSync(join(dir, 'js', f, '..'), { recursive: true, mode: 0o755 });
       copyFileSync(join(__dirname, '..', '..', f), join(dir, 'js', f));
     }
@@ -456,6 +461,7 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
       ...common('a'),
       '--bootstrap',
       '198.18.40.2:51820',
+      '--accept-routes', // offers are not routed unless the member's user accepts them (docs/mesh.md)
     ]);
     try {
       await waitFor(
