@@ -423,6 +423,11 @@ export interface NodeStatus {
   network: {
     name: string;
     publicEndpoint: string | null;
+    /**
+     * The network secret's epoch: 0 for the secret it was made with, one more after each removal
+     * (the members move to a new secret the removed machine never gets; docs/mesh.md).
+     */
+    secretEpoch: number;
     members: {
       name: string;
       publicKey: string;

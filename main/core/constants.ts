@@ -105,6 +105,15 @@ export const MESH_BOOTSTRAP_REFRESH = 60_000;
 export const MESH_MAX_MESSAGE = 1400;
 /** Accepted discovery nonces remembered per generation (two generations). */
 export const MESH_NONCE_CACHE = 4096;
+/**
+ * Earlier epochs' discovery keys a node keeps after the network secret changed (epochs.ts): a member
+ * still on one of them is sent the current secret. Each is one more decryption per stranger's datagram.
+ */
+export const MESH_OLD_EPOCH_KEYS = 3;
+/** A member still on an earlier epoch is sent the current secret at most this often (ms). */
+export const MESH_SECRET_CATCH_UP_INTERVAL = 2_000;
+/** A member with a direct path not heard under a new key is sent it again this many times (2, 4, 8 … s). */
+export const MESH_SECRET_RESENDS = 6;
 /** A direct path gets a hello this often (also keeps NAT mappings open; under most NATs' 30 s UDP timeout). */
 export const MESH_PATH_KEEPALIVE = 20_000;
 /** A direct path with nothing heard for this long is gone (probing starts again). */

@@ -152,7 +152,14 @@ export function joinRequest(
 }
 
 export type JoinAnswer =
-  | { ok: true; network: string; secret: Uint8Array; bootstrap: string[] }
+  | {
+      ok: true;
+      network: string;
+      secret: Uint8Array;
+      bootstrap: string[];
+      /** The secret the members use now, when the network moved on after removals (mesh/epochs.ts). */
+      epoch?: { n: number; secret: string };
+    }
   | { ok: false; reason: string };
 
 /** Read the inviting node's answer (null: not an answer to this code). */
@@ -173,6 +180,12 @@ export function readJoinAnswer(code: InviteCode, b: Uint8Array): JoinAnswer | nu
       network: m.network,
       secret: Buffer.from(m.secret, 'base64'),
       bootstrap: (m.bootstrap as string[]).slice(0, 8).map(stripControl),
+      ...(Number.isSafeInteger(m.ep) &&
+      (m.ep as number) > 0 &&
+      typeof m.cur === 'string' &&
+      Buffer.from(m.cur, 'base64').length === 32
+        ? { epoch: { n: m.ep as number, secret: m.cur } }
+        : {}),
     };
   return null;
 }
@@ -215,6 +228,11 @@ export function inviteId(keyB64: string): string {
 /** The inviting side: open invitations, answering join requests. */
 export class Invites {
   private list: StoredInvite[] = [];
+  /**
+   * The network secret's current epoch after removals (mesh/epochs.ts): answers carry it, so a new
+   * member starts on the secret the members use. Null at epoch 0.
+   */
+  private epoch: { n: number; secret: Uint8Array } | null = null;
 
   constructor(
     private readonly network: string,
@@ -294,6 +312,25 @@ export class Invites {
     }));
   }
 
+  /** The network moved to a new secret (epoch n): answers carry it from now on. */
+  setEpoch(n: number, secret: Uint8Array | null): void {
+    this.epoch = n > 0 && secret ? { n, secret } : null;
+  }
+
+  /**
+   * Revoke every open invitation (the network secret changed after a removal: a code given out
+   * before may be in the removed person's hands). Returns how many were open.
+   */
+  revokeOpen(nowSec: number): number {
+    let n = 0;
+    for (const x of this.list)
+      if (!x.revoked && x.expires > nowSec && !(x.maxUses && x.uses >= x.maxUses)) {
+        x.revoked = true;
+        n++;
+      }
+    return n;
+  }
+
   /** Revoke an invitation by its id: refused from now on. False when no invitation has that id. */
   revoke(id: string): boolean {
     if (!INVITE_ID_RE.test(id)) return false;
@@ -337,6 +374,7 @@ export class Invites {
           network: this.network,
           secret: Buffer.from(this.secret).toString('base64'),
           bootstrap: bootstrap.slice(0, 8),
+          ...(this.epoch ? { ep: this.epoch.n, cur: Buffer.from(this.epoch.secret).toString('base64') } : {}),
         });
       }
       if (reply.length > buf.length) return null; // never answer with more than we got

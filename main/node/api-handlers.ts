@@ -279,7 +279,14 @@ export function nodeStatus(n: NodeApiHost): NodeStatus {
       udpSendDropped: n.udp.dropped,
       ...(n.tun?.stats ?? {}),
       // Removals signed by a key that is no current member (docs/security.md, "Members").
-      ...(n.mesh ? { removalsRefused: n.mesh.counters.removalsRefused } : {}),
+      ...(n.mesh
+        ? {
+            removalsRefused: n.mesh.counters.removalsRefused,
+            // New network secrets sent (sealed to each member) and refused (bad signature or box).
+            secretsSent: n.mesh.counters.secretsSent,
+            secretsRefused: n.mesh.counters.secretsRefused,
+          }
+        : {}),
     },
     network: meshStatus(n),
     dataPath: n.native ? 'native' : 'typescript',
@@ -296,6 +303,7 @@ function meshStatus(n: NodeApiHost): NodeStatus['network'] {
   return {
     name: spec.name,
     publicEndpoint: mesh.publicEndpoint,
+    secretEpoch: mesh.epoch.n,
     members: [...mesh.members.values()]
       .filter((m) => m.rec)
       .map((m) => ({

@@ -55,6 +55,8 @@ export interface EventsHost {
   scheduleSave(): void;
   /** Another member's address moved (a collision) or ours did: routes, and our address, follow. */
   addressMoved(key: string, old: string, v4: string): void;
+  /** The network moved to a new secret (after a removal): invitations follow. */
+  secretRotated(): void;
 }
 
 export class NodeEvents {
@@ -111,6 +113,18 @@ export class NodeEvents {
         this.host.emit({ type: 'removed', key: e.key, name: e.name.slice(0, 63), by: e.by });
         this.updateOnline();
         break;
+      case 'rotated': {
+        const who = (k: string) => {
+          if (k === selfKey) return 'this node';
+          const name = this.host.mesh?.members.get(k)?.name;
+          return name ? `"${name}" (${shortKey(k)})` : shortKey(k);
+        };
+        log.info(
+          `the network moved to a new secret (epoch ${e.epoch}) after ${who(e.by)} removed ${who(e.removed)}`,
+        );
+        this.host.secretRotated();
+        break;
+      }
       case 'changed':
         this.host.scheduleSave(); // also names and routes, a second after a burst of changes
         break;

@@ -2,6 +2,8 @@
 // network's secret. Shared by `peermesh join` and the app's `join` command.
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type InviteCode,
   type JoinAnswer,
@@ -10,6 +12,28 @@ import {
   readJoinAnswer,
 } from '../core/invites';
 import { isNetworkName } from '../core/names';
+import { ensurePrivateDir, writeFileAtomic } from '../io/files';
+
+/**
+ * The network moved to a new secret after removals (the answer says which): keep it in the node's
+ * mesh state (`<stateDir>/mesh-<network>.json`, 0600) so the node starts on it. The config's secret
+ * file keeps the secret the network was made with (addresses and signatures derive from it).
+ */
+export function saveJoinedEpoch(stateDir: string, answer: Extract<JoinAnswer, { ok: true }>): void {
+  if (!answer.epoch) return;
+  ensurePrivateDir(stateDir);
+  const path = join(stateDir, `mesh-${answer.network}.json`);
+  let state: Record<string, unknown> = {};
+  try {
+    if (existsSync(path)) state = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    state = {};
+  }
+  const had = state.epoch as { n?: unknown } | undefined;
+  if (typeof had?.n === 'number' && had.n >= answer.epoch.n) return;
+  state.epoch = { n: answer.epoch.n, secret: answer.epoch.secret, old: [] };
+  writeFileAtomic(path, `${JSON.stringify(state)}\n`, 0o600);
+}
 
 /**
  * Asks every endpoint of the code, 300 ms apart, for up to 8 s; rejects with a readable reason.

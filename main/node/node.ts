@@ -261,6 +261,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       this.addresses[0] = `${mesh.addressesOf(mesh.selfKey).v4}/${this.v4Prefix}`;
     }
     this.invites = new Invites(spec.name, secret, random);
+    this.invites.setEpoch(mesh.epoch.n, mesh.epoch.secret);
     this.files.loadInvites(this.invites);
     this.files.loadAliases(this.aliases);
   }
@@ -433,6 +434,20 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       }
     }
     this.hostNet.syncRoutes(this.mesh, this.tun);
+  }
+
+  /**
+   * The network moved to a new secret after a removal: invitations answer with it, and those still
+   * open are revoked (a code given out before may be in the removed person's hands).
+   */
+  secretRotated(): void {
+    if (!this.invites || !this.mesh) return;
+    const { n, secret } = this.mesh.epoch;
+    this.invites.setEpoch(n, secret);
+    const revoked = this.invites.revokeOpen(Date.now() / 1000);
+    if (revoked) this.log.info(`${revoked} open invitation(s) revoked: the network secret changed`);
+    this.saveInvites();
+    this.scheduleSave();
   }
 
   /** Someone used (or tried) an invitation of ours. */

@@ -160,3 +160,34 @@ describe('invitation exchange', () => {
     });
   });
 });
+
+describe('invitations after the network secret changed (a removal)', () => {
+  const now = 1_800_000_000;
+
+  it('answers carry the current secret; every open invitation is revoked at the change', () => {
+    const inv = new Invites('home', secret, seededRandom(11));
+    const open = decodeInviteCode(inv.create(3600, now, eps).code);
+    const later = new Uint8Array(32).fill(9);
+    // An answer before any change carries no epoch.
+    const first = readJoinAnswer(open, inv.handle(joinRequest(open, 'a', seededRandom(12)), now, [])!.reply);
+    assert.ok(first?.ok);
+    assert.equal(first.epoch, undefined);
+    const other = decodeInviteCode(inv.create(3600, now, eps).code);
+    inv.setEpoch(2, later);
+    assert.equal(inv.revokeOpen(now + 1), 1); // the first one admitted its one machine already
+    const refused = readJoinAnswer(
+      other,
+      inv.handle(joinRequest(other, 'b', seededRandom(13)), now + 2, [])!.reply,
+    );
+    assert.deepEqual(refused, { ok: false, reason: 'this invitation was revoked' });
+    // A code made after the change admits, with the new secret and its epoch (and fits the request).
+    const fresh = decodeInviteCode(inv.create(3600, now + 3, eps).code);
+    const req = joinRequest(fresh, 'c', seededRandom(14));
+    const r = inv.handle(req, now + 4, Array(8).fill('[fd00:1234:5678:9abc::1]:51820'));
+    assert.ok(r?.accepted && r.reply.length <= req.length);
+    const a = readJoinAnswer(fresh, r.reply);
+    assert.ok(a?.ok);
+    assert.deepEqual(a.epoch, { n: 2, secret: Buffer.from(later).toString('base64') });
+    assert.deepEqual(Buffer.from(a.secret), Buffer.from(secret));
+  });
+});

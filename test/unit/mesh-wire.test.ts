@@ -33,6 +33,10 @@ const rec: MemberRecord = {
 const REC = JSON.stringify(rec);
 /** A bucket's 16 part digests of 4 bytes, base64. */
 const PARTS = Buffer.alloc(64, 1).toString('base64');
+const SIG = `${'S'.repeat(86)}==`;
+const ROT = { k: PEER, rm: KEY, v: WALL, ep: 1, c: `${'C'.repeat(43)}=`, s: SIG };
+const REM = { k: PEER, rm: KEY, v: WALL, s: SIG };
+const BOX = `${'B'.repeat(107)}=`;
 const TAIL = `"ts":${WALL},"key":"${KEY}","seen":"198.18.0.1:51820"`;
 
 /** Each message type: its body, and its text on the wire (keys and their order are the format). */
@@ -64,6 +68,11 @@ const golden: [string, Body, string][] = [
     `{"t":"intro","rec":${REC},"at":"198.19.0.1:40000","th":1,${TAIL}}`,
   ],
   ['bye', { type: 'bye' }, `{"t":"bye",${TAIL}}`],
+  [
+    'secret (a rotation, its removal, the box)',
+    { type: 'secret', rotation: ROT, removal: REM, box: BOX },
+    `{"t":"sec","rot":${JSON.stringify(ROT)},"rem":${JSON.stringify(REM)},"box":"${BOX}",${TAIL}}`,
+  ],
 ];
 
 describe('mesh wire codec (golden)', () => {

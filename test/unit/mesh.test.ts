@@ -13,6 +13,7 @@ import {
 } from '../../main/core/constants';
 import { type MeshEvent, memberAddresses, networkKeys } from '../../main/core/mesh';
 import type { Core } from '../../main/core/mesh/core';
+import { sealSecretBox } from '../../main/core/mesh/epochs';
 import { type Body, encodeMessage } from '../../main/core/mesh/wire';
 import { sealJson } from '../../main/core/sealed';
 import { ipv4Packet, type SimDatagram, SimNet, type SimNode, seededRandom } from '../lib/sim';
@@ -547,6 +548,9 @@ describe('mesh removal', () => {
     // Also a removal of the receiver itself.
     assert.ok(x.mesh!.remove(a.device.publicKeyB64));
     const ofA = x.mesh!.exportState().removals.find((r) => r.k === a.device.publicKeyB64)!;
+    // x's own mesh moved to a new secret when it removed (no member took it); x sends as an attacker
+    // would, under the key everyone holds.
+    coreOf(x).epochs.key = net0.discoveryKey;
     for (const to of [a, b]) coreOf(x).messenger.sendRecords([removal, ofA], to.endpoint);
     net.advance(3000);
     for (const n of nodes.slice(0, 3)) {
@@ -595,5 +599,120 @@ describe('mesh removal', () => {
     nodes[0].send(ipv4Packet(v4(nodes[0]), v4(nodes[3]), 'members still fine'));
     net.advance(1000, 10);
     assert.equal(nodes[3].tunOut.at(-1)?.subarray(28).toString(), 'members still fine');
+  });
+});
+
+describe('mesh: a new network secret after a removal', () => {
+  const secretOf = (n: SimNode) => {
+    const s = n.mesh!.epoch.secret;
+    return s ? Buffer.from(s).toString('base64') : null;
+  };
+  const delivers = (net: SimNet, a: SimNode, b: SimNode, text: string) => {
+    a.send(ipv4Packet(v4(a), v4(b), text));
+    net.advance(1000, 10);
+    return b.tunOut.at(-1)?.subarray(28).toString() === text;
+  };
+
+  it('the remaining members move to a secret the removed machine never gets; it cannot come back under a new key', () => {
+    const net = new SimNet();
+    const nodes = chain(net, 5);
+    net.advance(3000);
+    const [a, b, c, d, victim] = nodes;
+    assert.ok(b.mesh!.remove(victim.device.publicKeyB64));
+    net.advance(3000);
+    const rest = [a, b, c, d];
+    for (const n of rest) assert.equal(n.mesh!.epoch.n, 1, `${n.name} is at epoch ${n.mesh!.epoch.n}`);
+    assert.equal(new Set(rest.map(secretOf)).size, 1);
+    assert.equal(victim.mesh!.epoch.n, 0);
+    assert.ok(b.mesh!.counters.secretsSent >= 3);
+    // The removed machine starts over under a new key with the secret it holds (or an old code's).
+    victim.down = true;
+    const again = net.add('again', key(60), 60);
+    again.joinMesh(net0, [a.endpoint, d.endpoint], 61);
+    net.advance(15_000);
+    const againKey = again.device.publicKeyB64;
+    for (const n of rest)
+      assert.equal(n.mesh!.members.get(againKey)?.rec ?? null, null, `${n.name} took it in`);
+    assert.equal([...again.mesh!.members.values()].filter((m) => m.rec).length, 0, 'it learned the members');
+    assert.ok(!delivers(net, again, a, 'let me in'));
+    // The members still sync and carry traffic (after the 15 s above: their paths were kept).
+    for (const x of rest)
+      for (const y of rest)
+        if (x !== y) assert.ok(delivers(net, x, y, `${x.name}->${y.name}`), `${x.name}->${y.name}`);
+    assert.ok(a.mesh!.counters.staleEpoch > 0, 'a saw no message under the old key');
+  });
+
+  it('a member offline during the removal moves when it comes back; a restarted node keeps the epoch', () => {
+    const net = new SimNet();
+    let nodes = chain(net, 5);
+    net.advance(3000);
+    const victim = nodes[4];
+    nodes[3].down = true;
+    assert.ok(nodes[0].mesh!.remove(victim.device.publicKeyB64));
+    net.advance(3000);
+    assert.equal(nodes[1].mesh!.epoch.n, 1);
+    nodes[3].down = false;
+    net.advance(10_000);
+    assert.equal(nodes[3].mesh!.epoch.n, 1, 'the member that was away did not move');
+    assert.equal(secretOf(nodes[3]), secretOf(nodes[0]));
+    assert.ok(nodes[3].mesh!.members.get(victim.device.publicKeyB64)?.removed, 'it did not get the removal');
+    assert.ok(delivers(net, nodes[1], nodes[3], 'welcome back'));
+    // Restarts keep the epoch (mesh state), and the members find each other again.
+    nodes = nodes.map((n, i) => (i < 4 ? net.restart(n, i === 0 ? [] : [nodes[0].endpoint], 700 + i) : n));
+    net.advance(10_000);
+    for (const n of nodes.slice(0, 4)) assert.equal(n.mesh!.epoch.n, 1, `${n.name} after restart`);
+    assert.ok(delivers(net, nodes[3], nodes[2], 'after restart'));
+  });
+
+  it('a box with another secret than the rotation commits to, or for another member, moves no one', () => {
+    const net = new SimNet();
+    const nodes = chain(net, 4);
+    net.advance(3000);
+    const [a, b, c, victim] = nodes;
+    // Capture the rotation a sends, without delivering it.
+    a.down = true;
+    const ca = coreOf(a);
+    const sent: Buffer[] = [];
+    const send = ca.io.send;
+    ca.io.send = (buf, start, len) => void sent.push(Buffer.from(buf.subarray(start, start + len)));
+    assert.ok(a.mesh!.remove(victim.device.publicKeyB64));
+    ca.io.send = send;
+    const rot = ca.epochs.rotation!;
+    const removal = ca.members.get(victim.device.publicKeyB64)!.removed!;
+    const cb = coreOf(b);
+    const forged = (secret: Uint8Array, to: Uint8Array) =>
+      Buffer.from(sealSecretBox(seededRandom(5), to, secret, Buffer.from(rot.c))!).toString('base64');
+    // c (a member) sends b a box of another secret, then b's own box sealed to c's key.
+    const cc = coreOf(c);
+    for (const box of [
+      forged(new Uint8Array(32).fill(1), b.publicKey),
+      forged(ca.epochs.secret!, c.publicKey),
+    ])
+      cc.messenger.send({ type: 'secret', rotation: rot, removal, box }, b.endpoint);
+    net.advance(1000);
+    assert.equal(b.mesh!.epoch.n, 0);
+    assert.equal(cb.counters.secretsRefused, 2);
+    assert.ok(sent.length >= 2, 'a sent no boxes');
+  });
+
+  it('two removals at the same moment: every member ends on one secret that neither removed machine has', () => {
+    const net = new SimNet();
+    const nodes = chain(net, 7);
+    net.advance(3000);
+    const [v1, v2] = [nodes[5], nodes[6]];
+    assert.ok(nodes[0].mesh!.remove(v1.device.publicKeyB64));
+    assert.ok(nodes[3].mesh!.remove(v2.device.publicKeyB64));
+    net.advance(10_000);
+    const rest = nodes.slice(0, 5);
+    const secrets = new Set(rest.map(secretOf));
+    assert.equal(secrets.size, 1, `members disagree: epochs ${rest.map((n) => n.mesh!.epoch.n)}`);
+    const final = [...secrets][0];
+    assert.notEqual(secretOf(v1), final);
+    assert.notEqual(secretOf(v2), final);
+    for (const n of rest) {
+      assert.ok(n.mesh!.members.get(v1.device.publicKeyB64)?.removed);
+      assert.ok(n.mesh!.members.get(v2.device.publicKeyB64)?.removed);
+    }
+    assert.ok(delivers(net, nodes[1], nodes[4], 'still one network'));
   });
 });

@@ -69,7 +69,7 @@ export async function cmdJoin(args: string[]): Promise<void> {
   if (!codeText || codeText.startsWith('-'))
     throw new UsageError('usage: peermesh join CODE [options of "up"]');
   const { decodeInviteCode, InviteCodeError } = await import('../../core/invites');
-  const { askInviter } = await import('../../node/join');
+  const { askInviter, saveJoinedEpoch } = await import('../../node/join');
   let code: ReturnType<typeof decodeInviteCode>;
   try {
     code = decodeInviteCode(codeText);
@@ -89,6 +89,7 @@ export async function cmdJoin(args: string[]): Promise<void> {
   const configFile = join(dir, `${answer.network}.json`);
   refuseOtherNetwork(secretFile, answer.secret, answer.network, dir);
   writeFileAtomic(secretFile, Buffer.from(answer.secret), 0o600);
+  saveJoinedEpoch(dir, answer);
   writeFileAtomic(configFile, `${JSON.stringify(joinedConfig(probe, dir, answer), null, 2)}\n`, 0o600);
   process.stderr.write(
     `joined network "${answer.network}"; saved ${configFile}. Next time: peermesh up -c ${configFile}\n`,

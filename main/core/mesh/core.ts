@@ -10,6 +10,7 @@ import { type Cidr, cidrOverlap, parseCidr, parseIp } from '../ip';
 import { type Addresses, endpointText } from './addresses';
 import type { Anchors } from './anchors';
 import type { Digests } from './digests';
+import type { Epochs } from './epochs';
 import { KeySlab, type Member, newMember } from './members';
 import type { Messenger } from './messenger';
 import type { MeshEvent, MeshOptions } from './options';
@@ -34,6 +35,11 @@ export interface MeshCounters {
   recordsRejected: number;
   /** Removals refused because their signer is no current member (no record, or removed). */
   removalsRefused: number;
+  /** New network secrets sent to members (in boxes sealed to each), and refused (bad signature or box). */
+  secretsSent: number;
+  secretsRefused: number;
+  /** Discovery messages under an earlier epoch's key (their senders are sent the current secret). */
+  staleEpoch: number;
   sent: number;
   sentBytes: number;
   relayed: number;
@@ -67,6 +73,9 @@ export class Core {
     replays: 0,
     recordsRejected: 0,
     removalsRefused: 0,
+    secretsSent: 0,
+    secretsRefused: 0,
+    staleEpoch: 0,
     sent: 0,
     sentBytes: 0,
     relayed: 0,
@@ -93,6 +102,7 @@ export class Core {
   relay!: Relay;
   messenger!: Messenger;
   routes!: Routes;
+  epochs!: Epochs;
 
   constructor(
     readonly device: Device,

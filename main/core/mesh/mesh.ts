@@ -22,6 +22,7 @@
 //   sync.ts        the record sync              addresses.ts  network keys, overlay addresses, endpoints
 //   anchors.ts     ring neighbours, home relays paths.ts      probes, introductions, NAT, keepalives
 //   relay.ts       relayed paths                persistence.ts  exportState / importState
+//   epochs.ts      the network secret's epochs: a new secret after a removal
 //   core.ts        what the parts share (clock, member table, routing index)
 // This front dispatches datagrams and timer work to them and is the Device's delegate;
 // ../mesh.ts is what the rest of the node imports.
@@ -50,6 +51,7 @@ import { Addresses, endpointText } from './addresses';
 import { Anchors } from './anchors';
 import { Core, type MeshCounters } from './core';
 import { Digests } from './digests';
+import { Epochs } from './epochs';
 import type { Member, MemberView } from './members';
 import { Messenger } from './messenger';
 import type { MeshEvent, MeshOptions } from './options';
@@ -86,6 +88,7 @@ export class Mesh {
     core.relay = new Relay(core);
     core.messenger = new Messenger(core);
     core.routes = new Routes(core);
+    core.epochs = new Epochs(core);
     // Never advertise an address inside an overlay (a PeerMesh interface's) as an endpoint.
     core.localEndpoints = core.localEndpoints.filter((e) => !core.isOverlay(e.address));
     core.records = new Records(core); // signs our first record
@@ -116,6 +119,14 @@ export class Mesh {
   /** Our endpoint as members see it (public address behind NAT). */
   get publicEndpoint(): string | null {
     return this.core.publicEndpoint;
+  }
+
+  /**
+   * The network secret's epoch (0: the secret it was made with) and the current secret (null at 0):
+   * what an invitation's answer carries, so a new member starts on the current epoch.
+   */
+  get epoch(): { n: number; secret: Uint8Array | null } {
+    return { n: this.core.epochs.epoch, secret: this.core.epochs.secret };
   }
 
   /** We believe we sit behind a symmetric NAT. */
@@ -235,9 +246,14 @@ export class Mesh {
     this.core.paths.activate(key);
   }
 
-  /** Remove a member from the network, for good (see Records.remove). */
+  /**
+   * Remove a member from the network, for good (see Records.remove), and move the remaining members
+   * to a new network secret (Epochs.rotate), so the removed machine cannot come back under a new key.
+   */
   remove(key: string): boolean {
-    return this.core.records.remove(key);
+    if (!this.core.records.remove(key)) return false;
+    this.core.epochs.rotate(key);
+    return true;
   }
 
   /**
@@ -290,6 +306,7 @@ export class Mesh {
     recs: (msg) => this.core.sync.recs(msg),
     want: (msg, sender, from) => this.core.paths.want(msg, sender, from),
     intro: (msg) => this.core.paths.intro(msg),
+    secret: (msg) => this.core.epochs.take(msg),
   };
 
   /** A datagram whose first byte is one of the mesh types. Anything not from a member is dropped silently. */
@@ -313,12 +330,18 @@ export class Mesh {
     }
     if (msg.sender === c.selfKey) return;
     if (c.members.get(msg.sender)?.removed) return;
+    if (c.messenger.openedWith) {
+      // Under an earlier epoch's key: the sender missed the new secret. Nothing else in it is taken.
+      c.epochs.stale(msg, c.messenger.openedWith, from);
+      return;
+    }
     if (msg.type === 'bye') {
       const m = c.members.get(msg.sender);
       if (m) c.paths.lostMember(m, true);
       return;
     }
     const sender = c.member(msg.sender);
+    c.epochs.heard(msg.sender);
     sender.hard = msg.hard;
     c.paths.heard(sender, from);
     c.paths.noteSeen(msg.seenAs, msg.sender);
@@ -334,6 +357,7 @@ export class Mesh {
     () => this.lanHellos(),
     () => this.bootstrapHellos(),
     () => this.scan(),
+    () => this.core.epochs.tick(),
   ];
 
   /** Periodic work: record refresh, anchors, LAN and bootstrap hellos, the per-member scan. */

@@ -1,6 +1,7 @@
 // Discovery messages in and out: encoded by the codec (wire.ts), sealed under the network's
-// discovery key (../sealed.ts), counted; replays refused (the timestamp window of the codec plus a
-// cache of the nonces seen).
+// discovery key of the current epoch (epochs.ts; ../sealed.ts), counted; replays refused (the
+// timestamp window of the codec plus a cache of the nonces seen). A message under an earlier epoch's
+// key is opened too, and marked (`openedWith`): its sender has not moved to the current secret yet.
 
 import { MESH_MAX_MESSAGE, MESH_NONCE_CACHE, MESH_WIRE_VERSION, MSG_MESH } from '../constants';
 import type { Endpoint } from '../device';
@@ -16,6 +17,8 @@ const openScratch = Buffer.allocUnsafeSlow(MESH_MAX_MESSAGE);
 export class Messenger {
   private nonces = new Set<string>();
   private oldNonces = new Set<string>();
+  /** The earlier epoch's key the last opened message was sealed with; null: the current one. */
+  openedWith: Uint8Array | null = null;
 
   constructor(private readonly core: Core) {}
 
@@ -30,10 +33,11 @@ export class Messenger {
     };
   }
 
-  send(body: Body, to: Endpoint, broadcast = false): void {
+  /** Seal and send; `key`: an earlier epoch's discovery key instead of the current one (epochs.ts). */
+  send(body: Body, to: Endpoint, broadcast = false, key?: Uint8Array): void {
     const c = this.core;
     const out = sealJson(
-      c.opts.network.discoveryKey,
+      key ?? c.epochs.key,
       MSG_MESH,
       MESH_WIRE_VERSION,
       encodeMessage(body, this.envelope(to, broadcast)),
@@ -88,14 +92,14 @@ export class Messenger {
   /** Open a discovery datagram: null when it is not sealed with our key, a replay, or malformed. */
   open(b: Uint8Array): Message | null {
     const c = this.core;
-    const n = openJson(
-      c.opts.network.discoveryKey,
-      MSG_MESH,
-      MESH_WIRE_VERSION,
-      b,
-      MESH_MAX_MESSAGE,
-      openScratch,
-    );
+    const tryKey = (key: Uint8Array) =>
+      openJson(key, MSG_MESH, MESH_WIRE_VERSION, b, MESH_MAX_MESSAGE, openScratch);
+    this.openedWith = null;
+    let n = tryKey(c.epochs.key);
+    for (let i = 0; n < 0 && i < c.epochs.old.length; i++) {
+      n = tryKey(c.epochs.old[i].key);
+      if (n >= 0) this.openedWith = c.epochs.old[i].key;
+    }
     if (n < 0) return null;
     const nonceKey = b64(sealedNonce(b));
     if (this.nonces.has(nonceKey) || this.oldNonces.has(nonceKey)) {

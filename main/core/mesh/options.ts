@@ -50,6 +50,8 @@ export interface MeshOptions {
 export type MeshEvent =
   | { type: 'member'; key: string; name: string }
   | { type: 'removed'; key: string; name: string; by: string }
+  /** The network moved to a new secret (epoch) after `by` removed `removed`. */
+  | { type: 'rotated'; epoch: number; removed: string; by: string }
   | { type: 'changed' }
   | { type: 'public-endpoint'; endpoint: string }
   /** A hello on a member's direct path was answered after `ms`. */

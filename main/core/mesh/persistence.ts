@@ -1,7 +1,9 @@
-// What a node keeps of the network across restarts: the records and removals it knows, and when it
-// first joined (written by the caller to its state directory, mode 0600).
+// What a node keeps of the network across restarts: the records and removals it knows, when it
+// first joined, and the network secret's epoch (written by the caller to its state directory,
+// mode 0600: it holds the current secret).
 
 import type { Core } from './core';
+import type { EpochState } from './epochs';
 import type { MemberRecord, Removal } from './records';
 
 export interface MeshState {
@@ -9,6 +11,8 @@ export interface MeshState {
   removals: Removal[];
   /** When this node first joined (its records' `j`). */
   joined?: number;
+  /** The current network secret after removals (absent at epoch 0). */
+  epoch?: EpochState;
 }
 
 /** Records and removals to keep across restarts. */
@@ -19,13 +23,15 @@ export function exportState(core: Core): MeshState {
     if (m.removed) removals.push(m.removed);
     else if (m.rec) records.push(m.rec);
   }
-  return { records, removals, joined: core.addresses.joined };
+  const epoch = core.epochs.export();
+  return { records, removals, joined: core.addresses.joined, ...(epoch ? { epoch } : {}) };
 }
 
 /** Take back what exportState() returned (each entry is checked like one from the network). */
 export function importState(core: Core, state: unknown): number {
   if (typeof state !== 'object' || state === null) return 0;
-  const { records, removals, joined } = state as Partial<MeshState>;
+  const { records, removals, joined, epoch } = state as Partial<MeshState>;
+  if (epoch !== undefined) core.epochs.import(epoch);
   if (Number.isSafeInteger(joined) && (joined as number) > 0 && (joined as number) < core.addresses.joined) {
     core.addresses.setJoined(joined as number);
   }

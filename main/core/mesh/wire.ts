@@ -14,6 +14,8 @@
 //   intro   rec: a member's record, at: where the introducer sees it, th: 1 when it is behind a
 //           symmetric NAT
 //   bye     (the sender is stopping)
+//   sec     rot: a rotation (epochs.ts), rem: the removal it is for, box: the new secret sealed to
+//           the receiver's key (base64)
 
 import {
   MESH_BUCKETS,
@@ -25,6 +27,7 @@ import {
   MESH_SUM_PARTS,
   MESH_SUM_PREFIX,
 } from '../constants';
+import type { Rotation } from './epochs';
 import { KEY_RE, type MemberRecord, type Removal, recordText } from './records';
 
 /** A listing of a bucket's keys in [lo, hi): entries are key prefixes with the version in base 36. */
@@ -56,7 +59,8 @@ export type Body =
   | { type: 'recs'; records: readonly (MemberRecord | Removal)[] }
   | { type: 'want'; peer: string }
   | { type: 'intro'; record: MemberRecord; seenAt: string | null; introducedHard: boolean }
-  | { type: 'bye' };
+  | { type: 'bye' }
+  | { type: 'secret'; rotation: Rotation; removal: Removal; box: string };
 
 export type Message = Body & Envelope;
 export type MessageOf<T extends Body['type']> = Extract<Body, { type: T }> & Envelope;
@@ -106,6 +110,8 @@ export function encodeMessage(body: Body, env: Envelope): string {
       });
     case 'bye':
       return JSON.stringify({ t: 'bye', ...tail });
+    case 'secret':
+      return JSON.stringify({ t: 'sec', rot: body.rotation, rem: body.removal, box: body.box, ...tail });
   }
 }
 
@@ -136,6 +142,8 @@ export function decodeMessage(text: string, wallNow: number): Message | null {
       return { type: 'intro', record: w.rec, seenAt: w.at, introducedHard: w.th === 1, ...env };
     case 'bye':
       return { type: 'bye', ...env };
+    case 'sec':
+      return { type: 'secret', rotation: w.rot, removal: w.rem, box: w.box, ...env };
   }
 }
 
@@ -149,6 +157,7 @@ type Wire = (
   | { t: 'want'; peer: string }
   | { t: 'intro'; rec: MemberRecord; at: string | null; th?: unknown }
   | { t: 'bye' }
+  | { t: 'sec'; rot: Rotation; rem: Removal; box: string }
 ) & { ts: number; key: string; seen: string; h?: unknown };
 
 const SUM_ENTRY_RE = /^[A-Za-z0-9+/]{12}[0-9a-z]{1,11}$/;
@@ -218,6 +227,14 @@ function validWire(m: Wire, wallNow: number): boolean {
       return typeof m.rec === 'object' && m.rec !== null && (m.at === null || typeof m.at === 'string');
     case 'bye':
       return true;
+    case 'sec': // checked in full by Epochs.take
+      return (
+        typeof m.rot === 'object' &&
+        m.rot !== null &&
+        typeof m.rem === 'object' &&
+        m.rem !== null &&
+        typeof m.box === 'string'
+      );
     default:
       return false;
   }

@@ -117,7 +117,7 @@ export class Dispatcher {
         'failed',
         `this invitation expired at ${new Date(code.expires * 1000).toISOString()}; ask for a new one`,
       );
-    const { askInviter } = await import('../join');
+    const { askInviter, saveJoinedEpoch } = await import('../join');
     const name = nodeName ?? store.profile.nodeName;
     let answer: Awaited<ReturnType<typeof askInviter>>;
     try {
@@ -129,6 +129,7 @@ export class Dispatcher {
     if (!NETWORK_NAME.test(answer.network))
       throw new ManagerError('failed', 'the inviting node sent a network name this app cannot use');
     store.writeNetwork(answer.network, answer.secret, answer.bootstrap);
+    saveJoinedEpoch(store.stateDirOf(answer.network), answer);
     return this.enter(answer.network, name, 'joined');
   }
 

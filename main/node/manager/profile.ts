@@ -116,7 +116,7 @@ export class ProfileStore {
     const cfg: NodeConfig = {
       ...defaults(),
       name: s.nodeName,
-      stateDir: join(o.profileDir, 'state', s.network),
+      stateDir: this.stateDirOf(s.network),
       interface: s.interfaceName,
       listenPort: s.listenPort,
       logLevel: o.logLevel ?? 'info',
@@ -162,6 +162,11 @@ export class ProfileStore {
       `${JSON.stringify({ name, secretFile, bootstrap }, null, 2)}\n`,
       0o600,
     );
+  }
+
+  /** Where the node keeps its state for a network. */
+  stateDirOf(network: string): string {
+    return join(this.opts.profileDir, 'state', network);
   }
 
   /** Deletes a network's config, secret and the node's state for it. */
