@@ -128,7 +128,7 @@ static void usage_error(const char *fmt, ...) {
   va_start(ap, fmt);
   fputs("peermesh-helper: ", stderr);
   vfprintf(stderr, fmt, ap);
-  fputs("\nusage: peermesh-helper --name IFNAME --mtu N [--addr CIDR]... [--route CIDR]... [--fd N] [--pass-fd N] [--user NAME]\n",
+  fputs("\nusage: peermesh-helper --name IFNAME --mtu N [--addr CIDR]... [--route CIDR]... [--forward CIDR]... [--exit] [--dynamic-routes] [--fd N] [--pass-fd N] [--user NAME]\n",
         stderr);
   va_end(ap);
   exit(2);
@@ -237,6 +237,13 @@ static const char *policy_check_prefix(const struct cidr *c, enum use use) {
   if (use == USE_FORWARD && !within_any(c, &forward_allow))
     return "not in " FORWARD_ALLOW " (the caller is not root)";
   return NULL;
+}
+
+// Whether this caller may route everything (an exit node, or using one): root, or root listed
+// 0.0.0.0/0 in `a` (FORWARD_ALLOW to be an exit, ROUTE_ALLOW to use one).
+static int exit_allowed(const struct allow *a) {
+  struct cidr all = {.family = AF_INET, .prefix = 0};
+  return !restricted || within_any(&all, a);
 }
 
 // Reads an allow list that only root can have written: one CIDR per line, blank lines and '#'
@@ -418,8 +425,9 @@ static void pass_net_admin_to_exec(void) {
   (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0);
 }
 
-// Run nft with `script` on its stdin; 0 on success.
-static int run_nft(const char *script) {
+// Run a tool (nft, ip) with `script` on its stdin, the capability passed on when we hold it as a
+// file capability; 0 on success.
+static int run_tool(const char *const paths[2], char *const args[], const char *script) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return -1;
   pid_t pid = fork();
@@ -427,12 +435,14 @@ static int run_nft(const char *script) {
   if (pid == 0) {
     dup2(p[0], 0);
     int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, 1);
-    char *const args[] = {"nft", "-f", "-", NULL};
+    if (devnull >= 0) {
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+    }
     char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     if (getuid() != 0) pass_net_admin_to_exec();
-    execve("/usr/sbin/nft", args, env);
-    execve("/sbin/nft", args, env);
+    execve(paths[0], args, env);
+    execve(paths[1], args, env);
     _exit(127);
   }
   close(p[0]);
@@ -442,6 +452,58 @@ static int run_nft(const char *script) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int run_nft(const char *script) {
+  static const char *const paths[2] = {"/usr/sbin/nft", "/sbin/nft"};
+  char *const args[] = {"nft", "-f", "-", NULL};
+  return run_tool(paths, args, script);
+}
+
+// `ip -4|-6 -batch -`; with `force`, every line is tried even after one fails (deleting what may be
+// gone).
+static int run_ip(const char *script, int force, int fam) {
+  static const char *const paths[2] = {"/usr/sbin/ip", "/sbin/ip"};
+  char *family = fam == 6 ? "-6" : "-4";
+  char *const plain[] = {"ip", family, "-batch", "-", NULL};
+  char *const forced[] = {"ip", family, "-force", "-batch", "-", NULL};
+  return run_tool(paths, force ? forced : plain, script);
+}
+
+// Using an exit node: everything goes through the device, except the tunnel's own datagrams (UDP
+// from our listen port) and, with LAN access, what the main table routes more specifically than
+// its default (wg-quick's rules, selected by source port instead of a firewall mark). One table and
+// three rule priorities per interface index. Returns 0, or an errno.
+#define EXIT_TABLE_BASE 52000
+#define EXIT_PREF_BASE 10000
+static void exit_rules_off(int ifindex) {
+  int pref = EXIT_PREF_BASE + (ifindex % 5000) * 4;
+  char script[256];
+  int off = 0;
+  for (int k = 0; k < 3; k++) off += snprintf(script + off, sizeof script - (size_t)off, "rule del pref %d\n", pref + k);
+  (void)run_ip(script, 1, 4);
+  (void)run_ip(script, 1, 6);
+}
+
+static int exit_rules_on(int ifindex, const char *ifname, int port, int allow_lan) {
+  exit_rules_off(ifindex);
+  int pref = EXIT_PREF_BASE + (ifindex % 5000) * 4;
+  int table = EXIT_TABLE_BASE + ifindex;
+  char script[1024];
+  int off = snprintf(script, sizeof script, "route replace default dev %s table %d\n", ifname, table);
+  off += snprintf(script + off, sizeof script - (size_t)off, "rule add pref %d ipproto udp sport %d lookup main\n",
+                  pref, port);
+  if (allow_lan)
+    off += snprintf(script + off, sizeof script - (size_t)off, "rule add pref %d lookup main suppress_prefixlength 0\n",
+                    pref + 1);
+  snprintf(script + off, sizeof script - (size_t)off, "rule add pref %d lookup %d\n", pref + 2, table);
+  // IPv4 must hold; IPv6 only where the machine has it (without it there is nothing to leak).
+  if (run_ip(script, 0, 4) != 0) {
+    exit_rules_off(ifindex);
+    return EIO;
+  }
+  (void)run_ip(script, 0, 6);
+  return 0;
 }
 
 static int read_sysctl(const char *path) {
@@ -469,13 +531,14 @@ static int write_sysctl(const char *path, int v) {
 // byte back: EPERM when policy_check_prefix refuses, EINVAL when malformed) and on end-of-file
 // undoes forwarding and NAT, then exits. Ignores the terminal's signals so that a Ctrl-C reaches
 // the helper (whose exit is our cue) and never skips the cleanup.
-static void janitor(int fd, int ifindex, const char *table, int old4, int old6) {
+static void janitor(int fd, int ifindex, const char *ifname, const char *table, int old4, int old6) {
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   prctl(PR_SET_NAME, "pm-janitor", 0, 0, 0);
   int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   unsigned char m[19];
+  int exit_on = 0;
   for (;;) {
     size_t got = 0;
     while (got < sizeof m) {
@@ -496,10 +559,28 @@ static void janitor(int fd, int ifindex, const char *table, int old4, int old6) 
       else if (is_addr) e = nl_addr(nl, ifindex, &c, m[0] == 3);
       else e = nl_route(nl, ifindex, &c, m[0] == 1);
     }
+    // Ops 5/6: route everything through the device (using an exit node) / stop. m[1]: 1 = keep LAN
+    // access; m[3..4]: our UDP listen port (big-endian), whose datagrams keep the main table.
+    if (m[0] == 5 || m[0] == 6) {
+      int port = (m[3] << 8) | m[4];
+      if (m[0] == 6) {
+        exit_rules_off(ifindex);
+        exit_on = 0;
+        e = 0;
+      } else if (!exit_allowed(&route_allow)) {
+        err = EPERM;
+      } else if (port == 0 || m[1] > 1) {
+        err = EINVAL;
+      } else {
+        e = exit_rules_on(ifindex, ifname, port, m[1]);
+        exit_on = e == 0;
+      }
+    }
     if (e >= 0) err = (unsigned char)(e > 255 ? EIO : e);
     if (write_all(fd, &err, 1) != 0) break;
   }
 cleanup:
+  if (exit_on) exit_rules_off(ifindex);
   if (table[0]) {
     char script[160];
     snprintf(script, sizeof script, "delete table inet %s\n", table);
@@ -548,7 +629,7 @@ int main(int argc, char **argv) {
   const char *name = NULL, *user = "nobody";
   int mtu = 0, fd_arg = 3, naddr = 0, nroute = 0, pass_arg = -1;
   struct cidr addrs[MAX_CIDRS], routes[MAX_CIDRS], fwd[MAX_FORWARD];
-  int have_v6 = 0, nfwd = 0, dynamic = 0, user_given = 0;
+  int have_v6 = 0, nfwd = 0, dynamic = 0, user_given = 0, exit_node = 0;
 
   // Descriptors 0-2 closed by the caller would be reused by the device or a socket below, and
   // stderr's messages would go there: open them on /dev/null first.
@@ -563,6 +644,10 @@ int main(int argc, char **argv) {
     }
     if (strcmp(a, "--dynamic-routes") == 0) {
       dynamic = 1;
+      continue;
+    }
+    if (strcmp(a, "--exit") == 0) {
+      exit_node = 1;
       continue;
     }
     if (i + 1 >= argc) usage_error("%s needs a value", a);
@@ -639,6 +724,8 @@ int main(int argc, char **argv) {
   for (int i = 0; i < naddr; i++) check_or_refuse(&addrs[i], USE_ADDR, "--addr");
   for (int i = 0; i < nroute; i++) check_or_refuse(&routes[i], USE_ROUTE, "--route");
   for (int i = 0; i < nfwd; i++) check_or_refuse(&fwd[i], USE_FORWARD, "--forward");
+  if (exit_node && !exit_allowed(&forward_allow))
+    fail(EXIT_REFUSED, "refused: --exit: 0.0.0.0/0 is not in " FORWARD_ALLOW " (the caller is not root)");
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -698,10 +785,10 @@ int main(int argc, char **argv) {
   // Subnets this node offers: forwarding on, masquerade from the device into them; and the janitor.
   int jfd = -1;
   pid_t jpid = -1;
-  if (nfwd > 0 || dynamic) {
+  if (nfwd > 0 || dynamic || exit_node) {
     char table[64] = "";
     int old4 = -1, old6 = -1;
-    if (nfwd > 0) {
+    if (nfwd > 0 || exit_node) {
       // peermesh_<ifname>, one name per interface name: letters and digits as they are, any other
       // character as _xx (hex), so that "pm-a" and "pm_a" never share a table (the crash cleanup
       // below deletes the table of this name). At most 9 + 15 * 3 characters.
@@ -717,7 +804,7 @@ int main(int argc, char **argv) {
       off = snprintf(script, sizeof script,
                      "table inet %s {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n",
                      table);
-      int want4 = 0, want6 = 0;
+      int want4 = exit_node, want6 = exit_node;
       for (int i = 0; i < nfwd; i++) {
         inet_ntop(fwd[i].family, fwd[i].addr, text, sizeof text);
         off += snprintf(script + off, sizeof script - (size_t)off, "  iifname \"%s\" %s daddr %s/%d masquerade\n",
@@ -725,7 +812,28 @@ int main(int argc, char **argv) {
         if (fwd[i].family == AF_INET) want4 = 1;
         else want6 = 1;
       }
-      snprintf(script + off, sizeof script - (size_t)off, " }\n}\n");
+      // An exit: everything from the device that leaves by another interface (docs/exit-nodes.md).
+      if (exit_node)
+        off += snprintf(script + off, sizeof script - (size_t)off,
+                        "  iifname \"%s\" oifname != \"%s\" masquerade\n", ifr.ifr_name, ifr.ifr_name);
+      // What members may reach through us: the offered subnets; as an exit also the internet, but
+      // never this machine's private networks (unless offered) nor other overlays. Nothing else is
+      // forwarded from the device (forwarding is on for the whole machine).
+      off += snprintf(script + off, sizeof script - (size_t)off,
+                      " }\n chain from_mesh {\n  type filter hook forward priority filter; policy accept;\n");
+      for (int i = 0; i < nfwd; i++) {
+        inet_ntop(fwd[i].family, fwd[i].addr, text, sizeof text);
+        off += snprintf(script + off, sizeof script - (size_t)off, "  iifname \"%s\" %s daddr %s/%d accept\n",
+                        ifr.ifr_name, fwd[i].family == AF_INET ? "ip" : "ip6", text, fwd[i].prefix);
+      }
+      if (exit_node)
+        off += snprintf(script + off, sizeof script - (size_t)off,
+                        "  iifname \"%s\" ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, "
+                        "169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16 } drop\n"
+                        "  iifname \"%s\" ip6 daddr { ::1/128, fc00::/7, fe80::/10 } drop\n"
+                        "  iifname \"%s\" oifname != \"%s\" accept\n",
+                        ifr.ifr_name, ifr.ifr_name, ifr.ifr_name, ifr.ifr_name);
+      snprintf(script + off, sizeof script - (size_t)off, "  iifname \"%s\" drop\n }\n}\n", ifr.ifr_name);
       if (run_nft(script) != 0) setup_error("add the masquerade table (is nftables installed?)", EIO);
       if (want4 && (old4 = read_sysctl(FWD4)) == 0 && write_sysctl(FWD4, 1) != 0)
         setup_error("enable IPv4 forwarding", errno);
@@ -741,7 +849,7 @@ int main(int argc, char **argv) {
       close(chan_fd);
       if (pass_arg >= 0) close(pass_arg);
       close(tun); // the device must go when the helper goes
-      janitor(sp[1], ifindex, table, old4, old6);
+      janitor(sp[1], ifindex, ifr.ifr_name, table, old4, old6);
     }
     close(sp[1]);
     jfd = sp[0];
@@ -819,14 +927,16 @@ int main(int argc, char **argv) {
           }
           char rt[INET6_ADDRSTRLEN], msg[512];
           inet_ntop(m[1] == 6 ? AF_INET6 : AF_INET, m + 3, rt, sizeof rt);
-          static const char *const ops[] = {"?", "add", "delete", "add-address", "delete-address"};
+          static const char *const ops[] = {"?",           "add",      "delete", "add-address", "delete-address",
+                                            "exit-on", "exit-off"};
           // EPERM comes from policy_check_prefix only (the janitor holds CAP_NET_ADMIN): say what to do.
           const char *why = err != EPERM ? strerror(err)
+                            : m[0] == 5  ? "refused for callers that are not root: 0.0.0.0/0 is not in " ROUTE_ALLOW
                             : restricted ? "refused by the policy for callers that are not root: outside "
                                            "100.64.0.0/10 and fd00::/8 (a route: and not in " ROUTE_ALLOW ")"
                                          : "refused: wider than IPv4 /8 or IPv6 /16";
           snprintf(msg, sizeof msg, "{\"type\":\"route\",\"op\":\"%s\",\"route\":\"%s/%d\",\"error\":%s%s%s}",
-                   ops[m[0] <= 4 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? why : "null", err ? "\"" : "");
+                   ops[m[0] <= 6 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? why : "null", err ? "\"" : "");
           send_control(msg);
         }
         // Other control frames from the core: ignored for forward compatibility.

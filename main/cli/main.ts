@@ -8,7 +8,7 @@ import { UsageError } from './args';
 import { cmdAddress, cmdGenpsk, cmdKeygen, cmdPubkey } from './commands/keys';
 import { cmdInvite, cmdJoin, cmdRemove } from './commands/mesh';
 import { cmdImportPeerVpn } from './commands/peervpn';
-import { cmdRoutes } from './commands/routes';
+import { cmdExitNode, cmdRoutes } from './commands/routes';
 import { cmdPeers, cmdPing, cmdStatus } from './commands/status';
 import { cmdUi } from './commands/ui';
 import { cmdUp } from './commands/up';
@@ -39,6 +39,8 @@ Usage:
   peermesh routes [--json]         the routes members offer, who offers each and its state here
   peermesh routes accept CIDR|all  route a member's offer through the tunnel (kept across restarts)
   peermesh routes decline CIDR     stop routing it, and keep it declined
+  peermesh exit-node [NAME|none] [--allow-lan|--no-allow-lan] [--fail-open|--fail-closed]
+                                   choose an exit node (or none), or show the current one and who offers
   peermesh import-peervpn FILE [--out-dir DIR]
                                    turn a PeerVPN config into a PeerMesh config + secret file (default DIR:
                                    the state directory), and say which options have no equivalent
@@ -70,6 +72,11 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
                                   members, repeatable; this node forwards and masquerades into it
   --accept-routes                 route other members' offers in private address space without asking
                                   (default: each one is accepted with "peermesh routes accept")
+  --advertise-exit                offer this machine as an exit node: members that choose it send all
+                                  their traffic out its uplink (docs/exit-nodes.md)
+  --exit-node NAME|none           send all traffic through a member that offers to be an exit node
+  --exit-allow-lan                ... but keep reaching this machine's own LANs directly
+  --exit-fail-open                ... and when it goes away, use this machine's uplink (default: block)
   --name NAME                     this node's name in the network (default: host name)
   --ui PORT                       serve the web UI and Control API on http://127.0.0.1:PORT (0: any free
                                   port); the URL with its access token is printed on stdout
@@ -88,6 +95,11 @@ const COMMANDS: Record<string, (args: string[]) => void | Promise<void>> = {
   peers: cmdPeers,
   remove: cmdRemove,
   routes: cmdRoutes,
+  'exit-node': cmdExitNode,
+  set: (args: string[]) => {
+    if (args[0] !== 'exit-node') throw new UsageError('usage: peermesh set exit-node NAME|none [options]');
+    return cmdExitNode(args.slice(1));
+  },
   invite: cmdInvite,
   join: cmdJoin,
   'import-peervpn': cmdImportPeerVpn,

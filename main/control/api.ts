@@ -158,6 +158,20 @@ export const METHODS = {
   },
   /** Stop routing a route (whoever offers it) and keep it declined. */
   'decline-route': { kind: 'command', served: 'node', errors: FAILS, params: obj({ route: cidr() }) },
+  /**
+   * Send all traffic through a member that offers to be an exit node (`none`: stop), with or without
+   * access to this machine's LANs, failing closed or open when it goes away (docs/exit-nodes.md).
+   */
+  'exit-node': {
+    kind: 'command',
+    served: 'node',
+    errors: FAILS,
+    params: obj({
+      node: str({ min: 1, max: 63, what: 'a member (name, key or overlay IPv4) or "none"' }),
+      allowLan: optional(bool()),
+      failOpen: optional(bool()),
+    }),
+  },
 } as const satisfies Record<
   string,
   {
@@ -379,6 +393,25 @@ export interface PeerRow {
 export type RouteState = 'routed' | 'offered' | 'declined' | 'refused' | 'local' | 'own';
 
 /** `routes`: one member's offer of one route. */
+/** This machine's exit node (status `exitNode`, the `exit-node` method's answer). */
+export interface ExitStatus {
+  /** The chosen member's name (null: none). */
+  node: string | null;
+  key: string | null;
+  /**
+   * none: no exit node; active: all traffic goes through it; blocked: it is unavailable and traffic
+   * to the internet is blocked (fail closed); open: it is unavailable and traffic goes out this
+   * machine's own uplink (the user chose to fail open).
+   */
+  state: 'none' | 'active' | 'blocked' | 'open';
+  /** Why it is not active (null when active or none). */
+  reason: string | null;
+  allowLan: boolean;
+  failOpen: boolean;
+  /** Members that offer to be an exit node (names). */
+  offeredBy: string[];
+}
+
 export interface RouteRow {
   route: string;
   /** The offering member's key and name (ours included). */
@@ -428,6 +461,8 @@ export interface NodeStatus {
      * (the members move to a new secret the removed machine never gets; docs/mesh.md).
      */
     secretEpoch: number;
+    /** This machine's exit node. */
+    exitNode: ExitStatus;
     members: {
       name: string;
       publicKey: string;
@@ -520,6 +555,7 @@ export interface Results {
   routes: RouteRow[];
   'accept-route': { accepted: string[] };
   'decline-route': { declined: string };
+  'exit-node': ExitStatus;
 }
 
 export type Result<M extends MethodName> = Results[M];

@@ -32,6 +32,8 @@ export interface TunOptions {
   forward?: string[];
   /** Routes through the device will be added and removed at runtime (setRoute). */
   dynamicRoutes?: boolean;
+  /** This node is an exit node: the helper forwards and masquerades members' traffic to its uplink. */
+  exit?: boolean;
   /**
    * Fd mode (the native data plane): the helper opens the device with IFF_VNET_HDR and hands its
    * descriptor over a unix seqpacket pair made by this addon (`tunFd` once started); it then only
@@ -97,6 +99,7 @@ export class TunHelper {
     for (const r of opts.routes ?? []) args.push('--route', r);
     for (const f of opts.forward ?? []) args.push('--forward', f);
     if (opts.dynamicRoutes) args.push('--dynamic-routes');
+    if (opts.exit) args.push('--exit');
     // Through a launcher (pkexec), descriptors above 2 do not survive: the channel is then the
     // helper's stdout (Node's end of a stdout pipe is a duplex unix socket, like fd 3's).
     const viaLauncher = !!opts.launcher?.length;
@@ -198,6 +201,23 @@ export class TunHelper {
     f[4] = cidr.family;
     f[5] = cidr.prefix;
     f.set(cidr.bytes, 6);
+    this.flush();
+    this.chan.write(f);
+  }
+
+  /**
+   * Route everything through the device (using an exit node) or stop (needs dynamicRoutes): policy
+   * rules by the helper's janitor, the tunnel's own UDP from `port` kept on the main table, the
+   * machine's LANs too with `allowLan`. Answered through onRoute ('exit-on' / 'exit-off').
+   */
+  setExitRouting(on: boolean, port: number, allowLan: boolean): void {
+    if (this.closed) return;
+    const f = Buffer.alloc(2 + 20);
+    f.writeUInt16BE(20, 0);
+    f[2] = FRAME_ROUTE;
+    f[3] = on ? 5 : 6;
+    f[4] = allowLan ? 1 : 0;
+    f.writeUInt16BE(port, 6);
     this.flush();
     this.chan.write(f);
   }

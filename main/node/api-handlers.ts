@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   ApiFailure,
+  type ExitStatus,
   type InviteResult,
   type InviteRow,
   type MetricsResult,
@@ -59,6 +60,9 @@ export interface NodeApiHost {
   routeRows(): RouteRow[];
   acceptRoute(route: string): { accepted: string[] };
   declineRoute(route: string): { declined: string };
+  /** `exit-node`: choose this machine's exit node (docs/exit-nodes.md). */
+  chooseExit(p: Params<'exit-node'>): ExitStatus;
+  exitStatus(): ExitStatus;
 }
 
 /** The node's handler table. */
@@ -80,6 +84,7 @@ export function nodeHandlers(n: NodeApiHost): NodeHandlers {
     routes: () => n.routeRows(),
     'accept-route': (p) => n.acceptRoute(p.route),
     'decline-route': (p) => n.declineRoute(p.route),
+    'exit-node': (p) => n.chooseExit(p),
   };
 }
 
@@ -304,6 +309,7 @@ function meshStatus(n: NodeApiHost): NodeStatus['network'] {
     name: spec.name,
     publicEndpoint: mesh.publicEndpoint,
     secretEpoch: mesh.epoch.n,
+    exitNode: n.exitStatus(),
     members: [...mesh.members.values()]
       .filter((m) => m.rec)
       .map((m) => ({

@@ -35,6 +35,14 @@ export interface NetworkSpec {
    * off: each is accepted with `peermesh routes accept`). docs/mesh.md "Subnet routes".
    */
   acceptRoutes?: boolean;
+  /** Offer this node as an exit node: members may send all their traffic through it. */
+  advertiseExit?: boolean;
+  /** Use a member as exit node (name, key or overlay IPv4; 'none': none); else the saved choice. */
+  exitNode?: string;
+  /** While using an exit node, keep reaching this machine's LANs directly. */
+  exitAllowLan?: boolean;
+  /** When the exit node goes away, use this machine's uplink instead of blocking (fail open). */
+  exitFailOpen?: boolean;
 }
 
 export interface NodeConfig {
@@ -232,7 +240,20 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
           `${where} must be an object`,
         );
         for (const k2 of Object.keys(o)) {
-          if (!['name', 'secretFile', 'bootstrap', 'relay', 'advertiseRoutes', 'acceptRoutes'].includes(k2))
+          if (
+            ![
+              'name',
+              'secretFile',
+              'bootstrap',
+              'relay',
+              'advertiseRoutes',
+              'acceptRoutes',
+              'advertiseExit',
+              'exitNode',
+              'exitAllowLan',
+              'exitFailOpen',
+            ].includes(k2)
+          )
             throw new ConfigError(`${where}: unknown option "${k2}"`);
         }
         cfg.network = {
@@ -263,11 +284,18 @@ export function loadConfigFile(path: string, base: NodeConfig): NodeConfig {
                   `${where}.advertiseRoutes must be a list of CIDRs such as 192.168.100.0/24`,
                 ),
         };
-        if (o.acceptRoutes !== undefined)
-          cfg.network.acceptRoutes = expect<boolean>(
-            o.acceptRoutes,
-            (x) => typeof x === 'boolean',
-            `${where}.acceptRoutes must be true or false`,
+        for (const k of ['acceptRoutes', 'advertiseExit', 'exitAllowLan', 'exitFailOpen'] as const)
+          if (o[k] !== undefined)
+            cfg.network[k] = expect<boolean>(
+              o[k],
+              (x) => typeof x === 'boolean',
+              `${where}.${k} must be true or false`,
+            );
+        if (o.exitNode !== undefined)
+          cfg.network.exitNode = expect<string>(
+            o.exitNode,
+            (x) => typeof x === 'string' && x.length > 0 && x.length <= 63,
+            `${where}.exitNode must be a member's name, key or address, or "none"`,
           );
         break;
       }

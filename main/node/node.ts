@@ -7,7 +7,15 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ApiEvent, NodeHandlers, NodeStatus, PeerRow, RouteRow } from '../control/api';
+import {
+  type ApiEvent,
+  ApiFailure,
+  type ExitStatus,
+  type NodeHandlers,
+  type NodeStatus,
+  type PeerRow,
+  type RouteRow,
+} from '../control/api';
 import { ControlServer } from '../control/socket';
 import { MSG_JOIN } from '../core/constants';
 import { Device, type Endpoint } from '../core/device';
@@ -27,6 +35,7 @@ import { UdpSockets } from '../io/udp';
 import { joinEndpoints, type NodeApiHost, nodeHandlers, nodeStatus, peerRows } from './api-handlers';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
 import { type EventsHost, NodeEvents } from './events';
+import { ExitNode } from './exit-node';
 import {
   extraRoutes,
   HostNet,
@@ -89,6 +98,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   private readonly timestamps: TimestampsFile;
   mesh: Mesh | null = null;
   invites: Invites | null = null;
+  /** This machine's exit node choice (members of a network only). */
+  exitNode: ExitNode | null = null;
   addresses: string[] = [];
   private stopping = false;
   /** When a UI last read peers or metrics (RTT probes go every second while someone watches). */
@@ -176,6 +187,25 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     return this.hostNet.declineRoute(this.mesh, this.tun, route);
   }
 
+  chooseExit(p: { node: string; allowLan?: boolean; failOpen?: boolean }): ExitStatus {
+    if (!this.exitNode) throw new ApiFailure('failed', 'this node is not a member of a network');
+    return this.exitNode.choose(this.mesh, this.tun, this.udp.port, p);
+  }
+
+  exitStatus(): ExitStatus {
+    return this.exitNode ? this.exitNode.status(this.mesh) : this.noExit;
+  }
+
+  private readonly noExit: ExitStatus = {
+    node: null,
+    key: null,
+    state: 'none',
+    reason: null,
+    allowLan: false,
+    failOpen: false,
+    offeredBy: [],
+  };
+
   /** Validate and load everything that can fail on bad input, then touch the system. */
   static async start(
     cfg: NodeConfig,
@@ -231,6 +261,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     );
     choices.load();
     this.hostNet.routeChoices = choices;
+    this.exitNode = new ExitNode(join(this.cfg.stateDir, `exit-${spec.name}.json`), this.log);
+    this.exitNode.load(spec);
     const mesh = new Mesh(
       this.device,
       {
@@ -245,6 +277,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         privateKey,
         relay: spec.relay,
         routes: spec.advertiseRoutes ?? [],
+        exitOffer: !!spec.advertiseExit,
         acceptRoute: (route, key) => choices.accepts(route, key),
         random,
         now: performance.now(),
@@ -316,6 +349,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         addresses: this.addresses,
         routes,
         forward: cfg.network?.advertiseRoutes ?? [],
+        exit: !!cfg.network?.advertiseExit,
         dynamicRoutes: !!cfg.network,
         passFd: this.native?.dp, // fd mode: the data plane takes the device's descriptor
       });
@@ -348,6 +382,10 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     };
     tun.onLog = (line) => this.log.debug(`helper: ${line}`);
     tun.onRoute = (op, route, error) => {
+      if (op === 'exit-on' || op === 'exit-off') {
+        this.exitNode?.routed(error);
+        return;
+      }
       if (error) this.log.warn(`cannot ${op} the route ${route} through ${tun.info.ifname}: ${error}`);
       else
         this.log.info(
@@ -356,6 +394,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     };
     this.hostNet.syncRoutes(this.mesh, tun);
     this.hostNet.updateNames(this.mesh);
+    this.exitNode?.sync(this.mesh, tun, this.udp.port);
     tun.onExit = (reason) => {
       this.log.error(`TUN helper exited: ${reason}`);
       void this.stop(`helper exited: ${reason}`);
@@ -397,6 +436,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       this.native?.syncStats(); // the data plane's traffic into the peers' stats
       this.metrics.sample();
       this.events.updateOnline();
+      this.exitNode?.sync(this.mesh, this.tun, this.udp.port);
       this.timestamps.save();
     });
   }

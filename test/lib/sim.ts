@@ -193,6 +193,7 @@ export class SimNode implements DeviceDelegate {
       verify?: MeshOptions['verify'];
       intern?: MeshOptions['intern'];
       routes?: MeshOptions['routes'];
+      exitOffer?: MeshOptions['exitOffer'];
       acceptRoute?: MeshOptions['acceptRoute'];
       joined?: MeshOptions['joined'];
     } = {},
@@ -221,6 +222,7 @@ export class SimNode implements DeviceDelegate {
         verify: opts.verify,
         intern: opts.intern,
         routes: opts.routes,
+        exitOffer: opts.exitOffer,
         acceptRoute: opts.acceptRoute,
         joined: opts.joined,
       },

@@ -99,6 +99,7 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
       routes?: string[];
       forward?: string[];
       dynamicRoutes?: boolean;
+      exit?: boolean;
     },
     policyDir = allowDir,
   ) => {
@@ -352,6 +353,26 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     }
     await waitFor('table removed', () => !lab.tryExec('h', 'nft', ['list', 'table', 'inet', table]).ok, 5000);
     assert.equal(lab.exec('h', 'sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), '0');
+  });
+
+  it('an exit node (--exit) and using one (all traffic through the device) need root to list 0.0.0.0/0', async () => {
+    await refused(
+      { name: name('x'), addresses: ['100.64.16.1/24'], exit: true },
+      /refused: --exit: 0\.0\.0\.0\/0 is not in \/etc\/peermesh\/forward\.allow/,
+    );
+    const tun = await startHelper({ name: name('y'), addresses: ['100.64.17.1/24'], dynamicRoutes: true });
+    const answers: [string, string | null][] = [];
+    tun.onRoute = (op, _route, error) => answers.push([op, error]);
+    try {
+      tun.setExitRouting(true, 51820, false);
+      await waitFor('an answer', () => answers.length === 1, 5000);
+      assert.deepEqual(answers, [
+        ['exit-on', 'refused for callers that are not root: 0.0.0.0/0 is not in /etc/peermesh/route.allow'],
+      ]);
+      assert.doesNotMatch(lab.exec('h', 'ip', ['rule', 'list']), /^1\d{4}:/m);
+    } finally {
+      await tun.close();
+    }
   });
 
   it('a root caller: still no route or address wider than /8, no --user root, and the janitor agrees; under pkexec the local-user policy', async () => {

@@ -76,7 +76,10 @@ describe('peermesh CLI', () => {
     assert.doesNotThrow(() => buildUpConfig(up(MESH_MAX_ROUTES).slice(1)));
     // What every member would refuse is refused before anything starts, with the reason.
     const offer = (r: string) => [...up(0), '--advertise-route', r];
-    expectUsageError(offer('0.0.0.0/0'), /"0\.0\.0\.0\/0" is refused: a default route: exit nodes/);
+    expectUsageError(
+      offer('0.0.0.0/0'),
+      /"0\.0\.0\.0\/0" is refused: a default route: offer this node as an exit node instead/,
+    );
     expectUsageError(offer('100.64.1.2/32'), /is refused: overlaps the network's own addresses/);
     expectUsageError(offer('10.0.0.0/7'), /wider than \/8/);
     expectUsageError(offer('10.1.2.3'), /must be a subnet/);

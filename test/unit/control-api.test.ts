@@ -56,6 +56,7 @@ describe('Control API schemas', () => {
       routes: {},
       'accept-route': { route: 'all' },
       'decline-route': { route: '192.168.1.0/24' },
+      'exit-node': { node: 'p', allowLan: true, failOpen: false },
     };
     for (const [method, params] of Object.entries(examples)) {
       const r = parseRequest({ id: 7, method, params });

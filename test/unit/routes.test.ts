@@ -106,14 +106,47 @@ describe('route claims between members (in-process network)', () => {
     const kx = x.device.publicKeyB64;
     for (const n of [p, b, x]) {
       const claims = n.mesh!.routeClaims().filter((c) => c.key === kx);
-      assert.equal(claims.length, hostile.length, `${n.name} sees x's offers`);
+      // 0.0.0.0/0 and ::/0 are an exit offer, not a claim: used only when a machine's user chooses x.
+      assert.equal(claims.length, hostile.length - 2, `${n.name} sees x's offers`);
+      assert.ok(n.mesh!.offersExit(kx));
       for (const c of claims) assert.equal(c.holds, false, `${n.name}: ${c.route} refused`);
       if (n !== x) assert.deepEqual(n.mesh!.routedOf(kx), [], `${n.name} routes nothing to x`);
     }
     p.send(ipv4Packet(v4(p), v4(b), 'for b'));
+    p.send(ipv4Packet(v4(p), '198.51.100.7', 'for the internet'));
     net.advance(500);
     assert.deepEqual(payloadTo(b), ['for b']);
     assert.deepEqual(payloadTo(x), []);
+  });
+
+  it('an exit node carries traffic for the internet only for the machine that chose it, and only while it offers', () => {
+    const net = new SimNet();
+    const p = net.add('p', key(1), 1);
+    p.joinMesh(net0, [], 1, { exitOffer: true });
+    const a = net.add('a', key(2), 2);
+    a.joinMesh(net0, [p.endpoint], 2);
+    const b = net.add('b', key(3), 3);
+    b.joinMesh(net0, [p.endpoint], 3);
+    net.advance(3000);
+    const kp = p.device.publicKeyB64;
+    assert.ok(a.mesh!.offersExit(kp));
+    a.mesh!.setExit(kp);
+    a.send(ipv4Packet(v4(a), '198.51.100.7', 'from a'));
+    b.send(ipv4Packet(v4(b), '198.51.100.7', 'from b'));
+    net.advance(500);
+    assert.deepEqual(payloadTo(p), ['from a'], 'only a chose p');
+    // Replies from the internet come back to a through p (p's peer at a may use any source).
+    p.send(ipv4Packet('198.51.100.7', v4(a), 'reply'));
+    net.advance(500);
+    assert.deepEqual(payloadTo(a), ['reply']);
+    // A member that did not choose p refuses p's packets from internet addresses.
+    p.send(ipv4Packet('198.51.100.7', v4(b), 'spoofed'));
+    net.advance(500);
+    assert.deepEqual(payloadTo(b), []);
+    a.mesh!.setExit(null);
+    a.send(ipv4Packet(v4(a), '198.51.100.7', 'after none'));
+    net.advance(500);
+    assert.deepEqual(payloadTo(p), ['from a']);
   });
 
   for (const olderFirst of [true, false])

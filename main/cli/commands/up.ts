@@ -37,6 +37,10 @@ export function buildUpConfig(args: string[]): NodeConfig {
     relay: { type: 'boolean' },
     'advertise-route': { type: 'string', multiple: true },
     'accept-routes': { type: 'boolean' },
+    'advertise-exit': { type: 'boolean' },
+    'exit-node': { type: 'string' },
+    'exit-allow-lan': { type: 'boolean' },
+    'exit-fail-open': { type: 'boolean' },
     name: { type: 'string' },
   });
   noPositionals(positionals);
@@ -60,11 +64,15 @@ export function buildUpConfig(args: string[]): NodeConfig {
     v.bootstrap ||
     values.relay ||
     v['advertise-route'] ||
-    values['accept-routes']
+    values['accept-routes'] ||
+    values['advertise-exit'] ||
+    v['exit-node']
   ) {
     const net = cfg.network ?? { name: '', secretFile: '', bootstrap: [], relay: false };
     if (values.relay) net.relay = true;
     if (values['accept-routes']) net.acceptRoutes = true;
+    if (values['advertise-exit']) net.advertiseExit = true;
+    if (v['exit-node']) net.exitNode = v['exit-node'] as string;
     if (v['advertise-route']) net.advertiseRoutes = v['advertise-route'] as string[];
     if (v.network) net.name = v.network as string;
     if (v['secret-file']) net.secretFile = v['secret-file'] as string;
@@ -72,6 +80,11 @@ export function buildUpConfig(args: string[]): NodeConfig {
     if (!net.name || !net.secretFile)
       throw new ConfigError('a network needs both --network NAME and --secret-file FILE');
     cfg.network = net;
+  }
+  if (values['exit-allow-lan'] || values['exit-fail-open']) {
+    if (!cfg.network) throw new ConfigError('--exit-allow-lan and --exit-fail-open need a network');
+    if (values['exit-allow-lan']) cfg.network.exitAllowLan = true;
+    if (values['exit-fail-open']) cfg.network.exitFailOpen = true;
   }
   if (v.ui !== undefined) {
     const port = intFlag(v.ui as string, 'ui');

@@ -17,7 +17,7 @@ import type { MeshEvent, MeshOptions } from './options';
 import type { Paths } from './paths';
 import type { Records } from './records';
 import type { Relay } from './relay';
-import type { Routes } from './routes';
+import { EXIT_ROUTES, isExitOffer, type Routes } from './routes';
 import type { Sync } from './sync';
 
 export function hash(...parts: (string | Uint8Array)[]): Uint8Array {
@@ -189,12 +189,16 @@ export class Core {
   }
 
   /**
-   * Prefixes a member owns: its overlay addresses, and the routes it offers that hold in the network
-   * and that this machine's user accepted (routes.ts).
+   * Prefixes a member owns: its overlay addresses, the routes it offers that hold in the network and
+   * that this machine's user accepted (routes.ts), and everything when it is our chosen exit node.
    */
   private allowedOf(m: Member): Cidr[] {
     const addrs = this.addresses.addressesOf(m.key);
-    return [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!, ...this.routes.routedOf(m.key)];
+    const own = [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!, ...this.routes.routedOf(m.key)];
+    // Our chosen exit node, while it offers to be one: everything else goes to it.
+    if (m.key === this.routes.exitKey && m.rec?.rt.some(isExitOffer))
+      for (const r of EXIT_ROUTES) own.push(parseCidr(r)!);
+    return own;
   }
 
   /**

@@ -59,7 +59,7 @@ import { Paths } from './paths';
 import { exportState, importState, type MeshState } from './persistence';
 import { type MemberRecord, Records, type Removal } from './records';
 import { Relay } from './relay';
-import { type RouteClaim, Routes } from './routes';
+import { isExitOffer, type RouteClaim, Routes } from './routes';
 import { Sync } from './sync';
 import type { Body, MessageOf } from './wire';
 
@@ -173,6 +173,32 @@ export class Mesh {
   }
 
   /** The routes of a member that hold and that this machine accepted (its WireGuard allowed IPs besides its addresses). */
+  /** Whether a member (or ourselves) offers itself as an exit node. */
+  offersExit(key: string): boolean {
+    const rec = key === this.core.selfKey ? this.core.records.self : this.core.members.get(key)?.rec;
+    return !!rec?.rt.some(isExitOffer);
+  }
+
+  /** The exit node this machine uses (null: none). */
+  get exitKey(): string | null {
+    return this.core.routes.exitKey;
+  }
+
+  /**
+   * Send everything not for a member through `key` (this machine's user chose it as exit node), or
+   * stop (null). Its WireGuard peer gets 0.0.0.0/0 and ::/0 while its record offers to be an exit.
+   */
+  setExit(key: string | null): void {
+    const c = this.core;
+    const old = c.routes.exitKey;
+    if (old === key) return;
+    c.routes.exitKey = key;
+    for (const k of [old, key]) {
+      const m = k ? c.members.get(k) : undefined;
+      if (m?.rec && !m.removed) c.ensurePeer(m, 'changed');
+    }
+  }
+
   routedOf(key: string): readonly string[] {
     return this.core.routes.routedOf(key).map(formatCidr);
   }

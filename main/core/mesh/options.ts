@@ -19,6 +19,8 @@ export interface MeshOptions {
   relay?: boolean;
   /** Subnet routes this node offers. */
   routes?: string[];
+  /** Offer this node as an exit node (its record's routes then carry 0.0.0.0/0 and ::/0). */
+  exitOffer?: boolean;
   /**
    * Whether this machine's user accepted a route a member offers (normalized CIDR, member key);
    * asked only for routes that hold in the network (routes.ts), again at Mesh.routesChanged().

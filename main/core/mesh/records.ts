@@ -19,6 +19,7 @@ import { stripControl } from '../names';
 import { endpointText, parseEndpointText } from './addresses';
 import { b64, type Core } from './core';
 import { withKey } from './members';
+import { EXIT_ROUTES } from './routes';
 
 /** A member's self-description, signed by the member (XEdDSA with its WireGuard key). */
 export interface MemberRecord {
@@ -126,7 +127,9 @@ export class Records {
       n: stripControl(c.opts.name).slice(0, MESH_MAX_NAME),
       e: eps.slice(-MESH_MAX_ENDPOINTS),
       rl: (c.opts.relay ? 1 : 0) as 0 | 1,
-      rt: (c.opts.routes ?? []).slice(0, MESH_MAX_ROUTES),
+      rt: c.opts.exitOffer
+        ? [...(c.opts.routes ?? []).slice(0, MESH_MAX_ROUTES - EXIT_ROUTES.length), ...EXIT_ROUTES]
+        : (c.opts.routes ?? []).slice(0, MESH_MAX_ROUTES),
       j: c.addresses.joined,
       hr: c.anchors.homeRelays ?? [],
     };

@@ -1,13 +1,15 @@
 // Subnet routes members offer, and which of them hold (docs/mesh.md, "Subnet routes"). The same rule
 // runs at every member over the same records, so every member comes to the same answer:
 //
-// - A route is refused outright when it is a default route or wider than the helper lets a route be
-//   (exit nodes are a later feature), overlaps the overlay ranges (100.64.0.0/10, the network's IPv6
+// - A route is refused outright when it is wider than the helper lets a route be, overlaps the overlay ranges (100.64.0.0/10, the network's IPv6
 //   /48: every member's own addresses lie there), or is not a unicast subnet (loopback, link-local,
 //   multicast, reserved).
 // - Of two members' routes that overlap, the older claim holds: the member that joined first (the
 //   signed join time `j` of its record), then the smaller key; the other is refused. Arrival order
 //   plays no part.
+//
+// The default routes 0.0.0.0/0 and ::/0 in a record are not claims: they say the member offers itself
+// as an exit node (exit-nodes.md), which a machine uses only when its user chooses that member.
 //
 // A route that holds reaches WireGuard (the member's allowed IPs) and the routing index only once
 // this machine's user accepted it (MeshOptions.acceptRoute, asked again through Mesh.routesChanged);
@@ -20,6 +22,14 @@ import type { Core } from './core';
 /** The widest routes the helper routes (its policy_check_prefix(), docs/helper.md). */
 export const ROUTE_MIN_PREFIX_V4 = 8;
 export const ROUTE_MIN_PREFIX_V6 = 16;
+
+/** What a record's routes carry when the member offers itself as an exit node. */
+export const EXIT_ROUTES = ['0.0.0.0/0', '::/0'] as const;
+
+/** Whether a record's route is the exit offer (a default route), not a subnet claim. */
+export function isExitOffer(route: string): boolean {
+  return route === '0.0.0.0/0' || route === '::/0';
+}
 
 /** One member's offer of one route, and whether it holds. */
 export interface RouteClaim {
@@ -53,9 +63,9 @@ const notSubnets = NOT_SUBNETS.map(([c, why]) => [parseCidr(c)!, why] as const);
  * `overlayV6` is the network's IPv6 /48 (null: not known yet, as when a config is checked).
  */
 export function routeRefusal(c: Cidr, overlayV6: Cidr | null): string | null {
-  if (c.prefix === 0) return 'a default route: exit nodes are not supported yet';
+  if (c.prefix === 0) return 'a default route: offer this node as an exit node instead (--advertise-exit)';
   const min = c.family === 4 ? ROUTE_MIN_PREFIX_V4 : ROUTE_MIN_PREFIX_V6;
-  if (c.prefix < min) return `wider than /${min}: exit nodes are not supported yet`;
+  if (c.prefix < min) return `wider than /${min} (for all traffic, offer this node as an exit node)`;
   const overlayV4 = parseCidr(`100.64.0.0/${OVERLAY_V4_PREFIX}`)!;
   for (const o of overlayV6 ? [overlayV4, overlayV6] : [overlayV4])
     if (cidrOverlap(c, o)) return `overlaps the network's own addresses (${formatCidr(o)})`;
@@ -97,6 +107,7 @@ export function settleClaims(
     for (const text of o.routes) {
       const c = parseCidr(text);
       if (!c) continue; // records with malformed routes are refused when taken in
+      if (isExitOffer(text)) continue; // an exit offer, not a claim
       const route = formatCidr(c);
       if (seen.has(route)) continue;
       seen.add(route);
@@ -122,6 +133,8 @@ export class Routes {
   /** Member key -> the routes of its that hold and we accepted (what WireGuard and the index get). */
   private routed = new Map<string, Cidr[]>();
   readonly overlayV6: Cidr;
+  /** The member this machine's user chose as its exit node (all traffic through it), or null. */
+  exitKey: string | null = null;
 
   constructor(private readonly core: Core) {
     const v6 = memberAddresses(core.opts.network, new Uint8Array(32)).v6;

@@ -1,0 +1,116 @@
+// Exit nodes with real nodes (docs/exit-nodes.md): P offers itself as an exit (--advertise-exit), A
+// chooses it. A server S outside the mesh then sees P's address, not A's, while A's tunnel to B keeps
+// working (the tunnel's own datagrams keep the underlay). P killed with SIGKILL: A's traffic to S
+// stops (fail closed) and A's status says why; `exit-node none`: A reaches S directly again. Nothing
+// is left behind by a SIGKILL: no policy rules at A, no NAT table at P.
+//
+//   a 198.18.0.1   p 198.18.0.2 (exit)   b 198.18.0.3   s 198.18.0.4 (server, no PeerMesh)
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { NetnsLab, netnsNftSkipReason, waitFor } from '../lib/netns';
+import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
+
+const skip = netnsNftSkipReason();
+
+interface ExitStatus {
+  node: string | null;
+  state: string;
+  reason: string | null;
+  offeredBy: string[];
+}
+
+/** A TCP server that answers every connection with the address it came from. */
+const SERVER = `require('node:net').createServer((c) => c.end(c.remoteAddress)).listen(8080, '198.18.0.4')`;
+/** Connect to S and print what it says, or "no answer" after 2 s. */
+const CLIENT = `const c = require('node:net').connect(8080, '198.18.0.4'); let d = '';
+c.on('data', (x) => (d += x)); c.on('end', () => { console.log(d); process.exit(0); });
+c.on('error', () => { console.log('no answer'); process.exit(0); });
+setTimeout(() => { console.log('no answer'); process.exit(0); }, 2000);`;
+
+describe('exit nodes', { skip: skip ?? false }, () => {
+  const lab = new NetnsLab();
+  const dir = tempDir('exit');
+  const nodes: Record<string, RunningNode> = {};
+
+  const cli = (h: string, ...args: string[]) => {
+    const r = runCli([...args, '--state-dir', join(dir, h)], lab.ns(h));
+    assert.equal(r.code, 0, `${h} ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  const exitOf = (h: string) => JSON.parse(cli(h, 'exit-node', '--json')) as ExitStatus;
+  const seenBy = () => lab.exec('a', process.execPath, ['-e', CLIENT]).trim();
+  const args = (h: string, extra: string[] = []) => [
+    ...lab.memberArgs(h, 'exit', join(dir, 'secret'), h),
+    ...extra,
+  ];
+  const boot = ['--bootstrap', '198.18.0.2:51820'];
+  const ourRules = (h: string) =>
+    lab
+      .exec(h, 'ip', ['rule', 'list'])
+      .split('\n')
+      .filter((l) => /^1\d{4}:/.test(l));
+
+  before(async () => {
+    for (const h of ['a', 'p', 'b', 's']) lab.addHost(h);
+    lab.lan([
+      ['a', '198.18.0.1/24'],
+      ['p', '198.18.0.2/24'],
+      ['b', '198.18.0.3/24'],
+      ['s', '198.18.0.4/24'],
+    ]);
+    lab.spawnIn('s', process.execPath, ['-e', SERVER]);
+    writeFileSync(join(dir, 'secret'), 'everything through the exit\n', { mode: 0o600 });
+    nodes.p = await startNode(lab, 'p', join(dir, 'p'), args('p', ['--advertise-exit']));
+    nodes.b = await startNode(lab, 'b', join(dir, 'b'), args('b', boot));
+    nodes.a = await startNode(lab, 'a', join(dir, 'a'), args('a', boot));
+    await waitFor('a sees p offer an exit', () => exitOf('a').offeredBy.join() === 'p', 20_000, 300);
+    await waitFor('s answers a directly', () => seenBy() === '198.18.0.1', 10_000, 300);
+  });
+
+  after(async () => {
+    await lab.cleanup();
+    removeDir(dir);
+  });
+
+  it('A chooses P: the server sees P, not A; A still reaches B through the tunnel', async () => {
+    cli('a', 'exit-node', 'p');
+    await waitFor('a uses p', () => exitOf('a').state === 'active', 15_000, 300);
+    await waitFor('s sees p', () => seenBy() === '198.18.0.2', 15_000, 300);
+    const bAddr = (JSON.parse(cli('b', 'status', '--json')) as { addresses: string[] }).addresses[0].split(
+      '/',
+    )[0];
+    assert.ok(lab.tryExec('a', 'ping', ['-c', '2', '-W', '2', bAddr]).ok, 'a lost b');
+    assert.equal(ourRules('a').length, 2, `a's rules: ${ourRules('a').join(' | ')}`);
+  });
+
+  it('P killed: A fails closed (nothing reaches S) and says why; P leaves no NAT table', async () => {
+    await stopNode(nodes.p, 'SIGKILL');
+    await waitFor('a blocks', () => exitOf('a').state === 'blocked', 40_000, 500);
+    assert.match(exitOf('a').reason ?? '', /"p" is offline.*failing closed/);
+    assert.equal(seenBy(), 'no answer');
+    await waitFor(
+      'p without its table',
+      () => !/peermesh_/.test(lab.exec('p', 'nft', ['list', 'tables'])),
+      10_000,
+      300,
+    );
+  });
+
+  it('exit-node none: A reaches S directly again; SIGKILL of A leaves no rules', async () => {
+    cli('a', 'exit-node', 'none');
+    assert.equal(exitOf('a').state, 'none');
+    await waitFor('s sees a', () => seenBy() === '198.18.0.1', 10_000, 300);
+    assert.deepEqual(ourRules('a'), []);
+    cli('a', 'exit-node', 'p', '--fail-open'); // p is gone: fails open, no rules
+    assert.equal(exitOf('a').state, 'open');
+    assert.equal(seenBy(), '198.18.0.1');
+    nodes.p = await startNode(lab, 'p', join(dir, 'p'), args('p', ['--advertise-exit']));
+    await waitFor('a uses p again', () => exitOf('a').state === 'active', 30_000, 500);
+    await waitFor('s sees p again', () => seenBy() === '198.18.0.2', 15_000, 300);
+    await stopNode(nodes.a, 'SIGKILL');
+    await waitFor('a without rules', () => ourRules('a').length === 0, 10_000, 300);
+    assert.equal(seenBy(), '198.18.0.1');
+  });
+});
