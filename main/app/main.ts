@@ -24,7 +24,7 @@ import {
   session,
   Tray,
 } from 'electron';
-import type { ApiEvent, MethodName, PeerRow } from '../control/api';
+import type { ApiEvent, ExitStatus, MethodName, NodeStatus, PeerRow } from '../control/api';
 import { applyLinuxAutostart, HIDDEN_ARG, loginCommand } from './autostart';
 import {
   CALL_CHANNEL,
@@ -66,6 +66,8 @@ let manager: ManagerLike | null = null;
 let launch: HelperLaunch | null = null;
 let explained = false;
 let peers: PeerRow[] | null = null;
+/** The exit node as the node reported it last (the tray's "Exit node ▸"). */
+let exit: ExitStatus | null = null;
 let shownModel: TrayModel | null = null;
 let quitting = false;
 const rules = new NotifyRules({
@@ -243,13 +245,23 @@ function menuTemplate(items: TrayItem[]): MenuItemConstructorOptions[] {
         return { type: 'separator' };
       case 'info':
         return { label: it.label, enabled: false };
+      case 'submenu':
+        return { label: it.label, submenu: menuTemplate(it.items) };
+      case 'choice':
+        return {
+          type: 'radio',
+          label: it.label,
+          checked: it.checked,
+          enabled: it.enabled,
+          click: () => trayAction(it),
+        };
       default:
         return { label: it.label, enabled: it.enabled, click: () => trayAction(it) };
     }
   });
 }
 
-function trayAction(it: Extract<TrayItem, { type: 'action' }>): void {
+function trayAction(it: Extract<TrayItem, { type: 'action' | 'choice' }>): void {
   const a = it.action;
   switch (a.kind) {
     case 'connect':
@@ -262,6 +274,13 @@ function trayAction(it: Extract<TrayItem, { type: 'action' }>): void {
     case 'copy':
       clipboard.writeText(a.text);
       break;
+    case 'exit-node':
+      void call('exit-node', { node: a.node })
+        .then(() => refresh())
+        .catch((e: Error) => {
+          if (Notification.isSupported()) new Notification({ title: 'PeerMesh', body: e.message }).show();
+        });
+      break;
     case 'open':
       showWindow();
       break;
@@ -273,7 +292,7 @@ function trayAction(it: Extract<TrayItem, { type: 'action' }>): void {
 
 function renderTray(): void {
   if (!tray || !manager) return;
-  const m = trayModel(manager.getState(), peers);
+  const m = trayModel(manager.getState(), peers, { exit });
   if (sameModel(shownModel, m)) return;
   if (shownModel?.icon !== m.icon) tray.setImage(trayImage(m.icon));
   tray.setToolTip(m.tooltip);
@@ -287,10 +306,14 @@ async function refresh(): Promise<void> {
   if (m.getState().state === 'connected') {
     try {
       peers = (await m.handle('peers', {})) as PeerRow[];
+      exit = ((await m.handle('status', {})) as NodeStatus).network?.exitNode ?? null;
     } catch {
       /* keep the last list */
     }
-  } else peers = null;
+  } else {
+    peers = null;
+    exit = null;
+  }
   renderTray();
 }
 

@@ -1,7 +1,7 @@
 // The tray's model: which icon, which tooltip and which menu, computed from the app's state and the
 // peer list. Pure (no Electron): main.ts turns the model into a Tray image and a Menu, and the unit
 // tests check it directly.
-import type { AppState, ConnectionState, PeerRow } from '../control/api';
+import type { AppState, ConnectionState, ExitStatus, PeerRow } from '../control/api';
 
 /** One icon per connection state (resources/icons/tray-NAME.png). */
 export type TrayIconName = ConnectionState;
@@ -11,6 +11,8 @@ export type TrayAction =
   | { kind: 'disconnect' }
   /** Copy text to the clipboard (a peer's overlay IP). */
   | { kind: 'copy'; text: string }
+  /** Choose an exit node (a member's name, or `none`). */
+  | { kind: 'exit-node'; node: string }
   | { kind: 'open' }
   | { kind: 'quit' };
 
@@ -18,6 +20,9 @@ export type TrayItem =
   | { type: 'action'; id: string; label: string; enabled: boolean; action: TrayAction }
   /** A line of information (shown disabled). */
   | { type: 'info'; id: string; label: string }
+  /** One of several choices (a radio item). */
+  | { type: 'choice'; id: string; label: string; checked: boolean; enabled: boolean; action: TrayAction }
+  | { type: 'submenu'; id: string; label: string; items: TrayItem[] }
   | { type: 'separator' };
 
 export interface TrayModel {
@@ -29,6 +34,47 @@ export interface TrayModel {
 export interface TrayOptions {
   /** Online peers listed in the menu; the rest are summed up in one line. Default 15. */
   maxPeers?: number;
+  /** This machine's exit node (status `network.exitNode`), when connected. */
+  exit?: ExitStatus | null;
+}
+
+const EXIT_STATE: Record<ExitStatus['state'], string> = {
+  none: 'none',
+  active: 'all traffic goes through it',
+  blocked: 'unavailable — traffic blocked',
+  open: 'unavailable — using this machine’s connection',
+};
+
+/**
+ * "Exit node ▸": none, then each member that offers to be one (the chosen one checked, also when it
+ * no longer offers), and what is happening now.
+ */
+export function exitItems(exit: ExitStatus): TrayItem[] {
+  const chosen = exit.state === 'none' ? null : exit.node;
+  const names = [...new Set([...exit.offeredBy, ...(chosen ? [chosen] : [])])];
+  const items: TrayItem[] = [
+    {
+      type: 'choice',
+      id: 'exit:none',
+      label: 'None',
+      checked: chosen === null,
+      enabled: true,
+      action: { kind: 'exit-node', node: 'none' },
+    },
+    ...names.map(
+      (n): TrayItem => ({
+        type: 'choice',
+        id: `exit:${n}`,
+        label: menuText(n, 40),
+        checked: n === chosen,
+        enabled: true,
+        action: { kind: 'exit-node', node: n },
+      }),
+    ),
+  ];
+  if (chosen)
+    items.push({ type: 'separator' }, { type: 'info', id: 'exit:state', label: EXIT_STATE[exit.state] });
+  return items;
 }
 
 const STATE_TEXT: Record<ConnectionState, string> = {
@@ -156,6 +202,15 @@ export function trayModel(state: AppState, peers: PeerRow[] | null, opts: TrayOp
     if (online.length > maxPeers)
       items.push({ type: 'info', id: 'more', label: `…and ${online.length - maxPeers} more online` });
     if (online.length > 0) items.push({ type: 'info', id: 'hint', label: 'Click a peer to copy its IP' });
+    const exit = opts.exit;
+    if (exit) {
+      items.push({ type: 'separator' });
+      const label =
+        exit.state === 'none'
+          ? 'Exit node: none'
+          : `Exit node: ${menuText(exit.node ?? '?', 40)}${exit.state === 'active' ? '' : ` (${EXIT_STATE[exit.state]})`}`;
+      items.push({ type: 'submenu', id: 'exit', label, items: exitItems(exit) });
+    }
   } else {
     items.push({ type: 'info', id: 'network', label: `network ${menuText(net.name, 63)} — not connected` });
   }

@@ -10,6 +10,7 @@ export type {
   AppState,
   ConnectionState,
   ErrorCode,
+  ExitStatus,
   InviteResult,
   LogLine,
   MethodName,

@@ -5,6 +5,7 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import {
   type ApiEvent,
   type AppState,
+  type ExitStatus,
   type InviteResult,
   type LogLine,
   type MetricsResult,
@@ -49,6 +50,8 @@ export interface UiState {
   toasts: Toast[];
   /** A connect/disconnect call is on its way and the state has not moved yet. */
   toggleBusy: boolean;
+  /** This machine's exit node as the node reported it last (null: not read yet, or not connected). */
+  exit: ExitStatus | null;
 }
 
 export interface UiActions {
@@ -58,6 +61,10 @@ export interface UiActions {
   refreshSettings(): Promise<void>;
   refreshLogs(): Promise<void>;
   refreshPeers(): Promise<void>;
+  /** Reads the exit node's state (status `network.exitNode`). */
+  refreshExit(): Promise<void>;
+  /** Chooses an exit node (`none`: stop) and its options; rejects with an ApiCallError. */
+  chooseExit(node: string, options?: { allowLan?: boolean; failOpen?: boolean }): Promise<void>;
   refreshMetrics(): Promise<void>;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
@@ -192,6 +199,7 @@ export function createAppStore(transport: Transport): AppStoreApi {
       logs: [],
       toasts: [],
       toggleBusy: false,
+      exit: null,
 
       start() {
         const offEvent = transport.onEvent(onEvent);
@@ -231,6 +239,19 @@ export function createAppStore(transport: Transport): AppStoreApi {
         } catch {
           /* as above */
         }
+      },
+
+      async refreshExit() {
+        try {
+          const st = await request(transport, 'status');
+          set({ exit: st.network?.exitNode ?? null });
+        } catch {
+          /* polled again */
+        }
+      },
+
+      async chooseExit(node, options = {}) {
+        set({ exit: await request(transport, 'exit-node', { node, ...options }) });
       },
 
       async refreshPeers() {

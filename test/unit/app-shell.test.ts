@@ -126,6 +126,39 @@ describe('tray model', () => {
     assert.ok(cut.items.some((x) => x.type === 'info' && /25 more/.test(x.label)));
   });
 
+  it('Exit node ▸: none and the members that offer, the chosen one checked, its state told; a click chooses', () => {
+    const exit = {
+      node: 'p',
+      key: 'K',
+      state: 'blocked' as const,
+      reason: 'the exit node is unavailable ("p" is offline); failing closed',
+      allowLan: false,
+      failOpen: false,
+      offeredBy: ['p', 'q&r'],
+    };
+    const m = trayModel(state('connected'), [peer(1, 'p', false)], { exit });
+    const sub = m.items.find((x) => x.type === 'submenu' && x.id === 'exit');
+    assert.ok(sub && sub.type === 'submenu');
+    assert.equal(sub.label, 'Exit node: p (unavailable — traffic blocked)');
+    const choices = sub.items.filter((x) => x.type === 'choice');
+    assert.deepEqual(
+      choices.map((c) => c.type === 'choice' && [c.label, c.checked, c.action]),
+      [
+        ['None', false, { kind: 'exit-node', node: 'none' }],
+        ['p', true, { kind: 'exit-node', node: 'p' }],
+        ['q&&r', false, { kind: 'exit-node', node: 'q&r' }],
+      ],
+    );
+    const none = trayModel(state('connected'), [], {
+      exit: { ...exit, node: null, key: null, state: 'none', reason: null },
+    });
+    const s2 = none.items.find((x) => x.type === 'submenu');
+    assert.ok(s2 && s2.type === 'submenu' && s2.label === 'Exit node: none');
+    assert.ok(s2.items.some((x) => x.type === 'choice' && x.label === 'None' && x.checked));
+    // Not connected: no exit menu (nothing is known).
+    assert.ok(!trayModel(state('disconnected'), null, { exit }).items.some((x) => x.type === 'submenu'));
+  });
+
   it('names from the network cannot smuggle control, bidi or mnemonic characters into the menu', () => {
     assert.equal(menuText('evil\u202Eexe.txt\u0007 & co'), 'evil exe.txt  && co');
     assert.equal(menuText('x'.repeat(200), 10).length, 10);

@@ -4,6 +4,7 @@ import { displayName } from '../format';
 import { usePoll } from '../hooks';
 import { filterPeers, sortPeers } from '../peers';
 import { ConfirmDialog } from './Dialog';
+import { ExitNodePicker } from './ExitNodePicker';
 import { OverviewChart } from './OverviewChart';
 import { PeerDetail } from './PeerDetail';
 import { PeerTable, type RowActions } from './PeerTable';
@@ -79,6 +80,7 @@ export function PeersView() {
         />
       )}
       {connected && peers.length > 0 && (selected ? <PeerDetail /> : <OverviewChart peers={rows} />)}
+      <ExitNodePicker />
       {open?.kind === 'rename' && target && <RenameDialog peer={target} onClose={() => setOpen(null)} />}
       {open?.kind === 'remove' && target && (
         <ConfirmDialog
