@@ -531,7 +531,8 @@ static int write_sysctl(const char *path, int v) {
 // byte back: EPERM when policy_check_prefix refuses, EINVAL when malformed) and on end-of-file
 // undoes forwarding and NAT, then exits. Ignores the terminal's signals so that a Ctrl-C reaches
 // the helper (whose exit is our cue) and never skips the cleanup.
-static void janitor(int fd, int ifindex, const char *ifname, const char *table, int old4, int old6) {
+static void janitor(int fd, int ifindex, const char *ifname, const char *table, int table_made, int old4,
+                    int old6) {
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
@@ -576,12 +577,29 @@ static void janitor(int fd, int ifindex, const char *ifname, const char *table, 
         exit_on = e == 0;
       }
     }
+    // Op 7: this node is the gateway of devices (docs/devices.md): IPv4 forwarding for packets that
+    // arrive on this device only (its own sysctl, gone with it), and from the device back into it
+    // only (the forward chain drops the rest as before).
+    if (m[0] == 7) {
+      char path[96], script[512];
+      snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/forwarding", ifname);
+      snprintf(script, sizeof script,
+               "add table inet %s\nadd chain inet %s from_mesh { type filter hook forward priority filter; policy "
+               "accept; }\ninsert rule inet %s from_mesh iifname \"%s\" oifname \"%s\" accept\n"
+               "add rule inet %s from_mesh iifname \"%s\" drop\n",
+               table, table, table, ifname, ifname, table, ifname);
+      if (run_nft(script) != 0) e = EIO;
+      else {
+        table_made = 1;
+        e = write_sysctl(path, 1) == 0 ? 0 : errno;
+      }
+    }
     if (e >= 0) err = (unsigned char)(e > 255 ? EIO : e);
     if (write_all(fd, &err, 1) != 0) break;
   }
 cleanup:
   if (exit_on) exit_rules_off(ifindex);
-  if (table[0]) {
+  if (table_made) {
     char script[160];
     snprintf(script, sizeof script, "delete table inet %s\n", table);
     (void)run_nft(script);
@@ -787,17 +805,18 @@ int main(int argc, char **argv) {
   pid_t jpid = -1;
   if (nfwd > 0 || dynamic || exit_node) {
     char table[64] = "";
-    int old4 = -1, old6 = -1;
+    int old4 = -1, old6 = -1, table_made = 0;
+    // peermesh_<ifname>, one name per interface name: letters and digits as they are, any other
+    // character as _xx (hex), so that "pm-a" and "pm_a" never share a table (the crash cleanup
+    // below deletes the table of this name). At most 9 + 15 * 3 characters.
+    size_t tl = (size_t)snprintf(table, sizeof table, "peermesh_");
+    for (const char *q = ifr.ifr_name; *q && tl + 4 <= sizeof table; q++) {
+      int alnum = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9');
+      tl += (size_t)(alnum ? snprintf(table + tl, sizeof table - tl, "%c", *q)
+                           : snprintf(table + tl, sizeof table - tl, "_%02x", (unsigned char)*q));
+    }
     if (nfwd > 0 || exit_node) {
-      // peermesh_<ifname>, one name per interface name: letters and digits as they are, any other
-      // character as _xx (hex), so that "pm-a" and "pm_a" never share a table (the crash cleanup
-      // below deletes the table of this name). At most 9 + 15 * 3 characters.
-      size_t tl = (size_t)snprintf(table, sizeof table, "peermesh_");
-      for (const char *q = ifr.ifr_name; *q && tl + 4 <= sizeof table; q++) {
-        int alnum = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9');
-        tl += (size_t)(alnum ? snprintf(table + tl, sizeof table - tl, "%c", *q)
-                             : snprintf(table + tl, sizeof table - tl, "_%02x", (unsigned char)*q));
-      }
+      table_made = 1;
       char script[4096];
       int off = snprintf(script, sizeof script, "delete table inet %s\n", table);
       (void)run_nft(script); // a table left by a helper killed together with its janitor
@@ -849,7 +868,7 @@ int main(int argc, char **argv) {
       close(chan_fd);
       if (pass_arg >= 0) close(pass_arg);
       close(tun); // the device must go when the helper goes
-      janitor(sp[1], ifindex, ifr.ifr_name, table, old4, old6);
+      janitor(sp[1], ifindex, ifr.ifr_name, table, table_made, old4, old6);
     }
     close(sp[1]);
     jfd = sp[0];
@@ -927,8 +946,8 @@ int main(int argc, char **argv) {
           }
           char rt[INET6_ADDRSTRLEN], msg[512];
           inet_ntop(m[1] == 6 ? AF_INET6 : AF_INET, m + 3, rt, sizeof rt);
-          static const char *const ops[] = {"?",           "add",      "delete", "add-address", "delete-address",
-                                            "exit-on", "exit-off"};
+          static const char *const ops[] = {"?",       "add",      "delete",  "add-address", "delete-address",
+                                            "exit-on", "exit-off", "gateway"};
           // EPERM comes from policy_check_prefix only (the janitor holds CAP_NET_ADMIN): say what to do.
           const char *why = err != EPERM ? strerror(err)
                             : m[0] == 5  ? "refused for callers that are not root: 0.0.0.0/0 is not in " ROUTE_ALLOW
@@ -936,7 +955,7 @@ int main(int argc, char **argv) {
                                            "100.64.0.0/10 and fd00::/8 (a route: and not in " ROUTE_ALLOW ")"
                                          : "refused: wider than IPv4 /8 or IPv6 /16";
           snprintf(msg, sizeof msg, "{\"type\":\"route\",\"op\":\"%s\",\"route\":\"%s/%d\",\"error\":%s%s%s}",
-                   ops[m[0] <= 6 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? why : "null", err ? "\"" : "");
+                   ops[m[0] <= 7 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? why : "null", err ? "\"" : "");
           send_control(msg);
         }
         // Other control frames from the core: ignored for forward compatibility.

@@ -5,6 +5,7 @@
 
 import { ConfigError, defaultStateDir } from '../node/config';
 import { UsageError } from './args';
+import { cmdAddDevice, cmdDevices, cmdRemoveDevice } from './commands/devices';
 import { cmdAddress, cmdGenpsk, cmdKeygen, cmdPubkey } from './commands/keys';
 import { cmdInvite, cmdJoin, cmdRemove } from './commands/mesh';
 import { cmdImportPeerVpn } from './commands/peervpn';
@@ -39,6 +40,11 @@ Usage:
   peermesh routes [--json]         the routes members offer, who offers each and its state here
   peermesh routes accept CIDR|all  route a member's offer through the tunnel (kept across restarts)
   peermesh routes decline CIDR     stop routing it, and keep it declined
+  peermesh add-device NAME [--endpoint HOST:PORT] [--out FILE]
+                                   a phone or router with a stock WireGuard app, this node its gateway:
+                                   prints its config and a QR code (shown once)
+  peermesh devices [--json]        the devices this node is the gateway of
+  peermesh remove-device NAME      remove one (members stop routing it at once)
   peermesh exit-node [NAME|none] [--allow-lan|--no-allow-lan] [--fail-open|--fail-closed]
                                    choose an exit node (or none), or show the current one and who offers
   peermesh import-peervpn FILE [--out-dir DIR]
@@ -96,6 +102,9 @@ const COMMANDS: Record<string, (args: string[]) => void | Promise<void>> = {
   remove: cmdRemove,
   routes: cmdRoutes,
   'exit-node': cmdExitNode,
+  'add-device': cmdAddDevice,
+  'remove-device': cmdRemoveDevice,
+  devices: cmdDevices,
   set: (args: string[]) => {
     if (args[0] !== 'exit-node') throw new UsageError('usage: peermesh set exit-node NAME|none [options]');
     return cmdExitNode(args.slice(1));

@@ -159,6 +159,34 @@ export const METHODS = {
   /** Stop routing a route (whoever offers it) and keep it declined. */
   'decline-route': { kind: 'command', served: 'node', errors: FAILS, params: obj({ route: cidr() }) },
   /**
+   * A device that cannot run PeerMesh (a phone's WireGuard app): a key pair, an address and a
+   * wg-quick config with this node as its gateway (docs/devices.md). The private key is in the
+   * answer only. `endpoint`: where the device reaches this node (default: as members see it).
+   */
+  'add-device': {
+    kind: 'command',
+    served: 'node',
+    errors: FAILS,
+    params: obj({
+      name: str({
+        min: 1,
+        max: 32,
+        pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+        what: 'a device name (letters, digits, . _ -)',
+      }),
+      endpoint: optional(str({ min: 3, max: 300, what: 'HOST:PORT where the device reaches this node' })),
+    }),
+  },
+  /** Remove a device of this node: its peer goes at once, and members stop routing it. */
+  'remove-device': {
+    kind: 'command',
+    served: 'node',
+    errors: FAILS,
+    params: obj({ name: str({ min: 1, max: 64, what: 'a device name or key' }) }),
+  },
+  /** The devices this node is the gateway of. */
+  devices: { kind: 'query', served: 'node', errors: FAILS, params: obj({}) },
+  /**
    * Send all traffic through a member that offers to be an exit node (`none`: stop), with or without
    * access to this machine's LANs, failing closed or open when it goes away (docs/exit-nodes.md).
    */
@@ -393,6 +421,35 @@ export interface PeerRow {
 export type RouteState = 'routed' | 'offered' | 'declined' | 'refused' | 'local' | 'own';
 
 /** `routes`: one member's offer of one route. */
+/** `add-device`: the new device and its WireGuard config (the only place its private key appears). */
+export interface NewDevice {
+  name: string;
+  publicKey: string;
+  /** Its overlay IPv4. */
+  address: string;
+  /** This node's overlay IPv4 (the device's gateway). */
+  gateway: string;
+  /** Where the device reaches this node (the config's Endpoint). */
+  endpoint: string;
+  /** A wg-quick config for the WireGuard apps (also as a QR code). */
+  config: string;
+}
+
+/** `devices`: a device this node is the gateway of. */
+export interface DeviceRow {
+  name: string;
+  publicKey: string;
+  address: string;
+  /** Unix seconds. */
+  created: number;
+  /** Whether the network routes it through this node (no conflict with a member or another device). */
+  holds: boolean;
+  /** Unix seconds of its last handshake with this node, null: never. */
+  lastHandshake: number | null;
+  rxBytes: number;
+  txBytes: number;
+}
+
 /** This machine's exit node (status `exitNode`, the `exit-node` method's answer). */
 export interface ExitStatus {
   /** The chosen member's name (null: none). */
@@ -556,6 +613,9 @@ export interface Results {
   'accept-route': { accepted: string[] };
   'decline-route': { declined: string };
   'exit-node': ExitStatus;
+  'add-device': NewDevice;
+  'remove-device': { removed: string };
+  devices: DeviceRow[];
 }
 
 export type Result<M extends MethodName> = Results[M];

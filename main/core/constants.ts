@@ -165,6 +165,8 @@ export const MESH_MAX_MEMBERS = 4096;
 export const MESH_EAGER_MAX = 64;
 export const MESH_RING_NEIGHBOURS = 2;
 export const MESH_HOME_RELAYS = 2;
+/** Devices (phones, routers: stock WireGuard) one member may serve as their gateway (devices.ts). */
+export const MESH_MAX_DEVICES = 16;
 export const MESH_ACTIVE_IDLE = 120_000;
 /** In a large mesh, the WireGuard peer of a member idle this long is dropped (re-added on demand). */
 export const MESH_PEER_IDLE_DROP = 600_000;

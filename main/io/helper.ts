@@ -222,6 +222,21 @@ export class TunHelper {
     this.chan.write(f);
   }
 
+  /**
+   * This node is the gateway of devices (docs/devices.md): the helper's janitor turns on IPv4
+   * forwarding for packets arriving on the device, back into the device only. Answered through
+   * onRoute ('gateway').
+   */
+  enableGateway(): void {
+    if (this.closed) return;
+    const f = Buffer.alloc(2 + 20);
+    f.writeUInt16BE(20, 0);
+    f[2] = FRAME_ROUTE;
+    f[3] = 7;
+    this.flush();
+    this.chan.write(f);
+  }
+
   private lastHelperLine(): string {
     const lines = this.stderrTail.trim().split('\n');
     return (lines.at(-1) ?? '').replace(/^peermesh-helper: /, '');

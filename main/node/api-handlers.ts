@@ -4,10 +4,12 @@
 import { performance } from 'node:perf_hooks';
 import {
   ApiFailure,
+  type DeviceRow,
   type ExitStatus,
   type InviteResult,
   type InviteRow,
   type MetricsResult,
+  type NewDevice,
   type NodeHandlers,
   type NodeStatus,
   type Params,
@@ -62,6 +64,9 @@ export interface NodeApiHost {
   declineRoute(route: string): { declined: string };
   /** `exit-node`: choose this machine's exit node (docs/exit-nodes.md). */
   chooseExit(p: Params<'exit-node'>): ExitStatus;
+  addDevice(p: Params<'add-device'>): NewDevice;
+  removeDevice(name: string): { removed: string };
+  deviceRows(): DeviceRow[];
   exitStatus(): ExitStatus;
 }
 
@@ -85,6 +90,9 @@ export function nodeHandlers(n: NodeApiHost): NodeHandlers {
     'accept-route': (p) => n.acceptRoute(p.route),
     'decline-route': (p) => n.declineRoute(p.route),
     'exit-node': (p) => n.chooseExit(p),
+    'add-device': (p) => n.addDevice(p),
+    'remove-device': (p) => n.removeDevice(p.name),
+    devices: () => n.deviceRows(),
   };
 }
 

@@ -57,6 +57,8 @@ export interface EventsHost {
   addressMoved(key: string, old: string, v4: string): void;
   /** The network moved to a new secret (after a removal): invitations follow. */
   secretRotated(): void;
+  /** Which devices hold (and through whom) changed: our own devices' peers follow. */
+  devicesChanged(): void;
 }
 
 export class NodeEvents {
@@ -125,6 +127,9 @@ export class NodeEvents {
         this.host.secretRotated();
         break;
       }
+      case 'devices':
+        this.host.devicesChanged();
+        break;
       case 'changed':
         this.host.scheduleSave(); // also names and routes, a second after a burst of changes
         break;

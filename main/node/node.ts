@@ -10,7 +10,9 @@ import { performance } from 'node:perf_hooks';
 import {
   type ApiEvent,
   ApiFailure,
+  type DeviceRow,
   type ExitStatus,
+  type NewDevice,
   type NodeHandlers,
   type NodeStatus,
   type PeerRow,
@@ -34,6 +36,7 @@ import { TunHelper } from '../io/helper';
 import { UdpSockets } from '../io/udp';
 import { joinEndpoints, type NodeApiHost, nodeHandlers, nodeStatus, peerRows } from './api-handlers';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
+import { DeviceRegistry } from './devices';
 import { type EventsHost, NodeEvents } from './events';
 import { ExitNode } from './exit-node';
 import {
@@ -100,6 +103,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   invites: Invites | null = null;
   /** This machine's exit node choice (members of a network only). */
   exitNode: ExitNode | null = null;
+  /** Devices this node is the gateway of (members of a network only). */
+  devices: DeviceRegistry | null = null;
   addresses: string[] = [];
   private stopping = false;
   /** When a UI last read peers or metrics (RTT probes go every second while someone watches). */
@@ -185,6 +190,30 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
 
   declineRoute(route: string): { declined: string } {
     return this.hostNet.declineRoute(this.mesh, this.tun, route);
+  }
+
+  addDevice(p: { name: string; endpoint?: string }): NewDevice {
+    const mesh = this.mesh;
+    if (!mesh || !this.devices) throw new ApiFailure('failed', 'this node is not a member of a network');
+    const endpoint = p.endpoint ?? mesh.publicEndpoint ?? mesh.record.e[0] ?? null;
+    const d = this.devices.add(mesh, p.name, endpoint);
+    this.devices.sync(mesh, this.device, this.tun);
+    return d;
+  }
+
+  removeDevice(name: string): { removed: string } {
+    if (!this.mesh || !this.devices) throw new ApiFailure('failed', 'this node is not a member of a network');
+    return this.devices.remove(this.mesh, this.device, name);
+  }
+
+  deviceRows(): DeviceRow[] {
+    if (!this.mesh || !this.devices) throw new ApiFailure('failed', 'this node is not a member of a network');
+    return this.devices.rows(this.mesh, this.device);
+  }
+
+  /** Which devices hold changed: our own devices' peers follow. */
+  devicesChanged(): void {
+    this.devices?.sync(this.mesh, this.device, this.tun);
   }
 
   chooseExit(p: { node: string; allowLan?: boolean; failOpen?: boolean }): ExitStatus {
@@ -289,6 +318,9 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     );
     this.mesh = mesh;
     this.files.loadMesh(mesh);
+    this.devices = new DeviceRegistry(join(this.cfg.stateDir, `devices-${spec.name}.json`), net, this.log);
+    this.devices.load();
+    if (this.devices.keys.length) mesh.setDevices(this.devices.keys);
     if (this.cfg.addresses.length === 0) {
       // What we know of the network may have moved our IPv4 off its first choice (a collision).
       this.addresses[0] = `${mesh.addressesOf(mesh.selfKey).v4}/${this.v4Prefix}`;
@@ -386,6 +418,10 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         this.exitNode?.routed(error);
         return;
       }
+      if (op === 'gateway') {
+        this.devices?.gatewayAnswer(error);
+        return;
+      }
       if (error) this.log.warn(`cannot ${op} the route ${route} through ${tun.info.ifname}: ${error}`);
       else
         this.log.info(
@@ -395,6 +431,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     this.hostNet.syncRoutes(this.mesh, tun);
     this.hostNet.updateNames(this.mesh);
     this.exitNode?.sync(this.mesh, tun, this.udp.port);
+    this.devices?.sync(this.mesh, this.device, tun);
     tun.onExit = (reason) => {
       this.log.error(`TUN helper exited: ${reason}`);
       void this.stop(`helper exited: ${reason}`);

@@ -57,6 +57,9 @@ describe('Control API schemas', () => {
       'accept-route': { route: 'all' },
       'decline-route': { route: '192.168.1.0/24' },
       'exit-node': { node: 'p', allowLan: true, failOpen: false },
+      'add-device': { name: 'phone', endpoint: '203.0.113.7:51820' },
+      'remove-device': { name: 'phone' },
+      devices: {},
     };
     for (const [method, params] of Object.entries(examples)) {
       const r = parseRequest({ id: 7, method, params });

@@ -9,6 +9,7 @@ import type { Device, DeviceIO, Endpoint } from '../device';
 import { type Cidr, cidrOverlap, parseCidr, parseIp } from '../ip';
 import { type Addresses, endpointText } from './addresses';
 import type { Anchors } from './anchors';
+import type { Devices } from './devices';
 import type { Digests } from './digests';
 import type { Epochs } from './epochs';
 import { KeySlab, type Member, newMember } from './members';
@@ -103,6 +104,7 @@ export class Core {
   messenger!: Messenger;
   routes!: Routes;
   epochs!: Epochs;
+  devices!: Devices;
 
   constructor(
     readonly device: Device,
@@ -168,6 +170,7 @@ export class Core {
     this.device.removePeer(m.key);
     this.index.removeValue(m.key);
     if (m.rec?.rt.length) this.routes.settle();
+    if (m.rec?.dv?.length) this.devices.settle();
     this.invalidate(m.key);
   }
 
@@ -190,11 +193,17 @@ export class Core {
 
   /**
    * Prefixes a member owns: its overlay addresses, the routes it offers that hold in the network and
-   * that this machine's user accepted (routes.ts), and everything when it is our chosen exit node.
+   * that this machine's user accepted (routes.ts), the devices it is the gateway of (devices.ts), and
+   * everything when it is our chosen exit node.
    */
   private allowedOf(m: Member): Cidr[] {
     const addrs = this.addresses.addressesOf(m.key);
-    const own = [parseCidr(`${addrs.v4}/32`)!, parseCidr(`${addrs.v6}/128`)!, ...this.routes.routedOf(m.key)];
+    const own = [
+      parseCidr(`${addrs.v4}/32`)!,
+      parseCidr(`${addrs.v6}/128`)!,
+      ...this.routes.routedOf(m.key),
+      ...this.devices.prefixesOf(m.key),
+    ];
     // Our chosen exit node, while it offers to be one: everything else goes to it.
     if (m.key === this.routes.exitKey && m.rec?.rt.some(isExitOffer))
       for (const r of EXIT_ROUTES) own.push(parseCidr(r)!);

@@ -50,6 +50,7 @@ import { formatCidr } from '../ip';
 import { Addresses, endpointText } from './addresses';
 import { Anchors } from './anchors';
 import { Core, type MeshCounters } from './core';
+import { type DeviceClaim, Devices } from './devices';
 import { Digests } from './digests';
 import { Epochs } from './epochs';
 import type { Member, MemberView } from './members';
@@ -89,6 +90,7 @@ export class Mesh {
     core.messenger = new Messenger(core);
     core.routes = new Routes(core);
     core.epochs = new Epochs(core);
+    core.devices = new Devices(core);
     // Never advertise an address inside an overlay (a PeerMesh interface's) as an endpoint.
     core.localEndpoints = core.localEndpoints.filter((e) => !core.isOverlay(e.address));
     core.records = new Records(core); // signs our first record
@@ -173,6 +175,22 @@ export class Mesh {
   }
 
   /** The routes of a member that hold and that this machine accepted (its WireGuard allowed IPs besides its addresses). */
+  /**
+   * The devices this node is the gateway of (their WireGuard keys): they go into our record, and
+   * members route their addresses to us once the claim holds (devices.ts).
+   */
+  setDevices(keys: readonly string[]): void {
+    const c = this.core;
+    c.devices.own = [...keys];
+    c.records.resign();
+    c.devices.settle();
+  }
+
+  /** Every device that holds in the network, with its gateway and addresses. */
+  devices(): readonly DeviceClaim[] {
+    return this.core.devices.all();
+  }
+
   /** Whether a member (or ourselves) offers itself as an exit node. */
   offersExit(key: string): boolean {
     const rec = key === this.core.selfKey ? this.core.records.self : this.core.members.get(key)?.rec;

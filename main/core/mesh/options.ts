@@ -55,6 +55,8 @@ export type MeshEvent =
   /** The network moved to a new secret (epoch) after `by` removed `removed`. */
   | { type: 'rotated'; epoch: number; removed: string; by: string }
   | { type: 'changed' }
+  /** Which devices hold (and through which gateways) may have changed (devices.ts). */
+  | { type: 'devices' }
   | { type: 'public-endpoint'; endpoint: string }
   /** A hello on a member's direct path was answered after `ms`. */
   | { type: 'rtt'; key: string; ms: number }

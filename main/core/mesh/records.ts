@@ -4,6 +4,7 @@
 
 import {
   MESH_HOME_RELAYS,
+  MESH_MAX_DEVICES,
   MESH_MAX_ENDPOINTS,
   MESH_MAX_MEMBERS,
   MESH_MAX_NAME,
@@ -39,6 +40,11 @@ export interface MemberRecord {
   j: number;
   /** Home relays: relaying members it keeps live paths to (large networks), so others relay via them. */
   hr: string[];
+  /**
+   * Devices reachable through this member (devices.ts): their WireGuard public keys, base64; their
+   * overlay addresses derive from the keys. Absent when none (and then not in the signed bytes).
+   */
+  dv?: string[];
   /** Signature, base64. */
   s: string;
 }
@@ -78,9 +84,9 @@ export function recordText(r: MemberRecord | Removal): { text: string; bytes: nu
 
 /** The bytes a record's signature covers (the network's id included: no replay into another network). */
 function recordBytes(networkId: string, r: Omit<MemberRecord, 's'>): Uint8Array {
-  return Buffer.from(
-    JSON.stringify(['peermesh record v1', networkId, r.k, r.v, r.n, r.e, r.rl, r.rt, r.j, r.hr]),
-  );
+  const fields = ['peermesh record v1', networkId, r.k, r.v, r.n, r.e, r.rl, r.rt, r.j, r.hr];
+  if (r.dv?.length) fields.push(r.dv);
+  return Buffer.from(JSON.stringify(fields));
 }
 
 function removalBytes(networkId: string, r: Omit<Removal, 's'>): Uint8Array {
@@ -132,6 +138,7 @@ export class Records {
         : (c.opts.routes ?? []).slice(0, MESH_MAX_ROUTES),
       j: c.addresses.joined,
       hr: c.anchors.homeRelays ?? [],
+      ...(c.devices.own.length ? { dv: c.devices.own.slice(0, MESH_MAX_DEVICES) } : {}),
     };
     const sig = xeddsaSign(c.opts.privateKey, recordBytes(this.networkId, body), c.opts.random(64));
     return { ...body, s: b64(sig) };
@@ -190,6 +197,8 @@ export class Records {
       !x.rt.every((c) => parseCidr(c) !== null) ||
       !isStrArray(x.hr, MESH_HOME_RELAYS, 44) ||
       !x.hr.every((k) => KEY_RE.test(k)) ||
+      (x.dv !== undefined &&
+        (!isStrArray(x.dv, MESH_MAX_DEVICES, 44) || !x.dv.every((k) => KEY_RE.test(k)))) ||
       !Number.isSafeInteger(x.j) ||
       x.j <= 0 ||
       x.j > x.v ||
@@ -245,6 +254,7 @@ export class Records {
     if (isNew) c.recordCount++;
     const oldRoutes = m.rec?.rt.join(',');
     const oldJoined = m.rec?.j;
+    const oldDevices = m.rec?.dv?.join(',');
     m.rec = c.opts.intern ? c.opts.intern(r) : r;
     m.name = stripControl(r.n);
     if (isNew) c.addresses.add(key);
@@ -253,6 +263,7 @@ export class Records {
     // through the record sync from anywhere (introductions say so on their own).
     if (from && from !== key && !c.onDemand) m.reachedBy = withKey(m.reachedBy, from);
     c.invalidate(key);
+    if (isNew || (oldDevices ?? '') !== (r.dv ?? []).join(',')) c.devices.settle();
     const routesChanged = (oldRoutes ?? '') !== r.rt.join(',');
     c.ensurePeer(m, isNew ? 'new' : routesChanged ? 'changed' : 'same');
     if (routesChanged || (oldJoined !== r.j && r.rt.length)) c.routes.settle();
@@ -316,6 +327,7 @@ export class Records {
     c.device.removePeer(x.k);
     c.index.removeValue(x.k);
     if (hadRoutes) c.routes.settle();
+    c.devices.settle();
     c.invalidate(x.k);
     c.emit({ type: 'removed', key: x.k, name, by: x.rm });
     c.emit({ type: 'changed' });
