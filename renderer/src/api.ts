@@ -15,6 +15,7 @@ export type {
   LogLine,
   MethodName,
   MetricsResult,
+  NewDevice,
   Params,
   PathKind,
   PeerRow,

@@ -10,6 +10,7 @@ import {
   type LogLine,
   type MetricsResult,
   type MetricsWindow,
+  type NewDevice,
   type PeerRow,
   type PingResult,
   request,
@@ -63,6 +64,8 @@ export interface UiActions {
   refreshPeers(): Promise<void>;
   /** Reads the exit node's state (status `network.exitNode`). */
   refreshExit(): Promise<void>;
+  /** A device with the WireGuard app through this node (its config, shown once); rejects with an ApiCallError. */
+  addDevice(name: string): Promise<NewDevice>;
   /** Chooses an exit node (`none`: stop) and its options; rejects with an ApiCallError. */
   chooseExit(node: string, options?: { allowLan?: boolean; failOpen?: boolean }): Promise<void>;
   refreshMetrics(): Promise<void>;
@@ -249,6 +252,8 @@ export function createAppStore(transport: Transport): AppStoreApi {
           /* polled again */
         }
       },
+
+      addDevice: (name) => request(transport, 'add-device', { name }),
 
       async chooseExit(node, options = {}) {
         set({ exit: await request(transport, 'exit-node', { node, ...options }) });

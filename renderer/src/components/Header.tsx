@@ -1,6 +1,7 @@
 import { useRef, useState } from 'react';
 import { useApp } from '../context';
 import { shortIpv6 } from '../format';
+import { AddDeviceDialog } from './AddDeviceDialog';
 import { ConnectToggle } from './ConnectToggle';
 import { CopyButton } from './CopyButton';
 import { InviteDialog } from './InviteDialog';
@@ -11,6 +12,7 @@ export function Header() {
   // The peer list is polled every second while shown: fresher than the counts in `state`.
   const peers = useApp((s) => (s.peersAt > 0 ? s.peers : null));
   const [inviting, setInviting] = useState(false);
+  const [addingDevice, setAddingDevice] = useState(false);
   const v4 = useRef<HTMLElement>(null);
   const v6 = useRef<HTMLElement>(null);
   if (!network) return null;
@@ -67,6 +69,15 @@ export function Header() {
         Invite…
       </button>
       {inviting && <InviteDialog onClose={() => setInviting(false)} />}
+      <button
+        type="button"
+        onClick={() => setAddingDevice(true)}
+        disabled={!connected}
+        title={connected ? undefined : 'Connect first'}
+      >
+        Add a phone…
+      </button>
+      {addingDevice && <AddDeviceDialog onClose={() => setAddingDevice(false)} />}
     </header>
   );
 }
