@@ -220,6 +220,11 @@ export class Device {
     for (const p of this.peers.values()) if (p.endpoint) this.sendInitiation(p, false);
   }
 
+  /** Start a handshake with `peer` unless it has a current session (or one is being made). */
+  ensureSession(peer: Peer): void {
+    if (!peer.current && peer.endpoint) this.sendInitiation(peer, false);
+  }
+
   // ---------------------------------------------------------------- packets from the TUN device
 
   /** An IP packet read from the TUN device: encrypt it to its peer, or queue it and handshake. */
