@@ -520,6 +520,11 @@ export interface NodeStatus {
     secretEpoch: number;
     /** This machine's exit node. */
     exitNode: ExitStatus;
+    /**
+     * Members' names over DNS (docs/dns.md): the domain, the overlay addresses the responder answers
+     * on (port 53; none when it could not bind), and whether systemd-resolved sends the domain to it.
+     */
+    dns: { domain: string; servedOn: string[]; resolved: boolean } | null;
     members: {
       name: string;
       publicKey: string;

@@ -68,6 +68,7 @@ export interface NodeApiHost {
   removeDevice(name: string): { removed: string };
   deviceRows(): DeviceRow[];
   exitStatus(): ExitStatus;
+  readonly dnsStatus: { domain: string; servedOn: string[]; resolved: boolean } | null;
 }
 
 /** The node's handler table. */
@@ -318,6 +319,7 @@ function meshStatus(n: NodeApiHost): NodeStatus['network'] {
     publicEndpoint: mesh.publicEndpoint,
     secretEpoch: mesh.epoch.n,
     exitNode: n.exitStatus(),
+    dns: n.dnsStatus,
     members: [...mesh.members.values()]
       .filter((m) => m.rec)
       .map((m) => ({

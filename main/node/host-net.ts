@@ -11,6 +11,7 @@ import { type Cidr, cidrOverlap, formatCidr, formatIp, parseCidr, parseIp } from
 import type { Mesh } from '../core/mesh';
 import type { TunHelper } from '../io/helper';
 import { type NodeConfig, parseEndpoint } from './config';
+import type { NameEntry } from './dns';
 import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
 import { type Logger, shortKey } from './log';
 import type { RouteChoices } from './route-choices';
@@ -257,10 +258,13 @@ export class HostNet {
     return { declined };
   }
 
-  /** Members' names in the hosts file (when we may write it); the block goes when the node stops. */
+  /**
+   * Members' names (for the DNS responder, dns.ts) and, when we may write it, the hosts file; the
+   * block goes when the node stops.
+   */
   updateNames(mesh: Mesh | null, remove = false): void {
     const file = this.cfg.hostsFile;
-    if (!mesh || !file || !this.cfg.network || this.hostsBroken) return;
+    if (!mesh || !this.cfg.network) return;
     let entries: HostEntry[] | null = null;
     if (!remove) {
       const list = [{ key: mesh.selfKey, name: mesh.record.n, joined: mesh.record.j }];
@@ -273,6 +277,7 @@ export class HostNet {
       });
       this.names = names;
     }
+    if (!file || this.hostsBroken) return;
     try {
       writeHostsBlock(file, this.cfg.network.name, entries);
     } catch (e) {
@@ -282,5 +287,17 @@ export class HostNet {
           'run as root or set --hosts-file',
       );
     }
+  }
+
+  /** What the DNS responder answers now: members' names and addresses (removed ones never). */
+  nameEntries(mesh: Mesh | null): NameEntry[] {
+    if (!mesh) return [];
+    const out: NameEntry[] = [];
+    for (const [key, name] of this.names) {
+      if (key !== mesh.selfKey && (mesh.members.get(key)?.removed || !mesh.members.get(key)?.rec)) continue;
+      const a = mesh.addressesOf(key);
+      out.push({ name, v4: a.v4, v6: a.v6 });
+    }
+    return out;
   }
 }

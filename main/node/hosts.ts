@@ -25,11 +25,16 @@ export function dnsLabel(s: string): string {
  * first keeps it (the earlier join time, then the smaller key) and the others get
  * `<label>-<first 4 hex digits of their key>` — the same on every node holding the same records.
  */
+/** The DNS domain of a network's names (`home` for network "home"). */
+export function networkDomain(network: string): string {
+  return dnsLabel(network.replace(/\./g, '-'));
+}
+
 export function memberNames(
   network: string,
   members: { key: string; name: string; joined: number }[],
 ): Map<string, string> {
-  const net = dnsLabel(network.replace(/\./g, '-'));
+  const net = networkDomain(network);
   const byLabel = new Map<string, { key: string; joined: number }[]>();
   for (const m of members) {
     const l = dnsLabel(m.name);

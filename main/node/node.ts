@@ -37,6 +37,7 @@ import { UdpSockets } from '../io/udp';
 import { joinEndpoints, type NodeApiHost, nodeHandlers, nodeStatus, peerRows } from './api-handlers';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
 import { DeviceRegistry } from './devices';
+import { DnsResponder, registerResolved } from './dns';
 import { type EventsHost, NodeEvents } from './events';
 import { ExitNode } from './exit-node';
 import {
@@ -49,6 +50,7 @@ import {
   peerMeshInterfaces,
   resolveBootstrap,
 } from './host-net';
+import { networkDomain } from './hosts';
 import { decodeKey, publicKeyOf } from './identity';
 import type { Logger } from './log';
 import { MetricsFeed } from './metrics-feed';
@@ -105,6 +107,9 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   exitNode: ExitNode | null = null;
   /** Devices this node is the gateway of (members of a network only). */
   devices: DeviceRegistry | null = null;
+  /** The DNS responder for members' names, and where it serves. */
+  private dns: DnsResponder | null = null;
+  dnsStatus: { domain: string; servedOn: string[]; resolved: boolean } | null = null;
   addresses: string[] = [];
   private stopping = false;
   /** When a UI last read peers or metrics (RTT probes go every second while someone watches). */
@@ -272,12 +277,29 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       throw new ConfigError((e as Error).message);
     }
     node.run();
+    await node.startDns();
     log.info(
       `up: interface ${node.tun!.info.ifname} (mtu ${node.tun!.info.mtu}) ${node.addresses.join(' ') || '(no addresses)'}, ` +
         `listening on UDP ${node.udp.port}, public key ${node.device.publicKeyB64}, ${cfg.peers.length} peer(s)` +
         (cfg.network ? `, network "${cfg.network.name}" as "${cfg.name}"` : ''),
     );
     return node;
+  }
+
+  /**
+   * Members' names over DNS on our overlay addresses (dns.ts), registered with systemd-resolved for
+   * the network's domain where it runs; the hosts file stays the fallback (docs/dns.md).
+   */
+  private async startDns(): Promise<void> {
+    if (!this.mesh || !this.cfg.network || !this.tun) return;
+    const domain = networkDomain(this.cfg.network.name);
+    const dns = new DnsResponder(domain, () => this.hostNet.nameEntries(this.mesh), this.log);
+    this.dns = dns;
+    const served = await dns.start(this.addresses.map((a) => a.split('/')[0]));
+    this.dnsStatus = { domain, servedOn: served, resolved: false };
+    if (!served.length) return;
+    this.log.info(`members' names (*.${domain}) answered on ${served.join(', ')} port 53`);
+    this.dnsStatus.resolved = await registerResolved(this.tun.info.ifname, served, domain, this.log);
   }
 
   /** The network's Mesh over our Device, what we knew of it, our invitations and local names. */
@@ -597,6 +619,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       this.saveMeshState();
     }
     this.hostNet.updateNames(this.mesh, true);
+    this.dns?.close();
     this.control.close(this.controlPath);
     if (this.mesh) {
       this.mesh.setTime(performance.now(), Date.now());

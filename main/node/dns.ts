@@ -1,0 +1,238 @@
+// Members' names over DNS (docs/dns.md): a small responder on this node's overlay address, answering
+// NAME.NETWORK (A, AAAA) and PTR for overlay addresses, with the names the hosts file gets (hosts.ts
+// memberNames: the same on every member). Everything a member can send reaches it, so the parser is
+// strict and bounded: one question, no compression in it, labels of at most 63 bytes, a name of at
+// most 255; anything else is dropped without an answer. An answer is never larger than the query for
+// a name it does not know (NXDOMAIN, REFUSED): no amplification.
+import { execFile } from 'node:child_process';
+import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { formatIp, parseIp } from '../core/ip';
+import type { Logger } from './log';
+
+const TYPE_A = 1;
+const TYPE_PTR = 12;
+const TYPE_AAAA = 28;
+const TYPE_ANY = 255;
+const CLASS_IN = 1;
+const RCODE_NXDOMAIN = 3;
+const RCODE_REFUSED = 5;
+/** Names change when members rename or go: answers are kept short-lived. */
+const TTL = 30;
+const MAX_QUERY = 512;
+
+export interface DnsQuery {
+  id: number;
+  flags: number;
+  /** The name, lower case, without the trailing dot. */
+  name: string;
+  type: number;
+  cls: number;
+  /** The question section's bytes (echoed in the answer). */
+  question: Buffer;
+}
+
+/** A query's one question, or null: not a query we answer (dropped, no answer at all). */
+export function parseQuery(b: Buffer): DnsQuery | null {
+  if (b.length < 12 || b.length > MAX_QUERY) return null;
+  const flags = b.readUInt16BE(2);
+  if (flags & 0x8000) return null; // a response
+  if ((flags >> 11) & 0xf) return null; // not a standard query
+  if (b.readUInt16BE(4) !== 1 || b.readUInt16BE(6) !== 0 || b.readUInt16BE(8) !== 0 || b.readUInt16BE(10) > 1)
+    return null;
+  const labels: string[] = [];
+  let off = 12;
+  let total = 0;
+  for (;;) {
+    if (off >= b.length) return null;
+    const len = b[off];
+    if (len === 0) {
+      off++;
+      break;
+    }
+    if (len > 63) return null; // compression pointers (0xc0) or reserved bits: not in a question
+    if (off + 1 + len > b.length) return null;
+    total += len + 1;
+    if (total > 255) return null;
+    labels.push(b.toString('latin1', off + 1, off + 1 + len).toLowerCase());
+    off += 1 + len;
+  }
+  if (off + 4 > b.length) return null;
+  const type = b.readUInt16BE(off);
+  const cls = b.readUInt16BE(off + 2);
+  return {
+    id: b.readUInt16BE(0),
+    flags,
+    name: labels.join('.'),
+    type,
+    cls,
+    question: b.subarray(12, off + 4),
+  };
+}
+
+/** An answer: header, the question, then each record (pointing at the question's name). */
+export function buildAnswer(q: DnsQuery, rcode: number, records: { type: number; data: Buffer }[]): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt16BE(q.id, 0);
+  // QR, AA, the query's RD; RA 0 (no recursion here)
+  head.writeUInt16BE(0x8000 | 0x0400 | (q.flags & 0x0100) | rcode, 2);
+  head.writeUInt16BE(1, 4);
+  head.writeUInt16BE(records.length, 6);
+  const parts = [head, q.question];
+  for (const r of records) {
+    const rr = Buffer.alloc(12);
+    rr.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question's
+    rr.writeUInt16BE(r.type, 2);
+    rr.writeUInt16BE(CLASS_IN, 4);
+    rr.writeUInt32BE(TTL, 6);
+    rr.writeUInt16BE(r.data.length, 10);
+    parts.push(rr, r.data);
+  }
+  return Buffer.concat(parts);
+}
+
+/** A name in DNS wire form (labels), for PTR data. */
+function encodeName(name: string): Buffer {
+  const parts: Buffer[] = [];
+  for (const l of name.split('.')) {
+    const b = Buffer.from(l, 'latin1');
+    parts.push(Buffer.from([b.length]), b);
+  }
+  parts.push(Buffer.from([0]));
+  return Buffer.concat(parts);
+}
+
+/** The address of a reverse name (x.y.z.w.in-addr.arpa or the ip6.arpa nibbles), or null. */
+export function reverseAddress(name: string): string | null {
+  let m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.in-addr\.arpa$/.exec(name);
+  if (m) {
+    const ip = parseIp(`${m[4]}.${m[3]}.${m[2]}.${m[1]}`);
+    return ip ? formatIp(ip.bytes) : null;
+  }
+  m = /^((?:[0-9a-f]\.){32})ip6\.arpa$/.exec(name);
+  if (!m) return null;
+  const hex = m[1].split('.').filter(Boolean).reverse().join('');
+  const ip = parseIp(hex.match(/.{4}/g)!.join(':'));
+  return ip ? formatIp(ip.bytes) : null;
+}
+
+export interface NameEntry {
+  /** NAME.NETWORK, lower case. */
+  name: string;
+  v4: string;
+  v6: string;
+}
+
+/**
+ * The answer to a query (null: drop it). `domain`: the network's (`home`); `entries`: the members'
+ * names now (removed members are not in it).
+ */
+export function answer(q: DnsQuery, domain: string, entries: readonly NameEntry[]): Buffer {
+  if (q.cls !== CLASS_IN) return buildAnswer(q, RCODE_REFUSED, []);
+  const rev = reverseAddress(q.name);
+  if (rev) {
+    const e = entries.find((x) => x.v4 === rev || x.v6 === rev);
+    if (!e) return buildAnswer(q, RCODE_NXDOMAIN, []);
+    return buildAnswer(
+      q,
+      0,
+      q.type === TYPE_PTR || q.type === TYPE_ANY ? [{ type: TYPE_PTR, data: encodeName(e.name) }] : [],
+    );
+  }
+  if (q.name !== domain && !q.name.endsWith(`.${domain}`)) return buildAnswer(q, RCODE_REFUSED, []);
+  const e = entries.find((x) => x.name === q.name);
+  if (!e) return buildAnswer(q, RCODE_NXDOMAIN, []);
+  const records: { type: number; data: Buffer }[] = [];
+  if (q.type === TYPE_A || q.type === TYPE_ANY)
+    records.push({ type: TYPE_A, data: Buffer.from(parseIp(e.v4)!.bytes) });
+  if ((q.type === TYPE_AAAA || q.type === TYPE_ANY) && e.v6)
+    records.push({ type: TYPE_AAAA, data: Buffer.from(parseIp(e.v6)!.bytes) });
+  return buildAnswer(q, 0, records); // no records of that type: NOERROR, empty (NODATA)
+}
+
+/** The responder on the overlay addresses, port 53. */
+export class DnsResponder {
+  private readonly socks: dgram.Socket[] = [];
+  answered = 0;
+  dropped = 0;
+
+  constructor(
+    private readonly domain: string,
+    private readonly entries: () => readonly NameEntry[],
+    private readonly log: Logger,
+  ) {}
+
+  /** Bind on each address (port 53); resolves with the addresses it serves on (none: a warning said why). */
+  async start(addresses: string[], port = 53): Promise<string[]> {
+    const served: string[] = [];
+    for (const a of addresses) {
+      const s = dgram.createSocket({ type: a.includes(':') ? 'udp6' : 'udp4' });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          s.once('error', reject);
+          s.bind({ port, address: a, exclusive: true }, () => {
+            s.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (e) {
+        s.close();
+        this.log.warn(
+          `no DNS responder on ${a}:${port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ` +
+            'names stay in the hosts file only',
+        );
+        continue;
+      }
+      s.on('error', () => {});
+      s.on('message', (msg, rinfo) => this.onQuery(s, msg, rinfo));
+      this.socks.push(s);
+      served.push(a);
+    }
+    return served;
+  }
+
+  private onQuery(s: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const q = parseQuery(msg);
+    if (!q) {
+      this.dropped++;
+      return;
+    }
+    const out = answer(q, this.domain, this.entries());
+    this.answered++;
+    s.send(out, rinfo.port, rinfo.address);
+  }
+
+  close(): void {
+    for (const s of this.socks.splice(0)) s.close();
+  }
+}
+
+/**
+ * Where systemd-resolved runs, send the network's domain to our responder on the PeerMesh interface
+ * (per-link DNS server and routing domain `~DOMAIN`, as `resolvectl` sets them; the link's settings
+ * go with the interface). True when it took them; elsewhere the hosts file is the fallback.
+ */
+export async function registerResolved(
+  ifname: string,
+  servers: string[],
+  domain: string,
+  log: Logger,
+): Promise<boolean> {
+  if (!existsSync('/run/systemd/resolve/io.systemd.Resolve')) return false;
+  const run = (args: string[]) =>
+    new Promise<string | null>((resolve) =>
+      execFile('resolvectl', args, { timeout: 5000 }, (e, _out, err) =>
+        resolve(e ? err.trim() || e.message : null),
+      ),
+    );
+  const e1 = await run(['dns', ifname, ...servers]);
+  const e2 = e1 ?? (await run(['domain', ifname, `~${domain}`]));
+  if (e1 ?? e2) {
+    log.warn(
+      `systemd-resolved did not take the ${domain} domain (${e1 ?? e2}); names stay in the hosts file`,
+    );
+    return false;
+  }
+  log.info(`systemd-resolved sends *.${domain} to this node's responder`);
+  return true;
+}
