@@ -57,7 +57,7 @@ export class UdpSockets {
         s.close();
         const msg =
           err.code === 'EADDRINUSE'
-            ? `UDP port ${port} is already in use`
+            ? `UDP port ${port} is used by another program: choose another port (Settings, or --listen)`
             : `cannot open UDP port ${port} (${type}): ${err.code ?? err.message}`;
         reject(new UdpError(msg, err.code ?? 'EUNKNOWN'));
       };

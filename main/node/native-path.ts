@@ -67,7 +67,10 @@ export class NativeUdp {
     try {
       this.fd = this.dp.openUdp('::', port);
     } catch (e) {
-      if (/in use/i.test((e as Error).message)) throw new Error(`UDP port ${port} is already in use`);
+      if (/in use/i.test((e as Error).message))
+        throw new Error(
+          `UDP port ${port} is used by another program: choose another port (Settings, or --listen)`,
+        );
       this.fd = this.dp.openUdp('0.0.0.0', port);
     }
     this.port = this.dp.localPort(this.fd);

@@ -419,6 +419,13 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       this.native?.close();
       this.udp.close();
       await tun?.close();
+      const taken = /create TUN device (\S+): (File exists|Device or resource busy)/.exec(
+        (e as Error).message,
+      );
+      if (taken)
+        throw new ConfigError(
+          `An interface named ${taken[1]} exists: choose another interface name (Settings, or --interface)`,
+        );
       throw e;
     }
     this.tun = tun;

@@ -4,7 +4,7 @@
 // direct path and RTT samples flowing, rename, disconnect (interface gone) and reconnect, remove, leave.
 // The node runs in a worker thread of the `ui` process (manager.ts).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AppState, PeerRow } from '../../main/control/api';
@@ -119,6 +119,42 @@ describe('the app (peermesh ui) on two machines', { skip: skip ?? false }, () =>
     assert.equal(row?.alias, 'Laptop');
     const rowOnB = (await peersOf('b')).find((x) => x.name === 'alpha');
     assert.equal(rowOnB?.alias, null);
+  });
+
+  it('a settings change that cannot be applied is not saved: a clear error, the old settings run on', async () => {
+    const before = await ui.a.api.call<{ listenPort: number }>('settings');
+    // Another program holds UDP port 51900 on A's machine.
+    const squatter = lab.spawnIn('a', process.execPath, [
+      '-e',
+      "require('node:dgram').createSocket('udp4').bind(51900, () => console.log('bound'))",
+    ]);
+    try {
+      await waitFor(
+        'the squatter bound',
+        () => lab.tryExec('a', 'ss', ['-uln']).out.includes(':51900'),
+        5000,
+        100,
+      );
+      await assert.rejects(
+        ui.a.api.call('set-settings', { listenPort: 51900 }),
+        /UDP port 51900 is used by another program: choose another port/,
+      );
+      assert.equal((await ui.a.api.call<{ listenPort: number }>('settings')).listenPort, before.listenPort);
+      await waitFor(
+        'a connected again on the old settings',
+        async () => {
+          const st = await ui.a.api.call<AppState>('state');
+          return st.state === 'connected' && st.network?.listenPort === before.listenPort;
+        },
+        15_000,
+      );
+      const saved = JSON.parse(readFileSync(join(dir, 'a', 'settings.json'), 'utf8')) as {
+        listenPort: number;
+      };
+      assert.equal(saved.listenPort, before.listenPort, 'the failed port was written to settings.json');
+    } finally {
+      squatter.kill();
+    }
   });
 
   it('disconnect removes the interface, the other side sees it offline at once; connect brings it back', async () => {

@@ -273,8 +273,29 @@ describe('tunnel between two peermesh nodes', { skip: skip ?? false }, () => {
     );
     assert.equal(r.code, 2);
     assert.equal(r.stderr.trim().split('\n').length, 1);
-    assert.match(r.stderr, /port 51820 is already in use/);
+    assert.match(r.stderr, /UDP port 51820 is used by another program: choose another port/);
     assert.ok(!lab.links('a').includes(`pm${lab.id}c`));
+  });
+
+  it('exits 2 with one clear line when the interface name is taken', () => {
+    const r = runCli(
+      [
+        'up',
+        '--state-dir',
+        join(dir, 'state-d'),
+        '--interface',
+        ifA,
+        '--listen',
+        '51830',
+        '--address',
+        '100.64.1.1/24',
+        '--private-key-file',
+        join(dir, 'a.key'),
+      ],
+      lab.ns('a'),
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`An interface named ${ifA} exists: choose another interface name`));
   });
 
   it('the state directory and key files are private (0700 / 0600)', () => {

@@ -164,15 +164,26 @@ export class Dispatcher {
       (k) => changes[k] !== undefined && JSON.stringify(changes[k]) !== JSON.stringify(store.profile[k]),
     );
     if (restart) store.refuseFixed('set-settings');
+    const prev = store.profile;
     const next = { ...store.profile, ...changes };
     // The same checks as a start would make, before anything is saved.
     if (restart && next.network) store.nodeConfig(next);
     store.profile = next;
-    store.save();
     if (restart && host.running) {
+      // Applied first, saved only once it works: a failed apply leaves what is saved and running the
+      // old settings (the node comes back on them), so the form compares against what is true.
       await this.m.disconnect('settings changed');
-      await this.m.connect();
+      try {
+        await this.m.connect();
+      } catch (e) {
+        store.profile = prev;
+        await this.m.connect().catch(() => {
+          /* the old settings fail too now: the state says why */
+        });
+        throw e;
+      }
     }
+    store.save();
     return store.settings();
   }
 }
