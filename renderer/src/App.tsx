@@ -1,4 +1,5 @@
 import { type KeyboardEvent, useEffect, useRef, useState } from 'react';
+import type { AppState, PeerRow } from './api';
 import { FirstRun } from './components/FirstRun';
 import { Header } from './components/Header';
 import { LinkBanner } from './components/LinkBanner';
@@ -16,11 +17,33 @@ const TABS = [
 ] as const;
 type TabId = (typeof TABS)[number]['id'];
 
+/** The tab's title says the state: "PeerMesh — connected, 2 of 3 online". */
+export function titleOf(app: AppState | null, peers: readonly PeerRow[], peersAt: number): string {
+  if (!app) return 'PeerMesh';
+  if (!app.network) return 'PeerMesh — no network yet';
+  if (app.state !== 'connected')
+    return `PeerMesh — ${app.state === 'connecting' ? 'connecting…' : app.state}`;
+  const total = peersAt ? peers.length : app.network.memberCount;
+  const online = peersAt ? peers.filter((p) => p.online).length : app.network.onlineCount;
+  return `PeerMesh — connected, ${online} of ${total} online`;
+}
+
+function useDocumentTitle(): void {
+  const app = useApp((s) => s.app);
+  const peers = useApp((s) => s.peers);
+  const peersAt = useApp((s) => s.peersAt);
+  const title = titleOf(app, peers, peersAt);
+  useEffect(() => {
+    document.title = title;
+  }, [title]);
+}
+
 export function App() {
   const store = useStoreApi();
   const app = useApp((s) => s.app);
   useTheme(useApp((s) => s.settings?.theme));
   useEffect(() => store.getState().start(), [store]);
+  useDocumentTitle();
 
   return (
     <div className="app">

@@ -24,3 +24,30 @@ export const SERIES_COLORS = 8;
 export function seriesColor(i: number): string {
   return cssVar(`--series-${(i % SERIES_COLORS) + 1}`, '#3b82f6');
 }
+
+/** A key's preferred colour: from its bytes (FNV-1a), not from where it sits in a list. */
+function preferredSlot(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % SERIES_COLORS;
+}
+
+/**
+ * One colour per peer that stays with it (a line does not change colour when another peer goes
+ * offline or the list is sorted): each key takes its preferred colour; when two shown peers prefer
+ * the same one, the smaller key keeps it and the other takes the next free one.
+ */
+export function colorSlots(keys: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const used = new Set<number>();
+  for (const key of [...keys].sort()) {
+    let slot = preferredSlot(key);
+    for (let i = 0; i < SERIES_COLORS && used.has(slot); i++) slot = (slot + 1) % SERIES_COLORS;
+    used.add(slot);
+    out.set(key, slot);
+  }
+  return out;
+}

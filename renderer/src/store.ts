@@ -334,10 +334,18 @@ export function createAppStore(transport: Transport): AppStoreApi {
       },
 
       async saveSettings(changes) {
-        const settings = await request(transport, 'set-settings', changes);
-        set({ settings });
-        void get().refreshState();
-        return settings;
+        try {
+          const settings = await request(transport, 'set-settings', changes);
+          set({ settings });
+          return settings;
+        } catch (e) {
+          // Not saved: the form compares with what the node really has (read again).
+          void get().refreshSettings();
+          throw e;
+        } finally {
+          // Saved or not, the node may have restarted: the header follows what is true.
+          void get().refreshState();
+        }
       },
 
       async remove(key) {

@@ -65,7 +65,12 @@ export function Header() {
         </div>
       </dl>
       <ConnectToggle />
-      <button type="button" onClick={() => setInviting(true)}>
+      <button
+        type="button"
+        onClick={() => setInviting(true)}
+        disabled={!connected}
+        title={connected ? undefined : 'Connect first: the code names this device’s current address'}
+      >
         Invite…
       </button>
       {inviting && <InviteDialog onClose={() => setInviting(false)} />}

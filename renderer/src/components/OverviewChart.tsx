@@ -2,7 +2,7 @@ import { type CSSProperties, useMemo, useRef } from 'react';
 import type uPlot from 'uplot';
 import type { PeerRow } from '../api';
 import { displayName } from '../format';
-import { SERIES_COLORS, seriesColor } from '../palette';
+import { colorSlots, SERIES_COLORS, seriesColor } from '../palette';
 import { msChartOptions, rttSeries, useUPlot } from './charts';
 
 /** Most series one chart shows (more lines than colours would not tell peers apart). */
@@ -14,20 +14,29 @@ export function OverviewChart({ peers }: { peers: readonly PeerRow[] }) {
   const withData = useMemo(() => peers.filter((p) => p.online && p.spark.some((v) => v !== null)), [peers]);
   const shown = useMemo(() => withData.slice(0, OVERVIEW_MAX), [withData]);
   // A different set of peers needs different series: the chart is made again only then.
-  const layout = shown.map((p) => `${p.key}\u0000${displayName(p)}`).join('\u0001');
+  const slots = useMemo(() => colorSlots(shown.map((p) => p.key)), [shown]);
+  const layout = shown.map((p) => `${slots.get(p.key)}\u0000${displayName(p)}`).join('\u0001');
   const data = useMemo(() => toData(shown), [shown]);
   const wrap = useRef<HTMLDivElement>(null);
   const make = useMemo(() => {
     if (layout === '') return null;
-    const names = layout.split('\u0001').map((x) => x.split('\u0000')[1]);
-    return (width: number) => options(width, names);
+    const series = layout.split('\u0001').map((x) => x.split('\u0000'));
+    return (width: number) =>
+      options(
+        width,
+        series.map(([slot, name]) => ({ name, slot: Number(slot) })),
+      );
   }, [layout]);
   useUPlot(wrap, make, data, HEIGHT);
 
   return (
     <section className="overview" aria-labelledby="overview-title">
       <h2 id="overview-title">Latency of all peers, last minute</h2>
-      {shown.length === 0 && <p className="empty">No latency samples yet.</p>}
+      {shown.length === 0 && (
+        <p className="empty">
+          {peers.some((p) => p.online) ? 'No latency samples yet.' : 'No peer is online: no latency to show.'}
+        </p>
+      )}
       <div
         ref={wrap}
         className="chart-canvas"
@@ -38,11 +47,12 @@ export function OverviewChart({ peers }: { peers: readonly PeerRow[] }) {
       />
       {shown.length > 0 && (
         <ul className="chart-key" aria-label="Key">
-          {shown.map((p, i) => (
+          {shown.map((p) => (
             <li
               key={p.key}
               className="series-key"
-              style={{ '--key-color': `var(--series-${i + 1})` } as CSSProperties}
+              data-slot={slots.get(p.key)}
+              style={{ '--key-color': `var(--series-${(slots.get(p.key) ?? 0) + 1})` } as CSSProperties}
             >
               {displayName(p)}
             </li>
@@ -66,8 +76,8 @@ function toData(peers: readonly PeerRow[]): uPlot.AlignedData {
   return [t, ...peers.map((p) => t.map((_, i) => p.spark[i - (n - p.spark.length)] ?? null))];
 }
 
-function options(width: number, names: string[]): uPlot.Options {
-  const series = names.map((label, i) => rttSeries(label, () => seriesColor(i)));
+function options(width: number, lines: { name: string; slot: number }[]): uPlot.Options {
+  const series = lines.map((l) => rttSeries(l.name, () => seriesColor(l.slot)));
   // the key is plain HTML under the chart (uPlot's legend is a table: its rows are not peer rows)
   return msChartOptions(width, HEIGHT, series, { legend: { show: false } });
 }

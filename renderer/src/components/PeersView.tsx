@@ -1,4 +1,4 @@
-import { useId, useMemo, useState } from 'react';
+import { useEffect, useId, useMemo, useState } from 'react';
 import { useApp, useStoreApi } from '../context';
 import { displayName } from '../format';
 import { usePoll } from '../hooks';
@@ -43,6 +43,11 @@ export function PeersView() {
     [store],
   );
   const target = open ? peers.find((p) => p.key === open.key) : undefined;
+  // A detail the filter hides closes (its row is gone from the list).
+  const selectedShown = selected !== null && rows.some((r) => r.key === selected);
+  useEffect(() => {
+    if (selected !== null && !selectedShown && peersAt > 0) store.getState().select(null);
+  }, [selected, selectedShown, peersAt, store]);
 
   return (
     <div className="peers-view">
@@ -69,6 +74,8 @@ export function PeersView() {
         <p className="empty">Loading peers…</p>
       ) : peers.length === 0 ? (
         <p className="empty">No other members yet. Use “Invite…” to add a device.</p>
+      ) : rows.length === 0 ? (
+        <p className="empty">No peers match “{filter}”.</p>
       ) : (
         <PeerTable
           rows={rows}
@@ -79,7 +86,7 @@ export function PeersView() {
           now={peersAt}
         />
       )}
-      {connected && peers.length > 0 && (selected ? <PeerDetail /> : <OverviewChart peers={rows} />)}
+      {connected && peers.length > 0 && (selectedShown ? <PeerDetail /> : <OverviewChart peers={rows} />)}
       <ExitNodePicker />
       {open?.kind === 'rename' && target && <RenameDialog peer={target} onClose={() => setOpen(null)} />}
       {open?.kind === 'remove' && target && (

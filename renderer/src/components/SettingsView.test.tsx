@@ -80,6 +80,26 @@ describe('settings', () => {
     await screen.findByText(/A whole number from 0 to 65535/);
     expect(screen.getByLabelText('Listen port').getAttribute('aria-invalid')).toBe('true');
     expect(t.callsOf('set-settings')).toEqual([]);
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByLabelText('Listen port')));
+  });
+
+  it('a save the node could not apply: the error, and the form compares with what is really saved', async () => {
+    const { t } = await shown({
+      'set-settings': fail(
+        'failed',
+        'UDP port 51900 is used by another program: choose another port (Settings, or --listen)',
+      ),
+    });
+    fireEvent.change(screen.getByLabelText('Listen port'), { target: { value: '51900' } });
+    save();
+    await waitFor(() =>
+      expect(screen.getByRole('alert').textContent).toMatch(/UDP port 51900 is used by another program/),
+    );
+    fireEvent.change(screen.getByLabelText('Listen port'), { target: { value: '51820' } });
+    save();
+    await screen.findByText('Nothing to save.');
+    expect(t.callsOf('set-settings')).toEqual([{ listenPort: 51900 }]);
+    expect(t.callsOf('settings').length).toBeGreaterThan(1); // read again after the failure
   });
 
   it('hides "Start at login" outside the desktop app', async () => {

@@ -1,4 +1,4 @@
-import { type FormEvent, type ReactNode, useId, useState } from 'react';
+import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import type { Settings } from '../api';
 import { useApp } from '../context';
 import { errorText } from '../transport';
@@ -75,7 +75,13 @@ function SettingsForm({ settings, desktop }: { settings: Settings; desktop: bool
   const [formError, setFormError] = useState<string | null>(null);
   const [status, setStatus] = useState('');
   const [busy, setBusy] = useState(false);
+  /** Bumped when a save found invalid fields: the first of them gets the focus (not <body>). */
+  const [invalidAt, setInvalidAt] = useState(0);
+  const formRef = useRef<HTMLFormElement>(null);
   const id = useId();
+  useEffect(() => {
+    if (invalidAt) formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [invalidAt]);
 
   const set = <K extends keyof Draft>(k: K, v: Draft[K]) => {
     setDraft((d) => ({ ...d, [k]: v }));
@@ -94,6 +100,7 @@ function SettingsForm({ settings, desktop }: { settings: Settings; desktop: bool
     setStatus('');
     if ('errors' in diff) {
       setErrors(diff.errors);
+      setInvalidAt((n) => n + 1);
       return;
     }
     setErrors({});
@@ -108,8 +115,10 @@ function SettingsForm({ settings, desktop }: { settings: Settings; desktop: bool
     } catch (err) {
       const message = errorText(err);
       const field = fieldErrorOf(message);
-      if (field) setErrors(field.errors);
-      else setFormError(message);
+      if (field) {
+        setErrors(field.errors);
+        setInvalidAt((n) => n + 1);
+      } else setFormError(message);
     } finally {
       setBusy(false);
     }
@@ -117,7 +126,7 @@ function SettingsForm({ settings, desktop }: { settings: Settings; desktop: bool
 
   const routes = draft.advertiseRoutes;
   return (
-    <form className="settings" onSubmit={submit} noValidate aria-labelledby={`${id}-title`}>
+    <form ref={formRef} className="settings" onSubmit={submit} noValidate aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>Settings</h2>
       <fieldset>
         <legend>This device</legend>
