@@ -66,22 +66,28 @@ export class NodeManager {
 
   static async open(opts: ManagerOptions): Promise<NodeManager> {
     const m = new NodeManager(opts);
-    m.store.load();
-    if (opts.ui) {
-      m.web = await WebServer.start({
-        host: opts.ui.host,
-        port: opts.ui.port,
-        staticDir: opts.ui.staticDir,
-        handle: (method, params) => {
-          // the same schemas as every transport (api.ts)
-          const p = parseRequest({ id: 0, method, params });
-          if (!p.ok) throw new ManagerError(String(p.error.code), p.error.message);
-          return m.handle(p.method, p.params);
-        },
-        metricsText: () => m.prometheus(),
-        log: (level, msg) => m.addLog(level, `web UI: ${msg}`),
-      });
-      m.onEvent((e) => m.web?.broadcast(e));
+    m.store.lock();
+    try {
+      m.store.load();
+      if (opts.ui) {
+        m.web = await WebServer.start({
+          host: opts.ui.host,
+          port: opts.ui.port,
+          staticDir: opts.ui.staticDir,
+          handle: (method, params) => {
+            // the same schemas as every transport (api.ts)
+            const p = parseRequest({ id: 0, method, params });
+            if (!p.ok) throw new ManagerError(String(p.error.code), p.error.message);
+            return m.handle(p.method, p.params);
+          },
+          metricsText: () => m.prometheus(),
+          log: (level, msg) => m.addLog(level, `web UI: ${msg}`),
+        });
+        m.onEvent((e) => m.web?.broadcast(e));
+      }
+    } catch (e) {
+      m.store.unlock();
+      throw e;
     }
     const profile = m.store.profile;
     if (opts.fixedConfig || (profile.startConnected && profile.network)) void m.connect().catch(() => {});
@@ -155,6 +161,7 @@ export class NodeManager {
     await this.host.shutdown('quit');
     await this.web?.close();
     this.listeners.clear();
+    this.store.unlock();
   }
 
   private emit(e: ApiEvent): void {

@@ -2,7 +2,7 @@
 // errors a user sees before anything starts. (Connecting, the worker and the web UI are covered by
 // test/netns/app.test.ts with real processes.)
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -42,6 +42,27 @@ describe('NodeManager without a network', () => {
     } finally {
       await m.close();
     }
+  });
+
+  it('one app per profile: a second refuses clearly; a lock left by a crash does not block', async () => {
+    const dir = profileDir();
+    const m = await NodeManager.open({ profileDir: dir, desktop: false });
+    try {
+      // The lock names this process: a second manager here stands for a second app of another process.
+      writeFileSync(join(dir, 'app.lock'), `${process.ppid}\n`);
+      await rejects(
+        NodeManager.open({ profileDir: dir, desktop: false }),
+        'busy',
+        /PeerMesh already runs on this profile/,
+      );
+    } finally {
+      await m.close();
+    }
+    writeFileSync(join(dir, 'app.lock'), '999999999\n'); // a pid that no process has: stale
+    const again = await NodeManager.open({ profileDir: dir, desktop: false });
+    assert.equal(readFileSync(join(dir, 'app.lock'), 'utf8').trim(), String(process.pid));
+    await again.close();
+    assert.ok(!existsSync(join(dir, 'app.lock')), 'the lock stays after close');
   });
 
   it('set-settings persists (0600) and a new manager on the same profile reads it back', async () => {

@@ -7,7 +7,7 @@
 //   networks/NAME.json      the network's config (name, secret file, bootstrap endpoints)
 //   networks/NAME.secret    the network's secret
 //   state/NAME/             the node's identity, mesh state, invitations, control socket
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { METHODS, type Settings } from '../../control/api';
@@ -61,6 +61,45 @@ export class ProfileStore {
   ) {
     ensurePrivateDir(opts.profileDir);
     for (const d of [opts.profileDir, this.netDir]) sweepStaleTemp(d);
+  }
+
+  private get lockPath(): string {
+    return join(this.opts.profileDir, 'app.lock');
+  }
+
+  /**
+   * One app per profile: a second `peermesh ui` (or the desktop app) on the same profile would run a
+   * second node with the same identity and fight over its files. The lock holds this process's pid;
+   * a lock whose process is gone (a crash), or is no PeerMesh process any more, is taken over.
+   */
+  lock(): void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(this.lockPath, 'wx', 0o600);
+        writeSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const pid = Number.parseInt(readFileSync(this.lockPath, 'utf8'), 10);
+      if (pid > 0 && pid !== process.pid && peermeshRunning(pid))
+        throw new ManagerError(
+          'busy',
+          `PeerMesh already runs on this profile (${this.opts.profileDir}, pid ${pid}): use that one, or stop it first`,
+        );
+      rmSync(this.lockPath, { force: true }); // stale: its process is gone
+    }
+    throw new ManagerError('busy', `cannot lock the profile ${this.opts.profileDir}`);
+  }
+
+  unlock(): void {
+    try {
+      if (Number.parseInt(readFileSync(this.lockPath, 'utf8'), 10) === process.pid)
+        rmSync(this.lockPath, { force: true });
+    } catch {
+      /* gone already */
+    }
   }
 
   private get settingsPath(): string {
@@ -173,5 +212,20 @@ export class ProfileStore {
   removeNetwork(name: string): void {
     for (const f of [`${name}.json`, `${name}.secret`]) rmSync(join(this.netDir, f), { force: true });
     rmSync(join(this.opts.profileDir, 'state', name), { recursive: true, force: true });
+  }
+}
+
+/** Whether `pid` is a live PeerMesh process (node or electron running it), not a recycled pid. */
+function peermeshRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return /peermesh|electron|node/i.test(cmd);
+  } catch {
+    return true; // no /proc to ask: trust the live pid
   }
 }
