@@ -101,7 +101,7 @@ export class NodeEvents {
     const { log, selfKey } = this.host;
     switch (e.type) {
       case 'member':
-        log.info(`member "${e.name}" (${shortKey(e.key)}) joined the network view`);
+        log.info(`member ${memberLabel(e.name, e.key)} joined the network view`);
         this.host.emit({ type: 'member', key: e.key, name: e.name.slice(0, 63) });
         this.updateOnlineOf(e.key);
         break;
@@ -111,7 +111,7 @@ export class NodeEvents {
       case 'removed':
         if (e.key === selfKey)
           log.error(`this node was removed from the network by ${shortKey(e.by)}; members ignore it now`);
-        else log.info(`member "${e.name}" (${shortKey(e.key)}) was removed by ${shortKey(e.by)}`);
+        else log.info(`member ${memberLabel(e.name, e.key)} was removed by ${shortKey(e.by)}`);
         this.host.emit({ type: 'removed', key: e.key, name: e.name.slice(0, 63), by: e.by });
         this.updateOnline();
         break;
@@ -171,7 +171,7 @@ export class NodeEvents {
         : e.kind === 'relayed'
           ? `relayed via "${via}"`
           : 'lost';
-    this.host.log.info(`path to "${e.name}" (${shortKey(e.key)}): ${how}`);
+    this.host.log.info(`path to ${memberLabel(e.name, e.key)}: ${how}`);
     this.host.emit({
       type: 'path',
       key: e.key,
@@ -217,6 +217,11 @@ export class NodeEvents {
     else this.online.delete(m.key);
     this.host.emit({ type: 'peer', key: m.key, name: memberName(mesh, m.key), online: on });
   }
+}
+
+/** A member in a log line: its name once known, and its key (never an empty `""`). */
+function memberLabel(name: string, key: string): string {
+  return name ? `"${name}" (${shortKey(key)})` : shortKey(key);
 }
 
 function memberName(mesh: Mesh, key: string): string {

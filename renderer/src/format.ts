@@ -39,6 +39,15 @@ export function formatRate(bytesPerSecond: number): string {
   return b === NONE ? b : `${b}/s`;
 }
 
+/**
+ * A peer's last handshake as the list shows it: sessions are made on demand, so an online peer with
+ * no handshake yet has simply not exchanged traffic ("no session yet"), not a broken one.
+ */
+export function handshakeText(p: { lastHandshake: number | null; online: boolean }, now: number): string {
+  if (p.lastHandshake === null) return p.online ? 'no session yet (idle)' : 'never';
+  return formatAgo(p.lastHandshake, now);
+}
+
 /** "12 s ago", "3 min ago", "2 h ago", "4 d ago"; "never" for null. */
 export function formatAgo(at: number | null, now: number): string {
   if (at === null) return 'never';

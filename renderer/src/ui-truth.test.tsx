@@ -39,6 +39,17 @@ describe('what the UI shows at a glance', () => {
     expect(invite.getAttribute('title')).toMatch(/Connect first/);
   });
 
+  it('an online peer without a session yet is idle, not "never"', async () => {
+    const rows = [
+      peer('alice', { lastHandshake: null, online: true }),
+      peer('bob', { lastHandshake: null, online: false }),
+    ];
+    renderWith(<PeersView />, node({ peers: () => rows }));
+    await screen.findByRole('table', { name: 'Peers' });
+    expect(screen.getByText('no session yet (idle)')).toBeTruthy();
+    expect(screen.getByText('never')).toBeTruthy();
+  });
+
   it('a peer detail the filter hides closes', async () => {
     const rows = [peer('alice'), peer('bob')];
     const { store } = renderWith(<PeersView />, node({ peers: () => rows }));

@@ -16,6 +16,7 @@ import {
   settleClaims,
 } from '../../main/core/mesh';
 import { stripControl } from '../../main/core/names';
+import { NodeEvents } from '../../main/node/events';
 import { Logger } from '../../main/node/log';
 import { RouteChoices } from '../../main/node/route-choices';
 import { ipv4Packet, SimNet, type SimNode } from '../lib/sim';
@@ -298,5 +299,26 @@ describe('log lines', () => {
     assert.equal(lines.length, 1);
     assert.match(lines[0], / info {2}member "evil\[2J127\.0\.0\.1 evilx" joined\n$/);
     assert.equal(stripControl('a\tb\u0085c\u2069'), 'abc');
+  });
+
+  it('name a member by its name once known, else by its key (never an empty "")', () => {
+    const lines: string[] = [];
+    const events = new NodeEvents({
+      log: new Logger('info', (l) => lines.push(l)),
+      metrics: { onPath: () => {}, onRtt: () => {} } as never,
+      mesh: null,
+      selfKey: 'self',
+      emit: () => {},
+      scheduleSave: () => {},
+      addressMoved: () => {},
+      secretRotated: () => {},
+      devicesChanged: () => {},
+    });
+    const key = 'NPm9Yk1Zq7BrhO2l3p5xWUJ9cQmY7J3vVbR0cZ1aXk4=';
+    events.onMesh({ type: 'path', key, name: '', kind: 'direct', endpoint: '198.18.0.2:51820', via: null });
+    events.onMesh({ type: 'path', key, name: 'pi', kind: 'direct', endpoint: '198.18.0.2:51820', via: null });
+    assert.match(lines[0], / info {2}path to NPm9Yk1Z… ?: direct at 198\.18\.0\.2:51820\n$/);
+    assert.match(lines[1], / info {2}path to "pi" \(NPm9Yk1Z…\): direct at/);
+    assert.doesNotMatch(lines.join(''), /""/);
   });
 });

@@ -90,7 +90,12 @@ export async function cmdPeers(args: string[]): Promise<void> {
           : '-',
       r.rttMs === null ? '-' : `${r.rttMs.toFixed(1)} ms`,
       `${bytes(r.rxBps)}/s ${bytes(r.txBps)}/s`,
-      r.lastHandshake ? ago(new Date(r.lastHandshake).toISOString()) : 'never',
+      // sessions are made on demand: an online member without one is idle, not broken
+      r.lastHandshake
+        ? ago(new Date(r.lastHandshake).toISOString())
+        : r.online
+          ? 'no session yet (idle)'
+          : 'never',
     ]);
   printTable(table);
 }

@@ -1,6 +1,6 @@
 import { memo, useRef } from 'react';
 import type { PeerRow } from '../api';
-import { displayName, formatAgo, formatLoss, formatMs, formatRate, NONE, pathText } from '../format';
+import { displayName, formatLoss, formatMs, formatRate, handshakeText, NONE, pathText } from '../format';
 import type { PeerSort, SortKey } from '../peers';
 import { CopyButton } from './CopyButton';
 import { Icon } from './icons';
@@ -200,7 +200,7 @@ const PeerTableRow = memo(function PeerTableRow({ peer: p, selected, actions, no
           {formatRate(p.txBps)}
         </span>
       </td>
-      <td className="c-num">{formatAgo(p.lastHandshake, now)}</td>
+      <td className="c-num">{handshakeText(p, now)}</td>
       <td className="c-spark">
         <Sparkline values={p.spark} />
       </td>
