@@ -23,6 +23,7 @@ import type { Device, Endpoint, Peer } from '../core/device';
 import type { Invites } from '../core/invites';
 import { endpointText, type MemberView, type Mesh, parseEndpointText } from '../core/mesh';
 import type { TunHelper } from '../io/helper';
+import { kernelDrops } from '../io/kernel-drops';
 import type { UdpSockets } from '../io/udp';
 import type { NodeConfig } from './config';
 import { liveness } from './events';
@@ -291,6 +292,8 @@ export function nodeStatus(n: NodeApiHost): NodeStatus {
     counters: {
       ...n.device.counters,
       udpSendDropped: n.udp.dropped,
+      // What the kernel dropped before our code saw it (TUN queue full, UDP receive buffer full).
+      ...(n.tun ? kernelCounters(n.tun.info.ifname, n.udp.port) : {}),
       ...(n.tun?.stats ?? {}),
       // Removals signed by a key that is no current member (docs/security.md, "Members").
       ...(n.mesh
@@ -333,6 +336,15 @@ function meshStatus(n: NodeApiHost): NodeStatus['network'] {
         relay: m.rec!.rl === 1,
         ...liveness(mesh, m),
       })),
+  };
+}
+
+function kernelCounters(ifname: string, port: number): Record<string, number> {
+  const k = kernelDrops(ifname, port);
+  return {
+    kernelTunTxDropped: k.tunTxDropped,
+    kernelTunRxDropped: k.tunRxDropped,
+    kernelUdpRcvDropped: k.udpRcvDropped,
   };
 }
 

@@ -4,6 +4,7 @@
 // bounded by the registry.
 import type { Device } from '../core/device';
 import type { Mesh } from '../core/mesh';
+import type { KernelDrops } from '../io/kernel-drops';
 import { MetricsRegistry, type MetricsWindow, NodeMetrics, RttProbes } from '../metrics';
 
 export class MetricsFeed {
@@ -57,6 +58,9 @@ export class MetricsFeed {
     return this.peers.get(key)?.summary(Date.now(), window) ?? null;
   }
 
+  /** The kernel's drop counters for our device and socket (set once they exist). */
+  kernel: (() => KernelDrops) | null = null;
+
   /** Prometheus text exposition (version 0.0.4) of the node's and every peer's current figures. */
   prometheus(names: (key: string) => string): string {
     const now = Date.now();
@@ -90,6 +94,17 @@ export class MetricsFeed {
     lines.push(`peermesh_invalid_packets_total ${c.invalid}`);
     metric('sessions', 'gauge', 'Peers with a current session.');
     lines.push(`peermesh_sessions ${peers.filter((p) => p.current).length}`);
+    const k = this.kernel?.();
+    if (k) {
+      metric(
+        'kernel_drops_total',
+        'counter',
+        'Packets the kernel dropped before PeerMesh saw them, by where.',
+      );
+      lines.push(`peermesh_kernel_drops_total{where="tun_queue"} ${k.tunTxDropped}`);
+      lines.push(`peermesh_kernel_drops_total{where="tun_write"} ${k.tunRxDropped}`);
+      lines.push(`peermesh_kernel_drops_total{where="udp_receive_buffer"} ${k.udpRcvDropped}`);
+    }
     return `${lines.join('\n')}\n`;
   }
 }

@@ -33,6 +33,7 @@ import {
   OVERLAY_V6_PREFIX,
 } from '../core/mesh';
 import { TunHelper } from '../io/helper';
+import { kernelDrops } from '../io/kernel-drops';
 import { UdpSockets } from '../io/udp';
 import { joinEndpoints, type NodeApiHost, nodeHandlers, nodeStatus, peerRows } from './api-handlers';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
@@ -429,6 +430,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       throw e;
     }
     this.tun = tun;
+    this.metrics.kernel = () => kernelDrops(tun.info.ifname, this.udp.port);
     // The clock is read once per batch of packets from the TUN device, not per packet.
     let inBatch = false;
     tun.onPacket = (buf, start, end) => {
