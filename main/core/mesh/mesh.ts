@@ -174,7 +174,6 @@ export class Mesh {
     return this.core.routes.all();
   }
 
-  /** The routes of a member that hold and that this machine accepted (its WireGuard allowed IPs besides its addresses). */
   /**
    * The devices this node is the gateway of (their WireGuard keys): they go into our record, and
    * members route their addresses to us once the claim holds (devices.ts).
@@ -217,6 +216,7 @@ export class Mesh {
     }
   }
 
+  /** The routes of a member that hold and that this machine accepted (its WireGuard allowed IPs besides its addresses). */
   routedOf(key: string): readonly string[] {
     return this.core.routes.routedOf(key).map(formatCidr);
   }
