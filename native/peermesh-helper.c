@@ -476,33 +476,59 @@ static int run_ip(const char *script, int force, int fam) {
 // three rule priorities per interface index. Returns 0, or an errno.
 #define EXIT_TABLE_BASE 52000
 #define EXIT_PREF_BASE 10000
-static void exit_rules_off(int ifindex) {
+static void exit_rules_off(int ifindex, const char *table) {
   int pref = EXIT_PREF_BASE + (ifindex % 5000) * 4;
   char script[256];
   int off = 0;
   for (int k = 0; k < 3; k++) off += snprintf(script + off, sizeof script - (size_t)off, "rule del pref %d\n", pref + k);
   (void)run_ip(script, 1, 4);
   (void)run_ip(script, 1, 6);
+  snprintf(script, sizeof script, "delete table inet %s_dns\n", table);
+  (void)run_nft(script);
 }
 
-static int exit_rules_on(int ifindex, const char *ifname, int port, int allow_lan) {
-  exit_rules_off(ifindex);
+// With `dns` (the exit's overlay IPv4, not 0.0.0.0): every DNS query this machine sends, to whatever
+// resolver it is configured with, goes to the exit's forwarder through the tunnel (no query leaks to a
+// LAN or ISP resolver; one on the LAN would be unreachable through the exit anyway). IPv6 resolvers
+// outside the overlay are refused (the query falls back to an IPv4 one).
+static int exit_rules_on(int ifindex, const char *ifname, const char *table, int port, int allow_lan,
+                         const unsigned char dns[4]) {
+  exit_rules_off(ifindex, table);
   int pref = EXIT_PREF_BASE + (ifindex % 5000) * 4;
-  int table = EXIT_TABLE_BASE + ifindex;
-  char script[1024];
-  int off = snprintf(script, sizeof script, "route replace default dev %s table %d\n", ifname, table);
+  int rt = EXIT_TABLE_BASE + ifindex;
+  char script[2048];
+  int off = snprintf(script, sizeof script, "route replace default dev %s table %d\n", ifname, rt);
   off += snprintf(script + off, sizeof script - (size_t)off, "rule add pref %d ipproto udp sport %d lookup main\n",
                   pref, port);
   if (allow_lan)
     off += snprintf(script + off, sizeof script - (size_t)off, "rule add pref %d lookup main suppress_prefixlength 0\n",
                     pref + 1);
-  snprintf(script + off, sizeof script - (size_t)off, "rule add pref %d lookup %d\n", pref + 2, table);
+  snprintf(script + off, sizeof script - (size_t)off, "rule add pref %d lookup %d\n", pref + 2, rt);
   // IPv4 must hold; IPv6 only where the machine has it (without it there is nothing to leak).
   if (run_ip(script, 0, 4) != 0) {
-    exit_rules_off(ifindex);
+    exit_rules_off(ifindex, table);
     return EIO;
   }
   (void)run_ip(script, 0, 6);
+  if (dns[0] | dns[1] | dns[2] | dns[3]) {
+    char to[16];
+    snprintf(to, sizeof to, "%u.%u.%u.%u", dns[0], dns[1], dns[2], dns[3]);
+    snprintf(script, sizeof script,
+             "table inet %s_dns {\n chain out {\n  type nat hook output priority -100; policy accept;\n"
+             "  ip daddr 100.64.0.0/10 return\n  meta nfproto ipv4 udp dport 53 dnat ip to %s\n"
+             "  meta nfproto ipv4 tcp dport 53 dnat ip to %s\n }\n"
+             // a query first routed to the LAN keeps its LAN source: our overlay address instead
+             " chain post {\n  type nat hook postrouting priority 100; policy accept;\n"
+             "  oifname \"%s\" ip daddr %s udp dport 53 masquerade\n"
+             "  oifname \"%s\" ip daddr %s tcp dport 53 masquerade\n }\n chain out6 {\n"
+             "  type filter hook output priority 0; policy accept;\n"
+             "  ip6 daddr != fd00::/8 udp dport 53 reject\n  ip6 daddr != fd00::/8 tcp dport 53 reject\n }\n}\n",
+             table, to, to, ifname, to, ifname, to);
+    if (run_nft(script) != 0) {
+      exit_rules_off(ifindex, table);
+      return EIO;
+    }
+  }
   return 0;
 }
 
@@ -565,15 +591,15 @@ static void janitor(int fd, int ifindex, const char *ifname, const char *table, 
     if (m[0] == 5 || m[0] == 6) {
       int port = (m[3] << 8) | m[4];
       if (m[0] == 6) {
-        exit_rules_off(ifindex);
+        exit_rules_off(ifindex, table);
         exit_on = 0;
         e = 0;
       } else if (!exit_allowed(&route_allow)) {
         err = EPERM;
-      } else if (port == 0 || m[1] > 1) {
-        err = EINVAL;
+      } else if (port == 0 || m[1] > 1 || (m[5] != 0 && m[5] != 100)) {
+        err = EINVAL; // m[5..8]: the exit's overlay IPv4 (100.64.0.0/10) for DNS, or 0.0.0.0
       } else {
-        e = exit_rules_on(ifindex, ifname, port, m[1]);
+        e = exit_rules_on(ifindex, ifname, table, port, m[1], m + 5);
         exit_on = e == 0;
       }
     }
@@ -598,7 +624,7 @@ static void janitor(int fd, int ifindex, const char *ifname, const char *table, 
     if (write_all(fd, &err, 1) != 0) break;
   }
 cleanup:
-  if (exit_on) exit_rules_off(ifindex);
+  if (exit_on) exit_rules_off(ifindex, table);
   if (table_made) {
     char script[160];
     snprintf(script, sizeof script, "delete table inet %s\n", table);

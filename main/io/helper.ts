@@ -208,9 +208,10 @@ export class TunHelper {
   /**
    * Route everything through the device (using an exit node) or stop (needs dynamicRoutes): policy
    * rules by the helper's janitor, the tunnel's own UDP from `port` kept on the main table, the
-   * machine's LANs too with `allowLan`. Answered through onRoute ('exit-on' / 'exit-off').
+   * machine's LANs too with `allowLan`; with `dns` (the exit's overlay IPv4) every DNS query of the
+   * machine goes to the exit's forwarder. Answered through onRoute ('exit-on' / 'exit-off').
    */
-  setExitRouting(on: boolean, port: number, allowLan: boolean): void {
+  setExitRouting(on: boolean, port: number, allowLan: boolean, dns: Uint8Array | null = null): void {
     if (this.closed) return;
     const f = Buffer.alloc(2 + 20);
     f.writeUInt16BE(20, 0);
@@ -218,6 +219,7 @@ export class TunHelper {
     f[3] = on ? 5 : 6;
     f[4] = allowLan ? 1 : 0;
     f.writeUInt16BE(port, 6);
+    if (dns) f.set(dns.subarray(0, 4), 8); // the exit's overlay IPv4: every DNS query goes to it
     this.flush();
     this.chan.write(f);
   }

@@ -150,16 +150,39 @@ export function answer(q: DnsQuery, domain: string, entries: readonly NameEntry[
   return buildAnswer(q, 0, records); // no records of that type: NOERROR, empty (NODATA)
 }
 
+/** The first `nameserver` of a resolv.conf text (IPv4), or null. */
+export function firstNameserver(text: string): string | null {
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+([0-9.]+)\s*$/.exec(line);
+    if (m && parseIp(m[1])) return m[1];
+  }
+  return null;
+}
+
+/** Most queries an exit forwards at once; a query's answer is awaited this long. */
+const FORWARD_MAX = 256;
+const FORWARD_TIMEOUT_MS = 3000;
+
 /** The responder on the overlay addresses, port 53. */
 export class DnsResponder {
   private readonly socks: dgram.Socket[] = [];
   answered = 0;
   dropped = 0;
+  forwarded = 0;
+  /** An exit node forwards other names to its own resolver (for members using it: no DNS leak). */
+  private fwd: dgram.Socket | null = null;
+  private readonly pending = new Map<
+    number,
+    { id: number; port: number; address: string; sock: dgram.Socket }
+  >();
+  private nextId = Math.floor(Math.random() * 0x10000);
 
   constructor(
     private readonly domain: string,
     private readonly entries: () => readonly NameEntry[],
     private readonly log: Logger,
+    /** Where an exit node forwards names that are not the network's (null: it answers REFUSED). */
+    private readonly upstream: (() => string | null) | null = null,
   ) {}
 
   /** Bind on each address (port 53); resolves with the addresses it serves on (none: a warning said why). */
@@ -197,13 +220,55 @@ export class DnsResponder {
       this.dropped++;
       return;
     }
-    const out = answer(q, this.domain, this.entries());
+    const entries = this.entries();
+    if (this.upstream && !this.isOurs(q, entries) && this.forward(s, msg, rinfo)) return;
+    const out = answer(q, this.domain, entries);
     this.answered++;
     s.send(out, rinfo.port, rinfo.address);
   }
 
+  /** A name of the network, or the reverse name of a member's address. */
+  private isOurs(q: DnsQuery, entries: readonly NameEntry[]): boolean {
+    if (q.name === this.domain || q.name.endsWith(`.${this.domain}`)) return true;
+    const rev = reverseAddress(q.name);
+    return rev !== null && entries.some((e) => e.v4 === rev || e.v6 === rev);
+  }
+
+  /** Send a query on to the upstream resolver under a new id; its answer goes back under the old one. */
+  private forward(s: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): boolean {
+    const up = this.upstream?.();
+    if (!up) return false;
+    if (this.pending.size >= FORWARD_MAX) return true; // busy: dropped (the client retries)
+    if (!this.fwd) {
+      const f = dgram.createSocket('udp4');
+      f.on('error', () => {});
+      f.on('message', (m, from) => {
+        if (m.length < 12 || !(m[2] & 0x80) || from.port !== 53) return;
+        const p = this.pending.get(m.readUInt16BE(0));
+        if (!p) return;
+        this.pending.delete(m.readUInt16BE(0));
+        const out = Buffer.from(m);
+        out.writeUInt16BE(p.id, 0);
+        p.sock.send(out, p.port, p.address);
+      });
+      this.fwd = f;
+    }
+    let id = this.nextId++ & 0xffff;
+    while (this.pending.has(id)) id = this.nextId++ & 0xffff;
+    this.pending.set(id, { id: msg.readUInt16BE(0), port: rinfo.port, address: rinfo.address, sock: s });
+    setTimeout(() => this.pending.delete(id), FORWARD_TIMEOUT_MS).unref();
+    const out = Buffer.from(msg);
+    out.writeUInt16BE(id, 0);
+    this.fwd.send(out, 53, up);
+    this.forwarded++;
+    return true;
+  }
+
   close(): void {
     for (const s of this.socks.splice(0)) s.close();
+    this.fwd?.close();
+    this.fwd = null;
+    this.pending.clear();
   }
 }
 

@@ -28,7 +28,7 @@ export class ExitNode {
   /** A name given at start (`--exit-node NAME`) before the member's record arrived. */
   private pendingName: string | null = null;
   /** What the host has now: rules routing everything through the device, and with LAN access. */
-  private rules: { on: boolean; allowLan: boolean } = { on: false, allowLan: false };
+  private rules: { on: boolean; allowLan: boolean; dns: string } = { on: false, allowLan: false, dns: '' };
   private lastState = '';
 
   constructor(
@@ -125,9 +125,20 @@ export class ExitNode {
     const chosen = this.choice.key !== null || this.pendingName !== null;
     const route = chosen && (ok || !this.choice.failOpen);
     mesh.setExit(route ? this.choice.key : null);
-    if (tun && (route !== this.rules.on || (route && this.rules.allowLan !== this.choice.allowLan))) {
-      this.rules = { on: route, allowLan: this.choice.allowLan };
-      tun.setExitRouting(route, port, this.choice.allowLan);
+    const dns = route && this.choice.key ? mesh.addressesOf(this.choice.key).v4 : '';
+    if (
+      tun &&
+      (route !== this.rules.on ||
+        (route && (this.rules.allowLan !== this.choice.allowLan || this.rules.dns !== dns)))
+    ) {
+      this.rules = { on: route, allowLan: this.choice.allowLan, dns };
+      // DNS goes to the exit's forwarder through the tunnel (no leak to a LAN or ISP resolver).
+      tun.setExitRouting(
+        route,
+        port,
+        this.choice.allowLan,
+        dns ? Uint8Array.from(dns.split('.').map(Number)) : null,
+      );
     }
     const s = this.status(mesh);
     const text = `${s.state} ${s.node ?? ''}`;

@@ -5,6 +5,7 @@
 // host's network: addresses, routes, DNS, hosts file (host-net.ts).
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
@@ -38,7 +39,7 @@ import { UdpSockets } from '../io/udp';
 import { joinEndpoints, type NodeApiHost, nodeHandlers, nodeStatus, peerRows } from './api-handlers';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
 import { DeviceRegistry } from './devices';
-import { DnsResponder, registerResolved } from './dns';
+import { DnsResponder, firstNameserver, registerResolved } from './dns';
 import { type EventsHost, NodeEvents } from './events';
 import { ExitNode } from './exit-node';
 import {
@@ -294,7 +295,17 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   private async startDns(): Promise<void> {
     if (!this.mesh || !this.cfg.network || !this.tun) return;
     const domain = networkDomain(this.cfg.network.name);
-    const dns = new DnsResponder(domain, () => this.hostNet.nameEntries(this.mesh), this.log);
+    // An exit node also forwards other names to its own resolver, for the members that use it.
+    const upstream = this.cfg.network.advertiseExit
+      ? () => {
+          try {
+            return firstNameserver(readFileSync('/etc/resolv.conf', 'utf8'));
+          } catch {
+            return null;
+          }
+        }
+      : null;
+    const dns = new DnsResponder(domain, () => this.hostNet.nameEntries(this.mesh), this.log, upstream);
     this.dns = dns;
     const served = await dns.start(this.addresses.map((a) => a.split('/')[0]));
     this.dnsStatus = { domain, servedOn: served, resolved: false };

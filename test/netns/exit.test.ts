@@ -1,11 +1,13 @@
 // Exit nodes with real nodes (docs/exit-nodes.md): P offers itself as an exit (--advertise-exit), A
 // chooses it. A server S outside the mesh then sees P's address, not A's, while A's tunnel to B keeps
-// working (the tunnel's own datagrams keep the underlay). P killed with SIGKILL: A's traffic to S
+// working (the tunnel's own datagrams keep the underlay) and A's DNS queries reach its resolver
+// through P (no leak). P killed with SIGKILL: A's traffic to S
 // stops (fail closed) and A's status says why; `exit-node none`: A reaches S directly again. Nothing
 // is left behind by a SIGKILL: no policy rules at A, no NAT table at P.
 //
 //   a 198.18.0.1   p 198.18.0.2 (exit)   b 198.18.0.3   s 198.18.0.4 (server, no PeerMesh)
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +25,17 @@ interface ExitStatus {
 
 /** A TCP server that answers every connection with the address it came from. */
 const SERVER = `require('node:net').createServer((c) => c.end(c.remoteAddress)).listen(8080, '198.18.0.4')`;
+/**
+ * The "ISP resolver" on S: answers every A query with 203.0.113.7 and prints where each came from
+ * (a DNS query through the exit arrives from P; one that leaked, from A).
+ */
+const RESOLVER = `const s = require('node:dgram').createSocket('udp4');
+s.on('message', (q, r) => { console.log('query from ' + r.address);
+  const qend = 12 + q.subarray(12).indexOf(0) + 5;
+  const h = Buffer.from(q.subarray(0, 12)); h.writeUInt16BE(0x8180, 2); h.writeUInt16BE(1, 6); h.writeUInt16BE(0, 10);
+  const rr = Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, 7]);
+  s.send(Buffer.concat([h, q.subarray(12, qend), rr]), r.port, r.address); });
+s.bind(53, '198.18.0.4');`;
 /** Connect to S and print what it says, or "no answer" after 2 s. */
 const CLIENT = `const c = require('node:net').connect(8080, '198.18.0.4'); let d = '';
 c.on('data', (x) => (d += x)); c.on('end', () => { console.log(d); process.exit(0); });
@@ -33,6 +46,10 @@ describe('exit nodes', { skip: skip ?? false }, () => {
   const lab = new NetnsLab();
   const dir = tempDir('exit');
   const nodes: Record<string, RunningNode> = {};
+  let resolver: ChildProcess;
+  let queries = '';
+  /** A name looked up on A through its system resolver (glibc): the address, or '' when it fails. */
+  const lookup = (name: string) => lab.tryExec('a', 'getent', ['ahostsv4', name]).out.split(/\s+/)[0] ?? '';
 
   const cli = (h: string, ...args: string[]) => {
     const r = runCli([...args, '--state-dir', join(dir, h)], lab.ns(h));
@@ -61,6 +78,16 @@ describe('exit nodes', { skip: skip ?? false }, () => {
       ['s', '198.18.0.4/24'],
     ]);
     lab.spawnIn('s', process.execPath, ['-e', SERVER]);
+    resolver = lab.spawnIn('s', process.execPath, ['-e', RESOLVER]);
+    resolver.stdout?.on('data', (d) => {
+      queries += d;
+    });
+    // Every machine's configured resolver is S (the ISP's); P's node reads its own at start.
+    for (const h of ['a', 'p'])
+      writeFileSync(
+        `/etc/netns/${lab.ns(h)}/resolv.conf`,
+        'nameserver 198.18.0.4\noptions timeout:2 attempts:1\n',
+      );
     writeFileSync(join(dir, 'secret'), 'everything through the exit\n', { mode: 0o600 });
     nodes.p = await startNode(lab, 'p', join(dir, 'p'), args('p', ['--advertise-exit']));
     nodes.b = await startNode(lab, 'b', join(dir, 'b'), args('b', boot));
@@ -85,6 +112,20 @@ describe('exit nodes', { skip: skip ?? false }, () => {
     assert.equal(ourRules('a').length, 2, `a's rules: ${ourRules('a').join(' | ')}`);
   });
 
+  it("A's DNS goes through the exit, also with LAN access (its resolver on the LAN sees P, never A)", async () => {
+    cli('a', 'exit-node', 'p', '--allow-lan');
+    // LAN access: S's server (on A's LAN) is reached directly now...
+    await waitFor('s sees a over the LAN', () => seenBy() === '198.18.0.1', 10_000, 300);
+    // ... but DNS still goes to the exit's forwarder through the tunnel, not to the LAN resolver.
+    queries = '';
+    await waitFor('a resolves through p', () => lookup('www.example.test') === '203.0.113.7', 10_000, 300);
+    await waitFor('the resolver logged it', () => /query from/.test(queries), 3000);
+    assert.match(queries, /query from 198\.18\.0\.2/);
+    assert.doesNotMatch(queries, /query from 198\.18\.0\.1/);
+    cli('a', 'exit-node', 'p', '--no-allow-lan');
+    await waitFor('s sees p again', () => seenBy() === '198.18.0.2', 10_000, 300);
+  });
+
   it('P killed: A fails closed (nothing reaches S) and says why; P leaves no NAT table', async () => {
     await stopNode(nodes.p, 'SIGKILL');
     await waitFor('a blocks', () => exitOf('a').state === 'blocked', 40_000, 500);
@@ -103,6 +144,10 @@ describe('exit nodes', { skip: skip ?? false }, () => {
     assert.equal(exitOf('a').state, 'none');
     await waitFor('s sees a', () => seenBy() === '198.18.0.1', 10_000, 300);
     assert.deepEqual(ourRules('a'), []);
+    queries = '';
+    assert.equal(lookup('direct.example.test'), '203.0.113.7');
+    await waitFor('the resolver logged it', () => /query from/.test(queries), 3000);
+    assert.match(queries, /query from 198\.18\.0\.1/); // without an exit: its own resolver, directly
     cli('a', 'exit-node', 'p', '--fail-open'); // p is gone: fails open, no rules
     assert.equal(exitOf('a').state, 'open');
     assert.equal(seenBy(), '198.18.0.1');

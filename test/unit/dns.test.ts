@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { answer, type NameEntry, parseQuery, reverseAddress } from '../../main/node/dns';
+import { answer, firstNameserver, type NameEntry, parseQuery, reverseAddress } from '../../main/node/dns';
 
 const entries: NameEntry[] = [
   { name: 'pi.home', v4: '100.70.1.2', v6: 'fd12:3456:789a:0:1:2:3:4' },
@@ -101,5 +101,13 @@ describe('DNS responder codec', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it("an exit forwards to its resolv.conf's first IPv4 nameserver", () => {
+    assert.equal(
+      firstNameserver('# x\nsearch lan\nnameserver fe80::1\nnameserver 192.168.1.1\nnameserver 9.9.9.9\n'),
+      '192.168.1.1',
+    );
+    assert.equal(firstNameserver('options edns0\n'), null);
   });
 });
