@@ -601,10 +601,17 @@ int dp_decrypt(dp_t *dp, uint8_t *buf, uint32_t len, const dp_addr_t *from, int6
     *reason = DPC_rxBadTag;
     return DP_RX_DROP;
   }
+  int64_t highest = s->replay.last;
   if (!dp_replay_accept(&s->replay, counter)) {
     *reason = DPC_rxReplayed;
     return DP_RX_DROP;
   }
+  // Counters the sender skipped are datagrams lost on the way (until one arrives late): counted by
+  // datagram, where the kernel counts a socket's drops by buffer (a GSO batch is one).
+  if ((int64_t)counter > highest + 1)
+    atomic_fetch_add(&dp->counters[DPC_rxLostInFlight], (uint64_t)((int64_t)counter - highest - 1));
+  else if ((int64_t)counter < highest)
+    atomic_fetch_sub(&dp->counters[DPC_rxLostInFlight], 1);
   dp_peer_t *p = s->peer;
   unsigned ev = DP_EV_AUTH_RECEIVED;
   if (atomic_load_explicit(&p->next, memory_order_acquire) == s) {

@@ -71,7 +71,9 @@ int dp_replay_accept(dp_replay_t *r, uint64_t counter);
   X(jsTooBig)         /* too large to hand to JS: dropped */                                     \
   X(rxInjected)       /* datagrams JS handed in to be opened by the receive thread (relayed) */  \
   X(injectQueueFull)  /* ... dropped: the queue from JS was full or the datagram too large */   \
-  X(sessionsRekey)    /* sessions that reached rekeyAfterMessages (event raised once each) */
+  X(sessionsRekey)    /* sessions that reached rekeyAfterMessages (event raised once each) */   \
+  X(rxLostInFlight)   /* datagrams the sender's counters skipped, not (yet) arrived: lost on the */ \
+                      /* way here, wherever (the underlay, our socket's buffer, GSO batches) */
 
 enum {
 #define DP_ENUM(n) DPC_##n,
