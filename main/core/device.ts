@@ -77,6 +77,9 @@ export { Peer, type PeerConfig, type PeerStats } from './peer';
 /** The I/O layer queues at most this many datagrams before dropping (see io/udp.ts). */
 export const MAX_PENDING_SENDS = 256;
 
+/** At most one peer scan for a transport message to an unknown index this often (ms). */
+const STALE_SCAN_INTERVAL = 100;
+
 /** No layer above: mesh messages are dropped, peers are never added on demand. */
 const NO_DELEGATE: DeviceDelegate = {
   meshMessage: () => false,
@@ -115,6 +118,7 @@ export class Device {
   readonly initiationTimestamps = new InitiationTimestamps();
   private readonly ring: Buffer;
   private ringPos = 0;
+  private lastStaleScan = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly io: DeviceIO,
@@ -220,9 +224,23 @@ export class Device {
     for (const p of this.peers.values()) if (p.endpoint) this.sendInitiation(p, false);
   }
 
-  /** Start a handshake with `peer` unless it has a current session (or one is being made). */
-  ensureSession(peer: Peer): void {
-    if (!peer.current && peer.endpoint) this.sendInitiation(peer, false);
+  /**
+   * A transport message for an index we do not hold, from a direct endpoint: if it is a peer's and
+   * we have no session with it, the peer still sends in a session with an earlier incarnation of us
+   * (we restarted, perhaps after a crash). Handshake now, so it moves to a new session within a round
+   * trip instead of after its own 15 s timeout. A forged source costs at most one initiation to that
+   * peer's known endpoint per REKEY_TIMEOUT (initiate() limits it), and the peer scan runs at most
+   * every STALE_SCAN_INTERVAL.
+   */
+  private staleSession(from: PeerEndpoint): void {
+    if (from.kind === 'relay' || this.now - this.lastStaleScan < STALE_SCAN_INTERVAL) return;
+    this.lastStaleScan = this.now;
+    for (const peer of this.peers.values()) {
+      if (peer.endpoint && sameEndpoint(peer.endpoint, from)) {
+        if (!peer.current) this.sendInitiation(peer, false);
+        return;
+      }
+    }
   }
 
   // ---------------------------------------------------------------- packets from the TUN device
@@ -364,13 +382,17 @@ export class Device {
     if (this.dataPlane) {
       // Direct ones reach us only for indices the data plane does not hold: nothing to open here.
       if (from.kind === 'relay') this.dataPlane.inject(buf, len);
-      else this.counters.invalid++;
+      else {
+        this.counters.invalid++;
+        this.staleSession(from);
+      }
       return;
     }
     const entry = this.indices.get(transportReceiver(buf));
     const kp = entry?.keypair;
     if (!entry || !kp) {
       this.counters.invalid++;
+      if (!entry) this.staleSession(from);
       return;
     }
     const counter = transportCounter(buf);

@@ -192,6 +192,48 @@ describe('device: handshake and transport', () => {
   });
 });
 
+describe('device: a peer restarted', () => {
+  it('a message to an index it no longer holds, from a known peer without a session, starts a handshake at once', () => {
+    const { net, a, b } = pair();
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'before'));
+    net.run();
+    assert.equal(b.tunOut.length, 1);
+    // b restarts (a crash: no goodbye) with the same key; it knows a's endpoint again (the mesh finds it).
+    b.down = true;
+    const b2 = new SimNode(net, 'b', b.endpoint, b.privateKey, 33);
+    net.nodes.set(`${b.endpoint.address}:${b.endpoint.port}`, b2);
+    b2.addPeer(a, ['100.64.0.1/32', 'fd00:6d::1/128']);
+    b2.device.setEndpoint(b2.device.getPeer(a.device.publicKeyB64)!, a.endpoint);
+    net.advance(1_000);
+    const seen: SimDatagram[] = [];
+    net.filter = (d) => {
+      seen.push(d);
+      return true;
+    };
+    // a still holds its session with b's earlier incarnation: its packet is lost, but b answers it
+    // with an initiation, and a's next packet goes in the new session (not after a's 15 s timeout).
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'into the old session'));
+    net.run();
+    assert.deepEqual(types(seen).slice(0, 3), [MSG_TRANSPORT, MSG_INITIATION, MSG_RESPONSE]);
+    assert.equal(b2.tunOut.length, 0);
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'in the new one'));
+    net.run();
+    assert.equal(b2.tunOut.at(-1)?.subarray(28).toString(), 'in the new one');
+    // Many more stale messages (or forged ones from a's address) cost no more initiations than
+    // REKEY_TIMEOUT allows; an unknown source costs none.
+    const initiations = () => seen.filter((d) => messageType(d.bytes) === MSG_INITIATION).length;
+    const before = initiations();
+    const stale = Buffer.from(seen[0].bytes);
+    for (let i = 0; i < 50; i++) {
+      b2.device.handleDatagram(Buffer.from(stale), stale.length, a.endpoint);
+      b2.device.handleDatagram(Buffer.from(stale), stale.length, { address: '198.18.9.9', port: 9 });
+      net.advance(10);
+    }
+    net.run();
+    assert.equal(initiations(), before, 'a session exists: no initiation');
+  });
+});
+
 describe('device: timers', () => {
   it('retransmits an unanswered initiation every REKEY_TIMEOUT (+jitter) and gives up after the attempt budget', () => {
     const { net, a } = pair();

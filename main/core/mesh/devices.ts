@@ -49,6 +49,15 @@ export class Devices {
     return this.byGateway.get(gateway) ?? [];
   }
 
+  /**
+   * Whether any device is in play (ours, or a record listed some at the last settle): only then can a
+   * new member's address collide with a device's. Keeps settle() off the path of every new record
+   * in a network without devices (it walks all members: per record that would be quadratic).
+   */
+  get inPlay(): boolean {
+    return this.any || this.own.length > 0;
+  }
+
   /** Whether one of our own devices holds in the network. */
   holds(key: string): boolean {
     return this.held.get(key)?.gateway === this.core.selfKey;

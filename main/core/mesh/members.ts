@@ -40,8 +40,6 @@ export interface Member {
   lastActive: number;
   /** rx + tx packets of its WireGuard peer when last looked at (activity detection). */
   lastTraffic: number;
-  /** We started a WireGuard handshake when its direct path first came up in this process. */
-  greeted: boolean;
   /** Kept wanted until then (an anchor we need to introduce or relay an active member). */
   wantedUntil: number;
   /** It said it sits behind a NAT whose mapping varies per destination (symmetric, "hard"). */
@@ -130,7 +128,6 @@ export function newMember(key: string, keyBytes: Uint8Array): Member {
     path: 'none',
     lastActive: -MESH_ACTIVE_IDLE,
     lastTraffic: 0,
-    greeted: false,
     wantedUntil: 0,
     hard: false,
     lastIntroProbe: Number.NEGATIVE_INFINITY,

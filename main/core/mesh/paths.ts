@@ -125,13 +125,6 @@ export class Paths {
     if (peer) {
       peer.preferDirectUntil = c.now + MESH_PATH_TIMEOUT;
       c.device.setEndpoint(peer, m.direct!);
-      // The first direct path to a member in this process, and no session: handshake now, so a member
-      // that still holds a session with our previous incarnation (we restarted, perhaps after a
-      // crash) moves to a new one within a round trip instead of after its own 15 s timeout.
-      if (!m.greeted) {
-        m.greeted = true;
-        c.device.ensureSession(peer);
-      }
     }
     this.setPath(m, 'direct', null);
   }

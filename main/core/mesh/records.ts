@@ -263,7 +263,9 @@ export class Records {
     // through the record sync from anywhere (introductions say so on their own).
     if (from && from !== key && !c.onDemand) m.reachedBy = withKey(m.reachedBy, from);
     c.invalidate(key);
-    if (isNew || (oldDevices ?? '') !== (r.dv ?? []).join(',')) c.devices.settle();
+    // A new member can collide with a device's address (only when devices are in play); a changed list
+    // settles again.
+    if ((isNew && c.devices.inPlay) || (oldDevices ?? '') !== (r.dv ?? []).join(',')) c.devices.settle();
     const routesChanged = (oldRoutes ?? '') !== r.rt.join(',');
     c.ensurePeer(m, isNew ? 'new' : routesChanged ? 'changed' : 'same');
     if (routesChanged || (oldJoined !== r.j && r.rt.length)) c.routes.settle();
@@ -327,7 +329,7 @@ export class Records {
     c.device.removePeer(x.k);
     c.index.removeValue(x.k);
     if (hadRoutes) c.routes.settle();
-    c.devices.settle();
+    if (c.devices.inPlay) c.devices.settle();
     c.invalidate(x.k);
     c.emit({ type: 'removed', key: x.k, name, by: x.rm });
     c.emit({ type: 'changed' });
