@@ -68,6 +68,7 @@ class FakeNetwork {
       ipv4: `100.64.${i >> 8}.${(i & 255) + 1}`,
       ipv6: null,
       online: true,
+      access: 'everything',
       path: i % 5 === 0 ? 'relayed' : 'direct',
       via: i % 5 === 0 ? 'node-01' : null,
       endpoint: i % 5 === 0 ? null : `198.18.${i}.1:51820`,

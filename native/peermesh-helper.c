@@ -427,31 +427,49 @@ static void pass_net_admin_to_exec(void) {
 
 // Run a tool (nft, ip) with `script` on its stdin, the capability passed on when we hold it as a
 // file capability; 0 on success.
-static int run_tool(const char *const paths[2], char *const args[], const char *script) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+// Run a tool with a fixed environment: `script` (if any) on its stdin, and up to `cap` - 1 bytes of
+// its stdout into `out` (if given; else stdout and stderr go to /dev/null). 0 when it exits 0.
+static int run_tool_io(const char *const paths[2], char *const args[], const char *script, char *out, size_t cap) {
+  int in[2] = {-1, -1}, rd[2] = {-1, -1};
+  if ((script && pipe2(in, O_CLOEXEC) != 0) || (out && pipe2(rd, O_CLOEXEC) != 0)) return -1;
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
-    dup2(p[0], 0);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) {
-      dup2(devnull, 1);
-      dup2(devnull, 2);
-    }
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(script ? in[0] : devnull, 0);
+    dup2(out ? rd[1] : devnull, 1);
+    dup2(devnull, 2);
     char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     if (getuid() != 0) pass_net_admin_to_exec();
     execve(paths[0], args, env);
     execve(paths[1], args, env);
     _exit(127);
   }
-  close(p[0]);
-  (void)write_all(p[1], (const unsigned char *)script, strlen(script));
-  close(p[1]);
+  if (script) {
+    close(in[0]);
+    (void)write_all(in[1], (const unsigned char *)script, strlen(script));
+    close(in[1]);
+  }
+  if (out) {
+    close(rd[1]);
+    size_t got = 0;
+    while (got + 1 < cap) {
+      ssize_t n = read(rd[0], out + got, cap - 1 - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += (size_t)n;
+    }
+    out[got] = 0;
+    close(rd[0]);
+  }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int run_tool(const char *const paths[2], char *const args[], const char *script) {
+  return run_tool_io(paths, args, script, NULL, 0);
 }
 
 static int run_nft(const char *script) {
@@ -550,6 +568,97 @@ static int write_sysctl(const char *path, int v) {
   return r;
 }
 
+// Access rules (docs/access.md): who may reach this machine through the device. The core sends a
+// begin (default and the network's IPv6 /64), the rules, a commit; the janitor builds one nftables
+// table from these fixed-size fields only (no text from the core) and replaces the old one in one
+// transaction. Replies to established connections always pass; dropped packets are counted.
+#define ACCESS_MAX_RULES 512
+struct access_build {
+  char script[ACCESS_MAX_RULES * 200 + 1024];
+  int off, rules, deny, open;
+  unsigned char v6[8];
+};
+
+static void access_add(struct access_build *a, const char *fmt, ...) {
+  if (a->off < 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(a->script + a->off, sizeof a->script - (size_t)a->off, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof a->script - (size_t)a->off) a->off = -1; // too long: refused at commit
+  else a->off += n;
+}
+
+static void access_begin(struct access_build *a, const char *ifname, const char *table, const unsigned char *m) {
+  a->off = 0;
+  a->rules = 0;
+  a->deny = m[1] == 1;
+  a->open = 1;
+  memcpy(a->v6, m + 3, 8);
+  access_add(a,
+             "add table inet %s_access\ndelete table inet %s_access\ntable inet %s_access {\n counter dropped {}\n"
+             " chain input {\n  type filter hook input priority filter; policy accept;\n"
+             "  iifname \"%s\" ct state established,related accept\n",
+             table, table, table, ifname);
+}
+
+// One rule: m[1] action (high nibble: 1 allow, 2 deny) | protocol (low: 0 any, 1 tcp, 2 udp,
+// 3 icmp); m[2..3], m[4..5] first and last port (big-endian; tcp/udp only, 0 0: any); m[6] source
+// (0: any member, 1: the one below); m[7..10] its IPv4; m[11..18] its IPv6 interface id. 0 or errno.
+static int access_rule(struct access_build *a, const char *ifname, const unsigned char *m) {
+  int action = m[1] >> 4, proto = m[1] & 15, lo = (m[2] << 8) | m[3], hi = (m[4] << 8) | m[5];
+  if (!a->open || (action != 1 && action != 2) || proto > 3 || m[6] > 1 || lo > hi ||
+      (proto != 1 && proto != 2 && (lo || hi)) || (lo == 0 && hi != 0))
+    return EINVAL;
+  if (++a->rules > ACCESS_MAX_RULES) return E2BIG;
+  char l4[64] = "";
+  static const char *const names[] = {"", "tcp", "udp"};
+  if (proto == 3) snprintf(l4, sizeof l4, " meta l4proto { icmp, ipv6-icmp }");
+  else if (proto && lo == hi && lo) snprintf(l4, sizeof l4, " %s dport %d", names[proto], lo);
+  else if (proto && lo) snprintf(l4, sizeof l4, " %s dport %d-%d", names[proto], lo, hi);
+  else if (proto) snprintf(l4, sizeof l4, " meta l4proto %s", names[proto]);
+  const char *verdict = action == 1 ? "accept" : "counter name \"dropped\" drop";
+  if (m[6] == 0) {
+    access_add(a, "  iifname \"%s\"%s %s\n", ifname, l4, verdict);
+    return 0;
+  }
+  unsigned char v6[16];
+  memcpy(v6, a->v6, 8);
+  memcpy(v6 + 8, m + 11, 8);
+  char t4[INET_ADDRSTRLEN], t6[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET, m + 7, t4, sizeof t4);
+  inet_ntop(AF_INET6, v6, t6, sizeof t6);
+  access_add(a, "  iifname \"%s\" ip saddr %s%s %s\n  iifname \"%s\" ip6 saddr %s%s %s\n", ifname, t4, l4, verdict,
+             ifname, t6, l4, verdict);
+  return 0;
+}
+
+static int access_commit(struct access_build *a, const char *ifname) {
+  if (!a->open) return EINVAL;
+  a->open = 0;
+  if (a->deny) access_add(a, "  iifname \"%s\" counter name \"dropped\" drop\n", ifname);
+  access_add(a, " }\n}\n");
+  if (a->off < 0) return E2BIG;
+  return run_nft(a->script) == 0 ? 0 : EIO;
+}
+
+static void access_off(const char *table) {
+  char script[160];
+  snprintf(script, sizeof script, "delete table inet %s_access\n", table);
+  (void)run_nft(script);
+}
+
+// Packets the access rules dropped so far (0 without the table), or -1.
+static long long access_dropped(const char *table) {
+  static const char *const paths[2] = {"/usr/sbin/nft", "/sbin/nft"};
+  char name[96], out[1024];
+  snprintf(name, sizeof name, "%s_access", table);
+  char *const args[] = {"nft", "list", "counter", "inet", name, "dropped", NULL};
+  if (run_tool_io(paths, args, NULL, out, sizeof out) != 0) return 0;
+  const char *p = strstr(out, "packets ");
+  return p ? strtoll(p + 8, NULL, 10) : -1;
+}
+
 #define FWD4 "/proc/sys/net/ipv4/ip_forward"
 #define FWD6 "/proc/sys/net/ipv6/conf/all/forwarding"
 
@@ -563,9 +672,11 @@ static void janitor(int fd, int ifindex, const char *ifname, const char *table, 
   signal(SIGTERM, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   prctl(PR_SET_NAME, "pm-janitor", 0, 0, 0);
+  access_off(table); // access rules left by a helper killed together with its janitor
   int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   unsigned char m[19];
-  int exit_on = 0;
+  int exit_on = 0, access_on = 0;
+  static struct access_build access;
   for (;;) {
     size_t got = 0;
     while (got < sizeof m) {
@@ -620,10 +731,32 @@ static void janitor(int fd, int ifindex, const char *ifname, const char *table, 
         e = write_sysctl(path, 1) == 0 ? 0 : errno;
       }
     }
+    // Ops 8-12: access rules (begin, rule, commit, off, dropped count: 8 more bytes in the answer).
+    if (m[0] == 8) {
+      access_begin(&access, ifname, table, m);
+      e = 0;
+    } else if (m[0] == 9) {
+      e = access_rule(&access, ifname, m);
+    } else if (m[0] == 10) {
+      e = access_commit(&access, ifname);
+      access_on = access_on || e == 0;
+    } else if (m[0] == 11) {
+      access_off(table);
+      access_on = 0;
+      e = 0;
+    }
+    if (m[0] == 12) {
+      long long n = access_on ? access_dropped(table) : 0;
+      unsigned char ans[9] = {n < 0 ? EIO : 0};
+      for (int i = 0; i < 8; i++) ans[1 + i] = (unsigned char)((unsigned long long)(n < 0 ? 0 : n) >> (56 - 8 * i));
+      if (write_all(fd, ans, sizeof ans) != 0) break;
+      continue;
+    }
     if (e >= 0) err = (unsigned char)(e > 255 ? EIO : e);
     if (write_all(fd, &err, 1) != 0) break;
   }
 cleanup:
+  if (access_on) access_off(table);
   if (exit_on) exit_rules_off(ifindex, table);
   if (table_made) {
     char script[160];
@@ -963,25 +1096,34 @@ int main(int argc, char **argv) {
         }
         if (in[off + 2] == FRAME_ROUTE && len == 20) {
           const unsigned char *m = in + off + 3;
-          unsigned char err = ENOTSUP;
+          unsigned char err = ENOTSUP, ans[9] = {0};
+          size_t want = m[0] == 12 ? 9 : 1, got = 0;
           if (jfd >= 0 && write_all(jfd, m, 19) == 0) {
-            ssize_t n;
-            while ((n = read(jfd, &err, 1)) < 0 && errno == EINTR) {
+            while (got < want) {
+              ssize_t n = read(jfd, ans + got, want - got);
+              if (n < 0 && errno == EINTR) continue;
+              if (n <= 0) break;
+              got += (size_t)n;
             }
-            if (n != 1) err = EIO;
+            err = got == want ? ans[0] : EIO;
           }
+          unsigned long long count = 0;
+          for (int i = 1; i < 9; i++) count = count << 8 | ans[i];
           char rt[INET6_ADDRSTRLEN], msg[512];
           inet_ntop(m[1] == 6 ? AF_INET6 : AF_INET, m + 3, rt, sizeof rt);
-          static const char *const ops[] = {"?",       "add",      "delete",  "add-address", "delete-address",
-                                            "exit-on", "exit-off", "gateway"};
+          static const char *const ops[] = {"?",           "add",           "delete",        "add-address",
+                                            "delete-address", "exit-on",      "exit-off",      "gateway",
+                                            "access-begin",   "access-rule",  "access-commit", "access-off",
+                                            "access-count"};
           // EPERM comes from policy_check_prefix only (the janitor holds CAP_NET_ADMIN): say what to do.
           const char *why = err != EPERM ? strerror(err)
                             : m[0] == 5  ? "refused for callers that are not root: 0.0.0.0/0 is not in " ROUTE_ALLOW
                             : restricted ? "refused by the policy for callers that are not root: outside "
                                            "100.64.0.0/10 and fd00::/8 (a route: and not in " ROUTE_ALLOW ")"
                                          : "refused: wider than IPv4 /8 or IPv6 /16";
-          snprintf(msg, sizeof msg, "{\"type\":\"route\",\"op\":\"%s\",\"route\":\"%s/%d\",\"error\":%s%s%s}",
-                   ops[m[0] <= 7 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? why : "null", err ? "\"" : "");
+          snprintf(msg, sizeof msg,
+                   "{\"type\":\"route\",\"op\":\"%s\",\"route\":\"%s/%d\",\"error\":%s%s%s,\"count\":%llu}",
+                   ops[m[0] <= 12 ? m[0] : 0], rt, m[2], err ? "\"" : "", err ? why : "null", err ? "\"" : "", count);
           send_control(msg);
         }
         // Other control frames from the core: ignored for forward compatibility.

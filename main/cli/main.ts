@@ -5,6 +5,7 @@
 
 import { ConfigError, defaultStateDir } from '../node/config';
 import { UsageError } from './args';
+import { cmdAccess, cmdAllowDeny } from './commands/access';
 import { cmdAddDevice, cmdDevices, cmdRemoveDevice } from './commands/devices';
 import { cmdAddress, cmdGenpsk, cmdKeygen, cmdPubkey } from './commands/keys';
 import { cmdInvite, cmdJoin, cmdRemove } from './commands/mesh';
@@ -47,6 +48,13 @@ Usage:
   peermesh remove-device NAME      remove one (members stop routing it at once)
   peermesh exit-node [NAME|none] [--allow-lan|--no-allow-lan] [--fail-open|--fail-closed]
                                    choose an exit node (or none), or show the current one and who offers
+  peermesh allow NAME|all [WHAT]   let a member (or all) reach this machine: WHAT is tcp/22, udp/53,
+                                   tcp/8000-8100, tcp, udp, icmp or any (default); docs/access.md
+  peermesh deny NAME|all [WHAT]    keep a member (or all) from reaching it (replies to this machine's own
+                                   connections always pass)
+  peermesh access [--json]         the rules, the default and how many packets they dropped
+  peermesh access default allow|deny   what happens when no rule matches (allow until you say deny)
+  peermesh access remove N         remove rule N (as numbered by "peermesh access")
   peermesh import-peervpn FILE [--out-dir DIR]
                                    turn a PeerVPN config into a PeerMesh config + secret file (default DIR:
                                    the state directory), and say which options have no equivalent
@@ -105,6 +113,9 @@ const COMMANDS: Record<string, (args: string[]) => void | Promise<void>> = {
   'add-device': cmdAddDevice,
   'remove-device': cmdRemoveDevice,
   devices: cmdDevices,
+  allow: cmdAllowDeny('allow'),
+  deny: cmdAllowDeny('deny'),
+  access: cmdAccess,
   set: (args: string[]) => {
     if (args[0] !== 'exit-node') throw new UsageError('usage: peermesh set exit-node NAME|none [options]');
     return cmdExitNode(args.slice(1));

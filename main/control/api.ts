@@ -200,6 +200,27 @@ export const METHODS = {
       failOpen: optional(bool()),
     }),
   },
+  /** Who may reach this machine through the mesh (docs/access.md). */
+  access: { kind: 'query', served: 'node', errors: FAILS, params: obj({}) },
+  /**
+   * Change the access rules: allow/deny a member (name, key, overlay IPv4 or "all") what (tcp/22,
+   * udp/60000-61000, tcp, icmp, any); the default when no rule matches; remove the rule at a 1-based
+   * position. Applied at once.
+   */
+  'set-access': {
+    kind: 'command',
+    served: 'node',
+    errors: FAILS,
+    params: obj({
+      op: oneOf('allow', 'deny', 'remove', 'default'),
+      peer: optional(str({ min: 1, max: 63, what: 'a member (name, key or overlay IPv4) or "all"' })),
+      what: optional(
+        str({ min: 1, max: 24, what: 'tcp/PORT[-PORT], udp/PORT[-PORT], tcp, udp, icmp or any' }),
+      ),
+      policy: optional(oneOf('allow', 'deny')),
+      index: optional(int({ min: 1, max: 1000 })),
+    }),
+  },
 } as const satisfies Record<
   string,
   {
@@ -413,6 +434,8 @@ export interface PeerRow {
   lastHandshake: number | null;
   relay: boolean;
   routes: string[];
+  /** What this member may reach on this machine (access rules, docs/access.md): 'everything', 'tcp/22 only', 'nothing', ... */
+  access: string;
   /** Per-second RTT (ms) of the last 60 s, oldest first; null where no sample. */
   spark: (number | null)[];
 }
@@ -448,6 +471,31 @@ export interface DeviceRow {
   lastHandshake: number | null;
   rxBytes: number;
   txBytes: number;
+}
+
+/** One access rule, in the order they are tried (docs/access.md). */
+export interface AccessRow {
+  action: 'allow' | 'deny';
+  /** A member's key, or 'all'. */
+  peer: string;
+  /** Its name ('all' for all; '' when no longer known). */
+  name: string;
+  /** tcp/22, udp/60000-61000, tcp, udp, icmp or any. */
+  what: string;
+  /** The member is in the network (a rule for a member that left stays but matches nothing). */
+  inNetwork: boolean;
+}
+
+/** Who may reach this machine through the mesh (status `access`, the `access` method's answer). */
+export interface AccessStatus {
+  /** What happens when no rule matches. */
+  default: 'allow' | 'deny';
+  rules: AccessRow[];
+  /** The host enforces these rules now (false while being applied or after an error). */
+  applied: boolean;
+  error: string | null;
+  /** Packets from the mesh the rules dropped since this node started. */
+  dropped: number;
 }
 
 /** This machine's exit node (status `exitNode`, the `exit-node` method's answer). */
@@ -520,6 +568,8 @@ export interface NodeStatus {
     secretEpoch: number;
     /** This machine's exit node. */
     exitNode: ExitStatus;
+    /** Who may reach this machine through the mesh. */
+    access: AccessStatus;
     /**
      * Members' names over DNS (docs/dns.md): the domain, the overlay addresses the responder answers
      * on (port 53; none when it could not bind), and whether systemd-resolved sends the domain to it.
@@ -621,6 +671,8 @@ export interface Results {
   'add-device': NewDevice;
   'remove-device': { removed: string };
   devices: DeviceRow[];
+  access: AccessStatus;
+  'set-access': AccessStatus;
 }
 
 export type Result<M extends MethodName> = Results[M];

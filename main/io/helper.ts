@@ -54,6 +54,16 @@ export function defaultHelperPath(): string {
   );
 }
 
+/** One access rule as the janitor takes it (see setAccess). */
+export interface AccessWireRule {
+  allow: boolean;
+  proto: 'any' | 'tcp' | 'udp' | 'icmp';
+  /** First and last destination port (tcp/udp), or null: any. */
+  ports: [number, number] | null;
+  /** The member's overlay addresses (4 and 16 bytes), or null: any member. */
+  from: { v4: Uint8Array; v6: Uint8Array } | null;
+}
+
 export class TunHelper {
   onPacket: (buf: Buffer, start: number, end: number) => void = () => {};
   onBatchEnd: () => void = () => {};
@@ -165,7 +175,12 @@ export class TunHelper {
         } else if (msg.type === 'error') {
           fail(`TUN helper: ${String(msg.message)}`);
         } else if (msg.type === 'route') {
-          h.onRoute(String(msg.op), String(msg.route), msg.error === null ? null : String(msg.error));
+          h.onRoute(
+            String(msg.op),
+            String(msg.route),
+            msg.error === null ? null : String(msg.error),
+            Number(msg.count) || 0,
+          );
         }
       };
       child.once('error', (e) => fail(`cannot start the TUN helper ${path}: ${e.message}`));
@@ -184,8 +199,8 @@ export class TunHelper {
   }
 
   private onControl: (msg: Record<string, unknown>) => void = () => {};
-  /** The helper's answer to setRoute (error null: done). */
-  onRoute: (op: string, route: string, error: string | null) => void = () => {};
+  /** The helper's answer to setRoute and the like (error null: done; count: access-count's). */
+  onRoute: (op: string, route: string, error: string | null, count: number) => void = () => {};
 
   /**
    * Add or remove a route through the device, or an address of it (needs dynamicRoutes). The
@@ -237,6 +252,58 @@ export class TunHelper {
     f[3] = 7;
     this.flush();
     this.chan.write(f);
+  }
+
+  private janitorOp(fill: (m: Buffer) => void): void {
+    if (this.closed) return;
+    const f = Buffer.alloc(2 + 20);
+    f.writeUInt16BE(20, 0);
+    f[2] = FRAME_ROUTE;
+    fill(f.subarray(3));
+    this.flush();
+    this.chan.write(f);
+  }
+
+  /**
+   * Replace this machine's access rules (docs/access.md) in one step: the janitor builds an nftables
+   * table from these fields (input on the device; replies always pass; drops counted) and answers
+   * 'access-commit' through onRoute. `v6Prefix`: the network's first 8 bytes of overlay IPv6.
+   */
+  setAccess(defaultDeny: boolean, v6Prefix: Uint8Array, rules: readonly AccessWireRule[]): void {
+    this.janitorOp((m) => {
+      m[0] = 8;
+      m[1] = defaultDeny ? 1 : 0;
+      m.set(v6Prefix.subarray(0, 8), 3);
+    });
+    for (const r of rules)
+      this.janitorOp((m) => {
+        m[0] = 9;
+        m[1] = (r.allow ? 0x10 : 0x20) | { any: 0, tcp: 1, udp: 2, icmp: 3 }[r.proto];
+        m.writeUInt16BE(r.ports?.[0] ?? 0, 2);
+        m.writeUInt16BE(r.ports?.[1] ?? 0, 4);
+        if (r.from) {
+          m[6] = 1;
+          m.set(r.from.v4.subarray(0, 4), 7);
+          m.set(r.from.v6.subarray(8, 16), 11);
+        }
+      });
+    this.janitorOp((m) => {
+      m[0] = 10;
+    });
+  }
+
+  /** No access rules (everyone may reach this machine); answered as 'access-off'. */
+  clearAccess(): void {
+    this.janitorOp((m) => {
+      m[0] = 11;
+    });
+  }
+
+  /** Ask how many packets the access rules dropped; answered as 'access-count' with the count. */
+  askAccessDropped(): void {
+    this.janitorOp((m) => {
+      m[0] = 12;
+    });
   }
 
   private lastHelperLine(): string {

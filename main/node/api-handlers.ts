@@ -3,6 +3,7 @@
 // (connect, join, settings, ...) are the NodeManager's (manager.ts).
 import { performance } from 'node:perf_hooks';
 import {
+  type AccessStatus,
   ApiFailure,
   type DeviceRow,
   type ExitStatus,
@@ -69,6 +70,10 @@ export interface NodeApiHost {
   removeDevice(name: string): { removed: string };
   deviceRows(): DeviceRow[];
   exitStatus(): ExitStatus;
+  /** Access rules (docs/access.md). */
+  changeAccess(p: Params<'set-access'>): AccessStatus;
+  accessStatus(): AccessStatus;
+  readonly access: { summaryFor(key: string): string } | null;
   readonly dnsStatus: { domain: string; servedOn: string[]; resolved: boolean } | null;
 }
 
@@ -95,6 +100,8 @@ export function nodeHandlers(n: NodeApiHost): NodeHandlers {
     'add-device': (p) => n.addDevice(p),
     'remove-device': (p) => n.removeDevice(p.name),
     devices: () => n.deviceRows(),
+    access: () => n.accessStatus(),
+    'set-access': (p) => n.changeAccess(p),
   };
 }
 
@@ -256,6 +263,7 @@ export function peerRows(n: NodeApiHost): PeerRow[] {
       lastHandshake: last ? last : null,
       relay: m.rec.rl === 1,
       routes: [...(m.rec.rt ?? [])],
+      access: n.access?.summaryFor(m.key) ?? 'everything',
       spark,
     });
   }
@@ -322,6 +330,7 @@ function meshStatus(n: NodeApiHost): NodeStatus['network'] {
     publicEndpoint: mesh.publicEndpoint,
     secretEpoch: mesh.epoch.n,
     exitNode: n.exitStatus(),
+    access: n.accessStatus(),
     dns: n.dnsStatus,
     members: [...mesh.members.values()]
       .filter((m) => m.rec)

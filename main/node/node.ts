@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
+  type AccessStatus,
   type ApiEvent,
   ApiFailure,
   type DeviceRow,
@@ -16,6 +17,7 @@ import {
   type NewDevice,
   type NodeHandlers,
   type NodeStatus,
+  type Params,
   type PeerRow,
   type RouteRow,
 } from '../control/api';
@@ -36,6 +38,7 @@ import {
 import { TunHelper } from '../io/helper';
 import { kernelDrops } from '../io/kernel-drops';
 import { UdpSockets } from '../io/udp';
+import { AccessRules } from './access';
 import { joinEndpoints, type NodeApiHost, nodeHandlers, nodeStatus, peerRows } from './api-handlers';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
 import { DeviceRegistry } from './devices';
@@ -109,6 +112,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   exitNode: ExitNode | null = null;
   /** Devices this node is the gateway of (members of a network only). */
   devices: DeviceRegistry | null = null;
+  /** Who may reach this machine through the mesh (members of a network only). */
+  access: AccessRules | null = null;
   /** The DNS responder for members' names, and where it serves. */
   private dns: DnsResponder | null = null;
   dnsStatus: { domain: string; servedOn: string[]; resolved: boolean } | null = null;
@@ -228,6 +233,20 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     return this.exitNode.choose(this.mesh, this.tun, this.udp.port, p);
   }
 
+  changeAccess(p: Params<'set-access'>): AccessStatus {
+    if (!this.access || !this.mesh) throw new ApiFailure('failed', 'this node is not a member of a network');
+    return this.access.change(this.mesh, this.tun, p, this.dnsOn());
+  }
+
+  accessStatus(): AccessStatus {
+    if (!this.access) throw new ApiFailure('failed', 'this node is not a member of a network');
+    return this.access.status(this.mesh);
+  }
+
+  private dnsOn(): boolean {
+    return (this.dnsStatus?.servedOn.length ?? 0) > 0;
+  }
+
   exitStatus(): ExitStatus {
     return this.exitNode ? this.exitNode.status(this.mesh) : this.noExit;
   }
@@ -326,6 +345,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     this.hostNet.routeChoices = choices;
     this.exitNode = new ExitNode(join(this.cfg.stateDir, `exit-${spec.name}.json`), this.log);
     this.exitNode.load(spec);
+    this.access = new AccessRules(join(this.cfg.stateDir, `access-${spec.name}.json`), this.log);
+    this.access.load();
     const mesh = new Mesh(
       this.device,
       {
@@ -455,7 +476,11 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       inBatch = false;
     };
     tun.onLog = (line) => this.log.debug(`helper: ${line}`);
-    tun.onRoute = (op, route, error) => {
+    tun.onRoute = (op, route, error, count) => {
+      if (op.startsWith('access-')) {
+        this.access?.answered(op, error, count);
+        return;
+      }
       if (op === 'exit-on' || op === 'exit-off') {
         this.exitNode?.routed(error);
         return;
@@ -474,6 +499,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     this.hostNet.updateNames(this.mesh);
     this.exitNode?.sync(this.mesh, tun, this.udp.port);
     this.devices?.sync(this.mesh, this.device, tun);
+    this.access?.sync(this.mesh, tun, this.dnsOn());
     tun.onExit = (reason) => {
       this.log.error(`TUN helper exited: ${reason}`);
       void this.stop(`helper exited: ${reason}`);
@@ -516,6 +542,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       this.metrics.sample();
       this.events.updateOnline();
       this.exitNode?.sync(this.mesh, this.tun, this.udp.port);
+      this.access?.sync(this.mesh, this.tun, this.dnsOn());
+      this.access?.tick(performance.now(), this.tun);
       this.timestamps.save();
     });
   }

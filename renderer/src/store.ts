@@ -68,6 +68,8 @@ export interface UiActions {
   addDevice(name: string): Promise<NewDevice>;
   /** Chooses an exit node (`none`: stop) and its options; rejects with an ApiCallError. */
   chooseExit(node: string, options?: { allowLan?: boolean; failOpen?: boolean }): Promise<void>;
+  /** Allow or deny a member what (tcp/22, udp/53, icmp, any) on this machine (docs/access.md). */
+  setAccess(op: 'allow' | 'deny', peer: string, what: string): Promise<void>;
   refreshMetrics(): Promise<void>;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
@@ -254,6 +256,11 @@ export function createAppStore(transport: Transport): AppStoreApi {
       },
 
       addDevice: (name) => request(transport, 'add-device', { name }),
+
+      async setAccess(op, peer, what) {
+        await request(transport, 'set-access', { op, peer, what });
+        await get().refreshPeers();
+      },
 
       async chooseExit(node, options = {}) {
         set({ exit: await request(transport, 'exit-node', { node, ...options }) });

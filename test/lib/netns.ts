@@ -148,6 +148,12 @@ export class NetnsLab {
     }
   }
 
+  /** New hosts on one LAN, in order at 198.18.0.1/24, 198.18.0.2/24, ... */
+  lanOf(hosts: string[]): void {
+    for (const h of hosts) this.addHost(h);
+    this.lan(hosts.map((h, i) => [h, `198.18.0.${i + 1}/24`]));
+  }
+
   /** A LAN: a bridge in its own namespace ("sw") and one veth per host with the given address. */
   lan(hosts: [host: string, cidr: string][]): void {
     this.addHost('sw');

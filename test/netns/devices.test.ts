@@ -37,12 +37,7 @@ describe('a phone in one scan', { skip: skip ?? false }, () => {
   let phoneAddr = '';
 
   before(async () => {
-    for (const h of ['a', 'c', 'ph']) lab.addHost(h);
-    lab.lan([
-      ['a', '198.18.0.1/24'],
-      ['c', '198.18.0.2/24'],
-      ['ph', '198.18.0.3/24'],
-    ]);
+    lab.lanOf(['a', 'c', 'ph']);
     writeFileSync(join(dir, 'secret'), 'a phone in one scan\n', { mode: 0o600 });
     nodes.a = await startNode(lab, 'a', join(dir, 'a'), args('a'));
     nodes.c = await startNode(lab, 'c', join(dir, 'c'), args('c', ['--bootstrap', '198.18.0.1:51820']));

@@ -42,12 +42,7 @@ describe('members’ names over DNS', { skip: skip ?? false }, () => {
   ];
 
   before(async () => {
-    for (const h of ['a', 'b', 'c']) lab.addHost(h);
-    lab.lan([
-      ['a', '198.18.0.1/24'],
-      ['b', '198.18.0.2/24'],
-      ['c', '198.18.0.3/24'],
-    ]);
+    lab.lanOf(['a', 'b', 'c']);
     writeFileSync(join(dir, 'secret'), 'names that work everywhere\n', { mode: 0o600 });
     const boot = ['--bootstrap', '198.18.0.2:51820'];
     nodes.b = await startNode(lab, 'b', join(dir, 'b'), args('b'));

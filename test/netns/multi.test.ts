@@ -22,12 +22,7 @@ describe('several networks in one process', { skip: skip ?? false }, () => {
     JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h), ...extra], lab.ns(h)).stdout);
 
   before(async () => {
-    for (const h of ['a', 'b', 'c']) lab.addHost(h);
-    lab.lan([
-      ['a', '198.18.0.1/24'],
-      ['b', '198.18.0.2/24'],
-      ['c', '198.18.0.3/24'],
-    ]);
+    lab.lanOf(['a', 'b', 'c']);
     writeFileSync(join(dir, 'home.secret'), 'the home network secret\n', { mode: 0o600 });
     writeFileSync(join(dir, 'work.secret'), 'the work network secret\n', { mode: 0o600 });
     const home = conf('home.json', {

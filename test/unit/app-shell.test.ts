@@ -60,6 +60,7 @@ function peer(i: number, name: string, online: boolean, rttMs: number | null = 1
     name,
     alias: null,
     dnsName: `${name}.home`,
+    access: 'everything',
     ipv4: `100.64.0.${i}`,
     ipv6: null,
     online,

@@ -60,6 +60,8 @@ describe('Control API schemas', () => {
       'add-device': { name: 'phone', endpoint: '203.0.113.7:51820' },
       'remove-device': { name: 'phone' },
       devices: {},
+      access: {},
+      'set-access': { op: 'allow', peer: 'laptop', what: 'tcp/22' },
     };
     for (const [method, params] of Object.entries(examples)) {
       const r = parseRequest({ id: 7, method, params });

@@ -1,8 +1,9 @@
-import { useId } from 'react';
+import { useId, useState } from 'react';
 import { type MetricsWindow, WINDOW_POINTS } from '../api';
 import { useApp } from '../context';
 import { displayName, formatClock, formatLoss, formatMs, formatRate, NONE, pathText } from '../format';
 import { usePoll } from '../hooks';
+import { errorText } from '../transport';
 import { LatencyChart } from './LatencyChart';
 import { RadioGroup } from './RadioGroup';
 
@@ -54,8 +55,10 @@ export function PeerDetail() {
           <Fact term="Relays for others" value={peer.relay ? 'yes' : 'no'} />
           {peer.routes.length > 0 && <Fact term="Routes" value={peer.routes.join(', ')} mono />}
           <Fact term="Public key" value={peer.key} mono />
+          <Fact term="May reach this machine" value={peer.access} />
         </dl>
       )}
+      {peer && <AccessEditor peerKey={peer.key} name={name} />}
       <RadioGroup
         legend="Window"
         options={WINDOWS}
@@ -109,6 +112,57 @@ export function PeerDetail() {
         </ol>
       )}
     </section>
+  );
+}
+
+/**
+ * Allow or deny this member something on this machine (docs/access.md): what is tcp/22, udp/53,
+ * tcp/8000-8100, icmp or any. The node checks it; its error is shown as it says it.
+ */
+function AccessEditor({ peerKey, name }: { peerKey: string; name: string }) {
+  const setAccess = useApp((s) => s.setAccess);
+  const [what, setWhat] = useState('any');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const ids = useId();
+  const apply = async (op: 'allow' | 'deny') => {
+    setBusy(true);
+    setError(null);
+    try {
+      await setAccess(op, peerKey, what.trim() || 'any');
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form
+      className="access-editor"
+      aria-label={`Access of ${name} to this machine`}
+      onSubmit={(e) => e.preventDefault()}
+    >
+      <label htmlFor={`${ids}-what`}>What (tcp/22, udp/53, icmp, any)</label>
+      <input
+        id={`${ids}-what`}
+        value={what}
+        onChange={(e) => setWhat(e.target.value)}
+        aria-invalid={error !== null}
+        aria-describedby={error ? `${ids}-err` : undefined}
+        spellCheck={false}
+      />
+      <button type="button" disabled={busy} onClick={() => void apply('allow')}>
+        Allow
+      </button>
+      <button type="button" disabled={busy} onClick={() => void apply('deny')}>
+        Deny
+      </button>
+      {error && (
+        <p className="form-error" role="alert" id={`${ids}-err`}>
+          {error}
+        </p>
+      )}
+    </form>
   );
 }
 

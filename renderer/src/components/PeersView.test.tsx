@@ -165,6 +165,28 @@ describe('peer list', () => {
     );
     expect(screen.getByText('25 %')).toBeTruthy();
   });
+
+  it('the detail says what the peer may reach here; Allow/Deny send the rule, a refusal is shown', async () => {
+    const { t } = await shown();
+    let summary = 'everything';
+    t.handlers.peers = () => [peer('alice', { ipv4: '100.64.0.2', access: summary })];
+    t.handlers['set-access'] = (p) => {
+      if (p.what === 'sctp/1')
+        throw Object.assign(new Error('"sctp/1" is not a protocol and port'), { code: 'failed' });
+      summary = p.op === 'allow' ? `${String(p.what)} only` : 'nothing';
+      return { default: 'deny', rules: [], applied: true, error: null, dropped: 0 };
+    };
+    fireEvent.click(screen.getByRole('button', { name: 'alice' }));
+    const form = await screen.findByRole('form', { name: 'Access of alice to this machine' });
+    await waitFor(() => expect(screen.getByText('everything')).toBeTruthy());
+    fireEvent.change(within(form).getByLabelText(/What/), { target: { value: 'tcp/22' } });
+    fireEvent.click(within(form).getByRole('button', { name: 'Allow' }));
+    await waitFor(() => expect(screen.getByText('tcp/22 only')).toBeTruthy());
+    expect(t.callsOf('set-access')).toEqual([{ op: 'allow', peer: rows[0].key, what: 'tcp/22' }]);
+    fireEvent.change(within(form).getByLabelText(/What/), { target: { value: 'sctp/1' } });
+    fireEvent.click(within(form).getByRole('button', { name: 'Deny' }));
+    expect((await within(form).findByRole('alert')).textContent).toContain('not a protocol and port');
+  });
 });
 
 describe('sortPeers / filterPeers', () => {

@@ -118,6 +118,7 @@ export function peer(name: string, over: Partial<PeerRow> = {}): PeerRow {
     lastHandshake: Date.now() - 5000,
     relay: false,
     routes: [],
+    access: 'everything',
     spark: Array.from({ length: 60 }, (_, i) => (i % 7 === 0 ? null : 10 + (i % 5))),
     ...over,
   };
