@@ -6,6 +6,7 @@ import type { MetricsWindow } from '../../main/metrics/types';
 import type { Transport } from './transport';
 
 export type {
+  AccessStatus,
   ApiEvent,
   AppState,
   ConnectionState,

@@ -3,6 +3,7 @@
 // from the node patch the state in between.
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import {
+  type AccessStatus,
   type ApiEvent,
   type AppState,
   type ExitStatus,
@@ -11,6 +12,7 @@ import {
   type MetricsResult,
   type MetricsWindow,
   type NewDevice,
+  type Params,
   type PeerRow,
   type PingResult,
   request,
@@ -53,6 +55,8 @@ export interface UiState {
   toggleBusy: boolean;
   /** This machine's exit node as the node reported it last (null: not read yet, or not connected). */
   exit: ExitStatus | null;
+  /** Who may reach this machine (the `access` method's answer; null: not read yet). */
+  access: AccessStatus | null;
 }
 
 export interface UiActions {
@@ -68,8 +72,13 @@ export interface UiActions {
   addDevice(name: string): Promise<NewDevice>;
   /** Chooses an exit node (`none`: stop) and its options; rejects with an ApiCallError. */
   chooseExit(node: string, options?: { allowLan?: boolean; failOpen?: boolean }): Promise<void>;
-  /** Allow or deny a member what (tcp/22, udp/53, icmp, any) on this machine (docs/access.md). */
-  setAccess(op: 'allow' | 'deny', peer: string, what: string): Promise<void>;
+  /** Reads the access rules and the dropped count (the `access` method). */
+  refreshAccess(): Promise<void>;
+  /**
+   * Change the access rules (docs/access.md): allow/deny a member what (tcp/22, udp/53, icmp, any),
+   * the default, or remove a rule; rejects with an ApiCallError.
+   */
+  setAccess(p: Params<'set-access'>): Promise<void>;
   refreshMetrics(): Promise<void>;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
@@ -205,6 +214,7 @@ export function createAppStore(transport: Transport): AppStoreApi {
       toasts: [],
       toggleBusy: false,
       exit: null,
+      access: null,
 
       start() {
         const offEvent = transport.onEvent(onEvent);
@@ -257,8 +267,16 @@ export function createAppStore(transport: Transport): AppStoreApi {
 
       addDevice: (name) => request(transport, 'add-device', { name }),
 
-      async setAccess(op, peer, what) {
-        await request(transport, 'set-access', { op, peer, what });
+      async refreshAccess() {
+        try {
+          set({ access: await request(transport, 'access') });
+        } catch {
+          /* polled again (a node without a network answers an error: nothing to show) */
+        }
+      },
+
+      async setAccess(p) {
+        set({ access: await request(transport, 'set-access', p) });
         await get().refreshPeers();
       },
 

@@ -136,6 +136,33 @@ describe('the UI end to end in Chromium', { skip: skip ?? false }, () => {
     await shot(a, 'peer-detail');
   });
 
+  it('access from the UI: A denies beta, B’s pings go nowhere, and A’s UI shows nftables’ own count', async () => {
+    const a = page.a;
+    const form = a.getByRole('form', { name: 'Access of beta to this machine' });
+    await form.getByLabel(/What/).fill('any');
+    await form.getByRole('button', { name: 'Deny' }).click();
+    await a.getByText('nothing', { exact: true }).waitFor({ timeout: 5000 });
+    const aIp = ((await a.getByTestId('own-ipv4').textContent()) ?? '').trim();
+    const table = `peermesh_pm${lab.id}a_access`;
+    const kernel = () => {
+      const r = lab.tryExec('a', 'nft', ['list', 'counter', 'inet', table, 'dropped']);
+      return r.ok ? Number(/packets (\d+)/.exec(r.out)?.[1] ?? -1) : -1;
+    };
+    // Rules are in place once the table is (applied within a second or two).
+    for (let i = 0; i < 50 && kernel() < 0; i++) await sleep(100);
+    assert.equal(lab.tryExec('b', 'ping', ['-c', '3', '-i', '0.2', '-W', '1', aIp]).ok, false);
+    const n = kernel();
+    assert.ok(n >= 3, `nft counted ${n}`);
+    const panel = a.getByRole('region', { name: 'Who may reach this device' });
+    await panel.getByText(`${n} packets dropped`).waitFor({ timeout: 8000 });
+    await shot(a, 'access');
+    await panel.getByRole('button', { name: /Remove rule 1/ }).click();
+    await panel.getByText('No rules.', { exact: false }).waitFor({ timeout: 5000 });
+    for (let i = 0; i < 50 && kernel() >= 0; i++) await sleep(100);
+    assert.equal(kernel(), -1, 'no table without rules');
+    assert.equal(lab.tryExec('b', 'ping', ['-c', '1', '-W', '2', aIp]).ok, true);
+  });
+
   it('rename B on A: the local name shows in the list', async () => {
     const a = page.a;
     await a.getByRole('button', { name: 'Rename beta' }).click();

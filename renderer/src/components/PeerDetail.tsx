@@ -129,7 +129,7 @@ function AccessEditor({ peerKey, name }: { peerKey: string; name: string }) {
     setBusy(true);
     setError(null);
     try {
-      await setAccess(op, peerKey, what.trim() || 'any');
+      await setAccess({ op, peer: peerKey, what: what.trim() || 'any' });
     } catch (e) {
       setError(errorText(e));
     } finally {

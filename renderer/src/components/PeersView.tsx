@@ -3,6 +3,7 @@ import { useApp, useStoreApi } from '../context';
 import { displayName } from '../format';
 import { usePoll } from '../hooks';
 import { filterPeers, sortPeers } from '../peers';
+import { AccessPanel } from './AccessPanel';
 import { ConfirmDialog } from './Dialog';
 import { ExitNodePicker } from './ExitNodePicker';
 import { OverviewChart } from './OverviewChart';
@@ -88,6 +89,7 @@ export function PeersView() {
       )}
       {connected && peers.length > 0 && (selectedShown ? <PeerDetail /> : <OverviewChart peers={rows} />)}
       <ExitNodePicker />
+      <AccessPanel />
       {open?.kind === 'rename' && target && <RenameDialog peer={target} onClose={() => setOpen(null)} />}
       {open?.kind === 'remove' && target && (
         <ConfirmDialog
