@@ -6,6 +6,7 @@
 // nftables table on the device's input (both data paths write to the device, so both are covered);
 // packets dropped are counted there and read back every few seconds.
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { type AccessRow, type AccessStatus, ApiFailure } from '../control/api';
 import { parseIp } from '../core/ip';
 import type { Mesh } from '../core/mesh';
@@ -17,6 +18,8 @@ const KEY_RE = /^[A-Za-z0-9+/]{43}=$/;
 export const MAX_ACCESS_RULES = 128;
 /** How often the dropped-packet count is read back while something can drop (ms). */
 const COUNT_EVERY = 2_000;
+/** How often rules the host refused are tried again (ms). */
+const RETRY_MS = 30_000;
 
 export type AccessProto = 'any' | 'tcp' | 'udp' | 'icmp';
 
@@ -71,6 +74,8 @@ export class AccessRules {
   private pending = '';
   private error: string | null = null;
   private dropped = 0;
+  private failed = '';
+  private failedAt = 0;
   private lastCount = 0;
 
   constructor(
@@ -206,6 +211,8 @@ export class AccessRules {
         ])
       : 'off';
     if (text === this.applied || text === this.pending) return;
+    // After a failure the same rules are tried again every RETRY_MS, not every second.
+    if (text === this.failed && performance.now() - this.failedAt < RETRY_MS) return;
     this.pending = text;
     if (!active) tun.clearAccess();
     else
@@ -235,6 +242,10 @@ export class AccessRules {
               ? 'access rules: none (all members may reach this machine)'
               : 'access rules applied',
           );
+      }
+      if (error) {
+        this.failed = this.pending;
+        this.failedAt = performance.now();
       }
       this.applied = error ? '' : this.pending;
       this.pending = '';
