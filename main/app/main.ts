@@ -1,8 +1,8 @@
 // The Electron main process: thin glue. The node runs in a worker thread of NodeManager
 // (main/node/manager.ts); this file shows the window and the tray, relays the Control API over IPC
 // (every message checked by ipc-validate.ts), forwards events, and shows notifications. Every decision
-// lives in the pure modules beside it (tray-state, notify-rules, ipc-validate, privilege, security,
-// autostart), which are unit-tested in Node without Electron.
+// lives in the pure modules beside it (tray-state, ipc-validate, privilege, security,
+// autostart) and in main/control/notify-rules.ts (shared with the web UI), unit-tested in Node.
 //
 // Environment (only in an unpackaged app, i.e. a dev checkout or the smoke test):
 //   PEERMESH_DEV=1 + PEERMESH_DEV_SERVER=http://localhost:5173   load the Vite dev server
@@ -25,6 +25,7 @@ import {
   Tray,
 } from 'electron';
 import type { ApiEvent, ExitStatus, MethodName, NodeStatus, PeerRow } from '../control/api';
+import { NotifyRules } from '../control/notify-rules';
 import { applyLinuxAutostart, HIDDEN_ARG, loginCommand } from './autostart';
 import {
   CALL_CHANNEL,
@@ -35,7 +36,6 @@ import {
   type SenderInfo,
   type TrustedWindow,
 } from './ipc-validate';
-import { NotifyRules } from './notify-rules';
 import { type HelperLaunch, managerHelperOptions, probeHelperLaunch, refuseRoot } from './privilege';
 import { CSP, devCsp, navigationAllowed, permissionAllowed, withCsp } from './security';
 import { sameModel, type TrayItem, type TrayModel, trayModel } from './tray-state';

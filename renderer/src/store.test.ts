@@ -59,6 +59,40 @@ describe('store', () => {
     }
   });
 
+  it('notification settings work in the web UI: peer notices become toasts by the desktop app’s rules', async () => {
+    vi.useFakeTimers();
+    try {
+      let notify = settings({ notifyPeerUp: false, notifyPeerDown: true });
+      const t = node({ settings: () => notify });
+      const store = createAppStore(t);
+      store.getState().start();
+      await vi.advanceTimersByTimeAsync(0);
+      await store.getState().refreshPeers();
+      const bob = store.getState().peers.find((p) => p.name === 'bob')!;
+      const texts = () => store.getState().toasts.map((x) => x.text);
+      // The burst right after connecting is no news.
+      t.emit({ type: 'peer', key: bob.key, name: 'bob', online: false });
+      expect(texts()).toEqual([]);
+      await vi.advanceTimersByTimeAsync(21_000);
+      t.emit({ type: 'peer', key: bob.key, name: 'bob', online: true });
+      expect(texts()).toEqual([]); // peer up is off in the settings
+      t.emit({ type: 'peer', key: bob.key, name: 'bob', online: false });
+      expect(texts()).toEqual(['bob went offline']);
+      // One per peer a minute: a flap inside the window is summed up by the tick, if it differs.
+      t.emit({ type: 'peer', key: bob.key, name: 'bob', online: true });
+      t.emit({ type: 'peer', key: bob.key, name: 'bob', online: false });
+      await vi.advanceTimersByTimeAsync(61_000);
+      expect(texts()).toEqual(['bob went offline']);
+      // Settings changed to peer-up too.
+      notify = settings({ notifyPeerUp: true, notifyPeerDown: true });
+      await store.getState().refreshSettings();
+      t.emit({ type: 'peer', key: bob.key, name: 'bob', online: true });
+      expect(texts()).toEqual(['bob went offline', 'bob is online']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('patches peer rows from peer, path, rtt, handshake and removed events', async () => {
     const t = node();
     const { store } = await started(t);

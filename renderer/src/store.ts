@@ -2,6 +2,7 @@
 // it an in-memory one). Components poll through the refresh* actions while they are shown; events
 // from the node patch the state in between.
 import { createStore, type StoreApi } from 'zustand/vanilla';
+import { NotifyRules } from '../../main/control/notify-rules';
 import {
   type AccessStatus,
   type ApiEvent,
@@ -20,6 +21,7 @@ import {
   WINDOW_POINTS,
 } from './api';
 import { displayName, formatMs, pathText } from './format';
+import { NOTIFY_DEFAULTS, type Notice, showSystemNotice } from './notices';
 import type { PeerSort } from './peers';
 import { errorText, type LinkStatus, type Transport } from './transport';
 
@@ -104,6 +106,8 @@ export type UiStore = UiState & UiActions;
 export type AppStoreApi = StoreApi<UiStore>;
 
 const STATE_REFRESH_DELAY_MS = 250;
+/** How often notices held back by the per-peer limit are looked at (notify-rules.ts tick()). */
+const NOTICE_TICK_MS = 5000;
 
 export function createAppStore(transport: Transport): AppStoreApi {
   let toastId = 0;
@@ -129,7 +133,23 @@ export function createAppStore(transport: Transport): AppStoreApi {
       }, STATE_REFRESH_DELAY_MS);
     };
 
+    // Which events are news: the desktop app's rules (settings, the burst after connecting, one per
+    // peer a minute). Peer notices become toasts; every notice a browser notification where allowed.
+    const rules = new NotifyRules({
+      displayName: (key, name) => {
+        const p = get().peers.find((x) => x.key === key);
+        return p ? displayName(p) : name;
+      },
+    });
+    let rulesReady = false;
+    const deliver = (n: Notice | null) => {
+      if (!n) return;
+      if (n.kind !== 'error') get().toast('info', n.title); // errors have their own toast already
+      showSystemNotice(n);
+    };
+
     const onEvent = (e: ApiEvent) => {
+      if (rulesReady) deliver(rules.onEvent(e, get().settings ?? NOTIFY_DEFAULTS, Date.now()));
       switch (e.type) {
         case 'state':
           set((s) => ({
@@ -223,7 +243,11 @@ export function createAppStore(transport: Transport): AppStoreApi {
           if (link === 'open') refreshAll();
         });
         if (!transport.onStatus) refreshAll();
+        const noticeTimer = setInterval(() => {
+          for (const n of rules.tick(get().settings ?? NOTIFY_DEFAULTS, Date.now())) deliver(n);
+        }, NOTICE_TICK_MS);
         return () => {
+          clearInterval(noticeTimer);
           offEvent();
           offStatus?.();
           if (stateTimer) clearTimeout(stateTimer);
@@ -233,7 +257,12 @@ export function createAppStore(transport: Transport): AppStoreApi {
 
       async refreshState() {
         try {
-          set({ app: await request(transport, 'state') });
+          const app = await request(transport, 'state');
+          set({ app });
+          if (!rulesReady) {
+            rules.reset(app.state, Date.now());
+            rulesReady = true;
+          }
         } catch {
           /* the link status shows why; the next event or reconnect retries */
         }

@@ -17,7 +17,6 @@ import {
   type SenderInfo,
   type TrustedWindow,
 } from '../../main/app/ipc-validate';
-import { NotifyRules, PEER_INTERVAL_MS, SETTLE_MS } from '../../main/app/notify-rules';
 import {
   capTextHasNetAdmin,
   decideHelperLaunch,
@@ -28,6 +27,7 @@ import {
 import { CSP, navigationAllowed, permissionAllowed, withCsp } from '../../main/app/security';
 import { menuText, trayModel } from '../../main/app/tray-state';
 import type { ApiEvent, AppState, PeerRow } from '../../main/control/api';
+import { NotifyRules, PEER_INTERVAL_MS, SETTLE_MS } from '../../main/control/notify-rules';
 import { ManagerError } from '../../main/node/manager';
 
 const KEY = (i: number) => Buffer.alloc(32, i).toString('base64');

@@ -1,6 +1,7 @@
 import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import type { Settings } from '../api';
 import { useApp } from '../context';
+import { askBrowserNotifications, browserNotifications } from '../notices';
 import { errorText } from '../transport';
 import { ConfirmDialog, FormError } from './Dialog';
 import { RadioGroup } from './RadioGroup';
@@ -233,6 +234,7 @@ function SettingsForm({ settings, desktop }: { settings: Settings; desktop: bool
         {check('notifyPeerUp', 'When a peer comes online')}
         {check('notifyPeerDown', 'When a peer goes offline')}
         {check('notifyErrors', 'On errors')}
+        <BrowserNotifications />
       </fieldset>
       <FormError error={formError} />
       <div className="form-actions">
@@ -356,5 +358,28 @@ function LeaveNetwork() {
         </ConfirmDialog>
       )}
     </section>
+  );
+}
+
+/**
+ * In a browser (the web UI), notices show as toasts in the page; with the browser's permission also
+ * as system notifications while the tab is not in view. (The desktop app shows its own.)
+ */
+function BrowserNotifications() {
+  const [state, setState] = useState(browserNotifications);
+  if (state === 'unsupported') return null;
+  if (state === 'granted')
+    return <p className="hint">Shown in this page, and by the browser while the page is not in view.</p>;
+  if (state === 'denied')
+    return (
+      <p className="hint">Shown in this page only: the browser’s notifications are blocked for this site.</p>
+    );
+  return (
+    <p className="hint">
+      Shown in this page.{' '}
+      <button type="button" onClick={() => void askBrowserNotifications().then((p) => setState(p))}>
+        Also as browser notifications
+      </button>
+    </p>
   );
 }

@@ -8,9 +8,10 @@
 //     last shown;
 //   - errors, the same text at most once per ERROR_INTERVAL_MS, and the twin events the manager sends
 //     for one failure (`state` error + `error`) once.
-// Pure (no Electron, no timers): main.ts feeds events with onEvent(), calls tick() every few seconds
-// and shows what they return.
-import type { ApiEvent, ConnectionState, Settings } from '../control/api';
+// Pure (no Electron, no timers, types only imported): the desktop app's main.ts and the renderer
+// (web UI: in-app toasts and browser notifications) feed events with onEvent(), call tick() every few
+// seconds and show what they return, so both follow the same rules.
+import type { ApiEvent, ConnectionState, Settings } from './api';
 
 export type NotifySettings = Pick<Settings, 'notifyPeerUp' | 'notifyPeerDown' | 'notifyErrors'>;
 
