@@ -13,6 +13,7 @@ export type {
   ErrorCode,
   ExitStatus,
   InviteResult,
+  InviteRow,
   LogLine,
   MethodName,
   MetricsResult,

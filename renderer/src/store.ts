@@ -9,6 +9,7 @@ import {
   type AppState,
   type ExitStatus,
   type InviteResult,
+  type InviteRow,
   type LogLine,
   type MetricsResult,
   type MetricsWindow,
@@ -89,6 +90,9 @@ export interface UiActions {
   join(code: string, nodeName?: string): Promise<void>;
   leave(): Promise<void>;
   invite(expiresSeconds: number): Promise<InviteResult>;
+  /** The invitations this node issued (codes are not in it: only ids, uses and expiry). */
+  invites(): Promise<InviteRow[]>;
+  revokeInvite(id: string): Promise<void>;
   rename(key: string, name: string): Promise<void>;
   saveSettings(changes: Partial<Settings>): Promise<Settings>;
   remove(key: string): Promise<void>;
@@ -381,6 +385,10 @@ export function createAppStore(transport: Transport): AppStoreApi {
       },
 
       invite: (expiresSeconds) => request(transport, 'invite', { expiresSeconds }),
+      invites: () => request(transport, 'invites'),
+      async revokeInvite(id) {
+        await request(transport, 'revoke-invite', { id });
+      },
 
       async rename(key, name) {
         const r = await request(transport, 'rename', { peer: key, name });

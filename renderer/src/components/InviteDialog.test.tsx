@@ -38,4 +38,66 @@ describe('InviteDialog', () => {
     expect(t.callsOf('invite')).toEqual([{ expiresSeconds: 86_400 }]);
     expect(screen.queryByLabelText('Join code')).toBeNull();
   });
+
+  it('lists the codes issued here, revokes one, and says when the new code was used', async () => {
+    const rows = [
+      {
+        id: 'aaaa1111',
+        created: '2030-01-01T00:00:00.000Z',
+        expires: '2030-01-02T00:00:00.000Z',
+        uses: 0,
+        maxUses: 1,
+        state: 'open',
+      },
+      {
+        id: 'bbbb2222',
+        created: '2030-01-01T00:00:00.000Z',
+        expires: '2030-01-02T00:00:00.000Z',
+        uses: 1,
+        maxUses: 1,
+        state: 'used',
+      },
+    ];
+    const t = node({
+      invites: () => rows.map((r) => ({ ...r })),
+      'revoke-invite': (p) => {
+        const r = rows.find((x) => x.id === p.id)!;
+        r.state = 'revoked';
+        return { revoked: r.id };
+      },
+      invite: () => {
+        rows.push({
+          id: 'cccc3333',
+          created: '2030-01-01T00:00:00.000Z',
+          expires: '2030-01-02T00:00:00.000Z',
+          uses: 0,
+          maxUses: 1,
+          state: 'open',
+        });
+        return { code: CODE, expires: '2030-01-02T00:00:00.000Z', endpoints: [], id: 'cccc3333', uses: 1 };
+      },
+    });
+    renderWith(<InviteDialog onClose={() => {}} />, t);
+    const list = await screen.findByRole('region', { name: 'Codes issued here' });
+    await waitFor(() => expect(list.textContent).toContain('aaaa1111 open, used 0 of 1'));
+    expect(list.textContent).toContain('bbbb2222 used up, used 1 of 1');
+    expect(screen.queryByRole('button', { name: 'Revoke code bbbb2222' })).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Revoke code aaaa1111' }));
+    await waitFor(() => expect(list.textContent).toContain('aaaa1111 revoked'));
+    expect(t.callsOf('revoke-invite')).toEqual([{ id: 'aaaa1111' }]);
+
+    fireEvent.click(screen.getByRole('button', { name: 'Create code' }));
+    await screen.findByLabelText('Join code');
+    expect(screen.queryByText(/a device joined/)).toBeNull();
+    // The other machine joins: the list (polled every 2 s) shows it, and so does the code.
+    rows[2].uses = 1;
+    rows[2].state = 'used';
+    expect(
+      await screen.findByText(
+        /Used: a device joined with this code \(it admits no one else\)/,
+        {},
+        { timeout: 4000 },
+      ),
+    ).toBeTruthy();
+  });
 });

@@ -1,6 +1,7 @@
-import { useId, useRef, useState } from 'react';
-import type { InviteResult } from '../api';
+import { useCallback, useId, useRef, useState } from 'react';
+import type { InviteResult, InviteRow } from '../api';
 import { useApp } from '../context';
+import { usePoll } from '../hooks';
 import { qrDataUrl } from '../qr';
 import { errorText } from '../transport';
 import { CopyButton } from './CopyButton';
@@ -13,8 +14,39 @@ const EXPIRY = [
   { value: 7 * 86_400, label: '7 days' },
 ];
 
+/** How often the list of codes is read while the dialog is open (it says when a code was used). */
+const LIST_POLL_MS = 2000;
+
+const STATE_TEXT: Record<InviteRow['state'], string> = {
+  open: 'open',
+  used: 'used up',
+  expired: 'expired',
+  revoked: 'revoked',
+};
+
 export function InviteDialog({ onClose }: { onClose: () => void }) {
   const invite = useApp((s) => s.invite);
+  const listInvites = useApp((s) => s.invites);
+  const revokeInvite = useApp((s) => s.revokeInvite);
+  const [rows, setRows] = useState<InviteRow[] | null>(null);
+  const [listError, setListError] = useState<string | null>(null);
+  const refreshList = useCallback(async () => {
+    try {
+      setRows(await listInvites());
+      setListError(null);
+    } catch (e) {
+      setListError(errorText(e));
+    }
+  }, [listInvites]);
+  usePoll(refreshList, LIST_POLL_MS, true);
+  const revoke = async (id: string) => {
+    try {
+      await revokeInvite(id);
+    } catch (e) {
+      setListError(errorText(e));
+    }
+    await refreshList();
+  };
   const [expiresSeconds, setExpiresSeconds] = useState<number>(86_400);
   const [result, setResult] = useState<InviteResult | null>(null);
   /** The QR image; '' when the code could not be drawn as one. */
@@ -30,6 +62,7 @@ export function InviteDialog({ onClose }: { onClose: () => void }) {
     try {
       const r = await invite(expiresSeconds);
       setResult(r);
+      void refreshList();
       setQr(null);
       qrDataUrl(r.code).then(setQr, () => setQr(''));
     } catch (e) {
@@ -87,6 +120,15 @@ export function InviteDialog({ onClose }: { onClose: () => void }) {
           ) : qr === '' ? (
             <p className="hint">This code is too long for a QR code: copy it instead.</p>
           ) : null}
+          {(() => {
+            const row = rows?.find((x) => x.id === result.id);
+            return row && row.uses > 0 ? (
+              <p className="invite-used" role="status">
+                Used: {row.uses === 1 ? 'a device joined' : `${row.uses} devices joined`} with this code
+                {row.state === 'used' ? ' (it admits no one else)' : ''}.
+              </p>
+            ) : null;
+          })()}
           {result.endpoints.length > 0 && (
             <p className="hint">
               The other device reaches this one at <span className="mono">{result.endpoints.join(', ')}</span>
@@ -95,6 +137,27 @@ export function InviteDialog({ onClose }: { onClose: () => void }) {
           )}
         </section>
       )}
+      <section className="invite-list" aria-label="Codes issued here">
+        <h3>Codes issued here</h3>
+        {listError && <p className="form-error">{listError}</p>}
+        {rows && rows.length === 0 && <p className="hint">None yet.</p>}
+        {rows && rows.length > 0 && (
+          <ul>
+            {rows.map((r) => (
+              <li key={r.id}>
+                <span className="mono">{r.id}</span> {STATE_TEXT[r.state]}, used {r.uses}
+                {r.maxUses ? ` of ${r.maxUses}` : ''}, until{' '}
+                <time dateTime={r.expires}>{new Date(r.expires).toLocaleString()}</time>{' '}
+                {r.state === 'open' && (
+                  <button type="button" onClick={() => void revoke(r.id)} aria-label={`Revoke code ${r.id}`}>
+                    Revoke
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
       <div className="dialog-actions">
         <button type="button" onClick={onClose}>
           Close
