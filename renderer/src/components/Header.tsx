@@ -15,6 +15,8 @@ export function Header() {
   const [addingDevice, setAddingDevice] = useState(false);
   const v4 = useRef<HTMLElement>(null);
   const v6 = useRef<HTMLElement>(null);
+  const dns = useRef<HTMLElement>(null);
+  const key = useRef<HTMLElement>(null);
   if (!network) return null;
   const members = connected && peers ? peers.length : network.memberCount;
   const online = connected && peers ? peers.filter((p) => p.online).length : network.onlineCount;
@@ -54,6 +56,29 @@ export function Header() {
                 </span>
               </code>
               <CopyButton text={network.ipv6} label="Copy own IPv6 address" target={v6} compact />
+            </dd>
+          </div>
+        )}
+        {network.dnsName && (
+          <div>
+            <dt>DNS name</dt>
+            <dd>
+              <code ref={dns}>{network.dnsName}</code>
+              <CopyButton text={network.dnsName} label="Copy own DNS name" target={dns} compact />
+            </dd>
+          </div>
+        )}
+        {network.publicKey && (
+          <div>
+            <dt>Public key</dt>
+            <dd>
+              <code className="key" title={network.publicKey}>
+                <span aria-hidden="true">{network.publicKey.slice(0, 8)}…</span>
+                <span ref={key} className="sr-only">
+                  {network.publicKey}
+                </span>
+              </code>
+              <CopyButton text={network.publicKey} label="Copy own public key" target={key} compact />
             </dd>
           </div>
         )}

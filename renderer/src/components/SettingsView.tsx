@@ -355,6 +355,10 @@ function LeaveNetwork() {
           onClose={() => setConfirming(false)}
         >
           <p>This device disconnects and forgets the network and its members.</p>
+          <p>
+            The other members see it go offline. It stays in their list, and its key stays a member, until one
+            of them removes it: if you leave for good, ask them to (or remove it from another device).
+          </p>
         </ConfirmDialog>
       )}
     </section>
