@@ -74,6 +74,29 @@ export function pathText(p: Pick<PeerRow, 'path' | 'via'>): string {
   return 'no path';
 }
 
+/** No RTT answer for this long on a direct path while the list is watched (probes every second): amber. */
+export const NOT_RESPONDING_MS = 5000;
+
+/**
+ * A peer's state as a person reads it: 'direct', 'relayed via X', 'online' (path being made),
+ * 'not responding' (online, but its direct path's probes went unanswered for NOT_RESPONDING_MS: it
+ * may be going away), or 'offline' with when it was last seen.
+ */
+export function peerState(
+  p: Pick<PeerRow, 'online' | 'path' | 'via' | 'rttAgeMs' | 'lastSeen'>,
+  now: number,
+): { kind: 'direct' | 'relayed' | 'online' | 'not-responding' | 'offline'; text: string } {
+  if (!p.online)
+    return {
+      kind: 'offline',
+      text: p.lastSeen ? `offline, last seen ${formatAgo(p.lastSeen, now)}` : 'offline',
+    };
+  if (p.path === 'direct' && p.rttAgeMs !== null && p.rttAgeMs > NOT_RESPONDING_MS)
+    return { kind: 'not-responding', text: `not responding (${Math.round(p.rttAgeMs / 1000)} s)` };
+  if (p.path === 'none') return { kind: 'online', text: 'online' };
+  return { kind: p.path, text: pathText(p) };
+}
+
 /** An IPv4 address as a number, for sorting; NaN for anything else. */
 export function ipv4Number(ip: string): number {
   const parts = ip.split('.');

@@ -1,7 +1,7 @@
 import { useId, useState } from 'react';
-import { type MetricsWindow, WINDOW_POINTS } from '../api';
+import { type MetricsWindow, type PeerRow, WINDOW_POINTS } from '../api';
 import { useApp } from '../context';
-import { displayName, formatClock, formatLoss, formatMs, formatRate, NONE, pathText } from '../format';
+import { displayName, formatClock, formatLoss, formatMs, formatRate, NONE, peerState } from '../format';
 import { usePoll } from '../hooks';
 import { errorText } from '../transport';
 import { LatencyChart } from './LatencyChart';
@@ -47,7 +47,7 @@ export function PeerDetail() {
       </div>
       {peer && (
         <dl className="facts">
-          <Fact term="Status" value={peer.online ? `online, ${pathText(peer)}` : 'offline'} />
+          <Fact term="Status" value={statusText(peer)} />
           <Fact term="IPv4" value={peer.ipv4} mono />
           {peer.ipv6 && <Fact term="IPv6" value={peer.ipv6} mono />}
           {peer.dnsName && <Fact term="DNS name" value={peer.dnsName} mono />}
@@ -164,6 +164,11 @@ function AccessEditor({ peerKey, name }: { peerKey: string; name: string }) {
       )}
     </form>
   );
+}
+
+function statusText(p: PeerRow): string {
+  const st = peerState(p, Date.now());
+  return st.kind === 'direct' || st.kind === 'relayed' ? `online, ${st.text}` : st.text;
 }
 
 function Fact({ term, value, mono, num }: { term: string; value: string; mono?: boolean; num?: boolean }) {

@@ -1,6 +1,6 @@
 import { memo, useRef } from 'react';
 import type { PeerRow } from '../api';
-import { displayName, formatLoss, formatMs, formatRate, handshakeText, NONE, pathText } from '../format';
+import { displayName, formatLoss, formatMs, formatRate, handshakeText, NONE, peerState } from '../format';
 import type { PeerSort, SortKey } from '../peers';
 import { CopyButton } from './CopyButton';
 import { Icon } from './icons';
@@ -157,11 +157,19 @@ interface RowProps {
 const PeerTableRow = memo(function PeerTableRow({ peer: p, selected, actions, now }: RowProps) {
   const ip = useRef<HTMLElement>(null);
   const name = displayName(p);
-  // online peers show their path; "online" alone while the path is being made
-  const status = !p.online ? 'offline' : p.path === 'none' ? 'online' : pathText(p);
+  // online peers show their path ("online" alone while the path is being made), amber when their
+  // probes go unanswered, offline ones when they were last seen
+  const state = peerState(p, now);
+  const status = state.text;
   return (
     // biome-ignore lint/a11y/noRedundantRoles: explicit so [role=row] selectors (tests, benchmark) find it
-    <tr role="row" className={selected ? 'selected' : undefined} data-key={p.key} data-online={p.online}>
+    <tr
+      role="row"
+      className={selected ? 'selected' : undefined}
+      data-key={p.key}
+      data-online={p.online}
+      data-state={state.kind}
+    >
       <th scope="row" className="c-name">
         <button
           type="button"
@@ -180,7 +188,7 @@ const PeerTableRow = memo(function PeerTableRow({ peer: p, selected, actions, no
         <CopyButton text={p.ipv4} label={`Copy IPv4 address of ${name}`} target={ip} compact />
       </td>
       <td className="c-status" title={status}>
-        <span className={p.online ? 'dot on' : 'dot off'} aria-hidden="true" />
+        <span className={`dot ${state.kind}`} aria-hidden="true" />
         {status}
       </td>
       <td className="c-endpoint mono" title={p.endpoint ?? undefined}>

@@ -56,9 +56,28 @@ describe('peer list', () => {
     expect(within(carol).getByText('500 B/s')).toBeTruthy();
     expect(within(carol).getByText(/^\d+ s ago$/)).toBeTruthy();
     const bob = row(/bob/);
-    expect(within(bob).getByText('offline')).toBeTruthy();
+    expect(within(bob).getByText(/^offline, last seen \d+ s ago$/)).toBeTruthy();
+    expect(bob.getAttribute('data-state')).toBe('offline');
+    expect(carol.getAttribute('data-state')).toBe('relayed');
     expect(within(bob).getByRole('button', { name: 'Copy IPv4 address of bob' })).toBeTruthy();
     expect(within(bob).getByRole('button', { name: 'Rename bob' })).toBeTruthy();
+  });
+
+  it('a direct peer whose probes go unanswered shows amber “not responding”; a fresh one shows its path', async () => {
+    const t = node({
+      peers: () => [
+        peer('dave', { rttAgeMs: 6400 }),
+        peer('erin', { rttAgeMs: 900 }),
+        peer('finn', { path: 'relayed', via: 'erin', rttAgeMs: 60_000 }),
+      ],
+    });
+    renderWith(<PeersView />, t);
+    await waitFor(() => expect(within(table()).getAllByRole('row')).toHaveLength(4));
+    expect(within(row(/dave/)).getByText('not responding (6 s)')).toBeTruthy();
+    expect(row(/dave/).getAttribute('data-state')).toBe('not-responding');
+    expect(within(row(/^erin/)).getByText('direct')).toBeTruthy();
+    // a relayed path has no probes of its own: an old RTT says nothing about it
+    expect(within(row(/^finn/)).getByText('relayed via erin')).toBeTruthy();
   });
 
   it('sorts by a column header, and again the other way', async () => {
