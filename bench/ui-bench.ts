@@ -69,6 +69,7 @@ class FakeNetwork {
       ipv6: null,
       online: true,
       access: 'everything',
+      unansweredMs: null,
       path: i % 5 === 0 ? 'relayed' : 'direct',
       via: i % 5 === 0 ? 'node-01' : null,
       endpoint: i % 5 === 0 ? null : `198.18.${i}.1:51820`,

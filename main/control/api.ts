@@ -422,6 +422,11 @@ export interface PeerRow {
   rttMs: number | null;
   /** How long ago that RTT was measured, ms, or null. */
   rttAgeMs: number | null;
+  /**
+   * How long this node's hellos to it have gone unanswered (ms, once two or more are out), or null
+   * while they are answered: the UI's "not responding" (it may be going away) before "offline".
+   */
+  unansweredMs: number | null;
   /** ms since epoch when the member last answered this node, or null (never). */
   lastSeen: number | null;
   /** Probe loss over the last minute, 0..1, or null without probes. */

@@ -253,6 +253,7 @@ export function peerRows(n: NodeApiHost): PeerRow[] {
       endpoint: formatEndpoint(m.direct ?? wg?.endpoint ?? null),
       rttMs: live.rttMs,
       rttAgeMs: live.rttAgeMs,
+      unansweredMs: live.unansweredMs,
       lastSeen: live.lastSeen,
       // Offline: no live figures (the last minute's rates and loss were of a member now gone).
       loss: live.online && sum && (sum.samples > 0 || sum.loss > 0) ? sum.loss : null,

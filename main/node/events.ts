@@ -33,14 +33,24 @@ function wallOf(monotonic: number): number | null {
 export function liveness(
   mesh: Mesh,
   m: MemberView,
-): { online: boolean; lastSeen: number | null; rttMs: number | null; rttAgeMs: number | null } {
+): {
+  online: boolean;
+  lastSeen: number | null;
+  rttMs: number | null;
+  rttAgeMs: number | null;
+  unansweredMs: number | null;
+} {
   const online = isOnline(mesh, m);
   const measured = online && m.rtt !== null && m.rttAt > 0;
+  // Hellos out and unanswered (two or more: one may just be on its way) to a member not relayed (a
+  // relayed member's hellos are probes for a direct path, unanswered by nature).
+  const silent = online && m.path !== 'relayed' && m.pingsOut >= 2 && m.unansweredSince > 0;
   return {
     online,
     lastSeen: wallOf(m.lastHeard),
     rttMs: measured ? roundRtt(m.rtt!) : null,
     rttAgeMs: measured ? Math.max(0, Math.round(performance.now() - m.rttAt)) : null,
+    unansweredMs: silent ? Math.max(0, Math.round(performance.now() - m.unansweredSince)) : null,
   };
 }
 

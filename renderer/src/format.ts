@@ -74,16 +74,16 @@ export function pathText(p: Pick<PeerRow, 'path' | 'via'>): string {
   return 'no path';
 }
 
-/** No RTT answer for this long on a direct path while the list is watched (probes every second): amber. */
-export const NOT_RESPONDING_MS = 5000;
+/** The node's hellos to a peer unanswered this long (PeerRow.unansweredMs): amber. */
+export const NOT_RESPONDING_MS = 2000;
 
 /**
  * A peer's state as a person reads it: 'direct', 'relayed via X', 'online' (path being made),
- * 'not responding' (online, but its direct path's probes went unanswered for NOT_RESPONDING_MS: it
+ * 'not responding' (online, but the node's hellos to it went unanswered for NOT_RESPONDING_MS: it
  * may be going away), or 'offline' with when it was last seen.
  */
 export function peerState(
-  p: Pick<PeerRow, 'online' | 'path' | 'via' | 'rttAgeMs' | 'lastSeen'>,
+  p: Pick<PeerRow, 'online' | 'path' | 'via' | 'unansweredMs' | 'lastSeen'>,
   now: number,
 ): { kind: 'direct' | 'relayed' | 'online' | 'not-responding' | 'offline'; text: string } {
   if (!p.online)
@@ -91,8 +91,8 @@ export function peerState(
       kind: 'offline',
       text: p.lastSeen ? `offline, last seen ${formatAgo(p.lastSeen, now)}` : 'offline',
     };
-  if (p.path === 'direct' && p.rttAgeMs !== null && p.rttAgeMs > NOT_RESPONDING_MS)
-    return { kind: 'not-responding', text: `not responding (${Math.round(p.rttAgeMs / 1000)} s)` };
+  if (p.path !== 'relayed' && p.unansweredMs !== null && p.unansweredMs >= NOT_RESPONDING_MS)
+    return { kind: 'not-responding', text: `not responding (${Math.round(p.unansweredMs / 1000)} s)` };
   if (p.path === 'none') return { kind: 'online', text: 'online' };
   return { kind: p.path, text: pathText(p) };
 }

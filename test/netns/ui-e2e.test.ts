@@ -174,6 +174,27 @@ describe('the UI end to end in Chromium', { skip: skip ?? false }, () => {
     await a.locator('tr[role=row]', { hasText: 'Laptop' }).waitFor({ timeout: 5000 });
   });
 
+  it('kill -9 of B: A shows it amber (not responding), then offline with when it was last seen; B comes back', async () => {
+    const a = page.a;
+    ui.b.proc.kill('SIGKILL');
+    const laptop = () => a.locator('tr[role=row]', { hasText: 'Laptop' });
+    await laptop().and(a.locator('[data-state=not-responding]')).waitFor({ timeout: 10_000 });
+    assert.match((await laptop().locator('.c-status').textContent()) ?? '', /^not responding \(\d+ s\)$/);
+    await shot(a, 'peer-not-responding');
+    await laptop().and(a.locator('[data-online=false]')).waitFor({ timeout: 30_000 });
+    assert.match((await laptop().locator('.c-status').textContent()) ?? '', /^offline, last seen \d+ s ago$/);
+    // B's app again, on the same profile (a crash's lock does not block): connect from its page.
+    ui.b.api.close();
+    ui.b = await startUi(lab, 'b', join(dir, 'b'));
+    await page.b.goto(ui.b.url);
+    const state = page.b.getByTestId('connection-state');
+    await state.getByText(/^(Connected|Disconnected)$/).waitFor({ timeout: 20_000 });
+    if ((await state.textContent())?.includes('Disconnected'))
+      await page.b.getByRole('button', { name: 'Connect', exact: true }).click();
+    await state.getByText('Connected', { exact: true }).waitFor({ timeout: 20_000 });
+    await laptop().and(a.locator('[data-online=true]')).waitFor({ timeout: 30_000 });
+  });
+
   it('B disconnects: A shows it offline within seconds', async () => {
     await page.b.getByRole('button', { name: 'Disconnect' }).click();
     await page.b

@@ -61,6 +61,7 @@ function peer(i: number, name: string, online: boolean, rttMs: number | null = 1
     alias: null,
     dnsName: `${name}.home`,
     access: 'everything',
+    unansweredMs: null,
     ipv4: `100.64.0.${i}`,
     ipv6: null,
     online,

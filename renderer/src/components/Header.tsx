@@ -72,7 +72,7 @@ export function Header() {
           <div>
             <dt>Public key</dt>
             <dd>
-              <code className="key" title={network.publicKey}>
+              <code className="own-key" title={network.publicKey}>
                 <span aria-hidden="true">{network.publicKey.slice(0, 8)}…</span>
                 <span ref={key} className="sr-only">
                   {network.publicKey}

@@ -162,8 +162,8 @@ const PeerTableRow = memo(function PeerTableRow({ peer: p, selected, actions, no
   const state = peerState(p, now);
   const status = state.text;
   return (
-    // biome-ignore lint/a11y/noRedundantRoles: explicit so [role=row] selectors (tests, benchmark) find it
     <tr
+      // biome-ignore lint/a11y/noRedundantRoles: explicit so [role=row] selectors (tests, benchmark) find it
       role="row"
       className={selected ? 'selected' : undefined}
       data-key={p.key}
@@ -194,7 +194,8 @@ const PeerTableRow = memo(function PeerTableRow({ peer: p, selected, actions, no
       <td className="c-endpoint mono" title={p.endpoint ?? undefined}>
         {p.endpoint ?? NONE}
       </td>
-      <td className="c-num">{formatMs(p.rttMs)}</td>
+      {/* no RTT while not responding: the last one measured is no longer a fact */}
+      <td className="c-num">{formatMs(state.kind === 'not-responding' ? null : p.rttMs)}</td>
       <td className={p.loss ? 'c-num lossy' : 'c-num'}>{formatLoss(p.loss)}</td>
       <td className="c-num c-traffic">
         <span className="rate">

@@ -63,20 +63,23 @@ describe('peer list', () => {
     expect(within(bob).getByRole('button', { name: 'Rename bob' })).toBeTruthy();
   });
 
-  it('a direct peer whose probes go unanswered shows amber “not responding”; a fresh one shows its path', async () => {
+  it('a peer whose hellos go unanswered shows amber “not responding”; a fresh one shows its path', async () => {
     const t = node({
       peers: () => [
-        peer('dave', { rttAgeMs: 6400 }),
-        peer('erin', { rttAgeMs: 900 }),
-        peer('finn', { path: 'relayed', via: 'erin', rttAgeMs: 60_000 }),
+        peer('dave', { unansweredMs: 6400 }),
+        peer('erin', { unansweredMs: 1200 }),
+        peer('finn', { path: 'relayed', via: 'erin', unansweredMs: 60_000 }),
       ],
     });
     renderWith(<PeersView />, t);
     await waitFor(() => expect(within(table()).getAllByRole('row')).toHaveLength(4));
     expect(within(row(/dave/)).getByText('not responding (6 s)')).toBeTruthy();
     expect(row(/dave/).getAttribute('data-state')).toBe('not-responding');
+    // its last RTT is no longer a fact: not shown; a peer that answers shows its own
+    expect(within(row(/dave/)).queryByText(/ ms$/)).toBeNull();
+    expect(within(row(/^erin/)).getByText(/ ms$/)).toBeTruthy();
     expect(within(row(/^erin/)).getByText('direct')).toBeTruthy();
-    // a relayed path has no probes of its own: an old RTT says nothing about it
+    // a relayed member's hellos are probes for a direct path: unanswered by nature
     expect(within(row(/^finn/)).getByText('relayed via erin')).toBeTruthy();
   });
 

@@ -109,6 +109,7 @@ export function peer(name: string, over: Partial<PeerRow> = {}): PeerRow {
     endpoint: '198.18.0.2:51820',
     rttMs: 10,
     rttAgeMs: 1000,
+    unansweredMs: null,
     lastSeen: Date.now() - 1000,
     loss: 0,
     rxBps: 0,
