@@ -18,7 +18,28 @@ describe('App', () => {
     expect(screen.getByRole('tab', { name: 'Peers' }).getAttribute('aria-selected')).toBe('true');
     await screen.findByRole('table', { name: 'Peers' });
 
+    // Events: what happened since the page opened, newest first, in words
     fireEvent.keyDown(screen.getByRole('tab', { name: 'Peers' }), { key: 'ArrowRight' });
+    expect(screen.getByRole('tab', { name: 'Events' }).getAttribute('aria-selected')).toBe('true');
+    expect(screen.getByText('Nothing has happened since this page opened.')).toBeTruthy();
+    const bob = `${'bob'.padEnd(43, 'K')}=`;
+    const alice = `${'alice'.padEnd(43, 'K')}=`;
+    act(() => {
+      t.emit({ type: 'member', key: `${'dan'.padEnd(43, 'K')}=`, name: 'dan' });
+      t.emit({ type: 'peer', key: bob, name: 'bob', online: true });
+      t.emit({ type: 'path', key: bob, name: 'bob', kind: 'relayed', via: 'alice' });
+      t.emit({ type: 'rtt', key: bob, ms: 12 });
+      t.emit({ type: 'removed', key: bob, name: 'bob', by: alice });
+    });
+    const feed = screen.getByRole('list', { name: 'Events' });
+    expect([...feed.querySelectorAll('li')].map((li) => li.textContent?.replace(/^\S+ /, ''))).toEqual([
+      'bob was removed by alice',
+      'bob: relayed via alice',
+      'bob is online',
+      'dan joined the network',
+    ]);
+
+    fireEvent.keyDown(screen.getByRole('tab', { name: 'Events' }), { key: 'ArrowRight' });
     expect(screen.getByRole('tab', { name: 'Logs' }).getAttribute('aria-selected')).toBe('true');
     expect(document.activeElement).toBe(screen.getByRole('tab', { name: 'Logs' }));
     // info and above by default; debug on request; live lines arrive

@@ -1,5 +1,6 @@
 import { type KeyboardEvent, useEffect, useRef, useState } from 'react';
 import type { AppState, PeerRow } from './api';
+import { EventsView } from './components/EventsView';
 import { FirstRun } from './components/FirstRun';
 import { Header } from './components/Header';
 import { LinkBanner } from './components/LinkBanner';
@@ -12,6 +13,7 @@ import { useTheme } from './theme';
 
 const TABS = [
   { id: 'peers', label: 'Peers' },
+  { id: 'events', label: 'Events' },
   { id: 'logs', label: 'Logs' },
   { id: 'settings', label: 'Settings' },
 ] as const;
@@ -63,7 +65,7 @@ export function App() {
   );
 }
 
-/** Tabs (WAI-ARIA pattern: arrow keys, Home and End move between them) over the three views. */
+/** Tabs (WAI-ARIA pattern: arrow keys, Home and End move between them) over the views. */
 function Main() {
   const [tab, setTab] = useState<TabId>('peers');
   const tabRefs = useRef<Partial<Record<TabId, HTMLButtonElement | null>>>({});
@@ -106,7 +108,15 @@ function Main() {
         ))}
       </div>
       <div className="panel" role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
-        {tab === 'peers' ? <PeersView /> : tab === 'logs' ? <LogsView /> : <SettingsView />}
+        {tab === 'peers' ? (
+          <PeersView />
+        ) : tab === 'events' ? (
+          <EventsView />
+        ) : tab === 'logs' ? (
+          <LogsView />
+        ) : (
+          <SettingsView />
+        )}
       </div>
     </main>
   );

@@ -27,6 +27,16 @@ import type { PeerSort } from './peers';
 import { errorText, type LinkStatus, type Transport } from './transport';
 
 export const MAX_LOGS = 1000;
+/** Events kept in the feed (oldest dropped first). */
+export const MAX_FEED = 200;
+
+/** One line of the event feed: what happened in the network, as a person would say it. */
+export interface FeedItem {
+  id: number;
+  time: number;
+  kind: 'joined' | 'online' | 'offline' | 'path' | 'removed' | 'state';
+  text: string;
+}
 export const MAX_TOASTS = 5;
 
 export interface Toast {
@@ -58,6 +68,8 @@ export interface UiState {
   toggleBusy: boolean;
   /** This machine's exit node as the node reported it last (null: not read yet, or not connected). */
   exit: ExitStatus | null;
+  /** What happened lately (members joining, coming and going, paths, removals), newest last. */
+  feed: FeedItem[];
   /** Who may reach this machine (the `access` method's answer; null: not read yet). */
   access: AccessStatus | null;
 }
@@ -152,8 +164,52 @@ export function createAppStore(transport: Transport): AppStoreApi {
       showSystemNotice(n);
     };
 
+    let feedId = 0;
+    const nameOf = (key: string, name: string) => {
+      const p = get().peers.find((x) => x.key === key);
+      return p ? displayName(p) : name || key.slice(0, 8);
+    };
+    /** The feed's line for an event, or null (RTTs, handshakes and log lines are not news). */
+    const feedLine = (e: ApiEvent): Omit<FeedItem, 'id' | 'time'> | null => {
+      switch (e.type) {
+        case 'member':
+          return { kind: 'joined', text: `${nameOf(e.key, e.name)} joined the network` };
+        case 'peer':
+          return e.online
+            ? { kind: 'online', text: `${nameOf(e.key, e.name)} is online` }
+            : { kind: 'offline', text: `${nameOf(e.key, e.name)} went offline` };
+        case 'path':
+          if (e.kind === 'none') return null; // between paths, or offline (told by its own event)
+          return {
+            kind: 'path',
+            text: `${nameOf(e.key, e.name)}: ${e.kind === 'direct' ? `direct${e.endpoint ? ` (${e.endpoint})` : ''}` : `relayed${e.via ? ` via ${e.via}` : ''}`}`,
+          };
+        case 'removed': {
+          const by = get().peers.find((x) => x.key === e.by);
+          return {
+            kind: 'removed',
+            text: `${nameOf(e.key, e.name)} was removed${by ? ` by ${displayName(by)}` : ''}`,
+          };
+        }
+        case 'state':
+          return e.state === 'connecting'
+            ? null
+            : {
+                kind: 'state',
+                text: e.state === 'error' ? `Connection failed: ${e.error ?? ''}` : `This device ${e.state}`,
+              };
+        default:
+          return null;
+      }
+    };
+
     const onEvent = (e: ApiEvent) => {
       if (rulesReady) deliver(rules.onEvent(e, get().settings ?? NOTIFY_DEFAULTS, Date.now()));
+      const line = feedLine(e);
+      if (line) {
+        const item: FeedItem = { id: ++feedId, time: Date.now(), ...line };
+        set((s) => ({ feed: [...(s.feed.length >= MAX_FEED ? s.feed.slice(1) : s.feed), item] }));
+      }
       switch (e.type) {
         case 'state':
           set((s) => ({
@@ -239,6 +295,7 @@ export function createAppStore(transport: Transport): AppStoreApi {
       toggleBusy: false,
       exit: null,
       access: null,
+      feed: [],
 
       start() {
         const offEvent = transport.onEvent(onEvent);
