@@ -208,16 +208,12 @@ export class TunHelper {
    * or /16 (IPv6).
    */
   setRoute(op: 'add' | 'delete' | 'add-address' | 'delete-address', cidr: Cidr): void {
-    if (this.closed) return;
-    const f = Buffer.alloc(2 + 20);
-    f.writeUInt16BE(20, 0);
-    f[2] = FRAME_ROUTE;
-    f[3] = { add: 1, delete: 2, 'add-address': 3, 'delete-address': 4 }[op];
-    f[4] = cidr.family;
-    f[5] = cidr.prefix;
-    f.set(cidr.bytes, 6);
-    this.flush();
-    this.chan.write(f);
+    this.janitorOp((m) => {
+      m[0] = { add: 1, delete: 2, 'add-address': 3, 'delete-address': 4 }[op];
+      m[1] = cidr.family;
+      m[2] = cidr.prefix;
+      m.set(cidr.bytes, 3);
+    });
   }
 
   /**
@@ -227,16 +223,12 @@ export class TunHelper {
    * machine goes to the exit's forwarder. Answered through onRoute ('exit-on' / 'exit-off').
    */
   setExitRouting(on: boolean, port: number, allowLan: boolean, dns: Uint8Array | null = null): void {
-    if (this.closed) return;
-    const f = Buffer.alloc(2 + 20);
-    f.writeUInt16BE(20, 0);
-    f[2] = FRAME_ROUTE;
-    f[3] = on ? 5 : 6;
-    f[4] = allowLan ? 1 : 0;
-    f.writeUInt16BE(port, 6);
-    if (dns) f.set(dns.subarray(0, 4), 8); // the exit's overlay IPv4: every DNS query goes to it
-    this.flush();
-    this.chan.write(f);
+    this.janitorOp((m) => {
+      m[0] = on ? 5 : 6;
+      m[1] = allowLan ? 1 : 0;
+      m.writeUInt16BE(port, 3);
+      if (dns) m.set(dns.subarray(0, 4), 5); // the exit's overlay IPv4: every DNS query goes to it
+    });
   }
 
   /**
@@ -245,15 +237,12 @@ export class TunHelper {
    * onRoute ('gateway').
    */
   enableGateway(): void {
-    if (this.closed) return;
-    const f = Buffer.alloc(2 + 20);
-    f.writeUInt16BE(20, 0);
-    f[2] = FRAME_ROUTE;
-    f[3] = 7;
-    this.flush();
-    this.chan.write(f);
+    this.janitorOp((m) => {
+      m[0] = 7;
+    });
   }
 
+  /** One fixed 19-byte request to the helper's janitor (a route frame): `fill` writes its fields. */
   private janitorOp(fill: (m: Buffer) => void): void {
     if (this.closed) return;
     const f = Buffer.alloc(2 + 20);

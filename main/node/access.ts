@@ -10,11 +10,11 @@ import { performance } from 'node:perf_hooks';
 import { type AccessRow, type AccessStatus, ApiFailure } from '../control/api';
 import { parseIp } from '../core/ip';
 import type { Mesh } from '../core/mesh';
+import { KEY_RE } from '../core/mesh/records';
 import { writeFileAtomic } from '../io/files';
 import type { AccessWireRule, TunHelper } from '../io/helper';
 import type { Logger } from './log';
 
-const KEY_RE = /^[A-Za-z0-9+/]{43}=$/;
 export const MAX_ACCESS_RULES = 128;
 /** How often the dropped-packet count is read back while something can drop (ms). */
 const COUNT_EVERY = 2_000;
@@ -118,26 +118,15 @@ export class AccessRules {
     );
   }
 
-  /** A member by name, key or overlay IPv4 (or 'all'); a clear error otherwise. */
-  private resolve(mesh: Mesh, peer: string): string {
-    if (peer === 'all') return 'all';
-    const m =
-      mesh.members.get(peer) ??
-      [...mesh.members.values()].find(
-        (x) => x.rec && !x.removed && (x.name === peer || mesh.addressesOf(x.key).v4 === peer),
-      );
-    if (!m?.rec || m.removed)
-      throw new ApiFailure('failed', `no member "${peer.slice(0, 64)}" in the network`);
-    return m.key;
-  }
-
   /**
    * `allow` / `deny`: a rule for a member (or all) and what it covers; the same member and coverage
    * replaces the earlier rule. `default`: the policy when no rule matches. `remove`: the rule at a
-   * 1-based position of status().rules. The host follows at once.
+   * 1-based position of status().rules. The host follows at once. `keyOf` gives the key of the member a
+   * request names (the node's one lookup, api-handlers.ts memberNamed: an ambiguous name is refused).
    */
   change(
     mesh: Mesh,
+    keyOf: (peer: string) => string,
     tun: TunHelper | null,
     p: {
       op: 'allow' | 'deny' | 'remove' | 'default';
@@ -161,7 +150,7 @@ export class AccessRules {
       if (!p.peer) throw new ApiFailure('failed', 'say which member (a name, or all)');
       const rule: AccessRule = {
         allow: p.op === 'allow',
-        peer: this.resolve(mesh, p.peer),
+        peer: p.peer === 'all' ? 'all' : keyOf(p.peer),
         ...parseAccessSpec(p.what),
       };
       const rest = this.rules.filter((r) => !sameWhat(r, rule));

@@ -109,16 +109,17 @@ const NOT_A_MEMBER = 'this node is not a member of a network';
 
 /** The member a request names: its key, name, hosts-file name or overlay IPv4. */
 function findMember(n: NodeApiHost, want: string): MemberView {
-  const mesh = n.mesh;
+  return memberNamed(n.mesh, n.names, want);
+}
+
+/** The member `want` names (key, name, hosts-file name or overlay IPv4); a clear error if none or several. */
+export function memberNamed(mesh: Mesh | null, names: ReadonlyMap<string, string>, want: string): MemberView {
   if (!mesh) throw new ApiFailure('failed', NOT_A_MEMBER);
   const matches = [...mesh.members.values()].filter(
     (m) =>
       m.rec &&
       !m.removed &&
-      (m.key === want ||
-        m.name === want ||
-        n.names.get(m.key) === want ||
-        mesh.addressesOf(m.key).v4 === want),
+      (m.key === want || m.name === want || names.get(m.key) === want || mesh.addressesOf(m.key).v4 === want),
   );
   if (matches.length === 0) throw new ApiFailure('failed', `no member "${want}"`);
   if (matches.length > 1)

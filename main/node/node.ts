@@ -39,7 +39,14 @@ import { TunHelper } from '../io/helper';
 import { kernelDrops } from '../io/kernel-drops';
 import { UdpSockets } from '../io/udp';
 import { AccessRules } from './access';
-import { joinEndpoints, type NodeApiHost, nodeHandlers, nodeStatus, peerRows } from './api-handlers';
+import {
+  joinEndpoints,
+  memberNamed,
+  type NodeApiHost,
+  nodeHandlers,
+  nodeStatus,
+  peerRows,
+} from './api-handlers';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
 import { DeviceRegistry } from './devices';
 import { DnsResponder, firstNameserver, registerResolved } from './dns';
@@ -235,7 +242,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
 
   changeAccess(p: Params<'set-access'>): AccessStatus {
     if (!this.access || !this.mesh) throw new ApiFailure('failed', 'this node is not a member of a network');
-    return this.access.change(this.mesh, this.tun, p, this.dnsOn());
+    const keyOf = (peer: string) => memberNamed(this.mesh, this.names, peer).key;
+    return this.access.change(this.mesh, keyOf, this.tun, p, this.dnsOn());
   }
 
   accessStatus(): AccessStatus {

@@ -151,12 +151,12 @@ export function createAppStore(transport: Transport): AppStoreApi {
 
     // Which events are news: the desktop app's rules (settings, the burst after connecting, one per
     // peer a minute). Peer notices become toasts; every notice a browser notification where allowed.
-    const rules = new NotifyRules({
-      displayName: (key, name) => {
-        const p = get().peers.find((x) => x.key === key);
-        return p ? displayName(p) : name;
-      },
-    });
+    /** A member as the user knows it (its local alias), else the name the event gives, else its key. */
+    const nameOf = (key: string, name: string) => {
+      const p = get().peers.find((x) => x.key === key);
+      return p ? displayName(p) : name || key.slice(0, 8);
+    };
+    const rules = new NotifyRules({ displayName: nameOf });
     let rulesReady = false;
     const deliver = (n: Notice | null) => {
       if (!n) return;
@@ -165,10 +165,6 @@ export function createAppStore(transport: Transport): AppStoreApi {
     };
 
     let feedId = 0;
-    const nameOf = (key: string, name: string) => {
-      const p = get().peers.find((x) => x.key === key);
-      return p ? displayName(p) : name || key.slice(0, 8);
-    };
     /** The feed's line for an event, or null (RTTs, handshakes and log lines are not news). */
     const feedLine = (e: ApiEvent): Omit<FeedItem, 'id' | 'time'> | null => {
       switch (e.type) {

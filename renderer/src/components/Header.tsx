@@ -13,10 +13,6 @@ export function Header() {
   const peers = useApp((s) => (s.peersAt > 0 ? s.peers : null));
   const [inviting, setInviting] = useState(false);
   const [addingDevice, setAddingDevice] = useState(false);
-  const v4 = useRef<HTMLElement>(null);
-  const v6 = useRef<HTMLElement>(null);
-  const dns = useRef<HTMLElement>(null);
-  const key = useRef<HTMLElement>(null);
   if (!network) return null;
   const members = connected && peers ? peers.length : network.memberCount;
   const online = connected && peers ? peers.filter((p) => p.online).length : network.onlineCount;
@@ -33,54 +29,27 @@ export function Header() {
           <dt>This device</dt>
           <dd data-testid="own-name">{network.nodeName}</dd>
         </div>
-        <div>
-          <dt>IPv4</dt>
-          <dd>
-            <code ref={v4} data-testid="own-ipv4">
-              {network.ipv4 ?? '—'}
-            </code>
-            {network.ipv4 && (
-              <CopyButton text={network.ipv4} label="Copy own IPv4 address" target={v4} compact />
-            )}
-          </dd>
-        </div>
+        {network.ipv4 ? (
+          <CopyFact term="IPv4" value={network.ipv4} what="IPv4 address" testId="own-ipv4" />
+        ) : (
+          <div>
+            <dt>IPv4</dt>
+            <dd>
+              <code data-testid="own-ipv4">—</code>
+            </dd>
+          </div>
+        )}
         {network.ipv6 && (
-          <div>
-            <dt>IPv6</dt>
-            <dd>
-              {/* shortened on screen (the whole address in the tooltip, to screen readers and in the copy) */}
-              <code className="ipv6" title={network.ipv6}>
-                <span aria-hidden="true">{shortIpv6(network.ipv6)}</span>
-                <span ref={v6} className="sr-only">
-                  {network.ipv6}
-                </span>
-              </code>
-              <CopyButton text={network.ipv6} label="Copy own IPv6 address" target={v6} compact />
-            </dd>
-          </div>
+          <CopyFact term="IPv6" value={network.ipv6} shown={shortIpv6(network.ipv6)} what="IPv6 address" />
         )}
-        {network.dnsName && (
-          <div>
-            <dt>DNS name</dt>
-            <dd>
-              <code ref={dns}>{network.dnsName}</code>
-              <CopyButton text={network.dnsName} label="Copy own DNS name" target={dns} compact />
-            </dd>
-          </div>
-        )}
+        {network.dnsName && <CopyFact term="DNS name" value={network.dnsName} what="DNS name" />}
         {network.publicKey && (
-          <div>
-            <dt>Public key</dt>
-            <dd>
-              <code className="own-key" title={network.publicKey}>
-                <span aria-hidden="true">{network.publicKey.slice(0, 8)}…</span>
-                <span ref={key} className="sr-only">
-                  {network.publicKey}
-                </span>
-              </code>
-              <CopyButton text={network.publicKey} label="Copy own public key" target={key} compact />
-            </dd>
-          </div>
+          <CopyFact
+            term="Public key"
+            value={network.publicKey}
+            shown={`${network.publicKey.slice(0, 8)}…`}
+            what="public key"
+          />
         )}
         <div>
           <dt>Peers online</dt>
@@ -109,5 +78,45 @@ export function Header() {
       </button>
       {addingDevice && <AddDeviceDialog onClose={() => setAddingDevice(false)} />}
     </header>
+  );
+}
+
+/**
+ * One fact of this device with a copy button. With `shown`, the screen has a short form and the whole
+ * value is in the tooltip, for screen readers and in the copy.
+ */
+function CopyFact({
+  term,
+  value,
+  shown,
+  what,
+  testId,
+}: {
+  term: string;
+  value: string;
+  shown?: string;
+  what: string;
+  testId?: string;
+}) {
+  const ref = useRef<HTMLElement>(null);
+  return (
+    <div>
+      <dt>{term}</dt>
+      <dd>
+        {shown === undefined ? (
+          <code ref={ref} data-testid={testId}>
+            {value}
+          </code>
+        ) : (
+          <code title={value}>
+            <span aria-hidden="true">{shown}</span>
+            <span ref={ref} className="sr-only">
+              {value}
+            </span>
+          </code>
+        )}
+        <CopyButton text={value} label={`Copy own ${what}`} target={ref} compact />
+      </dd>
+    </div>
   );
 }
