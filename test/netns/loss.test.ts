@@ -77,14 +77,14 @@ describe('loss on the underlay', { skip: skip ?? false }, () => {
         // short window (seen in CI; the same TCP over a plain veth with this rule and no tunnel
         // stalls more often and longer: docs/security.md). At 10 % a short window can fall into one
         // backoff too (seen once in CI: 46 kB in 3 s). Progress is the promise, not a rate: 20 s
-        // windows at 30 %, 5 s at 10 %, and a second one if the first stalled; a broken tunnel fails both.
+        // windows at 30 %, 5 s at 10 %, and another if one stalled (up to three); a broken tunnel fails all.
         const secs = pct >= 30 ? 20 : 5;
-        let bytes = iperfTransfer(lab, 'b', ip.b, 'a', 5201, secs);
-        if (bytes <= 100_000) {
-          process.stdout.write(
-            `# loss ${pct} %: TCP stalled in the first window (${bytes} bytes); once more\n`,
-          );
-          bytes = iperfTransfer(lab, 'b', ip.b, 'a', 5202, secs);
+        // Up to three windows (CI once saw two 30 % windows in a row stall: 1 kB, then nothing).
+        let bytes = 0;
+        for (let w = 0; w < 3 && bytes <= 100_000; w++) {
+          if (w > 0)
+            process.stdout.write(`# loss ${pct} %: TCP stalled in window ${w} (${bytes} bytes); once more\n`);
+          bytes = iperfTransfer(lab, 'b', ip.b, 'a', 5201 + w, secs);
         }
         const dropped = lab.exec('a', 'nft', ['list', 'table', 'inet', table]).match(/packets (\d+)/)?.[1];
         process.stdout.write(
