@@ -235,9 +235,15 @@ ${pre}
 
   /** Packets counted so far by a named nftables counter of natRouter(). */
   natCounter(router: string, name: string): number {
+    return this.natCounterBoth(router, name).packets;
+  }
+
+  /** Packets and bytes counted so far by a named nftables counter of natRouter(). */
+  natCounterBoth(router: string, name: string): { packets: number; bytes: number } {
     const out = this.exec(router, 'nft', ['list', 'counter', 'ip', 'pmcnt', name]);
-    const m = /packets (\d+)/.exec(out);
-    return m ? Number(m[1]) : 0;
+    const p = /packets (\d+)/.exec(out);
+    const b = /bytes (\d+)/.exec(out);
+    return { packets: p ? Number(p[1]) : 0, bytes: b ? Number(b[1]) : 0 };
   }
 
   /** Name of the veth end that `link(a, …, b, …)` put in host `a`. */
