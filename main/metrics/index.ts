@@ -20,6 +20,10 @@ export {
   PATH_RELAYED,
   PATH_UNKNOWN,
   PeerMetrics,
+  type PeerMetricsDump,
+  REACH_NO_PATH,
+  REACH_NO_RECORD,
+  REACH_PATH,
 } from './peer-series';
 export { heapSort, nearestRank, SCRATCH_BYTES } from './percentiles';
 export {

@@ -6,7 +6,15 @@
 
 import { CounterBase, coveredSeconds, perSecond } from './counters';
 import { heapSort, nearestRank, scratch } from './percentiles';
-import { forEachBucket, HISTORY_SECONDS, isCount, queryWindow, SecondRing, secondOf } from './ring';
+import {
+  forEachBucket,
+  HISTORY_SECONDS,
+  isCount,
+  queryWindow,
+  type RingDump,
+  SecondRing,
+  secondOf,
+} from './ring';
 import type {
   MetricsPathKind,
   MetricsWindow,
@@ -31,6 +39,9 @@ const U32_MAX = 0xffff_ffff;
 
 /** Sums of a span of seconds (see PeerMetrics.totals). */
 interface Totals {
+  /** Seconds recorded at all, and those the peer had a path in. */
+  seen: number;
+  reached: number;
   /** Sum and count of the per-second mean RTTs of the seconds having samples. */
   meanSum: number;
   meanCount: number;
@@ -41,6 +52,25 @@ interface Totals {
   rxp: number;
   txp: number;
 }
+
+/**
+ * What a PeerMetrics carries over to the next node of the same profile (PeerMetrics.dump): the
+ * history and path changes; not the counter bases, since a new node's counters start from zero.
+ */
+export interface PeerMetricsDump {
+  ring: RingDump;
+  lastRtt: number;
+  lastRttSec: number;
+  trafficBaseSec: number;
+  changes: PathChange[];
+  lastUpdate: number;
+  lastTraffic: number;
+}
+
+/** What a series bucket's `reach` says (PeerSeries). */
+export const REACH_NO_RECORD = 0;
+export const REACH_NO_PATH = 1;
+export const REACH_PATH = 2;
 
 function pathCode(kind: MetricsPathKind): number {
   return kind === 'direct' ? PATH_DIRECT : kind === 'relayed' ? PATH_RELAYED : PATH_UNKNOWN;
@@ -262,10 +292,11 @@ export class PeerMetrics {
    */
   series(now: number, windowSec: MetricsWindow, maxPoints?: number): PeerSeries {
     const win = queryWindow(now, windowSec);
-    const out: PeerSeries = { t: [], rtt: [], loss: [], rx: [], tx: [] };
+    const out: PeerSeries = { t: [], rtt: [], loss: [], rx: [], tx: [], reach: [] };
     forEachBucket(win, maxPoints, (from, to) => {
       const t = this.totals(Math.max(0, from), to);
       out.t.push(from);
+      out.reach.push(t.seen === 0 ? REACH_NO_RECORD : t.reached === 0 ? REACH_NO_PATH : REACH_PATH);
       out.rtt.push(t.meanCount > 0 ? t.meanSum / t.meanCount : null);
       out.loss.push(t.sent > 0 ? Math.min(1, t.lost / t.sent) : null);
       out.rx.push(t.rx / (to - from));
@@ -274,12 +305,69 @@ export class PeerMetrics {
     return out;
   }
 
+  /**
+   * The node stops at `now`: the path ends there (a change to 'unknown'), and what the next node of
+   * the same profile takes over (restore) is returned. The arrays are copies.
+   */
+  dump(now: number): PeerMetricsDump {
+    if (this.currentKind !== 'unknown') this.path(now, 'unknown');
+    return {
+      ring: this.ring.dump(),
+      lastRtt: this.lastRtt,
+      lastRttSec: this.lastRttSec,
+      trafficBaseSec: this.trafficBaseSec,
+      changes: this.changes.map((c) => ({ ...c })),
+      lastUpdate: this.lastUpdate,
+      lastTraffic: this.lastTraffic,
+    };
+  }
+
+  /**
+   * A PeerMetrics holding a dump()'s history, or null when `d` is not one. Its traffic counters
+   * start from zero, as a new node's do: the first reading counts from there.
+   */
+  static restore(d: PeerMetricsDump): PeerMetrics | null {
+    if (typeof d !== 'object' || d === null || !Array.isArray(d.changes)) return null;
+    const nums = [d.lastRtt, d.lastRttSec, d.trafficBaseSec, d.lastUpdate, d.lastTraffic];
+    if (!nums.every((v) => typeof v === 'number' && !Number.isNaN(v))) return null;
+    const m = new PeerMetrics();
+    if (!m.ring.load(d.ring)) return null;
+    m.lastRtt = d.lastRtt;
+    m.lastRttSec = d.lastRttSec;
+    m.trafficBaseSec = d.trafficBaseSec;
+    m.lastUpdate = d.lastUpdate;
+    m.lastTraffic = d.lastTraffic;
+    for (const c of d.changes.slice(-MAX_PATH_CHANGES)) {
+      if (typeof c?.t !== 'number' || !['direct', 'relayed', 'unknown'].includes(c.kind)) return null;
+      m.changes.push({ t: c.t, kind: c.kind, via: typeof c.via === 'string' ? c.via : undefined });
+    }
+    const last = m.changes.at(-1);
+    if (last) {
+      m.currentKind = last.kind;
+      m.currentVia = last.via;
+    }
+    return m;
+  }
+
   /** Sums over the seconds [from, to) still in the ring (from >= 0). */
   private totals(from: number, to: number): Totals {
-    const t: Totals = { meanSum: 0, meanCount: 0, sent: 0, lost: 0, rx: 0, tx: 0, rxp: 0, txp: 0 };
+    const t: Totals = {
+      seen: 0,
+      reached: 0,
+      meanSum: 0,
+      meanCount: 0,
+      sent: 0,
+      lost: 0,
+      rx: 0,
+      tx: 0,
+      rxp: 0,
+      txp: 0,
+    };
     for (let s = from; s < to; s++) {
       const i = this.ring.read(s);
       if (i < 0) continue;
+      t.seen++;
+      if (this.pathCodes[i] !== PATH_UNKNOWN) t.reached++;
       const c = this.rttCount[i];
       if (c > 0) {
         t.meanSum += this.rttSum[i] / c;

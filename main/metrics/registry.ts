@@ -1,7 +1,7 @@
 // Every peer's metrics by peer id, bounded: at most `maxPeers` of them, the least recently updated
 // evicted to make room.
 
-import { PeerMetrics } from './peer-series';
+import { PeerMetrics, type PeerMetricsDump } from './peer-series';
 import { SCRATCH_BYTES } from './percentiles';
 
 /** Default cap on the number of peers a MetricsRegistry tracks. */
@@ -56,6 +56,29 @@ export class MetricsRegistry {
   /** Ids of the tracked peers, in the order they were added. */
   ids(): IterableIterator<string> {
     return this.peers.keys();
+  }
+
+  /** Every peer's dump (PeerMetrics.dump: the node stops at `now`), to restore in the next node. */
+  dump(now: number): [string, PeerMetricsDump][] {
+    return [...this.peers].map(([id, m]) => [id, m.dump(now)]);
+  }
+
+  /**
+   * Takes over a dump() of the previous node: each valid entry replaces the peer's metrics (entries
+   * that are not dumps are skipped); at most maxPeers are kept, as always.
+   */
+  restore(entries: unknown): number {
+    if (!Array.isArray(entries)) return 0;
+    let n = 0;
+    for (const e of entries) {
+      if (!Array.isArray(e) || typeof e[0] !== 'string') continue;
+      const m = PeerMetrics.restore(e[1] as PeerMetricsDump);
+      if (!m) continue;
+      if (!this.peers.has(e[0]) && this.peers.size >= this.maxPeers) this.evictLeastRecentlyUpdated();
+      this.peers.set(e[0], m);
+      n++;
+    }
+    return n;
   }
 
   /** Bytes of all typed arrays held: every peer's rings plus the shared sort scratch, once. */

@@ -80,6 +80,13 @@ export function forEachBucket(
   }
 }
 
+/** A ring's contents (SecondRing.dump): structured-clonable, so it can cross a worker boundary. */
+export interface RingDump {
+  stamp: Uint32Array;
+  columns: Column[];
+  latestSec: number;
+}
+
 /** The per-second ring: stamps plus the columns registered with `column()`. */
 export class SecondRing {
   private readonly stamp = new Uint32Array(N);
@@ -102,6 +109,33 @@ export class SecondRing {
     let total = this.stamp.byteLength;
     for (const c of this.columns) total += c.byteLength;
     return total;
+  }
+
+  /** A copy of the ring's contents (see load). */
+  dump(): RingDump {
+    return {
+      stamp: this.stamp.slice(),
+      columns: this.columns.map((c) => c.slice()),
+      latestSec: this.latestSec,
+    };
+  }
+
+  /**
+   * Takes over the contents of a dump() of a ring with the same columns (same types, same order);
+   * false, and nothing changed, when `d` does not fit.
+   */
+  load(d: RingDump): boolean {
+    if (!d || !(d.stamp instanceof Uint32Array) || d.stamp.length !== N) return false;
+    if (!Array.isArray(d.columns) || d.columns.length !== this.columns.length) return false;
+    if (!Number.isInteger(d.latestSec) || d.latestSec < -1 || d.latestSec > MAX_SECOND) return false;
+    for (let k = 0; k < this.columns.length; k++) {
+      const c = d.columns[k];
+      if (!c || c.constructor !== this.columns[k].constructor || c.length !== N) return false;
+    }
+    this.stamp.set(d.stamp);
+    for (let k = 0; k < this.columns.length; k++) this.columns[k].set(d.columns[k]);
+    this.latestSec = d.latestSec;
+    return true;
   }
 
   /**

@@ -75,6 +75,13 @@ export interface PeerSeries {
   /** Bytes per second, averaged over the bucket. */
   rx: number[];
   tx: number[];
+  /**
+   * Whether the peer was reachable in the bucket, so a chart can tell a gap from an outage:
+   * 0 nothing recorded (this device was not connected, or did not know the peer yet), 1 recorded
+   * but the peer had no path (offline or unreachable), 2 the peer had a path in at least one second
+   * (a null `rtt` there means it was not probed, not that it was down).
+   */
+  reach: (0 | 1 | 2)[];
 }
 
 export interface NodeSummary {

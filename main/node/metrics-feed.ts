@@ -5,7 +5,18 @@
 import type { Device } from '../core/device';
 import type { Mesh } from '../core/mesh';
 import type { KernelDrops } from '../io/kernel-drops';
-import { MetricsRegistry, type MetricsWindow, NodeMetrics, RttProbes } from '../metrics';
+import {
+  MetricsRegistry,
+  type MetricsWindow,
+  NodeMetrics,
+  type PeerMetricsDump,
+  RttProbes,
+} from '../metrics';
+
+/** What one node's metrics hand to the next node of the same profile (MetricsFeed.dump). */
+export interface MetricsDump {
+  peers: [string, PeerMetricsDump][];
+}
 
 export class MetricsFeed {
   readonly peers = new MetricsRegistry(256);
@@ -52,6 +63,21 @@ export class MetricsFeed {
       if (!m.direct || m.removed) continue;
       if (this.probes.due(m.key, now, this.watchers > 0) && mesh.ping(m.key)) this.probes.sent(m.key, now);
     }
+  }
+
+  /**
+   * The node stops: every peer's history and path changes (their paths end now), for the next node
+   * of the same profile to take over (restore), so a reconnect or a settings change does not wipe
+   * them. Structured-clonable.
+   */
+  dump(): MetricsDump {
+    return { peers: this.peers.dump(Date.now()) };
+  }
+
+  /** Takes over a previous node's dump(); anything else is ignored. Returns the peers restored. */
+  restore(d: unknown): number {
+    if (typeof d !== 'object' || d === null) return 0;
+    return this.peers.restore((d as { peers?: unknown }).peers);
   }
 
   summary(key: string, window: MetricsWindow) {

@@ -23,12 +23,12 @@ const post = (m: FromWorker) => port.postMessage(m);
 
 port.on('message', (m: ToWorker) => {
   if (typeof m !== 'object' || m === null) return;
-  if (m.t === 'start') void start(m.cfg);
+  if (m.t === 'start') void start(m.cfg, m.metrics);
   else if (m.t === 'call') void call(m.id, m.method, m.params);
   else if (m.t === 'stop') void stop(String(m.reason ?? 'stopped'));
 });
 
-async function start(cfg: NodeConfig): Promise<void> {
+async function start(cfg: NodeConfig, metrics: unknown): Promise<void> {
   if (node || starting) return post({ t: 'fail', message: 'the node is already running' });
   starting = true;
   const log = new Logger(
@@ -40,6 +40,7 @@ async function start(cfg: NodeConfig): Promise<void> {
     const { PeerMeshNode } = await import('./node');
     const n = await PeerMeshNode.start(cfg, log);
     node = n;
+    if (metrics) log.debug(`metrics: ${n.metrics.restore(metrics)} peers' history kept from the last run`);
     n.onApiEvent = (event) => post({ t: 'event', event });
     const s = n.status();
     post({
@@ -53,7 +54,13 @@ async function start(cfg: NodeConfig): Promise<void> {
     });
     void n.stopped.then((reason) => {
       node = null;
-      post({ t: 'down', reason });
+      let kept: ReturnType<typeof n.metrics.dump> | undefined;
+      try {
+        kept = n.metrics.dump();
+      } catch {
+        kept = undefined; // the measurements are lost, the stop is not
+      }
+      post({ t: 'down', reason, metrics: kept });
     });
   } catch (e) {
     post({ t: 'fail', message: (e as Error).message });

@@ -1,13 +1,15 @@
 // Messages between NodeManager (manager.ts) and the node in its worker thread (node-worker.ts).
 import type { ApiEvent, ErrorCode, MethodName } from '../control/api';
 import type { NodeConfig } from './config';
+import type { MetricsDump } from './metrics-feed';
 
 /** Not a Control API method: the node's Prometheus text for the manager's GET /metrics. */
 export const PROMETHEUS = '#prometheus';
 
 /** Parent -> worker. */
 export type ToWorker =
-  | { t: 'start'; cfg: NodeConfig }
+  /** `metrics`: what the previous node of this profile measured (kept across reconnects). */
+  | { t: 'start'; cfg: NodeConfig; metrics?: MetricsDump | null }
   | { t: 'call'; id: number; method: MethodName | typeof PROMETHEUS; params: unknown }
   | { t: 'stop'; reason: string };
 
@@ -22,4 +24,5 @@ export type FromWorker =
   | { t: 'error'; id: number; code: ErrorCode; message: string }
   | { t: 'event'; event: ApiEvent }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; time: number }
-  | { t: 'down'; reason: string };
+  /** `metrics`: the node's measurements, for the next start (MetricsFeed.dump). */
+  | { t: 'down'; reason: string; metrics?: MetricsDump };

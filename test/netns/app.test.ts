@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { AppState, PeerRow } from '../../main/control/api';
+import type { AppState, MetricsResult, PeerRow } from '../../main/control/api';
 import { startUi as startUiIn, stopUi, type Ui } from '../lib/app-client';
 import { NetnsLab, netnsSkipReason, sleep, waitFor } from '../lib/netns';
 import { removeDir, tempDir } from '../lib/peermesh-proc';
@@ -158,6 +158,17 @@ describe('the app (peermesh ui) on two machines', { skip: skip ?? false }, () =>
   });
 
   it('disconnect removes the interface, the other side sees it offline at once; connect brings it back', async () => {
+    const beta = (await peersOf('a')).find((r) => r.name === 'beta')!.key;
+    const metricsOf = () =>
+      ui.a.api
+        .call<MetricsResult>('metrics', { peer: beta, window: 900, points: 900 })
+        .then((m) => m.series!);
+    const before = await metricsOf();
+    const measured = before.t.filter((_, i) => before.rtt[i] !== null);
+    assert.ok(
+      measured.length >= 2,
+      `RTT samples before the disconnect: ${before.rtt.filter((x) => x !== null)}`,
+    );
     const s = await ui.a.api.call<AppState>('disconnect');
     assert.equal(s.state, 'disconnected');
     // a said goodbye: b shows alpha offline within seconds, not after the 65 s path timeout
@@ -193,6 +204,20 @@ describe('the app (peermesh ui) on two machines', { skip: skip ?? false }, () =>
     );
     // the alias is kept across reconnects (state directory)
     assert.equal((await peersOf('a')).find((r) => r.name === 'beta')?.alias, 'Laptop');
+    // ... and so are the charts (issue 19): the seconds measured before are still there, the time
+    // the node was down is "nothing recorded" (reach 0, not an outage), the path changes go on
+    const m = await ui.a.api.call<MetricsResult>('metrics', { peer: beta, window: 900, points: 900 });
+    const after = m.series!;
+    for (const t of measured)
+      assert.notEqual(after.rtt[after.t.indexOf(t)], null, `the RTT of second ${t} kept`);
+    const last = measured[measured.length - 1];
+    const gap = after.t.filter((t, i) => t > last && after.reach[i] === 0);
+    assert.ok(
+      gap.length >= 2,
+      `the 3 s the node was down show as not recorded: ${JSON.stringify(after.reach.slice(-30))}`,
+    );
+    const kinds = m.summary!.pathChanges.map((c) => c.kind);
+    assert.ok(kinds.indexOf('direct') < kinds.lastIndexOf('unknown'), `path history kept: ${kinds}`);
   });
 
   it('remove: the member disappears and cannot reach the network any more', async () => {

@@ -139,6 +139,8 @@ export class Dispatcher {
     store.profile.network = network;
     if (nodeName) store.profile.nodeName = nodeName;
     store.save();
+    this.m.host.forgetMetrics(); // a new network: the old one's charts are not its
+
     this.m.log('info', `${verb} network "${network}"`);
     await this.m.connect();
     return this.m.state();
@@ -151,6 +153,7 @@ export class Dispatcher {
     if (!name) throw new ManagerError('failed', 'not a member of a network');
     await this.m.disconnect('left the network');
     store.removeNetwork(name);
+    host.forgetMetrics();
     store.profile.network = null;
     store.save();
     this.m.log('info', `left network "${name}"`);

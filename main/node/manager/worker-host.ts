@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ApiEvent, ConnectionState, MethodName } from '../../control/api';
 import type { LogLevel, NodeConfig } from '../config';
+import type { MetricsDump } from '../metrics-feed';
 import type { FromWorker, PROMETHEUS, ToWorker } from '../worker-protocol';
 import { ManagerError } from './errors';
 
@@ -36,6 +37,11 @@ export class WorkerHost {
   private nextId = 1;
   private starting: Promise<void> | null = null;
   private stoppingWorker: Promise<void> | null = null;
+  /**
+   * What the last node measured (per-peer history and path changes), handed to the next start so
+   * a reconnect or a settings save does not wipe the charts; dropped when the network changes.
+   */
+  private kept: MetricsDump | null = null;
 
   constructor(private readonly delegate: WorkerHostDelegate) {}
 
@@ -90,6 +96,7 @@ export class WorkerHost {
             void w.terminate();
             break;
           case 'down':
+            if (m.metrics) this.kept = m.metrics;
             this.onDown(w, m.reason);
             break;
           case 'result':
@@ -118,7 +125,7 @@ export class WorkerHost {
         this.onDown(w, 'node worker exited');
         settle(new ManagerError('failed', this.lastError ?? 'the node stopped while starting'));
       });
-      w.postMessage({ t: 'start', cfg } satisfies ToWorker);
+      w.postMessage({ t: 'start', cfg, metrics: this.kept } satisfies ToWorker);
     });
   }
 
@@ -164,6 +171,11 @@ export class WorkerHost {
       this.stoppingWorker = null;
     }
     if (this.state !== 'disconnected') this.setState('disconnected', null);
+  }
+
+  /** The network changed (left, joined, created): the measurements of the old one are dropped. */
+  forgetMetrics(): void {
+    this.kept = null;
   }
 
   /** No more connects; stops the node. */
