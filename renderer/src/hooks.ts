@@ -1,4 +1,4 @@
-import { type RefObject, useEffect, useRef } from 'react';
+import { type RefObject, useEffect, useRef, useState } from 'react';
 
 /**
  * Calls `fn` now and then `ms` after each call has settled, while `enabled` and the page is visible
@@ -60,4 +60,31 @@ export function useWidth(ref: RefObject<HTMLElement | null>, onWidth: (w: number
     ro.observe(el);
     return () => ro.disconnect();
   }, [ref]);
+}
+
+/**
+ * The colour scheme in effect ('light' or 'dark'): the app's theme setting (<html data-theme>) and,
+ * for "Same as the system", the system's. Canvas charts read their colours when they are made, so
+ * they are made again when this changes.
+ */
+export function useColorScheme(): 'light' | 'dark' {
+  const read = (): 'light' | 'dark' => {
+    const theme = document.documentElement.dataset.theme;
+    if (theme === 'light' || theme === 'dark') return theme;
+    return globalThis.matchMedia?.('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+  };
+  const [scheme, setScheme] = useState(read);
+  useEffect(() => {
+    const update = () => setScheme(read());
+    const media = globalThis.matchMedia?.('(prefers-color-scheme: dark)');
+    media?.addEventListener('change', update);
+    const observer = new MutationObserver(update);
+    observer.observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
+    update();
+    return () => {
+      media?.removeEventListener('change', update);
+      observer.disconnect();
+    };
+  }, []);
+  return scheme;
 }

@@ -175,7 +175,14 @@ describe('peer list', () => {
         txBytes: 6000,
         pathChanges: [{ t: Date.now() - 10_000, kind: 'direct', via: undefined }],
       },
-      series: { t: [1, 2, 3], rtt: [20, null, 40], loss: [0, 1, 0], rx: [0, 0, 0], tx: [0, 0, 0] },
+      series: {
+        t: [1, 2, 3],
+        rtt: [20, null, 40],
+        loss: [0, 1, 0],
+        rx: [0, 0, 0],
+        tx: [0, 0, 0],
+        reach: [2, 2, 2],
+      },
     });
     fireEvent.click(screen.getByRole('button', { name: 'alice' }));
     const graph = await screen.findByTestId('latency-graph');

@@ -4,8 +4,17 @@ import { type RefObject, useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { formatMs } from '../format';
-import { useWidth } from '../hooks';
+import { useColorScheme, useWidth } from '../hooks';
 import { cssVar } from '../palette';
+
+/** A unix second as the time of day with seconds, in the user's locale ("14:03:27"). */
+export function timeOfDay(sec: number): string {
+  return new Date(sec * 1000).toLocaleTimeString([], {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
 
 /** A value in the legend: "1.23 ms", or "—" where there is none. */
 export function msValue(_u: uPlot, v: number | null): string {
@@ -51,7 +60,8 @@ export function msChartOptions(
       x: { time: true },
       y: { range: (_u, _min, max) => [0, max === null || max <= 0 ? 10 : max * 1.15] },
     },
-    series: [{}, ...series],
+    // hover shows the time to the second (uPlot's default stops at minutes)
+    series: [{ value: (_u, v) => (v === null || v === undefined ? '—' : timeOfDay(v)) }, ...series],
     axes: [
       { stroke, grid: lines(), ticks: lines() },
       { stroke, grid: lines(), ticks: lines(), size: 64, values: (_u, vals) => vals.map((v) => `${v} ms`) },
@@ -72,17 +82,20 @@ export function useUPlot(
 ): void {
   const plot = useRef<uPlot | null>(null);
   const dataRef = useRef(data);
+  // uPlot keeps the axes' and grid's colours from when it was made: a new scheme, a new chart
+  const scheme = useColorScheme();
 
   useEffect(() => {
     const el = wrap.current;
     if (!el || !make) return;
+    el.dataset.scheme = scheme; // the scheme this chart was made in
     const u = new uPlot(make(el.clientWidth || 640), dataRef.current, el);
     plot.current = u;
     return () => {
       u.destroy();
       plot.current = null;
     };
-  }, [wrap, make]);
+  }, [wrap, make, scheme]);
 
   useEffect(() => {
     dataRef.current = data;
