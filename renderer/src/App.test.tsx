@@ -18,8 +18,13 @@ describe('App', () => {
     expect(screen.getByRole('tab', { name: 'Peers' }).getAttribute('aria-selected')).toBe('true');
     await screen.findByRole('table', { name: 'Peers' });
 
-    // Events: what happened since the page opened, newest first, in words
+    // Network: the mesh as a graph
     fireEvent.keyDown(screen.getByRole('tab', { name: 'Peers' }), { key: 'ArrowRight' });
+    expect(screen.getByRole('tab', { name: 'Network' }).getAttribute('aria-selected')).toBe('true');
+    await screen.findByTestId('network-graph');
+
+    // Events: what happened since the page opened, newest first, in words
+    fireEvent.keyDown(screen.getByRole('tab', { name: 'Network' }), { key: 'ArrowRight' });
     expect(screen.getByRole('tab', { name: 'Events' }).getAttribute('aria-selected')).toBe('true');
     expect(screen.getByText('Nothing has happened since this page opened.')).toBeTruthy();
     const bob = `${'bob'.padEnd(43, 'K')}=`;

@@ -5,6 +5,7 @@ import { FirstRun } from './components/FirstRun';
 import { Header } from './components/Header';
 import { LinkBanner } from './components/LinkBanner';
 import { LogsView } from './components/LogsView';
+import { NetworkView } from './components/NetworkView';
 import { PeersView } from './components/PeersView';
 import { SettingsView } from './components/SettingsView';
 import { Toasts } from './components/Toasts';
@@ -13,6 +14,7 @@ import { useTheme } from './theme';
 
 const TABS = [
   { id: 'peers', label: 'Peers' },
+  { id: 'network', label: 'Network' },
   { id: 'events', label: 'Events' },
   { id: 'logs', label: 'Logs' },
   { id: 'settings', label: 'Settings' },
@@ -110,6 +112,8 @@ function Main() {
       <div className="panel" role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
         {tab === 'peers' ? (
           <PeersView />
+        ) : tab === 'network' ? (
+          <NetworkView />
         ) : tab === 'events' ? (
           <EventsView />
         ) : tab === 'logs' ? (

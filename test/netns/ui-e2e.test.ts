@@ -136,6 +136,32 @@ describe('the UI end to end in Chromium', { skip: skip ?? false }, () => {
     await shot(a, 'peer-detail');
   });
 
+  it('the network graph, dark mode and an 800×600 window (peers as cards, no sideways scroll)', async () => {
+    const a = page.a;
+    await a.getByRole('tab', { name: 'Network' }).click();
+    const graph = a.getByTestId('network-graph');
+    await graph.locator('[data-edge=direct]').waitFor({ timeout: 10_000 });
+    assert.match((await graph.getAttribute('aria-label')) ?? '', /beta: direct, [\d.]+ (ms|µs)/);
+    await shot(a, 'network');
+    await a.getByRole('tab', { name: 'Peers' }).click();
+    // (strings: the tests are typed without the DOM library)
+    const bg = () => a.evaluate<string>('getComputedStyle(document.documentElement).backgroundColor');
+    const light = await bg();
+    await a.emulateMedia({ colorScheme: 'dark' });
+    assert.notEqual(await bg(), light, 'the system theme follows the system');
+    await shot(a, 'peers-dark');
+    await a.emulateMedia({ colorScheme: 'light' });
+    await a.setViewportSize({ width: 800, height: 600 });
+    const layout = await a.evaluate<{ row: string; page: number; table: number }>(`({
+      row: getComputedStyle(document.querySelector('tbody tr[role=row]')).display,
+      page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      table: document.querySelector('.table-wrap').scrollWidth - document.querySelector('.table-wrap').clientWidth,
+    })`);
+    assert.deepEqual(layout, { row: 'grid', page: 0, table: 0 }, 'cards, nothing behind a sideways scroll');
+    await shot(a, 'peers-800x600');
+    await a.setViewportSize({ width: 1280, height: 860 });
+  });
+
   it('access from the UI: A denies beta, B’s pings go nowhere, and A’s UI shows nftables’ own count', async () => {
     const a = page.a;
     const form = a.getByRole('form', { name: 'Access of beta to this machine' });
@@ -172,6 +198,62 @@ describe('the UI end to end in Chromium', { skip: skip ?? false }, () => {
       .last()
       .click();
     await a.locator('tr[role=row]', { hasText: 'Laptop' }).waitFor({ timeout: 5000 });
+  });
+
+  it('settings: a port another program holds is refused with what to do; the node runs on; a good port saves', async () => {
+    const a = page.a;
+    const saved = (await ui.a.api.call<{ listenPort: number }>('settings')).listenPort;
+    const squatter = lab.spawnIn('a', process.execPath, [
+      '-e',
+      "require('node:dgram').createSocket('udp4').bind(51900, () => console.log('bound'))",
+    ]);
+    try {
+      for (let i = 0; i < 50 && !lab.tryExec('a', 'ss', ['-uln']).out.includes(':51900'); i++)
+        await sleep(100);
+      await a.getByRole('tab', { name: 'Settings' }).click();
+      const port = a.getByLabel('Listen port');
+      await port.fill('51900');
+      await a.getByRole('button', { name: 'Save', exact: true }).click();
+      await a
+        .getByText(/UDP port 51900 is used by another program: choose another port/)
+        .first()
+        .waitFor({
+          timeout: 20_000,
+        });
+      // the field in error has the focus (polled: the focus follows the answer; not waitForFunction,
+      // whose string form is an eval the page's CSP refuses)
+      const portFocused = () =>
+        port.evaluate(
+          (el: unknown) =>
+            el === (el as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement,
+        );
+      for (let i = 0; i < 50 && !(await portFocused()); i++) await sleep(100);
+      assert.equal(await portFocused(), true, 'the field in error has the focus');
+      assert.equal(await port.getAttribute('aria-invalid'), 'true');
+      const state = a.getByTestId('connection-state');
+      await state.getByText('Connected', { exact: true }).waitFor({ timeout: 20_000 });
+      assert.equal(
+        (await ui.a.api.call<{ listenPort: number }>('settings')).listenPort,
+        saved,
+        'nothing saved',
+      );
+      await shot(a, 'settings-error');
+      // recovery: another port saves and runs, the error goes; then the old one again
+      for (const p of [51901, saved]) {
+        await port.fill(String(p));
+        await a.getByRole('button', { name: 'Save', exact: true }).click();
+        await a.getByRole('status').getByText('Settings saved.').waitFor({ timeout: 20_000 });
+        // no stale error in the form or the header (the toast of the failure is history, and goes)
+        for (const where of [a.getByRole('form', { name: 'Settings' }), a.locator('header')])
+          assert.equal(await where.getByText(/is used by another program/).count(), 0, 'no stale error');
+        await state.getByText('Connected', { exact: true }).waitFor({ timeout: 20_000 });
+        assert.equal((await ui.a.api.call<{ listenPort: number }>('settings')).listenPort, p);
+      }
+    } finally {
+      squatter.kill();
+    }
+    await a.getByRole('tab', { name: 'Peers' }).click();
+    await a.locator('tr[role=row][data-online=true]', { hasText: 'Laptop' }).waitFor({ timeout: 30_000 });
   });
 
   it('kill -9 of B: A shows it amber (not responding), then offline with when it was last seen; B comes back', async () => {

@@ -183,21 +183,25 @@ const PeerTableRow = memo(function PeerTableRow({ peer: p, selected, actions, no
         </button>
         {p.alias && p.alias !== p.name && <span className="real-name">{p.name}</span>}
       </th>
-      <td className="c-ip">
+      <td className="c-ip" data-label="IPv4">
         <code ref={ip}>{p.ipv4}</code>
         <CopyButton text={p.ipv4} label={`Copy IPv4 address of ${name}`} target={ip} compact />
       </td>
-      <td className="c-status" title={status}>
+      <td className="c-status" title={status} data-label="Status">
         <span className={`dot ${state.kind}`} aria-hidden="true" />
         {status}
       </td>
-      <td className="c-endpoint mono" title={p.endpoint ?? undefined}>
+      <td className="c-endpoint mono" title={p.endpoint ?? undefined} data-label="Endpoint">
         {p.endpoint ?? NONE}
       </td>
       {/* no RTT while not responding: the last one measured is no longer a fact */}
-      <td className="c-num">{formatMs(state.kind === 'not-responding' ? null : p.rttMs)}</td>
-      <td className={p.loss ? 'c-num lossy' : 'c-num'}>{formatLoss(p.loss)}</td>
-      <td className="c-num c-traffic">
+      <td className="c-num" data-label="RTT">
+        {formatMs(state.kind === 'not-responding' ? null : p.rttMs)}
+      </td>
+      <td className={p.loss ? 'c-num lossy' : 'c-num'} data-label="Loss">
+        {formatLoss(p.loss)}
+      </td>
+      <td className="c-num c-traffic" data-label="Traffic">
         <span className="rate">
           <span aria-hidden="true">↓ </span>
           <span className="sr-only">receive </span>
@@ -209,8 +213,10 @@ const PeerTableRow = memo(function PeerTableRow({ peer: p, selected, actions, no
           {formatRate(p.txBps)}
         </span>
       </td>
-      <td className="c-num">{handshakeText(p, now)}</td>
-      <td className="c-spark">
+      <td className="c-num" data-label="Handshake">
+        {handshakeText(p, now)}
+      </td>
+      <td className="c-spark" data-label="Last minute">
         <Sparkline values={p.spark} />
       </td>
       <td className="c-actions">

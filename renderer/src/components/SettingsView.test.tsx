@@ -92,9 +92,10 @@ describe('settings', () => {
     });
     fireEvent.change(screen.getByLabelText('Listen port'), { target: { value: '51900' } });
     save();
-    await waitFor(() =>
-      expect(screen.getByRole('alert').textContent).toMatch(/UDP port 51900 is used by another program/),
-    );
+    // beside the field it is about, which gets the focus (not <body>: Save was disabled while saving)
+    await screen.findByText(/UDP port 51900 is used by another program/);
+    expect(screen.getByLabelText('Listen port').getAttribute('aria-invalid')).toBe('true');
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByLabelText('Listen port')));
     fireEvent.change(screen.getByLabelText('Listen port'), { target: { value: '51820' } });
     save();
     await screen.findByText('Nothing to save.');
@@ -129,5 +130,12 @@ describe('fieldErrorOf', () => {
       errors: { listenPort: 'Expected a whole number from 0 to 65535, got 70000' },
     });
     expect(fieldErrorOf('cannot bind')).toBeNull();
+  });
+
+  it('puts what the node could not apply beside its field', () => {
+    const port = 'UDP port 51900 is used by another program: choose another port (Settings, or --listen)';
+    expect(fieldErrorOf(port)).toEqual({ errors: { listenPort: port } });
+    const iface = 'An interface named pm0 exists: choose another interface name (Settings, or --interface)';
+    expect(fieldErrorOf(iface)).toEqual({ errors: { interfaceName: iface } });
   });
 });

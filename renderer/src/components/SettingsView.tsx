@@ -47,6 +47,9 @@ function changesOf(d: Draft, s: Settings): { changes: Partial<Settings> } | { er
  * those go next to their field, anything else above the buttons.
  */
 export function fieldErrorOf(message: string): { errors: FieldErrors } | null {
+  // the node could not apply a field: the message goes beside that field (which gets the focus)
+  if (/UDP port \d+ is used by another program/.test(message)) return { errors: { listenPort: message } };
+  if (/An interface named \S+ exists/.test(message)) return { errors: { interfaceName: message } };
   const m = /^params\.(\w+)(?:\[(\d+)\])?: (.+)$/s.exec(message);
   if (!m) return null;
   const field = m[1] as keyof Settings;
