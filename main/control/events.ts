@@ -1,6 +1,6 @@
 // The events of the Control API contract (re-exported by api.ts): what a node streams to UIs, each
 // with its runtime schema (a client checks every event it receives: it must not trust a stream).
-import { bool, type Infer, int, obj, oneOf, optional, str } from './schema';
+import { bool, cidr, type Infer, int, obj, oneOf, optional, str } from './schema';
 
 export const CONNECTION_STATES = ['disconnected', 'connecting', 'connected', 'error'] as const;
 export type ConnectionState = (typeof CONNECTION_STATES)[number];
@@ -22,6 +22,20 @@ export const EVENTS = {
     kind: pathKind,
     endpoint: optional(str({ max: 64 })),
     via: optional(str({ max: 63 })),
+  }),
+  /**
+   * A member offered a subnet route (whether or not the claim holds: docs/mesh.md "Subnet routes"),
+   * or offered to be an exit node (`exit`, prefix 0.0.0.0/0: the offer covers ::/0 too), or withdrew
+   * it (`offered` false). Never for this node's own offers, nor for what a member offered before this
+   * node started watching the network (docs/control.md).
+   */
+  route: obj({
+    type: oneOf('route'),
+    key: str({ max: 44 }),
+    name: str({ max: 63 }),
+    prefix: cidr(),
+    exit: bool(),
+    offered: bool(),
   }),
   rtt: obj({ type: oneOf('rtt'), key: str({ max: 44 }), ms: int({ min: 0, max: 600_000 }) }),
   handshake: obj({ type: oneOf('handshake'), key: str({ max: 44 }) }),

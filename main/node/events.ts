@@ -1,9 +1,9 @@
 // What the node makes of its Device's and Mesh's events: log lines, Control API events for the UIs
-// (member, removed, path, rtt, handshake, peer online/offline), RTT answers for `ping-peer`, and the
-// node-level reactions it is handed (save the network state, move our own address).
+// (member, removed, path, route, rtt, handshake, peer online/offline), RTT answers for `ping-peer`,
+// and the node-level reactions it is handed (save the network state, move our own address).
 import type { ApiEvent } from '../control/api';
 import type { DeviceEvent } from '../core/device';
-import type { MemberView, Mesh, MeshEvent } from '../core/mesh';
+import type { MemberView, Mesh, MeshEvent, RouteClaim } from '../core/mesh';
 import { formatEndpoint } from './host-net';
 import { type Logger, shortKey } from './log';
 import type { MetricsFeed } from './metrics-feed';
@@ -71,14 +71,87 @@ export interface EventsHost {
   devicesChanged(): void;
 }
 
+/** One member's offer as the 'route' events compare them: a subnet route, or to be an exit node. */
+export interface RouteOffer {
+  key: string;
+  /** The route as claimed (normalized); for an exit offer 0.0.0.0/0 (the offer covers ::/0 too). */
+  prefix: string;
+  exit: boolean;
+}
+
+/** What an exit offer's 'route' event carries as its prefix. */
+export const EXIT_PREFIX = '0.0.0.0/0';
+
+/**
+ * The other members' offers (never `selfKey`'s), keyed `${key} ${prefix}` (`${key} exit` for an exit
+ * offer): every subnet route a member claims, whether the claim holds or not (it is offered either
+ * way), and one entry per member that offers to be an exit node (its 0.0.0.0/0 and ::/0, which are
+ * not claims). O(claims + exit offers).
+ */
+export function routeOffers(
+  claims: readonly RouteClaim[],
+  exitKeys: Iterable<string>,
+  selfKey: string,
+): Map<string, RouteOffer> {
+  const out = new Map<string, RouteOffer>();
+  for (const c of claims)
+    if (c.key !== selfKey) out.set(`${c.key} ${c.route}`, { key: c.key, prefix: c.route, exit: false });
+  for (const key of exitKeys)
+    if (key !== selfKey) out.set(`${key} exit`, { key, prefix: EXIT_PREFIX, exit: true });
+  return out;
+}
+
+/** The offers made (`offered`) and withdrawn between two sets of routeOffers(), in that order. */
+export function routeOfferChanges(
+  before: ReadonlyMap<string, RouteOffer>,
+  now: ReadonlyMap<string, RouteOffer>,
+): { offer: RouteOffer; offered: boolean }[] {
+  const out: { offer: RouteOffer; offered: boolean }[] = [];
+  for (const [id, o] of now) if (!before.has(id)) out.push({ offer: o, offered: true });
+  for (const [id, o] of before) if (!now.has(id)) out.push({ offer: o, offered: false });
+  return out;
+}
+
+/**
+ * How far a member's join time (its record's `j`, its own clock) may lie before the moment this node
+ * started watching the network and still count as joining later: clocks differ by a few seconds.
+ */
+export const ROUTE_JOIN_SLACK_MS = 60_000;
+
+/**
+ * What 'route' events compare against, for one Mesh (a new one, after a reconnect or a join, starts
+ * over). The first look is no baseline of its own: records arrive one by one (from the state file,
+ * then the record sync), each with its own 'changed'. Instead, a member's offers are news when
+ *  - the member was already known (a 'member' event for it came before): it changed its record, or
+ *  - its record says it joined no earlier than ROUTE_JOIN_SLACK_MS before we started watching: it
+ *    joined the network later (the first record of a member that was there already is not news).
+ * A withdrawal is news only while the member is still in the network: a member removed (its own
+ * 'removed' event) or forgotten took its routes along, it did not withdraw them.
+ */
+interface RouteWatch {
+  mesh: Mesh;
+  /** Wall ms when this node started watching this mesh. */
+  since: number;
+  /** Members the mesh told us about ('member' events); bounded by the mesh's member limit. */
+  known: Set<string>;
+  /** The claims last compared (Mesh.routeClaims() is a new array whenever any offer may have changed). */
+  claims: readonly RouteClaim[] | null;
+  offers: Map<string, RouteOffer>;
+}
+
 export class NodeEvents {
   /** Peers with a WireGuard session (for the up/down log lines). */
   private readonly up = new Set<string>();
   /** Members shown online (see isOnline); 'peer' events when that changes. */
   private readonly online = new Set<string>();
   private readonly rttWaiters = new Map<string, ((ms: number) => void)[]>();
+  private routeWatch: RouteWatch | null = null;
 
-  constructor(private readonly host: EventsHost) {}
+  /** `wallNow`: the wall clock members' join times are compared with (tests pass a simulated one). */
+  constructor(
+    private readonly host: EventsHost,
+    private readonly wallNow: () => number = Date.now,
+  ) {}
 
   onDevice(e: DeviceEvent): void {
     const log = this.host.log;
@@ -113,6 +186,7 @@ export class NodeEvents {
       case 'member':
         log.info(`member ${memberLabel(e.name, e.key)} joined the network view`);
         this.host.emit({ type: 'member', key: e.key, name: e.name.slice(0, 63) });
+        this.watchRoutes()?.known.add(e.key);
         this.updateOnlineOf(e.key);
         break;
       case 'public-endpoint':
@@ -142,6 +216,7 @@ export class NodeEvents {
         break;
       case 'changed':
         this.host.scheduleSave(); // also names and routes, a second after a burst of changes
+        this.updateRoutes();
         break;
       case 'rtt':
         this.onRtt(e.key, e.ms);
@@ -190,6 +265,44 @@ export class NodeEvents {
       ...(e.kind === 'direct' && e.endpoint ? { endpoint: String(e.endpoint).slice(0, 64) } : {}),
       ...(via ? { via: via.slice(0, 63) } : {}),
     });
+  }
+
+  /** The route watch of the current mesh (a new one for a new mesh), or null without a mesh. */
+  private watchRoutes(): RouteWatch | null {
+    const mesh = this.host.mesh;
+    if (!mesh) return null;
+    if (this.routeWatch?.mesh !== mesh)
+      this.routeWatch = { mesh, since: this.wallNow(), known: new Set(), claims: null, offers: new Map() };
+    return this.routeWatch;
+  }
+
+  /** 'route' events for the offers made or withdrawn since the last look (see RouteWatch). */
+  private updateRoutes(): void {
+    const w = this.watchRoutes();
+    if (!w) return;
+    const { mesh } = w;
+    // Any change of a record's routes (exit offers included), a removal of a member with routes and a
+    // forgotten one settle the claims again; a 'changed' without that (most of them) costs nothing.
+    const claims = mesh.routeClaims();
+    if (claims === w.claims) return;
+    w.claims = claims;
+    const exits: string[] = [];
+    for (const m of mesh.members.values())
+      if (m.rec && !m.removed && mesh.offersExit(m.key)) exits.push(m.key);
+    const now = routeOffers(claims, exits, this.host.selfKey);
+    const changes = routeOfferChanges(w.offers, now);
+    w.offers = now;
+    for (const { offer, offered } of changes) {
+      const m = mesh.members.get(offer.key);
+      if (!m?.rec || m.removed) continue; // gone with its routes (removed, forgotten): not a withdrawal
+      if (offered && !w.known.has(m.key) && m.rec.j < w.since - ROUTE_JOIN_SLACK_MS) continue;
+      const name = memberName(mesh, m.key);
+      const what = offer.exit ? 'to be an exit node' : `the route ${offer.prefix}`;
+      this.host.log.info(
+        `member ${memberLabel(m.name, m.key)} ${offered ? `offers ${what}` : `no longer offers ${what}`}`,
+      );
+      this.host.emit({ type: 'route', key: m.key, name, prefix: offer.prefix, exit: offer.exit, offered });
+    }
   }
 
   /** The next RTT sample of a member, or null after timeoutMs. */

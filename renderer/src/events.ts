@@ -23,6 +23,12 @@ const CHECKS: Record<EventName, (e: Fields) => boolean> = {
     isOneOf(e.kind, PATHS) &&
     isOptStr(e.endpoint, 64) &&
     isOptStr(e.via, 63),
+  route: (e) =>
+    isStr(e.key, 44) &&
+    isStr(e.name, 63) &&
+    isStr(e.prefix, 49) &&
+    typeof e.exit === 'boolean' &&
+    typeof e.offered === 'boolean',
   rtt: (e) => isStr(e.key, 44) && isNum(e.ms),
   handshake: (e) => isStr(e.key, 44),
   error: (e) => isStr(e.message, 512),

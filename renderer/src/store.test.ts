@@ -1,4 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
+import type { ApiEvent } from './api';
+import { parseApiEvent } from './events';
 import { createAppStore, MAX_LOGS } from './store';
 import { appState, type FakeTransport, fail, node, peer, settings } from './test/fake-transport';
 
@@ -121,6 +123,36 @@ describe('store', () => {
     t.emit({ type: 'removed', key: alice.key, name: 'alice', by: bob.key });
     expect(store.getState().peers.map((p) => p.name)).toEqual(['bob']);
     expect(store.getState().selected).toBeNull();
+  });
+
+  it('tells route offers and withdrawals in the event feed, in words', async () => {
+    const t = node();
+    const { store } = await started(t);
+    const key = `${'alpha'.padEnd(43, 'A')}=`;
+    const route = (prefix: string, exit: boolean, offered: boolean): ApiEvent => ({
+      type: 'route',
+      key,
+      name: 'alpha',
+      prefix,
+      exit,
+      offered,
+    });
+    const events = [
+      route('10.1.0.0/24', false, true),
+      route('0.0.0.0/0', true, true),
+      route('10.1.0.0/24', false, false),
+      route('0.0.0.0/0', true, false),
+    ];
+    // as from the wire: the events pass the check every received event goes through
+    for (const e of events) t.emit(parseApiEvent(JSON.parse(JSON.stringify(e)))!);
+    expect(store.getState().feed.map((f) => [f.kind, f.text])).toEqual([
+      ['route', 'alpha offers the route 10.1.0.0/24'],
+      ['route', 'alpha offers to be an exit node'],
+      ['route', 'alpha withdrew the route 10.1.0.0/24'],
+      ['route', 'alpha no longer offers to be an exit node'],
+    ]);
+    expect(parseApiEvent({ ...events[0], offered: 'yes' })).toBeNull();
+    expect(parseApiEvent({ ...events[0], prefix: 7 })).toBeNull();
   });
 
   it('keeps the last MAX_LOGS log lines and shows error events as toasts', async () => {

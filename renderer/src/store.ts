@@ -34,7 +34,7 @@ export const MAX_FEED = 200;
 export interface FeedItem {
   id: number;
   time: number;
-  kind: 'joined' | 'online' | 'offline' | 'path' | 'removed' | 'state';
+  kind: 'joined' | 'online' | 'offline' | 'path' | 'removed' | 'route' | 'state';
   text: string;
 }
 export const MAX_TOASTS = 5;
@@ -68,7 +68,7 @@ export interface UiState {
   toggleBusy: boolean;
   /** This machine's exit node as the node reported it last (null: not read yet, or not connected). */
   exit: ExitStatus | null;
-  /** What happened lately (members joining, coming and going, paths, removals), newest last. */
+  /** What happened lately (members joining, coming and going, paths, routes, removals), newest last. */
   feed: FeedItem[];
   /** Who may reach this machine (the `access` method's answer; null: not read yet). */
   access: AccessStatus | null;
@@ -185,6 +185,18 @@ export function createAppStore(transport: Transport): AppStoreApi {
           return {
             kind: 'removed',
             text: `${nameOf(e.key, e.name)} was removed${by ? ` by ${displayName(by)}` : ''}`,
+          };
+        }
+        case 'route': {
+          const who = nameOf(e.key, e.name);
+          const what = e.exit ? 'to be an exit node' : `the route ${e.prefix}`;
+          return {
+            kind: 'route',
+            text: e.offered
+              ? `${who} offers ${what}`
+              : e.exit
+                ? `${who} no longer offers ${what}`
+                : `${who} withdrew ${what}`,
           };
         }
         case 'state':
