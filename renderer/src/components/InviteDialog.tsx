@@ -1,4 +1,4 @@
-import { useCallback, useId, useRef, useState } from 'react';
+import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import type { InviteResult, InviteRow } from '../api';
 import { useApp } from '../context';
 import { usePoll } from '../hooks';
@@ -47,7 +47,9 @@ export function InviteDialog({ onClose }: { onClose: () => void }) {
     }
     await refreshList();
   };
-  const [expiresSeconds, setExpiresSeconds] = useState<number>(86_400);
+  // A code is made as the dialog opens (for one device, valid an hour: short, since every code is a
+  // key to the network); a longer expiry is a click on "Create another code".
+  const [expiresSeconds, setExpiresSeconds] = useState<number>(3600);
   const [result, setResult] = useState<InviteResult | null>(null);
   /** The QR image; '' when the code could not be drawn as one. */
   const [qr, setQr] = useState<string | null>(null);
@@ -71,6 +73,13 @@ export function InviteDialog({ onClose }: { onClose: () => void }) {
       setBusy(false);
     }
   };
+
+  const opened = useRef(false);
+  useEffect(() => {
+    if (opened.current) return; // once per opening (StrictMode mounts twice: still one code)
+    opened.current = true;
+    void create();
+  }, []);
 
   return (
     <Dialog title="Invite a device" onClose={onClose} className="invite-dialog">
