@@ -100,6 +100,8 @@ export const JOIN_WIRE_VERSION = 1;
 export const MESH_CLOCK_SKEW = 120_000;
 /** Hello to bootstrap addresses this often until a member answers, then every MESH_BOOTSTRAP_REFRESH. */
 export const MESH_BOOTSTRAP_RETRY = 1_000;
+/** The first retry of the bootstrap hellos (ms), doubling up to MESH_BOOTSTRAP_RETRY. */
+export const MESH_BOOTSTRAP_FIRST_RETRY = 100;
 export const MESH_BOOTSTRAP_REFRESH = 60_000;
 /** Largest discovery datagram we send or accept (fits any path MTU in practice). */
 export const MESH_MAX_MESSAGE = 1400;
@@ -142,6 +144,11 @@ export const MESH_PROBE_SLOW = 15_000;
 export const MESH_RELAY_RETRY = 6_000;
 /** Without a direct path after this long, traffic goes through a relay (if one is known). */
 export const MESH_RELAY_AFTER = 2_000;
+/**
+ * With packets waiting for a member (no session yet) its relay is taken after this much probing
+ * (ms): across cone NATs a direct path opens well within it, across symmetric ones it never does.
+ */
+export const MESH_RELAY_WAITING = 400;
 /** At most one digest comparison started (with any member) in this interval. */
 export const MESH_DIG_GAP = 200;
 /** At most one digest exchange per member in this interval. */
@@ -241,3 +248,10 @@ export const MESH_SUB_PER_MESSAGE = 10;
 // Invitations.
 /** Most machines one invitation may admit (`peermesh invite --uses N`; the default is 1). */
 export const INVITE_MAX_USES = 100;
+
+/**
+ * Packets for an overlay address no member owns yet (a member about to be learned of) are kept this
+ * long (ms), this many at most, and sent when its record arrives (mesh core.ts hold).
+ */
+export const MESH_HOLD_MS = 1_000;
+export const MESH_HOLD_MAX = 32;

@@ -28,7 +28,7 @@ export interface DeviceDelegate {
   /** A datagram of the mesh's types (discovery, relay, join); false: not taken (counted invalid). */
   meshMessage(buf: Buffer, len: number, from: Endpoint): boolean;
   /** A TUN packet has no peer: return true after adding one (the packet is routed again). */
-  noRoute(buf: Buffer, start: number): boolean;
+  noRoute(buf: Buffer, start: number, end: number): boolean;
   /** A valid initiation comes from an unknown key: return true after adding it as a peer. */
   unknownPeer(keyB64: string): boolean;
   /** A handshake with a peer is about to start (the mesh makes a path on demand). */

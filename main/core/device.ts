@@ -250,7 +250,7 @@ export class Device {
     const len = end - start;
     if (len < 20) return;
     let peer = this.routes.lookupDestination(buf, start);
-    if (!peer && this.delegate.noRoute(buf, start)) peer = this.routes.lookupDestination(buf, start);
+    if (!peer && this.delegate.noRoute(buf, start, end)) peer = this.routes.lookupDestination(buf, start);
     if (!peer) {
       this.counters.noRoute++;
       return;

@@ -173,7 +173,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
             else this.mesh.handleDatagram(buf, len, from);
             return true;
           },
-          noRoute: (buf, start) => this.mesh?.noRoute(buf, start) ?? false,
+          noRoute: (buf, start, end) => this.mesh?.noRoute(buf, start, end) ?? false,
           unknownPeer: (key) => this.mesh?.unknownPeer(key) ?? false,
           handshakeStarting: (peer) => this.mesh?.handshakeStarting(peer),
         },
@@ -526,6 +526,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       };
       this.mesh.setTime(performance.now(), Date.now());
       lookAround();
+      // The first hellos (bootstrap, LAN) go now, not at the first tick (TICK_MS later).
+      this.mesh.tick();
       // Roaming: when the machine's addresses change, members learn the new ones within seconds.
       this.every(ADDRESS_CHECK_MS, () => {
         this.mesh?.setTime(performance.now(), Date.now());

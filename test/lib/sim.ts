@@ -170,8 +170,8 @@ export class SimNode implements DeviceDelegate {
     return !!this.mesh;
   }
 
-  noRoute(buf: Buffer, start: number): boolean {
-    return this.mesh ? this.mesh.noRoute(buf, start) : false;
+  noRoute(buf: Buffer, start: number, end: number): boolean {
+    return this.mesh ? this.mesh.noRoute(buf, start, end) : false;
   }
 
   unknownPeer(keyB64: string): boolean {

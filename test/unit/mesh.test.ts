@@ -34,6 +34,9 @@ function chain(net: SimNet, n: number): SimNode[] {
   return nodes;
 }
 
+/** A node's key as the mesh names members. */
+const kb = (n: SimNode) => Buffer.from(n.publicKey).toString('base64');
+
 function v4(n: SimNode): string {
   return memberAddresses(net0, n.publicKey).v4;
 }
@@ -117,6 +120,55 @@ describe('mesh membership', () => {
     net.deliver({ ...(hello as SimDatagram), from: { address: '198.18.0.77', port: 1 } }); // and spoofed
     assert.equal(net.queue.length, replies);
     assert.equal(a.mesh!.counters.replays, 2);
+  });
+});
+
+describe('mesh: the first packets to a member that just joined (issue 17)', () => {
+  it('a packet sent before the member is known is held and delivered when its record arrives', () => {
+    const net = new SimNet();
+    const p = net.add('p', key(1), 100);
+    p.joinMesh(net0, [], 200);
+    const a = net.add('a', key(2), 101);
+    a.joinMesh(net0, [p.endpoint], 201);
+    net.advance(2000);
+    const b = net.add('b', key(3), 102);
+    // A sends to B's address before anyone knows B (B starts a moment later): not lost...
+    a.send(ipv4Packet(v4(a), v4(b), 'early'));
+    assert.equal(a.mesh!.members.has(kb(b)), false);
+    b.joinMesh(net0, [p.endpoint], 202);
+    // ... it goes as soon as A learns B (P introduces B to A on B's first hello)
+    net.advance(300);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'early');
+  });
+
+  it('a held packet older than a second is dropped, and nothing is held for addresses outside the overlay', () => {
+    const net = new SimNet();
+    const p = net.add('p', key(1), 100);
+    p.joinMesh(net0, [], 200);
+    const a = net.add('a', key(2), 101);
+    a.joinMesh(net0, [p.endpoint], 201);
+    net.advance(2000);
+    const b = net.add('b', key(3), 102);
+    a.send(ipv4Packet(v4(a), v4(b), 'too early'));
+    a.send(ipv4Packet(v4(a), '198.18.9.9', 'not the overlay'));
+    net.advance(1500);
+    b.joinMesh(net0, [p.endpoint], 202);
+    net.advance(2000);
+    assert.equal(b.tunOut.length, 0, 'a packet held over a second is not delivered late');
+  });
+
+  it('P introduces a new member to the members it reaches at once: both sides know each other within a round trip', () => {
+    const net = new SimNet();
+    const p = net.add('p', key(1), 100);
+    p.joinMesh(net0, [], 200);
+    const a = net.add('a', key(2), 101);
+    a.joinMesh(net0, [p.endpoint], 201);
+    net.advance(2000);
+    const b = net.add('b', key(3), 102);
+    b.joinMesh(net0, [p.endpoint], 202);
+    net.advance(100); // less than a sync round (MESH_SYNC_INTERVAL) or a scan with the answer
+    assert.ok(a.mesh!.members.get(kb(b))?.rec, 'A knows B');
+    assert.ok(b.mesh!.members.get(kb(a))?.rec, 'B knows A');
   });
 });
 

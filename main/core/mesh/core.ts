@@ -3,10 +3,10 @@
 // through here). The `Mesh` front (mesh.ts) builds one Core and exposes a read-only view of it.
 
 import { AllowedIps } from '../allowed-ips';
-import { MESH_ACTIVE_IDLE, MESH_EAGER_MAX } from '../constants';
+import { MESH_ACTIVE_IDLE, MESH_EAGER_MAX, MESH_HOLD_MAX, MESH_HOLD_MS } from '../constants';
 import { Blake2s } from '../crypto/blake2s';
 import type { Device, DeviceIO, Endpoint } from '../device';
-import { type Cidr, cidrOverlap, parseCidr, parseIp } from '../ip';
+import { type Cidr, cidrOverlap, formatIp, parseCidr, parseIp } from '../ip';
 import { type Addresses, endpointText } from './addresses';
 import type { Anchors } from './anchors';
 import type { Devices } from './devices';
@@ -91,6 +91,8 @@ export class Core {
   localEndpoints: Endpoint[];
   /** Our records changed: tell the members we keep paths to (our new digest) within a second. */
   announceDue = false;
+  /** Packets for overlay addresses of members not known yet (hold, releaseHeld). */
+  private held: { at: number; buf: Buffer }[] = [];
   private readonly keys = new KeySlab();
 
   // The parts (set up by the Mesh front, in this order of construction).
@@ -227,6 +229,36 @@ export class Core {
     }
     if (this.onDemand && !this.wanted(m)) return;
     this.device.addPeer({ publicKey: m.keyBytes, endpoint: m.direct, allowedIps: this.allowedOf(m) });
+  }
+
+  /**
+   * A packet for an overlay address no member owns yet: most likely a member we are about to learn
+   * of (it just joined, its record is on its way), so keep a copy for MESH_HOLD_MS (MESH_HOLD_MAX
+   * at most, the oldest dropped first) and send it once its record arrives (releaseHeld), instead of
+   * losing the first packets to a new member. Anything else is not ours to hold.
+   */
+  hold(buf: Buffer, start: number, end: number): void {
+    const v = buf[start] >> 4;
+    const dst =
+      v === 4 ? buf.subarray(start + 16, start + 20) : v === 6 ? buf.subarray(start + 24, start + 40) : null;
+    if (!dst || end - start < (v === 4 ? 20 : 40) || !this.isOverlay(formatIp(dst))) return;
+    this.held = this.held.filter((h) => this.now - h.at < MESH_HOLD_MS);
+    if (this.held.length >= MESH_HOLD_MAX) this.held.shift();
+    this.held.push({ at: this.now, buf: Buffer.from(buf.subarray(start, end)) });
+  }
+
+  /** A member's first record arrived: the packets held for its addresses go to the device now. */
+  releaseHeld(key: string): void {
+    if (!this.held.length) return;
+    const keep: { at: number; buf: Buffer }[] = [];
+    const now: Buffer[] = [];
+    for (const h of this.held) {
+      if (this.now - h.at >= MESH_HOLD_MS) continue;
+      if (this.index.lookupDestination(h.buf, 0) === key) now.push(h.buf);
+      else keep.push(h);
+    }
+    this.held = keep;
+    for (const b of now) this.device.handleTunPacket(b, 0, b.length);
   }
 
   /** Traffic for (or from) a member the device has no peer for: add it if it is a member. */

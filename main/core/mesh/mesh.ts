@@ -30,6 +30,7 @@
 // Sans-IO like the Device: time is set by the caller, output goes through DeviceIO.send.
 
 import {
+  MESH_BOOTSTRAP_FIRST_RETRY,
   MESH_BOOTSTRAP_REFRESH,
   MESH_BOOTSTRAP_RETRY,
   MESH_HOME_RELAYS,
@@ -71,6 +72,8 @@ export class Mesh {
   private lanTargets: Endpoint[] = [];
   private nextLan = 0;
   private nextBootstrap: number;
+  /** Bootstrap hello rounds sent so far (the retry gap doubles from MESH_BOOTSTRAP_FIRST_RETRY). */
+  private bootstrapTries = 0;
   private lastScan = Number.NEGATIVE_INFINITY;
   private lastFullScan = Number.NEGATIVE_INFINITY;
   private lastAnnounce = Number.NEGATIVE_INFINITY;
@@ -321,8 +324,12 @@ export class Mesh {
   }
 
   /** The device has a packet for an address no peer owns: a member's, whose peer we add now. */
-  noRoute(buf: Buffer, start: number): boolean {
-    return this.core.wakePeer(this.core.index.lookupDestination(buf, start));
+  noRoute(buf: Buffer, start: number, end: number): boolean {
+    const c = this.core;
+    const key = c.index.lookupDestination(buf, start);
+    if (c.wakePeer(key)) return true;
+    if (!key) c.hold(buf, start, end); // a member we are about to learn of, most likely
+    return false;
   }
 
   /** An initiation from a key the device does not know: fine if it is a member's. */
@@ -337,7 +344,11 @@ export class Mesh {
     hello: (msg, sender, from) => {
       const c = this.core;
       if (msg.reply) c.paths.helloAnswered(sender, from);
-      if (msg.record) c.records.ingest(msg.record, msg.sender);
+      if (msg.record) {
+        const known = !!sender.rec;
+        if (c.records.ingest(msg.record, msg.sender) && !known && msg.record.k === msg.sender)
+          c.paths.introduceNew(sender, from);
+      }
       if (!msg.reply) {
         c.messenger.sendHello(from, true, !!msg.record);
         c.paths.pingBack(sender, from);
@@ -431,7 +442,10 @@ export class Mesh {
     if (c.now < this.nextBootstrap) return;
     let direct = 0;
     for (const m of c.members.values()) if (m.direct && m.rec) direct++;
-    this.nextBootstrap = c.now + (direct ? MESH_BOOTSTRAP_REFRESH : MESH_BOOTSTRAP_RETRY);
+    // Until a member answers: 0.1, 0.2, 0.4, 0.8 s, then every MESH_BOOTSTRAP_RETRY (nodes started
+    // together: the bootstrap node may not be listening yet when our first hello goes).
+    const retry = Math.min(MESH_BOOTSTRAP_RETRY, MESH_BOOTSTRAP_FIRST_RETRY * 2 ** this.bootstrapTries++);
+    this.nextBootstrap = c.now + (direct ? MESH_BOOTSTRAP_REFRESH : retry);
     // A large mesh that reaches several members needs no reminder of the bootstrap nodes (which
     // would otherwise hear from every member every minute).
     if (!(c.onDemand && direct >= 2)) for (const b of c.opts.bootstrap) c.messenger.sendHello(b, false, true);

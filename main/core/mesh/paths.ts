@@ -86,7 +86,12 @@ export class Paths {
   pingBack(m: Member, from: Endpoint): void {
     const c = this.core;
     if (m.direct && sameEndpoint(m.direct, from) && c.now - m.lastPong < MESH_PATH_TIMEOUT) return;
-    if (m.pingsOut && c.now - m.pingAt < MESH_PING_RETRY) return;
+    // While we probe (no direct path yet), its hello says its side is open now, and our probe in
+    // flight may have been dropped by its NAT (both sides probe the moment they are introduced): ping
+    // back at once, or the path waits for our next probe (half a second or more). Otherwise one
+    // ping round at a time.
+    const probing = !m.direct && m.probingSince > 0;
+    if (!probing && m.pingsOut && c.now - m.pingAt < MESH_PING_RETRY) return;
     this.ping(m, from, false);
   }
 
@@ -399,16 +404,35 @@ export class Paths {
 
   /** A member asks us to introduce it to `peer`: tell each where the other is. */
   want(msg: MessageOf<'want'>, sender: Member, from: Endpoint): void {
+    const target = this.core.members.get(msg.peer);
+    if (target && target.key !== msg.sender) this.introduce(sender, from, target);
+  }
+
+  /**
+   * A member we had no record of just told us about itself, first hand (its first hello to us, the
+   * bootstrap's or a LAN neighbour's): in a small mesh every member keeps a path to every other, so
+   * introduce it to each member we reach at once, instead of letting them learn its record through
+   * the sync and then ask. Both sides probe the other right away: across cone NATs the direct path
+   * opens a round trip after the new member appears (the first packet does not wait a sync round).
+   * A large mesh makes paths on demand and is left to that.
+   */
+  introduceNew(m: Member, from: Endpoint): void {
     const c = this.core;
-    const target = c.members.get(msg.peer);
-    if (!target?.direct || !target.rec || !sender.rec || target.key === msg.sender) return;
+    if (c.onDemand || !m.rec) return;
+    for (const x of c.members.values()) if (x !== m && !x.removed) this.introduce(m, from, x);
+  }
+
+  /** Tell `a` (seen at `aAt`) and `b` (on its direct path) where the other is. */
+  private introduce(a: Member, aAt: Endpoint, b: Member): void {
+    const c = this.core;
+    if (!b.direct || !b.rec || !a.rec) return;
     c.messenger.send(
-      { type: 'intro', record: sender.rec, seenAt: endpointText(from), introducedHard: sender.hard },
-      target.direct,
+      { type: 'intro', record: a.rec, seenAt: endpointText(aAt), introducedHard: a.hard },
+      b.direct,
     );
     c.messenger.send(
-      { type: 'intro', record: target.rec, seenAt: endpointText(target.direct), introducedHard: target.hard },
-      from,
+      { type: 'intro', record: b.rec, seenAt: endpointText(b.direct), introducedHard: b.hard },
+      aAt,
     );
   }
 

@@ -271,6 +271,7 @@ export class Records {
     if (routesChanged || (oldJoined !== r.j && r.rt.length)) c.routes.settle();
     c.emit({ type: 'changed' });
     if (isNew) {
+      c.releaseHeld(key);
       c.emit({ type: 'member', key, name: m.name });
       if (!m.direct && c.wanted(m)) c.paths.startProbing(m);
     }

@@ -11,6 +11,7 @@ import {
   MESH_PATH_TIMEOUT,
   MESH_RELAY_AFTER,
   MESH_RELAY_RETRY,
+  MESH_RELAY_WAITING,
   MSG_INITIATION,
   MSG_RELAY_FROM,
   MSG_RELAY_TO,
@@ -121,9 +122,17 @@ export class Relay {
     const c = this.core;
     // A direct path that just died (its hellos unanswered) takes the relay at once.
     const justLost = m.directLostAt > 0 && c.now - m.directLostAt < MESH_RELAY_AFTER;
+    // Packets waiting for it (no session yet) take the relay after MESH_RELAY_WAITING: the first
+    // packets go through a member that relays while probing goes on (a direct path that opens
+    // later takes over on the same session), instead of waiting MESH_RELAY_AFTER.
+    const waiting = !!peer && !peer.current && peer.staged.length > 0;
+    const probing = c.now - m.probingSince;
     if (
       m.path !== 'relayed' &&
-      (c.now - m.probingSince >= MESH_RELAY_AFTER || justLost || c.paths.directUnlikely(m))
+      (probing >= MESH_RELAY_AFTER ||
+        (waiting && probing >= MESH_RELAY_WAITING) ||
+        justLost ||
+        c.paths.directUnlikely(m))
     )
       this.tryRelay(m);
     else if (m.path === 'relayed' && peer && peer.endpoint?.kind !== 'relay') {
