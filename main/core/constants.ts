@@ -149,6 +149,12 @@ export const MESH_RELAY_AFTER = 2_000;
  * (ms): across cone NATs a direct path opens well within it, across symmetric ones it never does.
  */
 export const MESH_RELAY_WAITING = 400;
+/**
+ * A relayed member not heard from for this long (ms) gets a handshake through the relay, whose
+ * answer keeps it online (less than MESH_ONLINE_WINDOW, so an idle member that is there never
+ * shows offline).
+ */
+export const MESH_RELAY_CHECK = 20_000;
 /** At most one digest comparison started (with any member) in this interval. */
 export const MESH_DIG_GAP = 200;
 /** At most one digest exchange per member in this interval. */

@@ -508,6 +508,15 @@ export class Device {
   // ---------------------------------------------------------------- handshakes (handshake-flow.ts)
 
   /** Send a handshake initiation unless one was sent less than REKEY_TIMEOUT ago (retries bypass). */
+  /**
+   * Send a handshake initiation to `peer` now, on its endpoint: a liveness check of a far end we
+   * hear nothing from (a relayed member, idle): its answer proves it is there, and gives both sides
+   * a fresh session. At most once per REKEY_TIMEOUT per peer (the caller checks far less often).
+   */
+  checkSession(peer: Peer): void {
+    if (peer.endpoint && this.now - peer.lastInitiationSent >= REKEY_TIMEOUT) this.sendInitiation(peer, true);
+  }
+
   private sendInitiation(peer: Peer, isRetry: boolean): void {
     this.handshakes.initiate(peer, isRetry);
   }

@@ -121,6 +121,18 @@ for (const type of ['cone', 'symmetric'] as const) {
         }
         assert.equal(memberNamed('a', 'b')!.path, 'relayed');
       });
+
+      it('an idle relayed member stays online at both ends (45 s without traffic between them)', async () => {
+        // No pings cross a relay: a handshake through it every 20 s of silence keeps them online.
+        const until = Date.now() + 45_000;
+        while (Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 5000));
+          const ab = memberNamed('a', 'b');
+          const ba = memberNamed('b', 'a');
+          assert.ok(ab?.online && ab.path === 'relayed', `a sees b ${JSON.stringify(ab)}`);
+          assert.ok(ba?.online, `b sees a ${JSON.stringify(ba)}`);
+        }
+      });
     }
   });
 }

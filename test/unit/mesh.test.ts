@@ -246,6 +246,26 @@ describe('mesh paths: NAT traversal and relays', () => {
     assert.equal(a.tunOut.at(-1)?.subarray(28).toString(), 'later');
   });
 
+  it('an idle relayed member stays online (a handshake through the relay), and one that is gone is offline within 30 s', () => {
+    const { net, a, b } = natLab('symmetric');
+    const ab = () => a.mesh!.members.get(b.device.publicKeyB64)!;
+    assert.ok(timeUntil(net, () => ab()?.path === 'relayed', 10_000) >= 0, 'not relayed within 10 s');
+    a.send(ipv4Packet(v4(a), v4(b), 'once'));
+    net.advance(300, 10);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'once');
+    // Two minutes without a packet between them: both still show the other online.
+    for (let t = 0; t < 120_000; t += 1000) {
+      net.advance(1000, 100);
+      assert.ok(a.mesh!.isOnline(b.device.publicKeyB64), `B offline at A after ${t / 1000} s idle`);
+      assert.ok(b.mesh!.isOnline(a.device.publicKeyB64), `A offline at B after ${t / 1000} s idle`);
+    }
+    assert.equal(ab().path, 'relayed');
+    // B is gone (no bye): A shows it offline within 30 s and a check interval.
+    b.down = true;
+    const off = timeUntil(net, () => !a.mesh!.isOnline(b.device.publicKeyB64), 60_000);
+    assert.ok(off >= 0 && off <= 30_000 + 20_000, `offline after ${off} ms`);
+  });
+
   it('a member behind a cone NAT reaches one behind a symmetric NAT through the relay at once', () => {
     const net = new SimNet();
     net.latency = 10;

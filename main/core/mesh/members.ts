@@ -45,6 +45,8 @@ export interface Member {
   /** It said it sits behind a NAT whose mapping varies per destination (symmetric, "hard"). */
   hard: boolean;
   lastIntroProbe: number;
+  /** When we last checked a relayed path's far end with a handshake through the relay (relay.ts). */
+  lastRelayCheck: number;
   wantTurn: number;
   /** Its digest differed while we were rate-limited: compare again soon. */
   syncPending: boolean;
@@ -131,6 +133,7 @@ export function newMember(key: string, keyBytes: Uint8Array): Member {
     wantedUntil: 0,
     hard: false,
     lastIntroProbe: Number.NEGATIVE_INFINITY,
+    lastRelayCheck: Number.NEGATIVE_INFINITY,
     wantTurn: 0,
     syncPending: false,
     pingAt: 0,

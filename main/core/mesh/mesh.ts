@@ -320,7 +320,11 @@ export class Mesh {
 
   /** The device begins a handshake with a peer: make a path to that member on demand. */
   handshakeStarting(peer: Peer): void {
-    this.core.paths.activate(peer.keyB64);
+    const c = this.core;
+    // Not our relay liveness check (relay.ts, this very moment): that is no traffic, and must not
+    // restart the fast probe series of a pair that stays relayed.
+    if (c.members.get(peer.keyB64)?.lastRelayCheck === c.now) return;
+    c.paths.activate(peer.keyB64);
   }
 
   /** The device has a packet for an address no peer owns: a member's, whose peer we add now. */

@@ -10,6 +10,7 @@
 import {
   MESH_PATH_TIMEOUT,
   MESH_RELAY_AFTER,
+  MESH_RELAY_CHECK,
   MESH_RELAY_RETRY,
   MESH_RELAY_WAITING,
   MSG_INITIATION,
@@ -147,6 +148,18 @@ export class Relay {
         this.tryRelay(m);
       }
     } else if (peer?.current) m.badRelays = NO_KEYS;
+    // An idle relayed path: no pings travel through relays, so a member we have not heard from for
+    // MESH_RELAY_CHECK gets a handshake through the relay; its answer keeps it online (relay() notes
+    // it), and a member that is gone stays silent and is offline once MESH_ONLINE_WINDOW has passed.
+    if (
+      m.path === 'relayed' &&
+      peer &&
+      c.now - m.lastHeard >= MESH_RELAY_CHECK &&
+      c.now - m.lastRelayCheck >= MESH_RELAY_CHECK
+    ) {
+      m.lastRelayCheck = c.now;
+      this.device.checkSession(peer);
+    }
   }
 
   private tryRelay(m: Member): void {

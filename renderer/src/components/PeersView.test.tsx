@@ -214,7 +214,10 @@ describe('peer list', () => {
     expect(t.callsOf('set-access')).toEqual([{ op: 'allow', peer: rows[0].key, what: 'tcp/22' }]);
     fireEvent.change(within(form).getByLabelText(/What/), { target: { value: 'sctp/1' } });
     fireEvent.click(within(form).getByRole('button', { name: 'Deny' }));
-    expect((await within(form).findByRole('alert')).textContent).toContain('not a protocol and port');
+    // (an empty alert region is always there: wait for its text, not for the element)
+    await waitFor(() =>
+      expect(within(form).getByRole('alert').textContent).toContain('not a protocol and port'),
+    );
   });
 });
 
