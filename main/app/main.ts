@@ -58,6 +58,11 @@ const iconDir = join(app.getAppPath(), 'main', 'app', 'resources', 'icons');
 const helperPath = packaged
   ? join(process.resourcesPath, 'peermesh-helper')
   : process.env.PEERMESH_HELPER || join(app.getAppPath(), 'native', 'build', 'peermesh-helper');
+// The packaged native data plane (electron-builder.yml extraResources): the node's worker loads it
+// from there (the default path is inside the repository); a build without it falls back to the
+// TypeScript data path, and `peermesh status` says which runs and why.
+if (packaged && !process.env.PEERMESH_DATAPLANE_ADDON)
+  process.env.PEERMESH_DATAPLANE_ADDON = join(process.resourcesPath, 'dataplane.node');
 const startHidden = process.argv.includes(HIDDEN_ARG);
 
 let win: BrowserWindow | null = null;

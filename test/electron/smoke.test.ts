@@ -85,3 +85,21 @@ describe('Electron app smoke test', { skip: skip ?? false }, () => {
     }
   });
 });
+
+// The native data plane is a Node-API addon built for Node by `npm ci`; the same file must load in
+// Electron's Node (the packaged app ships it, electron-builder.yml). Needs only the binary, any user.
+describe("the native data plane in Electron's Node", {
+  skip: binary ? false : 'skipped: no Electron binary',
+}, () => {
+  it('loads the addon the build made and finds its functions', () => {
+    const addon = join(REPO, 'native', 'dataplane', 'build', 'dataplane.node');
+    assert.ok(existsSync(addon), 'the addon is built (make -C native/dataplane)');
+    const r = spawnSync(
+      binary!,
+      ['-e', 'const a = require(process.argv[1]); console.log(Object.keys(a).length)', addon],
+      { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(Number(r.stdout.trim()) > 0, r.stdout);
+  });
+});

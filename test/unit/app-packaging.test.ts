@@ -25,6 +25,14 @@ describe('desktop packaging', () => {
     const extra = cfg.extraResources as { from: string; to: string }[];
     assert.ok(extra.some((r) => r.from === 'native/build/peermesh-helper' && r.to === 'peermesh-helper'));
     assert.ok(extra.some((r) => r.from.endsWith('net.peermesh.helper.policy')));
+    // the native data plane goes along, under the name the packaged main process points the node at
+    assert.ok(
+      extra.some((r) => r.from === 'native/dataplane/build/dataplane.node' && r.to === 'dataplane.node'),
+    );
+    assert.match(
+      readFileSync(join(REPO, 'main', 'app', 'main.ts'), 'utf8'),
+      /PEERMESH_DATAPLANE_ADDON = join\(process\.resourcesPath, 'dataplane\.node'\)/,
+    );
     for (const r of extra) assert.ok(existsSync(join(REPO, r.from)), `${r.from} exists (built)`);
     for (const f of [cfg.deb.afterInstall, cfg.deb.afterRemove, cfg.rpm.afterInstall, cfg.rpm.afterRemove]) {
       assert.ok(existsSync(join(REPO, f)), f);
