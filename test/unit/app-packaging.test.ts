@@ -40,6 +40,7 @@ describe('desktop packaging', () => {
     }
     assert.ok(cfg.deb.depends.includes('passwd') && cfg.rpm.depends.includes('shadow-utils'), 'groupadd');
     assert.ok(cfg.deb.depends.includes('libcap2-bin') && cfg.rpm.depends.includes('libcap'), 'setcap');
+    assert.ok(cfg.deb.depends.includes('libsodium23') && cfg.rpm.depends.includes('libsodium'), 'the addon');
     const postinst = readFileSync(join(REPO, cfg.deb.afterInstall), 'utf8');
     assert.match(postinst, /setcap cap_net_admin\+ep "\$HELPER"/);
     assert.match(postinst, /chmod 0750 "\$HELPER"/);
