@@ -89,8 +89,8 @@ export class Paths {
     // While we probe (no direct path yet), its hello says its side is open now, and our probe in
     // flight may have been dropped by its NAT (both sides probe the moment they are introduced): ping
     // back at once, or the path waits for our next probe (half a second or more). Otherwise one
-    // ping round at a time.
-    const probing = !m.direct && m.probingSince > 0;
+    // ping round at a time (and always in a large network, whose probing is on demand).
+    const probing = !c.onDemand && !m.direct && m.probingSince > 0;
     if (!probing && m.pingsOut && c.now - m.pingAt < MESH_PING_RETRY) return;
     this.ping(m, from, false);
   }

@@ -125,8 +125,11 @@ export class Relay {
     const justLost = m.directLostAt > 0 && c.now - m.directLostAt < MESH_RELAY_AFTER;
     // Packets waiting for it (no session yet) take the relay after MESH_RELAY_WAITING: the first
     // packets go through a member that relays while probing goes on (a direct path that opens
-    // later takes over on the same session), instead of waiting MESH_RELAY_AFTER.
-    const waiting = !!peer && !peer.current && peer.staged.length > 0;
+    // later takes over on the same session), instead of waiting MESH_RELAY_AFTER. Small networks
+    // only (like the relay check below and the prompt ping-back in paths.ts): with all three in a
+    // large network too, the 1,000-node simulator lost one of 400 pairs and ran a third longer
+    // (which of them cost it was not measured); a large one reaches members through anchors.
+    const waiting = !c.onDemand && !!peer && !peer.current && peer.staged.length > 0;
     const probing = c.now - m.probingSince;
     if (
       m.path !== 'relayed' &&
@@ -148,10 +151,12 @@ export class Relay {
         this.tryRelay(m);
       }
     } else if (peer?.current) m.badRelays = NO_KEYS;
-    // An idle relayed path: no pings travel through relays, so a member we have not heard from for
+    // An idle relayed path (small networks; a large one drops idle members' sessions anyway): no
+    // pings travel through relays, so a member we have not heard from for
     // MESH_RELAY_CHECK gets a handshake through the relay; its answer keeps it online (relay() notes
     // it), and a member that is gone stays silent and is offline once MESH_ONLINE_WINDOW has passed.
     if (
+      !c.onDemand &&
       m.path === 'relayed' &&
       peer &&
       c.now - m.lastHeard >= MESH_RELAY_CHECK &&
