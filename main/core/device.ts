@@ -507,7 +507,6 @@ export class Device {
 
   // ---------------------------------------------------------------- handshakes (handshake-flow.ts)
 
-  /** Send a handshake initiation unless one was sent less than REKEY_TIMEOUT ago (retries bypass). */
   /**
    * Send a handshake initiation to `peer` now, on its endpoint: a liveness check of a far end we
    * hear nothing from (a relayed member, idle): its answer proves it is there, and gives both sides
@@ -517,6 +516,7 @@ export class Device {
     if (peer.endpoint && this.now - peer.lastInitiationSent >= REKEY_TIMEOUT) this.sendInitiation(peer, true);
   }
 
+  /** Send a handshake initiation unless one was sent less than REKEY_TIMEOUT ago (retries bypass). */
   private sendInitiation(peer: Peer, isRetry: boolean): void {
     this.handshakes.initiate(peer, isRetry);
   }
