@@ -124,14 +124,19 @@ describe('mesh membership', () => {
 });
 
 describe('mesh: the first packets to a member that just joined (issue 17)', () => {
-  it('a packet sent before the member is known is held and delivered when its record arrives', () => {
+  /** P and A in a network for 2 s, and B made (its key known) but not joined yet. */
+  function twoAndANewcomer() {
     const net = new SimNet();
     const p = net.add('p', key(1), 100);
     p.joinMesh(net0, [], 200);
     const a = net.add('a', key(2), 101);
     a.joinMesh(net0, [p.endpoint], 201);
     net.advance(2000);
-    const b = net.add('b', key(3), 102);
+    return { net, p, a, b: net.add('b', key(3), 102) };
+  }
+
+  it('a packet sent before the member is known is held and delivered when its record arrives', () => {
+    const { net, p, a, b } = twoAndANewcomer();
     // A sends to B's address before anyone knows B (B starts a moment later): not lost...
     a.send(ipv4Packet(v4(a), v4(b), 'early'));
     assert.equal(a.mesh!.members.has(kb(b)), false);
@@ -142,13 +147,7 @@ describe('mesh: the first packets to a member that just joined (issue 17)', () =
   });
 
   it('a held packet older than a second is dropped, and nothing is held for addresses outside the overlay', () => {
-    const net = new SimNet();
-    const p = net.add('p', key(1), 100);
-    p.joinMesh(net0, [], 200);
-    const a = net.add('a', key(2), 101);
-    a.joinMesh(net0, [p.endpoint], 201);
-    net.advance(2000);
-    const b = net.add('b', key(3), 102);
+    const { net, p, a, b } = twoAndANewcomer();
     a.send(ipv4Packet(v4(a), v4(b), 'too early'));
     a.send(ipv4Packet(v4(a), '198.18.9.9', 'not the overlay'));
     net.advance(1500);
@@ -158,13 +157,7 @@ describe('mesh: the first packets to a member that just joined (issue 17)', () =
   });
 
   it('P introduces a new member to the members it reaches at once: both sides know each other within a round trip', () => {
-    const net = new SimNet();
-    const p = net.add('p', key(1), 100);
-    p.joinMesh(net0, [], 200);
-    const a = net.add('a', key(2), 101);
-    a.joinMesh(net0, [p.endpoint], 201);
-    net.advance(2000);
-    const b = net.add('b', key(3), 102);
+    const { net, p, a, b } = twoAndANewcomer();
     b.joinMesh(net0, [p.endpoint], 202);
     net.advance(100); // less than a sync round (MESH_SYNC_INTERVAL) or a scan with the answer
     assert.ok(a.mesh!.members.get(kb(b))?.rec, 'A knows B');
