@@ -50,6 +50,8 @@ int dp_replay_accept(dp_replay_t *r, uint64_t counter);
   X(txGsoSends)       /* sendmsg calls carrying several datagrams (UDP GSO) */                   \
   X(tunReads)         /* read() calls on the TUN fd that returned a packet */                    \
   X(tunTsoReads)      /* of which carried a TSO super-packet */                                  \
+  X(tunAnswerReads)   /* of which were made right after TUN writes (an answer waiting there) */  \
+  X(rxSendThread)     /* receive batches the send thread made (low rates: one thread both ways) */\
   X(rxNotTransport)   /* handshake, cookie, mesh or malformed datagram: handed to JS */          \
   X(rxUnknownIndex)   /* transport message for no session we hold: handed to JS */              \
   X(rxCounterLimit)   /* counter at or beyond rejectAfterMessages */                             \

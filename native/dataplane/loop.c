@@ -29,6 +29,9 @@
 #define RX_MSGS_PLAIN 64
 #define RX_MSGS_GRO 16
 #define RX_GRO_BUF 65536
+#define RX_ANSWER_MAX 4   // at most this many packets into the TUN in a batch: look for the answer
+#define RX_ANSWER_READS 8 // TUN reads the receive thread makes then
+#define SOLO_AFTER_MS 100 // no large batch for this long: one thread does both ways (see tx_main)
 
 // ---------------------------------------------------------------- send side
 
@@ -46,6 +49,11 @@ typedef struct {
     struct cmsghdr align;
   } cm[TX_SLOTS];
   int64_t now;
+  pthread_mutex_t mu;   // held by the thread reading the TUN (see rx_answer)
+  uint32_t last_reads; // TUN reads of the last tx_batch
+  void *rx;            // the receive thread's rx_t
+  _Atomic int solo;    // 1: the send thread also receives (see tx_main)
+  _Atomic int64_t last_big_ms; // when either thread last had a batch larger than RX_ANSWER_MAX
 } tx_t;
 
 /** Wait for fd (or `also`, when >= 0); -1 when the loop must stop. */
@@ -153,48 +161,54 @@ static int tx_packet(void *ctx, uint8_t *slot, uint32_t len) {
   return 0;
 }
 
-static void *tx_main(void *arg) {
-  tx_t *t = arg;
+/**
+ * Read the TUN (at most `max_reads` reads), encrypt and send; 1 when the TUN had nothing more.
+ * The caller holds t->mu: the two threads never read at once, so packets leave in the order read.
+ */
+static int tx_batch(tx_t *t, int max_reads, int answer) {
   dp_t *dp = t->dp;
-  while (!atomic_load(&dp->stop)) {
-    int again = 0;
-    pthread_rwlock_rdlock(&dp->lock);
-    t->now = dp_now_ms();
-    for (int reads = 0; reads < TX_READS; reads++) {
-      ssize_t r;
-      if (dp->vnet_hdr) {
-        r = read(dp->tun_fd, t->rbuf, RX_GRO_BUF + DP_VNET_HDR);
-        if (r <= 0) {
-          again = 1;
-          break;
-        }
-        dp_count(dp, DPC_tunReads, 1);
-        if (t->rbuf[1] != 0) dp_count(dp, DPC_tunTsoReads, 1);
-        if (dp_tso_split(t->rbuf, (uint32_t)r, tx_get_slot, tx_packet, t) < 0) dp_count(dp, DPC_txBadGso, 1);
-      } else {
-        uint8_t *slot = tx_get_slot(t);
-        r = read(dp->tun_fd, slot + DP_HEADER, DP_MAX_PACKET + 1);
-        if (r <= 0) {
-          again = 1;
-          break;
-        }
-        dp_count(dp, DPC_tunReads, 1);
-        if (r > DP_MAX_PACKET) dp_count(dp, DPC_txTooBig, 1);
-        else tx_packet(t, slot, (uint32_t)r);
+  int again = 0;
+  pthread_rwlock_rdlock(&dp->lock);
+  t->now = dp_now_ms();
+  int reads = 0;
+  for (; reads < max_reads; reads++) {
+    ssize_t r;
+    if (dp->vnet_hdr) {
+      r = read(dp->tun_fd, t->rbuf, RX_GRO_BUF + DP_VNET_HDR);
+      if (r <= 0) {
+        again = 1;
+        break;
       }
+      dp_count(dp, DPC_tunReads, 1);
+      if (answer) dp_count(dp, DPC_tunAnswerReads, 1);
+      if (t->rbuf[1] != 0) dp_count(dp, DPC_tunTsoReads, 1);
+      if (dp_tso_split(t->rbuf, (uint32_t)r, tx_get_slot, tx_packet, t) < 0) dp_count(dp, DPC_txBadGso, 1);
+    } else {
+      uint8_t *slot = tx_get_slot(t);
+      r = read(dp->tun_fd, slot + DP_HEADER, DP_MAX_PACKET + 1);
+      if (r <= 0) {
+        again = 1;
+        break;
+      }
+      dp_count(dp, DPC_tunReads, 1);
+      if (answer) dp_count(dp, DPC_tunAnswerReads, 1);
+      if (r > DP_MAX_PACKET) dp_count(dp, DPC_txTooBig, 1);
+      else tx_packet(t, slot, (uint32_t)r);
     }
-    if (t->used) tx_flush(t);
-    pthread_rwlock_unlock(&dp->lock);
-    dp_flush_routine(dp, dp_now_ms());
-    if (again && wait_fd(dp, dp->tun_fd, POLLIN, idle_timeout(dp)) < 0) break;
   }
-  return NULL;
+  if (t->used) tx_flush(t);
+  pthread_rwlock_unlock(&dp->lock);
+  t->last_reads = (uint32_t)reads;
+  return again;
 }
 
 // ---------------------------------------------------------------- receive side
 
 typedef struct {
   dp_t *dp;
+  tx_t *tx;
+  pthread_mutex_t mu; // held by the thread receiving from the socket (see tx_main)
+  uint32_t to_tun; // packets written to the TUN since the last rx_answer
   dp_gro_t gro;
   uint8_t *gro_mem;
   uint8_t *bufs;
@@ -215,6 +229,7 @@ static void rx_datagram(rx_t *x, uint8_t *d, uint32_t len, const dp_addr_t *from
   int r = dp_decrypt(dp, d, len, from, now, &out, &reason);
   if (r == DP_RX_TUN) {
     ssize_t w;
+    x->to_tun++;
     if (dp->coalesce) {
       dp_gro_add(&x->gro, dp, d + DP_HEADER, out);
       return;
@@ -252,71 +267,147 @@ static void rx_injected(rx_t *x) {
   atomic_store_explicit(&r->tail, tail, memory_order_release);
 }
 
+/**
+ * A few packets just went into the TUN: an answer the kernel made at once (an echo reply, the ACK of
+ * a lone segment, a DNS answer from this host) is already waiting there. Send it from this thread
+ * unless the send thread is reading: that saves waking the send thread (a scheduler wake-up, tens of
+ * microseconds on a VM) on the path of every request and answer. Bulk batches leave the TUN to the
+ * send thread, whose work the receive thread must not take on.
+ */
+static void rx_answer(rx_t *x) {
+  uint32_t n = x->to_tun;
+  x->to_tun = 0;
+  if (!n || n > RX_ANSWER_MAX || pthread_mutex_trylock(&x->tx->mu) != 0) return;
+  tx_batch(x->tx, RX_ANSWER_READS, 1);
+  pthread_mutex_unlock(&x->tx->mu);
+}
+
+/**
+ * One round of receiving: what JS handed in, then one recvmmsg batch opened and written to the TUN;
+ * 1 when the socket had nothing. The caller holds x->mu.
+ */
+static int rx_batch(rx_t *x) {
+  dp_t *dp = x->dp;
+  rx_injected(x);
+  rx_answer(x);
+  for (uint32_t i = 0; i < x->nbufs; i++) {
+    x->iov[i].iov_base = x->bufs + (size_t)i * x->bufsize;
+    x->iov[i].iov_len = x->bufsize;
+    struct msghdr *m = &x->msgs[i].msg_hdr;
+    m->msg_name = &x->from[i].sa;
+    m->msg_namelen = sizeof x->from[i].in6;
+    m->msg_iov = &x->iov[i];
+    m->msg_iovlen = 1;
+    m->msg_control = x->cm[i].buf;
+    m->msg_controllen = sizeof x->cm[i].buf;
+    m->msg_flags = 0;
+  }
+  int n = recvmmsg(dp->udp_fd, x->msgs, x->nbufs, 0, NULL);
+  if (n <= 0) {
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      if (errno != EINTR) dp_count(dp, DPC_udpRecvErrors, 1); // e.g. ICMP unreachable reported
+      return 0;
+    }
+    return 1;
+  }
+  pthread_rwlock_rdlock(&dp->lock);
+  int64_t now = dp_now_ms();
+  uint32_t to_tun0 = x->to_tun;
+  for (int i = 0; i < n; i++) {
+    struct msghdr *m = &x->msgs[i].msg_hdr;
+    uint32_t len = x->msgs[i].msg_len;
+    uint8_t *d = x->iov[i].iov_base;
+    x->from[i].len = m->msg_namelen;
+    dp_count(dp, DPC_udpReads, 1);
+    if (m->msg_flags & MSG_TRUNC) {
+      dp_count(dp, DPC_rxTruncated, 1);
+      continue;
+    }
+    uint32_t seg = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+        int v;
+        memcpy(&v, CMSG_DATA(c), sizeof v);
+        seg = v > 0 ? (uint32_t)v : 0;
+      }
+    }
+    if (!seg || seg >= len) {
+      rx_datagram(x, d, len, &x->from[i], now);
+      continue;
+    }
+    if (seg < DP_OVERHEAD) { // cannot be ours; count each datagram it held
+      dp_count(dp, DPC_rxBadGro, (len + seg - 1) / seg);
+      continue;
+    }
+    dp_count(dp, DPC_rxGroBatches, 1);
+    for (uint32_t off = 0; off < len; off += seg)
+      rx_datagram(x, d + off, len - off < seg ? len - off : seg, &x->from[i], now);
+  }
+  if (dp->coalesce) dp_gro_flush(&x->gro, dp);
+  pthread_rwlock_unlock(&dp->lock);
+  if (x->to_tun - to_tun0 > RX_ANSWER_MAX) atomic_store_explicit(&x->tx->last_big_ms, now, memory_order_relaxed);
+  rx_answer(x);
+  return 0;
+}
+
 static void *rx_main(void *arg) {
   rx_t *x = arg;
   dp_t *dp = x->dp;
   while (!atomic_load(&dp->stop)) {
-    rx_injected(x);
-    for (uint32_t i = 0; i < x->nbufs; i++) {
-      x->iov[i].iov_base = x->bufs + (size_t)i * x->bufsize;
-      x->iov[i].iov_len = x->bufsize;
-      struct msghdr *m = &x->msgs[i].msg_hdr;
-      m->msg_name = &x->from[i].sa;
-      m->msg_namelen = sizeof x->from[i].in6;
-      m->msg_iov = &x->iov[i];
-      m->msg_iovlen = 1;
-      m->msg_control = x->cm[i].buf;
-      m->msg_controllen = sizeof x->cm[i].buf;
-      m->msg_flags = 0;
+    pthread_mutex_lock(&x->mu);
+    int idle = rx_batch(x);
+    pthread_mutex_unlock(&x->mu);
+    if (!idle) continue;
+    dp_flush_routine(dp, dp_now_ms());
+    // While the send thread receives too (solo), only JS's hand-ins and the send thread's call back
+    // to two threads wake this one.
+    int r = atomic_load(&x->tx->solo) ? wait_fd(dp, dp->inject_fd, POLLIN, idle_timeout(dp))
+                                       : wait_fd2(dp, dp->udp_fd, POLLIN, dp->inject_fd, idle_timeout(dp));
+    if (r < 0) break;
+    // Reset the wake-up counter; what it announced is in the ring, looked at next round.
+    uint64_t drain;
+    if (read(dp->inject_fd, &drain, sizeof drain) < 0) { /* EAGAIN: the socket woke us */
     }
-    int n = recvmmsg(dp->udp_fd, x->msgs, x->nbufs, 0, NULL);
-    if (n <= 0) {
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        if (errno != EINTR) dp_count(dp, DPC_udpRecvErrors, 1); // e.g. ICMP unreachable reported
-        continue;
-      }
-      dp_flush_routine(dp, dp_now_ms());
-      if (wait_fd2(dp, dp->udp_fd, POLLIN, dp->inject_fd, idle_timeout(dp)) < 0) break;
-      // Reset the wake-up counter; what it announced is in the ring, looked at next round.
-      uint64_t drain;
-      if (read(dp->inject_fd, &drain, sizeof drain) < 0) { /* EAGAIN: the socket woke us */
-      }
-      continue;
-    }
-    pthread_rwlock_rdlock(&dp->lock);
+  }
+  return NULL;
+}
+
+/**
+ * The send thread. At low rates (no batch larger than RX_ANSWER_MAX packets either way for
+ * SOLO_AFTER_MS) it also receives, as a one-thread VPN does: a request's answer then wakes the thread
+ * that just sent it, on the CPU it just left, which wakes fastest (an idle virtual CPU polls for a
+ * while before it halts; waking a halted one costs tens of microseconds on every packet's path). The
+ * first large batch hands receiving back to the receive thread, so bulk traffic uses both cores.
+ */
+static void *tx_main(void *arg) {
+  tx_t *t = arg;
+  dp_t *dp = t->dp;
+  rx_t *x = t->rx;
+  while (!atomic_load(&dp->stop)) {
+    pthread_mutex_lock(&t->mu);
+    int again = tx_batch(t, TX_READS, 0);
+    pthread_mutex_unlock(&t->mu);
     int64_t now = dp_now_ms();
-    for (int i = 0; i < n; i++) {
-      struct msghdr *m = &x->msgs[i].msg_hdr;
-      uint32_t len = x->msgs[i].msg_len;
-      uint8_t *d = x->iov[i].iov_base;
-      x->from[i].len = m->msg_namelen;
-      dp_count(dp, DPC_udpReads, 1);
-      if (m->msg_flags & MSG_TRUNC) {
-        dp_count(dp, DPC_rxTruncated, 1);
-        continue;
+    dp_flush_routine(dp, now);
+    if (t->last_reads > RX_ANSWER_MAX) atomic_store_explicit(&t->last_big_ms, now, memory_order_relaxed);
+    int solo = now - atomic_load_explicit(&t->last_big_ms, memory_order_relaxed) > SOLO_AFTER_MS;
+    if (solo != atomic_load(&t->solo)) {
+      atomic_store(&t->solo, solo);
+      uint64_t one = 1;
+      if (!solo && write(dp->inject_fd, &one, sizeof one) < 0) { /* already signalled: awake anyway */
       }
-      uint32_t seg = 0;
-      for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-          int v;
-          memcpy(&v, CMSG_DATA(c), sizeof v);
-          seg = v > 0 ? (uint32_t)v : 0;
-        }
-      }
-      if (!seg || seg >= len) {
-        rx_datagram(x, d, len, &x->from[i], now);
-        continue;
-      }
-      if (seg < DP_OVERHEAD) { // cannot be ours; count each datagram it held
-        dp_count(dp, DPC_rxBadGro, (len + seg - 1) / seg);
-        continue;
-      }
-      dp_count(dp, DPC_rxGroBatches, 1);
-      for (uint32_t off = 0; off < len; off += seg)
-        rx_datagram(x, d + off, len - off < seg ? len - off : seg, &x->from[i], now);
     }
-    if (dp->coalesce) dp_gro_flush(&x->gro, dp);
-    pthread_rwlock_unlock(&dp->lock);
+    if (!again) continue;
+    struct pollfd p[3] = {{.fd = dp->tun_fd, .events = POLLIN},
+                          {.fd = dp->stop_fd, .events = POLLIN},
+                          {.fd = dp->udp_fd, .events = POLLIN}};
+    int r = poll(p, solo ? 3 : 2, idle_timeout(dp));
+    if (r > 0 && (p[1].revents & POLLIN)) break;
+    if (r > 0 && solo && (p[2].revents & POLLIN)) {
+      pthread_mutex_lock(&x->mu);
+      if (rx_batch(x) == 0) dp_count(dp, DPC_rxSendThread, 1);
+      pthread_mutex_unlock(&x->mu);
+    }
   }
   return NULL;
 }
@@ -384,11 +475,15 @@ int dp_start(dp_t *dp, int tun_fd, int udp_fd, int gso, int gro, int coalesce) {
   rx_t *x = calloc(1, sizeof *x);
   if (t) {
     t->dp = dp;
+    pthread_mutex_init(&t->mu, NULL);
     t->slots = aligned_alloc(64, (size_t)TX_SLOTS * DP_SLOT);
     t->rbuf = malloc(RX_GRO_BUF + DP_VNET_HDR + 64);
   }
   if (x) {
     x->dp = dp;
+    x->tx = t;
+    if (t) t->rx = x;
+    pthread_mutex_init(&x->mu, NULL);
     x->nbufs = dp->gro ? RX_MSGS_GRO : RX_MSGS_PLAIN;
     x->bufsize = dp->gro ? RX_GRO_BUF : DP_SLOT;
     x->bufs = aligned_alloc(64, (size_t)x->nbufs * x->bufsize);
@@ -457,6 +552,8 @@ void dp_stop(dp_t *dp) {
     rx_t *x = dp->rx_state;
     free(t->slots);
     free(t->rbuf);
+    pthread_mutex_destroy(&t->mu);
+    pthread_mutex_destroy(&x->mu);
     free(t);
     free(x->bufs);
     free(x->gro_mem);

@@ -79,6 +79,11 @@ describe('native data plane between two namespaces', { skip: skip ?? false }, ()
         0,
         'every TSO read (IPv4 and IPv6) segmented',
       );
+      // b's echo replies (and ACKs of lone segments) were waiting in its TUN right after the requests
+      // were written: the thread that wrote them sent them, without waking the other.
+      assert.ok(sb.counters.tunAnswerReads > 0, JSON.stringify(sb.counters));
+      // a's send thread received the replies itself at the pings' low rate (one thread both ways).
+      assert.ok(sa.counters.rxSendThread > 0, JSON.stringify(sa.counters));
       assert.equal(sa.vnetHdr, variant.vnetHdr);
       if (variant.vnetHdr) assert.ok(sa.counters.tunTsoReads > 0, 'TSO super-packets read');
       else assert.equal(sa.counters.tunTsoReads, 0);
