@@ -3,7 +3,7 @@
 // expected targets and resources; the scripts and policy it names exist; and Electronegativity
 // (Doyensec's Electron security scanner) finds nothing of high severity in main/app.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +40,17 @@ describe('desktop packaging', () => {
     }
     assert.ok(cfg.deb.depends.includes('passwd') && cfg.rpm.depends.includes('shadow-utils'), 'groupadd');
     assert.ok(cfg.deb.depends.includes('libcap2-bin') && cfg.rpm.depends.includes('libcap'), 'setcap');
-    assert.ok(cfg.deb.depends.includes('libsodium23') && cfg.rpm.depends.includes('libsodium'), 'the addon');
+    // The addon carries libsodium (static): it loads from an AppImage on a machine without libsodium,
+    // so no package depends on it.
+    const needed = execFileSync('readelf', ['-d', join(REPO, 'native/dataplane/build/dataplane.node')], {
+      encoding: 'utf8',
+    });
+    assert.deepEqual(
+      [...needed.matchAll(/\(NEEDED\).*\[(.+)\]/g)].map((m) => m[1]),
+      ['libc.so.6'],
+    );
+    assert.ok(![...cfg.deb.depends, ...cfg.rpm.depends].some((d: string) => d.includes('sodium')));
+    assert.match(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).scripts.dist, /SODIUM=static/);
     const postinst = readFileSync(join(REPO, cfg.deb.afterInstall), 'utf8');
     assert.match(postinst, /setcap cap_net_admin\+ep "\$HELPER"/);
     assert.match(postinst, /chmod 0750 "\$HELPER"/);
