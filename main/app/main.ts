@@ -36,7 +36,13 @@ import {
   type SenderInfo,
   type TrustedWindow,
 } from './ipc-validate';
-import { type HelperLaunch, managerHelperOptions, probeHelperLaunch, refuseRoot } from './privilege';
+import {
+  appImageProbe,
+  type HelperLaunch,
+  managerHelperOptions,
+  probeHelperLaunch,
+  refuseRoot,
+} from './privilege';
 import { CSP, devCsp, navigationAllowed, permissionAllowed, withCsp } from './security';
 import { sameModel, type TrayItem, type TrayModel, trayModel } from './tray-state';
 import type { ManagerLike, ManagerModule } from './types';
@@ -358,7 +364,10 @@ async function start(): Promise<void> {
   harden();
   if (packaged || process.env.PEERMESH_DEV !== '1') Menu.setApplicationMenu(null);
 
-  launch = probeHelperLaunch(helperPath);
+  // From an AppImage: its helper installed at a fixed path on the first connect (privilege.ts).
+  launch = probeHelperLaunch(helperPath, undefined, {
+    appImage: packaged ? appImageProbe(helperPath, process.resourcesPath) : undefined,
+  });
   const { NodeManager } = (await import('../node/manager')) as ManagerModule;
   manager = await NodeManager.open({
     profileDir: app.getPath('userData'),

@@ -19,13 +19,23 @@
 // start it with its capability (docs/security.md, "local user"). A user who is not a member yet
 // (or was added but has not logged in again) gets pkexec, with an explanation of how to join the
 // group, or, without pkexec, only that explanation. Under pkexec the password prompt is PeerMesh's
-// own polkit action only where the packages installed it for this helper's path; an AppImage's
-// helper (mounted at a path that changes every run) gets the system's generic prompt, and the
-// explanation says so beforehand.
+// own polkit action only where it is installed for this helper's path.
+//
+// An AppImage's helper sits at a mount path that changes every run, which no polkit action can name
+// and no file capability can stay on. So on its first connect the AppImage installs its helper at a
+// fixed path (LOCAL_HELPER_PATH) as the packages do, with PeerMesh's own polkit action for it
+// (install-helper.sh, run through pkexec: the system's generic prompt this once, explained
+// beforehand), and from then on starts that copy (its own prompt, or none for a group member). An
+// AppImage whose helper differs from the installed one (its sha256 beside it) installs again.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 
 export const POLKIT_ACTION_ID = 'net.peermesh.helper';
+/** Where an AppImage installs its helper, its polkit action and that action's file. */
+export const LOCAL_HELPER_PATH = '/usr/local/lib/peermesh/peermesh-helper';
+export const LOCAL_ACTION_ID = 'net.peermesh.helper-local';
+export const LOCAL_POLICY_PATH = '/usr/share/polkit-1/actions/net.peermesh.helper-local.policy';
 
 /** Shown once before the system's password prompt (a notification or a dialog). */
 export const PKEXEC_EXPLANATION =
@@ -51,13 +61,16 @@ export type HelperLaunch =
     }
   | {
       mode: 'pkexec';
-      reason: 'no-capability' | 'capability-unknown' | 'not-in-group';
+      reason: 'no-capability' | 'capability-unknown' | 'not-in-group' | 'install';
       /** Whose password prompt appears: PeerMesh's polkit action, or the generic one of pkexec. */
       prompt: 'peermesh' | 'generic';
       helperPath: string;
-      /** [pkexec]: the node appends the helper's path and arguments. */
-      helperCommand: [string];
-      actionId: typeof POLKIT_ACTION_ID;
+      /**
+       * [pkexec], or [pkexec, /bin/sh, install-helper.sh] (reason 'install'): the node appends the
+       * helper's path and arguments.
+       */
+      helperCommand: string[];
+      actionId: typeof POLKIT_ACTION_ID | typeof LOCAL_ACTION_ID;
       explanation: string;
     }
   | {
@@ -201,6 +214,13 @@ export interface DecideInput {
   group?: string;
   /** Whether PeerMesh's polkit action is installed for exactly this helper path (default true). */
   polkitActionForHelper?: boolean;
+  /** The polkit action that names this helper (default POLKIT_ACTION_ID). */
+  actionId?: typeof POLKIT_ACTION_ID | typeof LOCAL_ACTION_ID;
+  /**
+   * Running from an AppImage whose helper is not installed yet (or differs from the installed one):
+   * the script that installs it (install-helper.sh), run through pkexec.
+   */
+  installScript?: string;
 }
 
 /** The decision itself, from facts gathered by probeHelperLaunch (or a test). */
@@ -219,6 +239,32 @@ export function decideHelperLaunch(i: DecideInput): HelperLaunch {
   const executable = i.executable ?? true;
   if (i.caps.netAdmin && executable)
     return { mode: 'direct', reason: 'file-capability', helperPath, helperCommand: [], explanation: null };
+  if (i.installScript) {
+    const install = `sh '${i.installScript}' '${helperPath}' --version`;
+    if (!i.pkexec)
+      return {
+        mode: 'unavailable',
+        reason: 'no-pkexec',
+        helperPath,
+        helperCommand: [],
+        explanation:
+          'PeerMesh cannot get the rights to install its network helper: install pkexec (polkit), or run as an administrator (with this AppImage running): sudo ' +
+          install,
+      };
+    return {
+      mode: 'pkexec',
+      reason: 'install',
+      prompt: 'generic',
+      helperPath,
+      helperCommand: [i.pkexec, '/bin/sh', i.installScript],
+      actionId: LOCAL_ACTION_ID,
+      explanation:
+        'To connect the first time, PeerMesh installs its small network helper for this computer ' +
+        `(${LOCAL_HELPER_PATH}), which needs an administrator password once. Your system shows its ` +
+        'generic prompt for this, naming /bin/sh and install-helper.sh; later connects show PeerMesh’s own ' +
+        `prompt, or none for members of the group '${HELPER_GROUP}'.`,
+    };
+  }
   const notInGroup = !executable ? joinGroupExplanation(i.group ?? HELPER_GROUP) : null;
   if (!i.pkexec)
     return {
@@ -235,14 +281,14 @@ export function decideHelperLaunch(i: DecideInput): HelperLaunch {
   const prompt = own
     ? ''
     : ' Your system will show its generic prompt for this, naming the helper ' +
-      `${helperPath}: PeerMesh's own prompt comes with the .deb and .rpm packages.`;
+      `${helperPath}: PeerMesh's own prompt comes with the .deb and .rpm packages and the AppImage.`;
   return {
     mode: 'pkexec',
     reason: notInGroup ? 'not-in-group' : i.caps.known ? 'no-capability' : 'capability-unknown',
     prompt: own ? 'peermesh' : 'generic',
     helperPath,
     helperCommand: [i.pkexec],
-    actionId: POLKIT_ACTION_ID,
+    actionId: i.actionId ?? POLKIT_ACTION_ID,
     explanation: notInGroup
       ? `${notInGroup} Until then, PeerMesh asks for an administrator password when it connects.${prompt}`
       : PKEXEC_EXPLANATION + prompt,
@@ -257,12 +303,62 @@ function readOr<T>(read: () => T, fallback: T): T {
   }
 }
 
+function sha256File(path: string): string | null {
+  return readOr(() => createHash('sha256').update(readFileSync(path)).digest('hex'), null);
+}
+
+export interface AppImageProbe {
+  /** install-helper.sh inside the AppImage. */
+  installScript: string;
+  /** Default LOCAL_HELPER_PATH (a test installs elsewhere). */
+  localHelper?: string;
+  /** Default LOCAL_POLICY_PATH. */
+  localPolicy?: string;
+}
+
+/** When running from an AppImage (its runtime sets APPIMAGE and APPDIR), where its install script is. */
+export function appImageProbe(
+  helperPath: string,
+  resourcesPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+): AppImageProbe | undefined {
+  const dir = env.APPDIR;
+  if (!env.APPIMAGE || !dir || !helperPath.startsWith(`${dir.replace(/\/+$/, '')}/`)) return undefined;
+  return { installScript: `${resourcesPath}/linux/install-helper.sh` };
+}
+
 /** Gathers the facts on this machine and decides. */
 export function probeHelperLaunch(
   helperPath: string,
   uid: number = process.getuid?.() ?? -1,
-  opts: ProbeOptions & { pkexecPaths?: string[]; gids?: number[]; policyPath?: string } = {},
+  opts: ProbeOptions & {
+    pkexecPaths?: string[];
+    gids?: number[];
+    policyPath?: string;
+    appImage?: AppImageProbe;
+  } = {},
 ): HelperLaunch {
+  const ai = opts.appImage;
+  if (ai && uid !== 0) {
+    // The installed copy, when it is this AppImage's helper; else install it first.
+    const local = ai.localHelper ?? LOCAL_HELPER_PATH;
+    const ours = sha256File(helperPath);
+    const installed = readOr(() => readFileSync(`${local}.sha256`, 'utf8').trim(), null);
+    if (ours !== null && installed === ours && existsSync(local)) {
+      const { appImage: _, ...rest } = opts;
+      const l = probeHelperLaunch(local, uid, { ...rest, policyPath: ai.localPolicy ?? LOCAL_POLICY_PATH });
+      return l.mode === 'pkexec' ? { ...l, actionId: LOCAL_ACTION_ID } : l;
+    }
+    if (existsSync(helperPath))
+      return decideHelperLaunch({
+        uid,
+        helperPath,
+        helperExists: true,
+        caps: { known: false, netAdmin: false, text: '' },
+        pkexec: findExecutable(opts.pkexecPaths ?? PKEXEC_PATHS),
+        installScript: ai.installScript,
+      });
+  }
   const helperExists = existsSync(helperPath);
   const st = readOr(() => statSync(helperPath), null);
   // This process's groups when probing for itself (the user's session: a group added since login

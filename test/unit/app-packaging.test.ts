@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO } from '../lib/peermesh-proc';
+import { inScratchRoot } from '../lib/scratch-root';
 
 const hostHadGroup = spawnSync('getent', ['group', 'peermesh']).status === 0;
 
@@ -77,33 +78,18 @@ describe('desktop packaging', () => {
     }
     const dir = mkdtempSync(join(tmpdir(), 'pm-postinst-'));
     try {
-      const overlays = ['/etc', '/opt', '/usr/share/polkit-1/actions'].filter((d) => existsSync(d));
-      const mounts = overlays
-        .map((d, i) => {
-          const [u, w] = [join(dir, `u${i}`), join(dir, `w${i}`)];
-          return `mkdir -p ${u} ${w} && mount -t overlay overlay -o lowerdir=${d},upperdir=${u},workdir=${w} ${d}`;
-        })
-        .join(' && ');
       const res = '/opt/PeerMesh/resources';
       const script = join(REPO, 'main', 'app', 'resources', 'linux', 'after-install.sh');
       const policy = join(REPO, 'main', 'app', 'resources', 'linux', 'net.peermesh.helper.policy');
-      const r = spawnSync(
-        'unshare',
-        [
-          '--mount',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          `set -e; ${mounts}
-           mkdir -p ${res}/polkit && cp /bin/true ${res}/peermesh-helper && chmod 0755 ${res}/peermesh-helper
+      const r = inScratchRoot(
+        dir,
+        ['/etc', '/opt', '/usr/share/polkit-1/actions'].filter((d) => existsSync(d)),
+        `           mkdir -p ${res}/polkit && cp /bin/true ${res}/peermesh-helper && chmod 0755 ${res}/peermesh-helper
            cp ${policy} ${res}/polkit/
            echo '--- output'; sh ${script}; echo "--- exit $?"
            stat -c 'helper %U:%G %a' ${res}/peermesh-helper; stat -c 'dir %U:%G %a' /etc/peermesh
            getcap ${res}/peermesh-helper; getent group peermesh | cut -d: -f1
            ls /usr/share/polkit-1/actions/net.peermesh.helper.policy 2>/dev/null || true`,
-        ],
-        { encoding: 'utf8', timeout: 30_000 },
       );
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /--- exit 0/);
