@@ -1,18 +1,21 @@
 // Invitations: a one-line join code that lets a new machine join a network without anyone copying
 // the network secret by hand.
 //
-// The code carries the network name, a random 16-byte token, an expiry time and the inviting node's
-// endpoints, plus a checksum so a damaged copy is recognised as such. The token never travels on
-// the wire: the new node sends a join request sealed (XChaCha20-Poly1305) under a key derived from
-// it, and the inviting node — the only one holding that invitation — answers with the network secret
-// sealed under the same key. A sender without a valid code gets no answer at all (stealth, like
-// every PeerMesh message), and a request is padded to be larger than its answer, so a replayed or
-// spoofed request can never make a node send more than it received.
+// The code carries the network name, a random 16-byte token, an expiry time and endpoints of the
+// inviting node and of other members, plus a checksum so a damaged copy is recognised as such. The
+// token never travels on the wire: the new node sends a join request sealed (XChaCha20-Poly1305)
+// under a key derived from it, and a member holding that invitation answers with the network secret
+// sealed under the same key. The derived key (never the token) is shared with the members in signed
+// facts (mesh/invitations.ts), so any online member answers, not only the inviter. A sender without
+// a valid code gets no answer at all (stealth, like every PeerMesh message), and a request is padded
+// to be larger than its answer, so a replayed or spoofed request can never make a node send more
+// than it received.
 //
 // An invitation admits one machine unless made for more (`uses`), and can be revoked. A joining
 // machine names its attempt with a random id, the same in every retry: a retry (its answer was lost)
-// is answered again without counting as another use, and a second machine is refused once the uses
-// are spent. (A stranger replaying a captured request gets an answer it cannot open.)
+// is answered again without counting as another use, wherever it is answered (the uses the members
+// share are attempt ids), and a second machine is refused once the uses are spent. (A stranger
+// replaying a captured request gets an answer it cannot open.)
 //
 // Sans-IO: the caller passes time in and sends the returned datagram.
 
@@ -140,7 +143,7 @@ export function joinAttemptId(random: (n: number) => Uint8Array): string {
   return Buffer.from(random(12)).toString('base64');
 }
 
-/** What the new node sends to the inviting node's endpoints (`id`: its attempt, joinAttemptId()). */
+/** What the new node sends to the code's endpoints (`id`: its attempt, joinAttemptId()). */
 export function joinRequest(
   code: InviteCode,
   name: string,
@@ -162,7 +165,7 @@ export type JoinAnswer =
     }
   | { ok: false; reason: string };
 
-/** Read the inviting node's answer (null: not an answer to this code). */
+/** Read a member's answer (null: not an answer to this code). */
 export function readJoinAnswer(code: InviteCode, b: Uint8Array): JoinAnswer | null {
   const m = openMsg(inviteKey(code.token), b);
   if (!m) return null;
@@ -225,9 +228,40 @@ export function inviteId(keyB64: string): string {
     .slice(0, 8);
 }
 
-/** The inviting side: open invitations, answering join requests. */
+/** An invitation the members share (mesh/invitations.ts), as answering it needs. */
+export interface SharedInvite {
+  id: string;
+  key: string;
+  /** The inviter's key. */
+  by: string;
+  /** Made by this node. */
+  mine: boolean;
+  created: number;
+  expires: number;
+  maxUses: number;
+  /** Distinct attempt ids admitted, by any member. */
+  usedBy: ReadonlySet<string>;
+  /** Revoked by a member. */
+  revoked: boolean;
+  /** Made in an earlier epoch of the network secret, or its inviter was removed: refused as revoked. */
+  void: boolean;
+}
+
+/** Where shared invitations live: the mesh (Mesh.createInvite and the rest). */
+export interface SharedInvites {
+  /** Publish an invitation; its id, or null when refused (too many open). */
+  create(key: string, createdSec: number, expiresSec: number, maxUses: number): string | null;
+  use(id: string, attempt: string): void;
+  revoke(id: string): boolean;
+  view(): SharedInvite[];
+}
+
+/** The answering side: invitations we hold, answering join requests. */
 export class Invites {
+  /** Our own invitations kept by this node only (those made before invitations were shared). */
   private list: StoredInvite[] = [];
+  /** Invitations shared with the members (null: none, every invitation is local as before). */
+  shared: SharedInvites | null = null;
   /**
    * The network secret's current epoch after removals (mesh/epochs.ts): answers carry it, so a new
    * member starts on the secret the members use. Null at epoch 0.
@@ -286,7 +320,14 @@ export class Invites {
     const expires = Math.floor(nowSec + seconds);
     this.list = this.list.filter((x) => x.expires > nowSec - EXPIRED_KEPT);
     const key = Buffer.from(inviteKey(token)).toString('base64');
-    this.list.push({ key, expires, created: Math.floor(nowSec), uses: 0, maxUses, usedBy: [] });
+    if (this.shared) {
+      if (this.shared.create(key, Math.floor(nowSec), expires, maxUses) === null)
+        throw new RangeError(
+          'too many open invitations in this network (revoke some, or wait until they expire)',
+        );
+    } else {
+      this.list.push({ key, expires, created: Math.floor(nowSec), uses: 0, maxUses, usedBy: [] });
+    }
     return {
       code: encodeInviteCode({ network: this.network, token, expires, endpoints }),
       expires,
@@ -296,7 +337,7 @@ export class Invites {
 
   /** Every invitation still kept (open, used up, expired or revoked), oldest first. */
   overview(nowSec: number): InviteInfo[] {
-    return this.list.map((x) => ({
+    const local: InviteInfo[] = this.list.map((x) => ({
       id: inviteId(x.key),
       created: x.created,
       expires: x.expires,
@@ -310,6 +351,23 @@ export class Invites {
             ? 'used'
             : 'open',
     }));
+    const shared: InviteInfo[] = (this.shared?.view() ?? []).map((x) => ({
+      id: x.id,
+      created: x.created,
+      expires: x.expires,
+      uses: x.usedBy.size,
+      maxUses: x.maxUses,
+      state: x.revoked
+        ? 'revoked'
+        : x.expires <= nowSec
+          ? 'expired'
+          : x.usedBy.size >= x.maxUses
+            ? 'used'
+            : x.void
+              ? 'revoked'
+              : 'open',
+    }));
+    return [...local, ...shared].sort((a, b) => a.created - b.created);
   }
 
   /** The network moved to a new secret (epoch n): answers carry it from now on. */
@@ -319,7 +377,9 @@ export class Invites {
 
   /**
    * Revoke every open invitation (the network secret changed after a removal: a code given out
-   * before may be in the removed person's hands). Returns how many were open.
+   * before may be in the removed person's hands). Shared ones made in an earlier epoch are refused
+   * by every member already (SharedInvite.void); ours of them are revoked explicitly too, so they
+   * stay revoked in every listing. Returns how many were open.
    */
   revokeOpen(nowSec: number): number {
     let n = 0;
@@ -328,6 +388,15 @@ export class Invites {
         x.revoked = true;
         n++;
       }
+    for (const x of this.shared?.view() ?? [])
+      if (
+        x.mine &&
+        !x.revoked &&
+        x.expires > nowSec &&
+        x.usedBy.size < x.maxUses &&
+        this.shared!.revoke(x.id)
+      )
+        n++;
     return n;
   }
 
@@ -335,14 +404,15 @@ export class Invites {
   revoke(id: string): boolean {
     if (!INVITE_ID_RE.test(id)) return false;
     const inv = this.list.find((x) => inviteId(x.key) === id);
-    if (!inv) return false;
+    if (!inv) return this.shared?.revoke(id) ?? false;
     inv.revoked = true;
     return true;
   }
 
   /**
-   * A datagram of the join type. Returns the answer to send back, or null (not sealed with any open
-   * invitation's key: dropped without a word).
+   * A datagram of the join type. Returns the answer to send back, or null (not sealed with any
+   * invitation's key we hold: dropped without a word). Our own invitations from before they were
+   * shared are tried first, then those shared by the members (ours included).
    */
   handle(
     buf: Uint8Array,
@@ -350,42 +420,83 @@ export class Invites {
     bootstrap: string[],
   ): { reply: Buffer; name: string; accepted: boolean; counted: boolean; reason?: string } | null {
     for (const inv of this.list) {
-      const key = Buffer.from(inv.key, 'base64');
-      const m = openMsg(key, buf);
-      if (m?.t !== 'join') continue;
-      const name = typeof m.name === 'string' ? stripControl(m.name).slice(0, 63) : '';
-      const attempt = typeof m.id === 'string' && JOIN_ID_RE.test(m.id) ? m.id : null;
       inv.usedBy ??= [];
       const usedBy = inv.usedBy;
-      const retry = attempt !== null && usedBy.includes(attempt);
-      const reason = inv.revoked
-        ? 'this invitation was revoked'
-        : inv.expires <= nowSec
-          ? 'this invitation has expired'
-          : !retry && inv.maxUses && inv.uses >= inv.maxUses
-            ? 'this invitation has been used already (ask for a new one)'
-            : null;
-      let reply: Buffer;
-      if (reason) {
-        reply = sealMsg(key, this.random, { t: 'refused', reason });
-      } else {
-        reply = sealMsg(key, this.random, {
-          t: 'welcome',
-          network: this.network,
-          secret: Buffer.from(this.secret).toString('base64'),
-          bootstrap: bootstrap.slice(0, 8),
-          ...(this.epoch ? { ep: this.epoch.n, cur: Buffer.from(this.epoch.secret).toString('base64') } : {}),
-        });
-      }
-      if (reply.length > buf.length) return null; // never answer with more than we got
-      const counted = !reason && !retry;
-      if (counted) {
-        inv.uses++;
-        if (attempt) usedBy.push(attempt);
-        if (usedBy.length > INVITE_MAX_USES) usedBy.shift();
-      }
-      return { reply, name, accepted: !reason, counted, ...(reason ? { reason } : {}) };
+      const r = this.answer(buf, nowSec, bootstrap, {
+        key: inv.key,
+        revoked: !!inv.revoked,
+        expires: inv.expires,
+        full: !!inv.maxUses && inv.uses >= inv.maxUses,
+        usedBy: (a) => usedBy.includes(a),
+        count: (attempt) => {
+          inv.uses++;
+          if (attempt) usedBy.push(attempt);
+          if (usedBy.length > INVITE_MAX_USES) usedBy.shift();
+        },
+      });
+      if (r !== undefined) return r;
+    }
+    const shared = this.shared;
+    for (const inv of shared?.view() ?? []) {
+      const r = this.answer(buf, nowSec, bootstrap, {
+        key: inv.key,
+        revoked: inv.revoked || inv.void,
+        expires: inv.expires,
+        full: inv.usedBy.size >= inv.maxUses,
+        usedBy: (a) => inv.usedBy.has(a),
+        // A request without an attempt id (an older joiner) is one use of its own.
+        count: (attempt) => shared!.use(inv.id, attempt ?? joinAttemptId(this.random)),
+      });
+      if (r !== undefined) return r;
     }
     return null;
+  }
+
+  /** One invitation's answer to a datagram; undefined when it is not sealed with this invitation's key. */
+  private answer(
+    buf: Uint8Array,
+    nowSec: number,
+    bootstrap: string[],
+    inv: {
+      key: string;
+      revoked: boolean;
+      expires: number;
+      full: boolean;
+      usedBy: (attempt: string) => boolean;
+      count: (attempt: string | null) => void;
+    },
+  ):
+    | { reply: Buffer; name: string; accepted: boolean; counted: boolean; reason?: string }
+    | null
+    | undefined {
+    const key = Buffer.from(inv.key, 'base64');
+    const m = openMsg(key, buf);
+    if (m?.t !== 'join') return undefined;
+    const name = typeof m.name === 'string' ? stripControl(m.name).slice(0, 63) : '';
+    const attempt = typeof m.id === 'string' && JOIN_ID_RE.test(m.id) ? m.id : null;
+    const retry = attempt !== null && inv.usedBy(attempt);
+    const reason = inv.revoked
+      ? 'this invitation was revoked'
+      : inv.expires <= nowSec
+        ? 'this invitation has expired'
+        : !retry && inv.full
+          ? 'this invitation has been used already (ask for a new one)'
+          : null;
+    let reply: Buffer;
+    if (reason) {
+      reply = sealMsg(key, this.random, { t: 'refused', reason });
+    } else {
+      reply = sealMsg(key, this.random, {
+        t: 'welcome',
+        network: this.network,
+        secret: Buffer.from(this.secret).toString('base64'),
+        bootstrap: bootstrap.slice(0, 8),
+        ...(this.epoch ? { ep: this.epoch.n, cur: Buffer.from(this.epoch.secret).toString('base64') } : {}),
+      });
+    }
+    if (reply.length > buf.length) return null; // never answer with more than we got
+    const counted = !reason && !retry;
+    if (counted) inv.count(attempt);
+    return { reply, name, accepted: !reason, counted, ...(reason ? { reason } : {}) };
   }
 }

@@ -133,12 +133,14 @@ function createInvite(n: NodeApiHost, p: Params<'invite'>): InviteResult {
   if (endpoints.length === 0)
     throw new ApiFailure('failed', 'this node has no address another machine could reach');
   const uses = p.uses ?? 1;
-  const { code, expires, id } = n.invites.create(
-    p.expiresSeconds ?? 86400,
-    Date.now() / 1000,
-    endpoints,
-    uses,
-  );
+  let made: ReturnType<Invites['create']>;
+  try {
+    made = n.invites.create(p.expiresSeconds ?? 86400, Date.now() / 1000, endpoints, uses);
+  } catch (e) {
+    if (e instanceof RangeError) throw new ApiFailure('failed', e.message);
+    throw e;
+  }
+  const { code, expires, id } = made;
   n.saveInvites();
   n.log.info(
     `created invitation ${id} for ${uses} machine(s), valid until ${new Date(expires * 1000).toISOString()}`,
@@ -362,11 +364,15 @@ function kernelCounters(ifname: string, port: number): Record<string, number> {
 /** Endpoints a new member can reach us (and the network) at: public first, then local, then members'. */
 export function joinEndpoints(mesh: Mesh): Endpoint[] {
   const out: Endpoint[] = [];
-  const add = (e: Endpoint | null) => {
-    if (e && out.length < 8 && !out.some((x) => x.address === e.address && x.port === e.port)) out.push(e);
+  const add = (e: Endpoint | null, max = 8) => {
+    if (e && out.length < max && !out.some((x) => x.address === e.address && x.port === e.port)) out.push(e);
   };
-  if (mesh.publicEndpoint) add(parseEndpointText(mesh.publicEndpoint));
-  for (const t of mesh.record.e) add(parseEndpointText(t));
-  for (const m of mesh.members.values()) if (m.rec?.rl) add(m.direct);
+  // Ours first (at most 5), then other members' (relays first, then those online): any member
+  // answers an invitation, so a code still works while its inviter is offline.
+  if (mesh.publicEndpoint) add(parseEndpointText(mesh.publicEndpoint), 5);
+  for (const t of mesh.record.e) add(parseEndpointText(t), 5);
+  const others = [...mesh.members.values()].filter((m) => m.rec && !m.removed && m.direct);
+  for (const m of others) if (m.rec?.rl) add(m.direct);
+  for (const m of others) if (mesh.isOnline(m.key)) add(m.direct);
   return out;
 }

@@ -1,5 +1,6 @@
-// Joining with an invitation: ask the inviting node (UDP, sealed with the code's key) for the
-// network's secret. Shared by `peermesh join` and the app's `join` command.
+// Joining with an invitation: ask the members whose endpoints the code carries (UDP, sealed with the
+// code's key; any member holding the invitation answers) for the network's secret. Shared by
+// `peermesh join` and the app's `join` command.
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
@@ -60,8 +61,8 @@ export async function askInviter(code: InviteCode, name: string, timeoutMs = 800
           clearInterval(timer);
           reject(
             new Error(
-              `no answer from the inviting node at ${where.join(', ')} within ${Math.round(timeoutMs / 1000)} s ` +
-                '(is it running, and reachable from here?)',
+              `no answer from the network's members at ${where.join(', ')} within ${Math.round(timeoutMs / 1000)} s ` +
+                '(is one of them running, and reachable from here?)',
             ),
           );
           return;

@@ -390,6 +390,13 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     }
     this.invites = new Invites(spec.name, secret, random);
     this.invites.setEpoch(mesh.epoch.n, mesh.epoch.secret);
+    // New invitations are shared with the members: any online member answers them (docs/mesh.md).
+    this.invites.shared = {
+      create: (key, created, expires, uses) => mesh.createInvite(key, created, expires, uses),
+      use: (id, attempt) => mesh.useInvite(id, attempt),
+      revoke: (id) => mesh.revokeInvite(id),
+      view: () => mesh.sharedInvites(),
+    };
     this.files.loadInvites(this.invites);
     this.files.loadAliases(this.aliases);
   }

@@ -12,6 +12,7 @@ import type { Anchors } from './anchors';
 import type { Devices } from './devices';
 import type { Digests } from './digests';
 import type { Epochs } from './epochs';
+import type { Invitations } from './invitations';
 import { KeySlab, type Member, newMember } from './members';
 import type { Messenger } from './messenger';
 import type { MeshEvent, MeshOptions } from './options';
@@ -106,6 +107,7 @@ export class Core {
   messenger!: Messenger;
   routes!: Routes;
   epochs!: Epochs;
+  invitations!: Invitations;
   devices!: Devices;
 
   constructor(

@@ -47,6 +47,7 @@ import {
   MSG_RELAY_TO,
 } from '../constants';
 import type { Device, DeviceIO, Endpoint, Peer } from '../device';
+import type { SharedInvite } from '../invites';
 import { formatCidr } from '../ip';
 import { Addresses, endpointText } from './addresses';
 import { Anchors } from './anchors';
@@ -54,6 +55,7 @@ import { Core, type MeshCounters } from './core';
 import { type DeviceClaim, Devices } from './devices';
 import { Digests } from './digests';
 import { Epochs } from './epochs';
+import { Invitations } from './invitations';
 import type { Member, MemberView } from './members';
 import { Messenger } from './messenger';
 import type { MeshEvent, MeshOptions } from './options';
@@ -94,6 +96,7 @@ export class Mesh {
     core.routes = new Routes(core);
     core.epochs = new Epochs(core);
     core.devices = new Devices(core);
+    core.invitations = new Invitations(core);
     // Never advertise an address inside an overlay (a PeerMesh interface's) as an endpoint.
     core.localEndpoints = core.localEndpoints.filter((e) => !core.isOverlay(e.address));
     core.records = new Records(core); // signs our first record
@@ -234,6 +237,34 @@ export class Mesh {
     return this.core.anchors.of(key, relayCount);
   }
 
+  /**
+   * Invitations shared with the members (invitations.ts): publish one of ours (`key`: its derived
+   * key, base64), returning its id (null: refused, over the bounds).
+   */
+  createInvite(key: string, createdSec: number, expiresSec: number, maxUses: number): string | null {
+    return this.core.invitations.create(key, createdSec, expiresSec, maxUses);
+  }
+
+  /** We admitted a machine (`attempt`) with the shared invitation `id`: the use spreads, signed. */
+  useInvite(id: string, attempt: string): void {
+    this.core.invitations.use(id, attempt);
+  }
+
+  /** Revoke a shared invitation (any current member may). False when none has that id. */
+  revokeInvite(id: string): boolean {
+    return this.core.invitations.revoke(id);
+  }
+
+  /** The shared invitations this node holds, with their uses and whether they are revoked. */
+  sharedInvites(): SharedInvite[] {
+    return this.core.invitations.view();
+  }
+
+  /** Invitation facts dropped (malformed, forged, signer no current member, over a bound). */
+  get invitesRejected(): number {
+    return this.core.invitations.rejected;
+  }
+
   /** Records and removals to keep across restarts. */
   exportState(): MeshState {
     return exportState(this.core);
@@ -366,6 +397,8 @@ export class Mesh {
     want: (msg, sender, from) => this.core.paths.want(msg, sender, from),
     intro: (msg) => this.core.paths.intro(msg),
     secret: (msg) => this.core.epochs.take(msg),
+    invd: (msg, _sender, from) => this.core.invitations.compare(msg.digest, msg.reply, from),
+    invs: (msg) => this.core.invitations.received(msg.facts, msg.sender),
   };
 
   /** A datagram whose first byte is one of the mesh types. Anything not from a member is dropped silently. */
@@ -404,6 +437,7 @@ export class Mesh {
     sender.hard = msg.hard;
     c.paths.heard(sender, from);
     c.paths.noteSeen(msg.seenAs, msg.sender);
+    if (sender.rec) c.invitations.heard(msg.sender, from);
     (this.handlers[msg.type] as Handler<typeof msg.type>)(msg as never, sender, from);
   }
 

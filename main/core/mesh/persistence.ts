@@ -4,6 +4,7 @@
 
 import type { Core } from './core';
 import type { EpochState } from './epochs';
+import type { Fact } from './invitations';
 import type { MemberRecord, Removal } from './records';
 
 export interface MeshState {
@@ -13,6 +14,8 @@ export interface MeshState {
   joined?: number;
   /** The current network secret after removals (absent at epoch 0). */
   epoch?: EpochState;
+  /** Invitation facts (invitations.ts; absent when none): their keys admit a machine, like the secret. */
+  invites?: Fact[];
 }
 
 /** Records and removals to keep across restarts. */
@@ -24,13 +27,20 @@ export function exportState(core: Core): MeshState {
     else if (m.rec) records.push(m.rec);
   }
   const epoch = core.epochs.export();
-  return { records, removals, joined: core.addresses.joined, ...(epoch ? { epoch } : {}) };
+  const invites = core.invitations.export();
+  return {
+    records,
+    removals,
+    joined: core.addresses.joined,
+    ...(epoch ? { epoch } : {}),
+    ...(invites.length ? { invites } : {}),
+  };
 }
 
 /** Take back what exportState() returned (each entry is checked like one from the network). */
 export function importState(core: Core, state: unknown): number {
   if (typeof state !== 'object' || state === null) return 0;
-  const { records, removals, joined, epoch } = state as Partial<MeshState>;
+  const { records, removals, joined, epoch, invites } = state as Partial<MeshState>;
   if (epoch !== undefined) core.epochs.import(epoch);
   if (Number.isSafeInteger(joined) && (joined as number) > 0 && (joined as number) < core.addresses.joined) {
     core.addresses.setJoined(joined as number);
@@ -38,5 +48,6 @@ export function importState(core: Core, state: unknown): number {
   let n = 0;
   if (Array.isArray(removals)) for (const r of removals) if (core.records.ingest(r, null, true)) n++;
   if (Array.isArray(records)) for (const r of records) if (core.records.ingest(r, null)) n++;
+  core.invitations.import(invites);
   return n;
 }

@@ -16,6 +16,8 @@
 //   bye     (the sender is stopping)
 //   sec     rot: a rotation (epochs.ts), rem: the removal it is for, box: the new secret sealed to
 //           the receiver's key (base64)
+//   ivd     d: digest of the sender's invitation facts (invitations.ts), r: 1 (an answer)
+//   ivs     f: invitation facts (checked in full by Invitations.take)
 
 import {
   MESH_BUCKETS,
@@ -60,7 +62,9 @@ export type Body =
   | { type: 'want'; peer: string }
   | { type: 'intro'; record: MemberRecord; seenAt: string | null; introducedHard: boolean }
   | { type: 'bye' }
-  | { type: 'secret'; rotation: Rotation; removal: Removal; box: string };
+  | { type: 'secret'; rotation: Rotation; removal: Removal; box: string }
+  | { type: 'invd'; digest: string; reply: boolean }
+  | { type: 'invs'; facts: readonly unknown[] };
 
 export type Message = Body & Envelope;
 export type MessageOf<T extends Body['type']> = Extract<Body, { type: T }> & Envelope;
@@ -112,6 +116,10 @@ export function encodeMessage(body: Body, env: Envelope): string {
       return JSON.stringify({ t: 'bye', ...tail });
     case 'secret':
       return JSON.stringify({ t: 'sec', rot: body.rotation, rem: body.removal, box: body.box, ...tail });
+    case 'invd':
+      return JSON.stringify({ t: 'ivd', d: body.digest, ...(body.reply ? { r: 1 } : {}), ...tail });
+    case 'invs':
+      return JSON.stringify({ t: 'ivs', f: body.facts, ...tail });
   }
 }
 
@@ -144,6 +152,10 @@ export function decodeMessage(text: string, wallNow: number): Message | null {
       return { type: 'bye', ...env };
     case 'sec':
       return { type: 'secret', rotation: w.rot, removal: w.rem, box: w.box, ...env };
+    case 'ivd':
+      return { type: 'invd', digest: w.d, reply: w.r === 1, ...env };
+    case 'ivs':
+      return { type: 'invs', facts: w.f, ...env };
   }
 }
 
@@ -158,6 +170,8 @@ type Wire = (
   | { t: 'intro'; rec: MemberRecord; at: string | null; th?: unknown }
   | { t: 'bye' }
   | { t: 'sec'; rot: Rotation; rem: Removal; box: string }
+  | { t: 'ivd'; d: string; r?: unknown }
+  | { t: 'ivs'; f: unknown[] }
 ) & { ts: number; key: string; seen: string; h?: unknown };
 
 const SUM_ENTRY_RE = /^[A-Za-z0-9+/]{12}[0-9a-z]{1,11}$/;
@@ -235,6 +249,10 @@ function validWire(m: Wire, wallNow: number): boolean {
         m.rem !== null &&
         typeof m.box === 'string'
       );
+    case 'ivd':
+      return typeof m.d === 'string' && m.d.length <= 44;
+    case 'ivs': // each fact checked in full by Invitations.take
+      return Array.isArray(m.f) && m.f.length <= 16;
     default:
       return false;
   }
