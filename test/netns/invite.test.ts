@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { joinRefused } from '../lib/join-proc';
 import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
 import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
 
@@ -36,25 +37,7 @@ describe('invitations: single use, --uses N, --list, --revoke', { skip: skip ?? 
     await stopNode(node);
   };
   /** A new machine tries `code` and is refused: exit 1, the reason, no node. */
-  const refused = (code: string, reason: RegExp) => {
-    const n = ++machines;
-    const r = runCli(
-      [
-        'join',
-        code,
-        '--state-dir',
-        join(dir, `x${n}`),
-        '--interface',
-        `pm${lab.id}x${n}`,
-        '--name',
-        `machine-${n}`,
-      ],
-      lab.ns('x'),
-    );
-    assert.equal(r.code, 1, `${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, reason);
-    assert.doesNotMatch(r.stderr, / up: interface /);
-  };
+  const refused = (code: string, reason: RegExp) => joinRefused(lab, 'x', dir, ++machines, code, reason);
   const list = () => {
     const r = onA('invite', '--list', '--json');
     assert.equal(r.code, 0, r.stderr);
