@@ -311,6 +311,8 @@ export function nodeStatus(n: NodeApiHost): NodeStatus {
       ...(n.mesh
         ? {
             removalsRefused: n.mesh.counters.removalsRefused,
+            // Invitation facts dropped: forged, malformed, over a bound, signer no current member.
+            invitesRefused: n.mesh.invitesRejected,
             // New network secrets sent (sealed to each member) and refused (bad signature or box).
             secretsSent: n.mesh.counters.secretsSent,
             secretsRefused: n.mesh.counters.secretsRefused,
