@@ -39,6 +39,11 @@ const EXPIRED_KEPT = 7 * 86400;
 /** A join attempt's id (base64 of 12 random bytes): retries of one attempt are one use. */
 const JOIN_ID_RE = /^[A-Za-z0-9+/]{16}$/;
 const INVITE_ID_RE = /^[0-9a-f]{8}$/;
+/** A member other than the inviter answers a new attempt this long (s) after its first request. */
+const DEFER_SECONDS = 0.25;
+/** Attempts seen (defer) are remembered this long (s; a joiner tries for 8 s), this many at most. */
+const ATTEMPT_KEPT = 60;
+const ATTEMPTS_SEEN = 1024;
 
 export class InviteCodeError extends Error {}
 
@@ -262,6 +267,8 @@ export class Invites {
   private list: StoredInvite[] = [];
   /** Invitations shared with the members (null: none, every invitation is local as before). */
   shared: SharedInvites | null = null;
+  /** New join attempts for other members' invitations: when each was first seen (s), oldest first. */
+  private readonly firstSeen = new Map<string, number>();
   /**
    * The network secret's current epoch after removals (mesh/epochs.ts): answers carry it, so a new
    * member starts on the secret the members use. Null at epoch 0.
@@ -410,6 +417,25 @@ export class Invites {
   }
 
   /**
+   * Whether to stay silent to a new join attempt for another member's invitation: a member other
+   * than the inviter admits a machine only from the attempt's second round of requests on
+   * (DEFER_SECONDS after the first; the joiner sends every 300 ms to every endpoint of the code).
+   * While the inviter answers, the joiner stops before that, so only the inviter counts uses (no
+   * two members admit at once); when it is offline or unreachable, the others answer 0.3 s later.
+   */
+  private defer(attempt: string | null, nowSec: number): boolean {
+    if (attempt === null) return false; // an older joiner: no rounds to tell apart
+    const seen = this.firstSeen.get(attempt);
+    if (seen === undefined || nowSec - seen > ATTEMPT_KEPT) {
+      this.firstSeen.delete(attempt);
+      if (this.firstSeen.size >= ATTEMPTS_SEEN) this.firstSeen.delete(this.firstSeen.keys().next().value!);
+      this.firstSeen.set(attempt, nowSec);
+      return true;
+    }
+    return nowSec - seen < DEFER_SECONDS;
+  }
+
+  /**
    * A datagram of the join type. Returns the answer to send back, or null (not sealed with any
    * invitation's key we hold: dropped without a word). Our own invitations from before they were
    * shared are tried first, then those shared by the members (ours included).
@@ -446,6 +472,8 @@ export class Invites {
         usedBy: (a) => inv.usedBy.has(a),
         // A request without an attempt id (an older joiner) is one use of its own.
         count: (attempt) => shared!.use(inv.id, attempt ?? joinAttemptId(this.random)),
+        // Another member's invitation: let its inviter answer a new attempt first (see defer).
+        defer: inv.mine ? undefined : (attempt) => this.defer(attempt, nowSec),
       });
       if (r !== undefined) return r;
     }
@@ -464,6 +492,8 @@ export class Invites {
       full: boolean;
       usedBy: (attempt: string) => boolean;
       count: (attempt: string | null) => void;
+      /** True: stay silent this time (the request would be admitted and counted). */
+      defer?: (attempt: string | null) => boolean;
     },
   ):
     | { reply: Buffer; name: string; accepted: boolean; counted: boolean; reason?: string }
@@ -482,6 +512,7 @@ export class Invites {
         : !retry && inv.full
           ? 'this invitation has been used already (ask for a new one)'
           : null;
+    if (!reason && !retry && inv.defer?.(attempt)) return null;
     let reply: Buffer;
     if (reason) {
       reply = sealMsg(key, this.random, { t: 'refused', reason });

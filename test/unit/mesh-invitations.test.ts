@@ -54,10 +54,16 @@ function network(n: number): { net: SimNet; nodes: SimNode[]; inv: Invites[] } {
 
 const nowSec = (net: SimNet) => Math.floor(net.wall() / 1000);
 
-/** A joining machine's request for `code` (attempt `id`), answered by `inv`: the answer, opened. */
-function ask(inv: Invites, net: SimNet, code: InviteCode, id: string) {
-  const r = inv.handle(joinRequest(code, 'laptop', seededRandom(9), id), nowSec(net), ['198.18.0.1:1']);
+/** One request of a joining machine for `code` (attempt `id`) to `inv`, `later` s on: the answer, opened. */
+function once(inv: Invites, net: SimNet, code: InviteCode, id: string, later = 0) {
+  const req = joinRequest(code, 'laptop', seededRandom(9), id);
+  const r = inv.handle(req, net.wall() / 1000 + later, ['198.18.0.1:1']);
   return r ? { ...r, answer: readJoinAnswer(code, r.reply) } : null;
+}
+
+/** A joining machine asks `inv` as `peermesh join` does: again 0.3 s later while unanswered. */
+function ask(inv: Invites, net: SimNet, code: InviteCode, id: string) {
+  return once(inv, net, code, id) ?? once(inv, net, code, id, 0.3);
 }
 
 const attempt = (seed: number) => joinAttemptId(seededRandom(seed));
@@ -101,6 +107,28 @@ describe('shared invitations', () => {
     net.advance(40_000);
     assert.deepEqual(
       inv[0].overview(nowSec(net)).map((x) => [x.uses, x.state]),
+      [[1, 'used']],
+    );
+  });
+
+  it('while the inviter answers, only it admits: two machines at once at two members get one use', () => {
+    const { net, nodes, inv } = network(2);
+    const { code } = inv[0].create(600, nowSec(net), [nodes[0].endpoint, nodes[1].endpoint]);
+    const c = decodeInviteCode(code);
+    net.advance(500);
+    // First round: each machine's request reaches a (the inviter) and b at the same time.
+    const a1 = once(inv[0], net, c, attempt(1));
+    const a2 = once(inv[0], net, c, attempt(2));
+    assert.equal(once(inv[1], net, c, attempt(1)), null, 'b lets the inviter answer a new attempt first');
+    assert.equal(once(inv[1], net, c, attempt(2)), null);
+    assert.equal(a1?.accepted, true);
+    assert.match(a2?.reason ?? '', /used already/);
+    // Machine 2 was answered (refused) and stops; had it gone on, b refuses it too once a's use came.
+    net.advance(300);
+    assert.match(once(inv[1], net, c, attempt(2), 0.3)?.reason ?? '', /used already/);
+    assert.equal(once(inv[1], net, c, attempt(1), 0.3)?.counted, false, "machine 1's retry costs nothing");
+    assert.deepEqual(
+      inv[1].overview(nowSec(net)).map((x) => [x.uses, x.state]),
       [[1, 'used']],
     );
   });

@@ -11,9 +11,11 @@
 // from a digest of its set; one that differs gets the whole set back (the set is bounded).
 //
 // An invitation's uses are the distinct attempt ids in its use facts, wherever they were answered:
-// a retry of one attempt (or the same attempt answered by two members) is one use. Two members
-// admitting two different machines before either hears of the other's use can admit more than the
-// invitation allows: the window is the time a use fact takes to reach the other member.
+// a retry of one attempt (or the same attempt answered by two members) is one use. A member other
+// than the inviter lets the inviter answer a new attempt first (Invites.defer): while the inviter
+// answers, its count is exact. When it does not, two members admitting two different machines
+// before either hears of the other's use can admit more than the invitation allows: the window is
+// the time a use fact takes to reach the other member.
 //
 // An invitation holds only in the epoch it was made in: a rotation after a removal revokes every
 // open one (a code given out before may be in the removed person's hands), and an invitation whose
