@@ -82,7 +82,7 @@ export async function askInviter(code: InviteCode, name: string, timeoutMs = 800
           if (a.ok && a.network !== code.network)
             reject(
               new Error(
-                `the inviting node answered for another network than the code names ("${code.network}"): refused`,
+                `a member answered for another network than the code names ("${code.network}"): refused`,
               ),
             );
           else resolve(a);

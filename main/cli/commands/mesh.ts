@@ -61,7 +61,7 @@ export async function cmdInvite(args: string[]): Promise<void> {
 }
 
 /**
- * Trade a join code for the network's secret (asking the inviting node), save both in the state
+ * Trade a join code for the network's secret (asking the code's members), save both in the state
  * directory (0600) with a config file, then run the node like "up" with that config.
  */
 export async function cmdJoin(args: string[]): Promise<void> {
@@ -82,7 +82,7 @@ export async function cmdJoin(args: string[]): Promise<void> {
   if (code.expires * 1000 <= Date.now())
     fail(`this invitation expired at ${new Date(code.expires * 1000).toISOString()}; ask for a new one`, 1);
   const answer = await askInviter(code, probe.name).catch((e: Error) => fail(e.message, 1));
-  if (!answer.ok) fail(`the inviting node refused: ${answer.reason}`, 1);
+  if (!answer.ok) fail(`the network refused: ${answer.reason}`, 1);
   const dir = resolve(probe.stateDir);
   ensurePrivateDir(dir);
   const secretFile = join(dir, `${answer.network}.secret`);

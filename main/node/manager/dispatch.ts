@@ -125,9 +125,9 @@ export class Dispatcher {
     } catch (e) {
       throw new ManagerError('failed', (e as Error).message);
     }
-    if (!answer.ok) throw new ManagerError('failed', `the inviting node refused: ${answer.reason}`);
+    if (!answer.ok) throw new ManagerError('failed', `the network refused: ${answer.reason}`);
     if (!NETWORK_NAME.test(answer.network))
-      throw new ManagerError('failed', 'the inviting node sent a network name this app cannot use');
+      throw new ManagerError('failed', 'the answering member sent a network name this app cannot use');
     store.writeNetwork(answer.network, answer.secret, answer.bootstrap);
     saveJoinedEpoch(store.stateDirOf(answer.network), answer);
     return this.enter(answer.network, name, 'joined');
