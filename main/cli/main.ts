@@ -95,6 +95,9 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
   --ui PORT                       serve the web UI and Control API on http://127.0.0.1:PORT (0: any free
                                   port); the URL with its access token is printed on stdout
   --ui-host ADDR                  bind the web UI elsewhere than loopback (only if you mean it)
+  --user NAME                     as root: the user the node runs as once it is up (default: peermesh,
+                                  created if missing; never root); docs/security.md section 12
+  --stay-root                     as root: keep running as root (unsafe: only for debugging)
   --hosts-file FILE|none          where members' names (NAME.NETWORK) are kept (default: /etc/hosts,
                                   when writable)
                                   With --network and no --address, the node's overlay addresses

@@ -40,6 +40,8 @@ export interface TunOptions {
    * serves route frames, and packets never cross the channel.
    */
   passFd?: DataplaneAddon;
+  /** Started as root: the user the helper switches to after setup (its default is `nobody`). */
+  user?: string;
 }
 
 export interface TunInfo {
@@ -110,6 +112,7 @@ export class TunHelper {
     for (const f of opts.forward ?? []) args.push('--forward', f);
     if (opts.dynamicRoutes) args.push('--dynamic-routes');
     if (opts.exit) args.push('--exit');
+    if (opts.user) args.push('--user', opts.user);
     // Through a launcher (pkexec), descriptors above 2 do not survive: the channel is then the
     // helper's stdout (Node's end of a stdout pipe is a duplex unix socket, like fd 3's).
     const viaLauncher = !!opts.launcher?.length;

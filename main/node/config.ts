@@ -75,6 +75,11 @@ export interface NodeConfig {
   helperLauncher?: string[];
   /** The TUN helper binary (default: native/build/peermesh-helper or $PEERMESH_HELPER). */
   helperPath?: string;
+  /**
+   * `up` as root: the user the core switches to once it is up (privdrop.ts); the helper drops to it
+   * too, and the node keeps the hosts file open for writing from the start. Unset otherwise.
+   */
+  runAs?: { name: string; uid: number; gid: number };
 }
 
 export function defaultStateDir(): string {

@@ -2,7 +2,7 @@
 // at), DNS for configured endpoints, the kernel routes through the TUN device for the subnets members
 // offer, and members' names in the hosts file.
 import { lookup } from 'node:dns/promises';
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { ApiFailure, type RouteRow } from '../control/api';
 import { DEFAULT_PORT } from '../core/constants';
@@ -12,7 +12,7 @@ import type { Mesh } from '../core/mesh';
 import type { TunHelper } from '../io/helper';
 import { type NodeConfig, parseEndpoint } from './config';
 import type { NameEntry } from './dns';
-import { type HostEntry, memberNames, writeHostsBlock } from './hosts';
+import { type HostEntry, memberNames, openHostsFile, writeHostsBlock, writeHostsBlockFd } from './hosts';
 import { type Logger, shortKey } from './log';
 import type { RouteChoices } from './route-choices';
 
@@ -143,6 +143,8 @@ export class HostNet {
   /** Member key -> its name in the hosts file. */
   names = new Map<string, string>();
   private hostsBroken = false;
+  /** `up` as root: the hosts file, opened before the drop (the node cannot open it afterwards). */
+  private hostsHeld: { path: string; fd: number } | null = null;
   /** The user's choices about members' routes (set when the node joins a network). */
   routeChoices: RouteChoices | null = null;
   /** Kernel routes through our device for the subnets members offer, kept equal to their records. */
@@ -279,7 +281,9 @@ export class HostNet {
     }
     if (!file || this.hostsBroken) return;
     try {
-      writeHostsBlock(file, this.cfg.network.name, entries);
+      if (this.cfg.runAs && !this.hostsHeld) this.hostsHeld = openHostsFile(file);
+      if (this.hostsHeld) writeHostsBlockFd(this.hostsHeld, this.cfg.network.name, entries);
+      else writeHostsBlock(file, this.cfg.network.name, entries);
     } catch (e) {
       this.hostsBroken = true;
       this.log.warn(
@@ -287,6 +291,12 @@ export class HostNet {
           'run as root or set --hosts-file',
       );
     }
+  }
+
+  /** The node stops (after the last updateNames): the held hosts file is closed. */
+  close(): void {
+    if (this.hostsHeld) closeSync(this.hostsHeld.fd);
+    this.hostsHeld = null;
   }
 
   /** What the DNS responder answers now: members' names and addresses (removed ones never). */

@@ -1,7 +1,20 @@
 // Names for members: `<name>.<network>` (e.g. `pi.home`) in a block of the hosts file that PeerMesh
 // manages, so every program on the machine resolves them through the normal resolver (glibc, musl,
 // Go, Node), with no DNS server and no resolver configuration to change. docs/mesh.md "Names".
-import { closeSync, constants, openSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { writeFileAtomic } from '../io/files';
 
 export interface HostEntry {
@@ -97,5 +110,52 @@ export function writeHostsBlock(file: string, network: string, entries: HostEntr
       closeSync(fd);
     }
   }
+  return true;
+}
+
+/**
+ * The hosts file opened for writing (not following a link at the end), for a node that will run
+ * without the right to write it (`up` as root drops privileges: privdrop.ts). Throws when it cannot
+ * be opened.
+ */
+export function openHostsFile(file: string): { path: string; fd: number } {
+  const path = realpathSync(file);
+  return { path, fd: openSync(path, constants.O_RDWR | constants.O_NOFOLLOW) };
+}
+
+/**
+ * Rewrite the block through a descriptor opened before the drop: in place (the new text written
+ * over the old from the start, then the file cut to its length: a reader never sees it empty).
+ * Throws when the path no longer names the opened file (another program replaced it: our writes
+ * would go nowhere).
+ */
+export function writeHostsBlockFd(
+  held: { path: string; fd: number },
+  network: string,
+  entries: HostEntry[] | null,
+): boolean {
+  const st = fstatSync(held.fd);
+  let now: { dev: number; ino: number } | null = null;
+  try {
+    now = statSync(held.path);
+  } catch {
+    /* removed */
+  }
+  if (!now || now.ino !== st.ino || now.dev !== st.dev)
+    throw new Error(`${held.path} was replaced by another program since the node started`);
+  const buf = Buffer.alloc(st.size);
+  let off = 0;
+  while (off < buf.length) {
+    const n = readSync(held.fd, buf, off, buf.length - off, off);
+    if (n === 0) break;
+    off += n;
+  }
+  const before = buf.subarray(0, off).toString('utf8');
+  const after = Buffer.from(withHostsBlock(before, network, entries));
+  if (after.toString('utf8') === before) return false;
+  let w = 0;
+  while (w < after.length) w += writeSync(held.fd, after, w, after.length - w, w);
+  ftruncateSync(held.fd, after.length);
+  fsyncSync(held.fd);
   return true;
 }

@@ -275,6 +275,23 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     log: Logger,
     choice: DataPathChoice = chooseDataPath(),
   ): Promise<PeerMeshNode> {
+    const node = await PeerMeshNode.prepare(cfg, log, choice);
+    await node.go();
+    return node;
+  }
+
+  /**
+   * Everything that needs privileges: the state directory, keys, the UDP port, the TUN helper (device,
+   * routes, janitor), the control socket, and — for a node that drops privileges next (cfg.runAs) —
+   * DNS on port 53 and the hosts file opened. No thread of the native data plane runs yet and no
+   * datagram is sent: `go()` starts them, after the caller dropped privileges (privdrop.ts; glibc's
+   * set*id signal must not meet the data plane's threads in poll()).
+   */
+  static async prepare(
+    cfg: NodeConfig,
+    log: Logger,
+    choice: DataPathChoice = chooseDataPath(),
+  ): Promise<PeerMeshNode> {
     if (!choice.addon && choice.required) throw new ConfigError(choice.reason);
     prepareStateDir(cfg, log);
     // Everything that can be wrong with the input is checked before anything is written.
@@ -297,7 +314,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       const why = `native data path failed to start: ${(e as Error).message}`;
       if (choice.required) throw new Error(`${why} (PEERMESH_DATAPLANE=off runs the TypeScript data path)`);
       log.warn(`${why}; using the TypeScript data path`);
-      return PeerMeshNode.start(cfg, log, { addon: null, reason: why, required: false });
+      return PeerMeshNode.prepare(cfg, log, { addon: null, reason: why, required: false });
     }
     try {
       await node.control.listen(node.controlPath);
@@ -305,14 +322,41 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       await node.stop('control socket failed');
       throw new ConfigError((e as Error).message);
     }
-    node.run();
-    await node.startDns();
-    log.info(
-      `up: interface ${node.tun!.info.ifname} (mtu ${node.tun!.info.mtu}) ${node.addresses.join(' ') || '(no addresses)'}, ` +
-        `listening on UDP ${node.udp.port}, public key ${node.device.publicKeyB64}, ${cfg.peers.length} peer(s)` +
-        (cfg.network ? `, network "${cfg.network.name}" as "${cfg.name}"` : ''),
-    );
+    if (cfg.runAs) await node.startDns(); // port 53, while the node may still bind it
     return node;
+  }
+
+  /** The data plane's threads, the first datagrams and the clocks (after prepare, and any drop). */
+  async go(): Promise<void> {
+    try {
+      this.startDataPlane();
+    } catch (e) {
+      await this.stop(`native data path failed to start: ${(e as Error).message}`);
+      throw e;
+    }
+    this.run();
+    if (!this.dns) await this.startDns();
+    this.log.info(
+      `up: interface ${this.tun!.info.ifname} (mtu ${this.tun!.info.mtu}) ${this.addresses.join(' ') || '(no addresses)'}, ` +
+        `listening on UDP ${this.udp.port}, public key ${this.device.publicKeyB64}, ${this.cfg.peers.length} peer(s)` +
+        (this.cfg.network ? `, network "${this.cfg.network.name}" as "${this.cfg.name}"` : ''),
+    );
+  }
+
+  /** Whether the native data plane's threads run (started by go()). */
+  private dataPlaneStarted = false;
+
+  /** The native data plane takes the helper's TUN descriptor and starts its threads. */
+  private startDataPlane(): void {
+    if (!this.native || !this.tun) return;
+    this.native.start(this.tun.tunFd, this.cfg.mtu, () => {
+      const now = performance.now();
+      const wall = Date.now();
+      this.device.setTime(now, wall);
+      this.mesh?.setTime(now, wall);
+    });
+    this.dataPlaneStarted = true;
+    this.log.info(`native data path (${this.dataPathReason})`);
   }
 
   /**
@@ -454,14 +498,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         exit: !!cfg.network?.advertiseExit,
         dynamicRoutes: !!cfg.network,
         passFd: this.native?.dp, // fd mode: the data plane takes the device's descriptor
+        user: cfg.runAs?.name, // the same user as the core after its drop (it may signal the helper)
       });
-      this.native?.start(tun.tunFd, cfg.mtu, () => {
-        const now = performance.now();
-        const wall = Date.now();
-        this.device.setTime(now, wall);
-        this.mesh?.setTime(now, wall);
-      });
-      if (this.native) this.log.info(`native data path (${this.dataPathReason})`);
       peerMeshInterfaces.add(tun.info.ifname);
     } catch (e) {
       this.native?.close();
@@ -684,6 +722,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       this.saveMeshState();
     }
     this.hostNet.updateNames(this.mesh, true);
+    this.hostNet.close();
     this.dns?.close();
     this.control.close(this.controlPath);
     if (this.mesh) {
@@ -700,7 +739,9 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       tun.onExit = () => {};
       await tun.close();
     }
-    this.native?.close(); // the native path's TUN descriptor: the device goes with it
+    // The native path's TUN descriptor: the device goes with it (not handed over yet: closed here).
+    if (this.native && !this.dataPlaneStarted && tun && tun.tunFd >= 0) this.native.dp.closeFd(tun.tunFd);
+    this.native?.close();
     for (const p of [...this.device.allPeers()]) this.device.removePeer(p.keyB64);
     this.log.info(`down: ${reason}`);
     this.resolveStopped(reason);

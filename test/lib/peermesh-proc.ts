@@ -1,6 +1,6 @@
 // Start real `peermesh` processes (the CLI as a user runs it) inside test namespaces.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NetnsLab, sh, waitFor } from './netns';
@@ -8,8 +8,14 @@ import { type NetnsLab, sh, waitFor } from './netns';
 export const REPO = join(__dirname, '..', '..', '..');
 export const CLI = join(REPO, 'bin', 'peermesh');
 
+/**
+ * A new directory for a test's state directories and files. Mode 0711: a node started as root drops
+ * to an unprivileged user, which must still reach its state directory inside (not list this one).
+ */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `pm-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `pm-${prefix}-`));
+  chmodSync(dir, 0o711);
+  return dir;
 }
 
 export function removeDir(dir: string): void {

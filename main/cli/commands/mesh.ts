@@ -11,7 +11,7 @@ import { defaults, type NodeConfig } from '../../node/config';
 import { NODE_FLAGS, nodeDir, noPositionals, parse, parseDuration, UsageError } from '../args';
 import { askNode, socketIn } from '../node-socket';
 import { fail } from '../process';
-import { buildUpConfig, cmdUp } from './up';
+import { buildUpConfig, cmdUp, splitDropFlags } from './up';
 
 export async function cmdInvite(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
@@ -78,7 +78,7 @@ export async function cmdJoin(args: string[]): Promise<void> {
     throw e;
   }
   const rest = args.slice(1);
-  const probe = buildUpConfig(rest); // validates the options before anything happens
+  const probe = buildUpConfig(splitDropFlags(rest).rest); // validates the options before anything happens
   if (code.expires * 1000 <= Date.now())
     fail(`this invitation expired at ${new Date(code.expires * 1000).toISOString()}; ask for a new one`, 1);
   const answer = await askInviter(code, probe.name).catch((e: Error) => fail(e.message, 1));

@@ -1,7 +1,7 @@
 // `peermesh up`: the node's config from flags and config files (one network, or several with
 // `-c A.json -c B.json`), and the node(s) in the foreground until a signal.
 
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   ConfigError,
   defaults,
@@ -12,7 +12,15 @@ import {
   validate,
 } from '../../node/config';
 import { Logger } from '../../node/log';
-import { ensureStateDir, intFlag, isLogLevel, noPositionals, parse } from '../args';
+import {
+  checkReachable,
+  chownTree,
+  DEFAULT_DROP_USER,
+  dropPrivileges,
+  type RunAs,
+  resolveRunAs,
+} from '../../node/privdrop';
+import { ensureStateDir, intFlag, isLogLevel, noPositionals, parse, UsageError } from '../args';
 import { onStopSignals, tuneHeapForPackets } from '../process';
 import { runManager } from './ui';
 
@@ -145,10 +153,67 @@ export function buildUpConfigs(args: string[]): NodeConfig[] {
   return cfgs;
 }
 
-export async function cmdUp(args: string[]): Promise<void> {
+/** `--user NAME` and `--stay-root` (flags of `up` itself, not of a node's config), taken out of `args`. */
+export function splitDropFlags(args: string[]): { rest: string[]; user: string | null; stayRoot: boolean } {
+  const rest: string[] = [];
+  let user: string | null = null;
+  let stayRoot = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--stay-root') stayRoot = true;
+    else if (a === '--user') {
+      if (i + 1 >= args.length || args[i + 1].startsWith('-'))
+        throw new UsageError('--user needs a user name');
+      user = args[++i];
+    } else if (a.startsWith('--user=')) user = a.slice(7);
+    else rest.push(a);
+  }
+  if (user !== null && stayRoot) throw new UsageError('--user and --stay-root contradict each other');
+  return { rest, user, stayRoot };
+}
+
+/**
+ * As root (and without --stay-root, without --ui), who the core becomes once it is up: the user
+ * exists (the default one is created when missing). Null: no drop.
+ */
+function planDrop(user: string | null, stayRoot: boolean, cfgs: NodeConfig[]): RunAs | null {
+  const root = process.getuid?.() === 0;
+  if (!root) {
+    if (user !== null || stayRoot)
+      throw new ConfigError(`${user !== null ? '--user' : '--stay-root'} is for "peermesh up" run as root`);
+    return null;
+  }
+  if (stayRoot) return null;
+  if (cfgs.some((c) => c.ui)) {
+    // The web UI's manager starts and stops the node (and so the helper) at runtime: it needs root.
+    if (user !== null)
+      throw new ConfigError('--user does not work with --ui (the web UI needs root to reconnect)');
+    process.stderr.write('peermesh: warning: with --ui the node keeps running as root (docs/security.md)\n');
+    return null;
+  }
+  const runAs = resolveRunAs(user ?? DEFAULT_DROP_USER, user === null);
+  for (const c of cfgs) c.runAs = runAs;
+  return runAs;
+}
+
+/**
+ * The state directories (and, for several networks, their parent) go to the user, then the drop;
+ * refused when the user could not reach them (a directory above that it may not enter).
+ */
+function dropNow(runAs: RunAs, cfgs: NodeConfig[], log: Logger): void {
+  const dirs = new Set(cfgs.map((c) => (cfgs.length > 1 ? dirname(c.stateDir) : c.stateDir)));
+  for (const d of dirs) checkReachable(d, runAs);
+  for (const d of dirs) chownTree(d, runAs);
+  dropPrivileges(runAs);
+  log.info(`running as ${runAs.name} (uid ${runAs.uid}, gid ${runAs.gid}) without capabilities`);
+}
+
+export async function cmdUp(argv: string[]): Promise<void> {
+  const { rest: args, user, stayRoot } = splitDropFlags(argv);
   const cfgs = buildUpConfigs(args);
+  const runAs = planDrop(user, stayRoot, cfgs);
   if (cfgs.length > 1) {
-    await runNodes(cfgs);
+    await runNodes(cfgs, runAs);
     return;
   }
   const cfg = cfgs[0];
@@ -158,9 +223,20 @@ export async function cmdUp(args: string[]): Promise<void> {
   }
   tuneHeapForPackets();
   const log = new Logger(cfg.logLevel);
+  if (stayRoot) log.warn('--stay-root: the node keeps running as root (unsafe: docs/security.md)');
   // Imported here so that key/status commands do not load the data path.
   const { PeerMeshNode } = await import('../../node/node');
-  const node = await PeerMeshNode.start(cfg, log);
+  // With a drop: everything privileged first, then the drop, then the data plane's threads (go()).
+  const node = runAs ? await PeerMeshNode.prepare(cfg, log) : await PeerMeshNode.start(cfg, log);
+  if (runAs) {
+    try {
+      dropNow(runAs, cfgs, log);
+    } catch (e) {
+      await node.stop(`cannot drop privileges: ${(e as Error).message}`);
+      throw e;
+    }
+    await node.go();
+  }
   onStopSignals(
     (sig) => void node.stop(`received ${sig}`),
     (sig) => log.warn(`second ${sig}: exiting now`),
@@ -170,7 +246,7 @@ export async function cmdUp(args: string[]): Promise<void> {
 }
 
 /** Several nodes (one per network) in this process; stops all on a signal or when one fails. */
-async function runNodes(cfgs: NodeConfig[]): Promise<void> {
+async function runNodes(cfgs: NodeConfig[], runAs: RunAs | null): Promise<void> {
   tuneHeapForPackets();
   const { PeerMeshNode } = await import('../../node/node');
   const nodes: import('../../node/node').PeerMeshNode[] = [];
@@ -181,9 +257,21 @@ async function runNodes(cfgs: NodeConfig[]): Promise<void> {
       process.stderr.write(l.replace(/^(\S+ \S+\s+)/, `$1${prefix}`)),
     );
     try {
-      nodes.push(await PeerMeshNode.start(cfg, log));
+      nodes.push(runAs ? await PeerMeshNode.prepare(cfg, log) : await PeerMeshNode.start(cfg, log));
     } catch (e) {
       for (const n of nodes) await n.stop('another network failed to start');
+      throw e;
+    }
+  }
+  if (runAs) {
+    // Every network's privileged part first, then the drop, then all data planes (see cmdUp).
+    let step = 'cannot drop privileges';
+    try {
+      dropNow(runAs, cfgs, new Logger(cfgs[0].logLevel));
+      step = 'another network failed to start';
+      for (const n of nodes) await n.go();
+    } catch (e) {
+      for (const n of nodes) await n.stop(`${step}: ${(e as Error).message}`);
       throw e;
     }
   }

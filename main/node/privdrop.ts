@@ -1,0 +1,159 @@
+// `peermesh up` as root: once the TUN helper is up (device, UDP port, DNS port 53 and control socket
+// bound, systemd-resolved told), the core — which parses every datagram strangers send — switches to
+// an unprivileged user for the rest of its life: supplementary groups cleared, gid and uid set (real,
+// effective and saved), so the kernel clears the permitted and effective capabilities. glibc applies
+// set*id to every thread of the process (the data plane's and libuv's threads too); dropPrivileges
+// checks each thread in /proc/self/task afterwards. docs/security.md "The core after `up` as root".
+import { execFileSync } from 'node:child_process';
+import { lchownSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { ConfigError } from './config';
+
+/** The account the core runs as after the drop. */
+export interface RunAs {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** The default account, created (`useradd --system`) when missing. */
+export const DEFAULT_DROP_USER = 'peermesh';
+
+const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
+
+function getent(db: 'passwd' | 'group', name: string): string[] | null {
+  try {
+    const line = execFileSync('getent', [db, name], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return line.split('\n')[0].split(':');
+  } catch {
+    return null; // exit 2: no such entry
+  }
+}
+
+/**
+ * The account to drop to: `name` as the system knows it, or (the default name only) created as a
+ * system account without a home or login shell. Its primary group is its own new group; where a
+ * group of that name exists already (the packages' `peermesh` group, whose members may run the
+ * helper with its file capability) the account gets `nogroup` instead, never that group.
+ * Refuses uid 0 and gid 0.
+ */
+export function resolveRunAs(name: string, create: boolean): RunAs {
+  if (!NAME_RE.test(name)) throw new ConfigError(`--user: "${name}" is not a user name`);
+  let pw = getent('passwd', name);
+  if (!pw && create) {
+    const group = getent('group', name)
+      ? ['--gid', getent('group', 'nogroup') ? 'nogroup' : 'nobody']
+      : ['--user-group'];
+    try {
+      execFileSync(
+        'useradd',
+        [
+          '--system',
+          '--no-create-home',
+          '--home-dir',
+          '/nonexistent',
+          '--shell',
+          '/usr/sbin/nologin',
+          ...group,
+          name,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+    } catch (e) {
+      const err = (e as { stderr?: Buffer }).stderr?.toString().trim();
+      throw new ConfigError(
+        `cannot create the user ${name} for the node to run as (${err || (e as Error).message}); ` +
+          'create it, or choose one with --user NAME',
+      );
+    }
+    pw = getent('passwd', name);
+  }
+  if (!pw) throw new ConfigError(`--user ${name}: no such user`);
+  const uid = Number(pw[2]);
+  const gid = Number(pw[3]);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid))
+    throw new ConfigError(`--user ${name}: unreadable entry`);
+  if (uid === 0 || gid === 0)
+    throw new ConfigError(
+      `--user ${name}: uid ${uid}, gid ${gid}: the node never keeps running as root (uid or gid 0); choose an unprivileged user`,
+    );
+  return { name, uid, gid };
+}
+
+/** Whether `who` may traverse (search) directory `st` by its mode bits. */
+function maySearch(st: { uid: number; gid: number; mode: number }, who: RunAs): boolean {
+  if (st.uid === who.uid) return (st.mode & 0o100) !== 0;
+  if (st.gid === who.gid) return (st.mode & 0o010) !== 0;
+  return (st.mode & 0o001) !== 0;
+}
+
+/**
+ * The state directory must stay reachable after the drop (the node writes there while it runs): every
+ * directory above it must let the user through. Throws a ConfigError naming the one that does not.
+ */
+export function checkReachable(dir: string, who: RunAs): void {
+  for (let p = dirname(resolve(dir)); ; p = dirname(p)) {
+    const st = statSync(p);
+    if (!maySearch(st, who))
+      throw new ConfigError(
+        `the state directory ${dir} is not reachable by the user ${who.name} (${p} is mode ` +
+          `${(st.mode & 0o777).toString(8)}, owner ${st.uid}): choose another --state-dir or --user`,
+      );
+    if (dirname(p) === p) return;
+  }
+}
+
+/**
+ * Give the state directory and everything in it to `who` (modes unchanged: 0700, files 0600).
+ * Links are not followed (lchown); a file with other hard links that `who` does not own already is
+ * refused (it could be a link to a file elsewhere, planted by an earlier run).
+ */
+export function chownTree(path: string, who: RunAs): void {
+  const st = lstatSync(path);
+  if (st.isDirectory()) {
+    for (const e of readdirSync(path)) chownTree(join(path, e), who);
+  } else if (!st.isSymbolicLink() && st.nlink > 1 && st.uid !== who.uid) {
+    throw new ConfigError(`${path} has other hard links: refusing to give it to ${who.name}`);
+  }
+  if (st.uid !== who.uid || st.gid !== who.gid) lchownSync(path, who.uid, who.gid);
+}
+
+/** What is wrong with one thread's credentials after the drop ('' when nothing). */
+export function credentialProblems(status: string, who: { uid: number; gid: number }): string {
+  const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1].trim() ?? '?';
+  const problems: string[] = [];
+  const ids = (name: string, want: number) => {
+    const v = field(name).split(/\s+/);
+    if (v.length !== 4 || v.some((x) => Number(x) !== want)) problems.push(`${name} ${v.join(' ')}`);
+  };
+  ids('Uid', who.uid);
+  ids('Gid', who.gid);
+  if (field('Groups') !== '') problems.push(`Groups ${field('Groups')}`);
+  for (const cap of ['CapPrm', 'CapEff', 'CapAmb'])
+    if (!/^0+$/.test(field(cap))) problems.push(`${cap} ${field(cap)}`);
+  return problems.join(', ');
+}
+
+/**
+ * Switch the whole process to `who` for good and check every thread. Throws when anything is left
+ * (the caller stops the node: it never goes on half dropped).
+ */
+export function dropPrivileges(who: RunAs): void {
+  if (!process.setgroups || !process.setgid || !process.setuid) throw new Error('no setuid on this platform');
+  process.setgroups([]);
+  process.setgid(who.gid);
+  process.setuid(who.uid);
+  for (const tid of readdirSync('/proc/self/task')) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const p = credentialProblems(status, who);
+    if (p) throw new Error(`privileges not dropped in thread ${tid}: ${p}`);
+  }
+}

@@ -1,0 +1,95 @@
+// The pieces of the root drop (main/node/privdrop.ts) that need no root: `up`'s --user/--stay-root
+// flags, the check of a thread's credentials as /proc shows them, the hosts file rewritten through a
+// held descriptor (and refused once the file was replaced), the state directory's reachability.
+// The drop itself runs in test/netns/privdrop.test.ts (root, real nodes).
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { splitDropFlags } from '../../main/cli/commands/up';
+import { openHostsFile, writeHostsBlockFd } from '../../main/node/hosts';
+import { checkReachable, credentialProblems } from '../../main/node/privdrop';
+
+const status = (over: Record<string, string> = {}) =>
+  Object.entries({
+    Name: 'node',
+    Uid: '995\t995\t995\t995',
+    Gid: '994\t994\t994\t994',
+    Groups: '',
+    NStgid: '123',
+    CapInh: '0000000000000000',
+    CapPrm: '0000000000000000',
+    CapEff: '0000000000000000',
+    CapBnd: '000001ffffffffff',
+    CapAmb: '0000000000000000',
+    ...over,
+  })
+    .map(([k, v]) => `${k}:\t${v}`)
+    .join('\n');
+
+describe('privilege drop', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pm-privdrop-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('takes --user NAME, --user=NAME and --stay-root out of up’s arguments', () => {
+    assert.deepEqual(splitDropFlags(['--network', 'x', '--user', 'pm', '--listen', '1']), {
+      rest: ['--network', 'x', '--listen', '1'],
+      user: 'pm',
+      stayRoot: false,
+    });
+    assert.deepEqual(splitDropFlags(['--user=pm']).user, 'pm');
+    assert.deepEqual(splitDropFlags(['--stay-root']), { rest: [], user: null, stayRoot: true });
+    assert.throws(() => splitDropFlags(['--user']), /--user needs a user name/);
+    assert.throws(() => splitDropFlags(['--user', '--listen']), /--user needs a user name/);
+    assert.throws(() => splitDropFlags(['--user', 'pm', '--stay-root']), /contradict/);
+  });
+
+  it('accepts a thread with the user’s ids, no groups, no capabilities; names each thing left', () => {
+    const who = { uid: 995, gid: 994 };
+    assert.equal(credentialProblems(status(), who), '');
+    assert.match(credentialProblems(status({ Uid: '995\t0\t995\t995' }), who), /^Uid 995 0 995 995$/);
+    assert.match(credentialProblems(status({ Gid: '0\t0\t0\t0' }), who), /Gid/);
+    assert.match(credentialProblems(status({ Groups: '0 27' }), who), /^Groups 0 27$/);
+    assert.match(credentialProblems(status({ CapEff: '0000000000001000' }), who), /^CapEff /);
+    assert.match(credentialProblems(status({ CapPrm: '000001ffffffffff' }), who), /^CapPrm /);
+    assert.match(credentialProblems(status({ CapAmb: '0000000000001000' }), who), /^CapAmb /);
+    assert.match(credentialProblems('Name:\tx', who), /Uid \?/, 'a status without the fields is refused');
+  });
+
+  it('rewrites the hosts block in place through the held descriptor; refuses once the file was replaced', () => {
+    const file = join(dir, 'hosts');
+    writeFileSync(file, '127.0.0.1\tlocalhost\n# a comment of the admin\n');
+    const held = openHostsFile(file);
+    const e = [{ name: 'b.net', addresses: ['100.64.0.2', 'fd00::2'] }];
+    assert.equal(writeHostsBlockFd(held, 'net', e), true);
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /^127\.0\.0\.1\tlocalhost\n# a comment of the admin\n# BEGIN peermesh net/);
+    assert.match(text, /\n100\.64\.0\.2\tb\.net\nfd00::2\tb\.net\n# END peermesh net\n$/);
+    assert.equal(writeHostsBlockFd(held, 'net', e), false, 'unchanged: not written');
+    assert.equal(writeHostsBlockFd(held, 'net', null), true);
+    assert.equal(
+      readFileSync(file, 'utf8'),
+      '127.0.0.1\tlocalhost\n# a comment of the admin\n',
+      'shorter: cut',
+    );
+    writeFileSync(join(dir, 'hosts.new'), '127.0.0.1\tlocalhost\n');
+    renameSync(join(dir, 'hosts.new'), file);
+    assert.throws(() => writeHostsBlockFd(held, 'net', e), /was replaced by another program/);
+    assert.equal(readFileSync(file, 'utf8'), '127.0.0.1\tlocalhost\n');
+  });
+
+  it('a state directory below a directory the user may not enter is refused, naming it', () => {
+    const closed = mkdtempSync(join(tmpdir(), 'pm-closed-')); // 0700, owned by whoever runs this
+    try {
+      const who = { name: 'someone', uid: 4242424, gid: 4242424 };
+      assert.throws(
+        () => checkReachable(join(closed, 'state'), who),
+        (e: Error) => e.message.includes(closed),
+      );
+      checkReachable(join(tmpdir(), 'state'), who); // /tmp: open to everyone
+    } finally {
+      rmSync(closed, { recursive: true, force: true });
+    }
+  });
+});
