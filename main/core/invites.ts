@@ -39,6 +39,8 @@ const EXPIRED_KEPT = 7 * 86400;
 /** A join attempt's id (base64 of 12 random bytes): retries of one attempt are one use. */
 const JOIN_ID_RE = /^[A-Za-z0-9+/]{16}$/;
 const INVITE_ID_RE = /^[0-9a-f]{8}$/;
+/** Time (ms of each second) a node spends reading join datagrams at most (JoinBudget). */
+export const JOIN_MS_PER_SECOND = 100;
 /** A member other than the inviter answers a new attempt this long (s) after its first request. */
 const DEFER_SECONDS = 0.25;
 /** Attempts seen (defer) are remembered this long (s; a joiner tries for 8 s), this many at most. */
@@ -529,5 +531,37 @@ export class Invites {
     const counted = !reason && !retry;
     if (counted) inv.count(attempt);
     return { reply, name, accepted: !reason, counted, ...(reason ? { reason } : {}) };
+  }
+}
+
+/**
+ * The time a node spends reading join datagrams, limited per second: reading one costs a decryption
+ * attempt per invitation held (up to 64 shared ones, about 14 µs each here), so a stranger's flood
+ * of join-typed datagrams could otherwise take the node's main thread. Beyond `msPerSecond` of one
+ * second, join datagrams are dropped unread until the next (a joiner retries for 8 s; under such a
+ * flood joining may fail, the node keeps working).
+ */
+export class JoinBudget {
+  private windowStart = Number.NEGATIVE_INFINITY;
+  private used = 0;
+  /** Join datagrams dropped unread. */
+  dropped = 0;
+
+  constructor(private readonly msPerSecond = JOIN_MS_PER_SECOND) {}
+
+  /** Whether a join datagram may be read now (`nowMs`: a monotonic clock). */
+  allow(nowMs: number): boolean {
+    if (nowMs - this.windowStart >= 1000) {
+      this.windowStart = nowMs;
+      this.used = 0;
+    }
+    if (this.used < this.msPerSecond) return true;
+    this.dropped++;
+    return false;
+  }
+
+  /** Reading one took `ms`. */
+  spent(ms: number): void {
+    this.used += ms;
   }
 }

@@ -55,6 +55,8 @@ export interface NodeApiHost {
   /** When a UI last read peers or metrics (RTT probes go every second while someone watches). */
   lastWatched: number;
   joinEndpoints(): Endpoint[];
+  /** Join datagrams dropped unread under a flood (JoinBudget in core/invites.ts). */
+  readonly joinsThrottled: number;
   saveInvites(): void;
   saveMeshState(): void;
   /** Throws when the aliases cannot be written. */
@@ -313,6 +315,8 @@ export function nodeStatus(n: NodeApiHost): NodeStatus {
             removalsRefused: n.mesh.counters.removalsRefused,
             // Invitation facts dropped: forged, malformed, over a bound, signer no current member.
             invitesRefused: n.mesh.invitesRejected,
+            // Join datagrams dropped unread: reading them took over 100 ms of a second (a flood).
+            joinsThrottled: n.joinsThrottled,
             // New network secrets sent (sealed to each member) and refused (bad signature or box).
             secretsSent: n.mesh.counters.secretsSent,
             secretsRefused: n.mesh.counters.secretsRefused,

@@ -24,7 +24,7 @@ import {
 import { ControlServer } from '../control/socket';
 import { MSG_JOIN } from '../core/constants';
 import { Device, type Endpoint } from '../core/device';
-import { Invites } from '../core/invites';
+import { Invites, JoinBudget } from '../core/invites';
 import { type Cidr, parseCidr, parseIp } from '../core/ip';
 import {
   endpointText,
@@ -115,6 +115,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   private readonly timestamps: TimestampsFile;
   mesh: Mesh | null = null;
   invites: Invites | null = null;
+  private readonly joinBudget = new JoinBudget();
   /** This machine's exit node choice (members of a network only). */
   exitNode: ExitNode | null = null;
   /** Devices this node is the gateway of (members of a network only). */
@@ -655,16 +656,30 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   /** Someone used (or tried) an invitation of ours. */
   private handleJoin(buf: Buffer, len: number, from: Endpoint): void {
     if (!this.invites) return;
-    const bootstrap = this.joinEndpoints().map(endpointText);
-    const r = this.invites.handle(buf.subarray(0, len), Date.now() / 1000, bootstrap);
-    if (!r) return;
-    this.udp.send(r.reply, 0, r.reply.length, from);
-    if (r.counted) {
-      this.log.info(`"${r.name}" at ${endpointText(from)} used an invitation to join`);
-      this.saveInvites();
-    } else if (!r.accepted) {
-      this.log.warn(`"${r.name}" at ${endpointText(from)} was refused: ${r.reason}`);
+    const t0 = performance.now();
+    if (!this.joinBudget.allow(t0)) return; // a flood of join datagrams: dropped unread (JoinBudget)
+    try {
+      const r = this.invites.handle(
+        buf.subarray(0, len),
+        Date.now() / 1000,
+        this.joinEndpoints().map(endpointText),
+      );
+      if (!r) return;
+      this.udp.send(r.reply, 0, r.reply.length, from);
+      if (r.counted) {
+        this.log.info(`"${r.name}" at ${endpointText(from)} used an invitation to join`);
+        this.saveInvites();
+      } else if (!r.accepted) {
+        this.log.warn(`"${r.name}" at ${endpointText(from)} was refused: ${r.reason}`);
+      }
+    } finally {
+      this.joinBudget.spent(performance.now() - t0);
     }
+  }
+
+  /** Join datagrams dropped unread because reading them took too long (JoinBudget). */
+  get joinsThrottled(): number {
+    return this.joinBudget.dropped;
   }
 
   joinEndpoints(): Endpoint[] {

@@ -12,6 +12,7 @@ import {
   type InviteCode,
   Invites,
   inviteKey,
+  JoinBudget,
   joinAttemptId,
   joinRequest,
   readJoinAnswer,
@@ -277,5 +278,25 @@ describe('shared invitation facts: validation', () => {
       view: () => a.mesh!.sharedInvites(),
     };
     assert.throws(() => inv.create(600, nowSec(net), [a.endpoint]), /too many open invitations/);
+  });
+});
+
+describe('join budget', () => {
+  it('beyond 100 ms of reading join datagrams in a second, the rest of that second is dropped unread', () => {
+    const b = new JoinBudget();
+    let read = 0;
+    for (let t = 0; t < 1000; t += 1)
+      if (b.allow(5000 + t)) {
+        read++;
+        b.spent(1); // each costs 1 ms (a flood at 64 invitations)
+      }
+    assert.equal(read, 100);
+    assert.equal(b.dropped, 900);
+    // the next second starts again; cheap datagrams (a normal joiner) are all read
+    for (let t = 0; t < 1000; t += 10) {
+      assert.ok(b.allow(6000 + t));
+      b.spent(0.03);
+    }
+    assert.equal(b.dropped, 900);
   });
 });
