@@ -397,7 +397,10 @@ export class Mesh {
     want: (msg, sender, from) => this.core.paths.want(msg, sender, from),
     intro: (msg) => this.core.paths.intro(msg),
     secret: (msg) => this.core.epochs.take(msg),
-    invd: (msg, _sender, from) => this.core.invitations.compare(msg.digest, msg.reply, from),
+    // Invitation facts go to current members only (a key with a record).
+    invd: (msg, sender, from) => {
+      if (sender.rec) this.core.invitations.compare(msg.digest, msg.reply, from);
+    },
     invs: (msg) => this.core.invitations.received(msg.facts, msg.sender),
   };
 
