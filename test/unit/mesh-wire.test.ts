@@ -73,6 +73,17 @@ const golden: [string, Body, string][] = [
     { type: 'secret', rotation: ROT, removal: REM, box: BOX },
     `{"t":"sec","rot":${JSON.stringify(ROT)},"rem":${JSON.stringify(REM)},"box":"${BOX}",${TAIL}}`,
   ],
+  [
+    'ivd (invitation facts digest)',
+    { type: 'invd', digest: 'DDDD', reply: false },
+    `{"t":"ivd","d":"DDDD",${TAIL}}`,
+  ],
+  ['ivd (answer)', { type: 'invd', digest: 'DDDD', reply: true }, `{"t":"ivd","d":"DDDD","r":1,${TAIL}}`],
+  [
+    'ivs (invitation facts, as received: checked by Invitations.take)',
+    { type: 'invs', facts: [{ t: 'rev', by: PEER, i: '0123abcd', v: 1, s: 'S' }] },
+    `{"t":"ivs","f":[{"t":"rev","by":"${PEER}","i":"0123abcd","v":1,"s":"S"}],${TAIL}}`,
+  ],
 ];
 
 describe('mesh wire codec (golden)', () => {
