@@ -332,7 +332,7 @@ export class Invites {
     if (this.shared) {
       if (this.shared.create(key, Math.floor(nowSec), expires, maxUses) === null)
         throw new RangeError(
-          'too many open invitations in this network (revoke some, or wait until they expire)',
+          'too many invitations: a member may have 16 open, and a network keeps 64 (used, revoked and expired ones too, until 7 days after they expire); revoke some of yours or wait',
         );
     } else {
       this.list.push({ key, expires, created: Math.floor(nowSec), uses: 0, maxUses, usedBy: [] });

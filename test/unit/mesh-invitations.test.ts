@@ -293,7 +293,14 @@ describe('shared invitation facts: validation', () => {
       revoke: () => false,
       view: () => a.mesh!.sharedInvites(),
     };
-    assert.throws(() => inv.create(600, nowSec(net), [a.endpoint]), /too many open invitations/);
+    assert.throws(
+      () => inv.create(600, nowSec(net), [a.endpoint]),
+      /too many invitations: a member may have 16 open/,
+    );
+    // a revoked one is no longer open: one more can be made
+    assert.ok(a.mesh!.revokeInvite(a.mesh!.sharedInvites()[0].id));
+    assert.match(inv.create(600, nowSec(net), [a.endpoint]).id, /^[0-9a-f]{8}$/);
+    assert.equal(a.mesh!.sharedInvites().length, MESH_MAX_INVITES_PER_MEMBER + 1);
   });
 });
 

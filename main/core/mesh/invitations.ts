@@ -30,9 +30,12 @@ import { KEY_RE } from './records';
 
 /** A digest of our set goes to a member that sends us discovery messages at most this often (ms). */
 export const MESH_INVITE_SYNC = 30_000;
-/** Invitations kept in the set (open, used, expired or revoked): beyond this, new ones are dropped. */
+/**
+ * Invitations kept in the set (open, used, revoked, or expired less than INVITE_EXPIRED_KEPT ago):
+ * beyond this, new ones are dropped.
+ */
 export const MESH_MAX_INVITES = 64;
-/** Invitations one member may have open (not expired) at once. */
+/** Invitations one member may have open (not expired, not revoked) at once. */
 export const MESH_MAX_INVITES_PER_MEMBER = 16;
 /**
  * Use facts kept beyond an invitation's limit (uses admitted at once by two members, see the
@@ -234,7 +237,9 @@ export class Invitations {
         return false;
       }
       this.prune();
-      const open = [...this.byId.values()].filter((y) => y.inv.by === x.by && y.inv.x > this.nowSec());
+      const open = [...this.byId.values()].filter(
+        (y) => y.inv.by === x.by && y.inv.x > this.nowSec() && !y.rev,
+      );
       if (
         x.x <= this.nowSec() - INVITE_EXPIRED_KEPT ||
         this.byId.size >= MESH_MAX_INVITES ||
