@@ -104,6 +104,12 @@ function isAlive(pid: number): boolean {
  * Node takes that for a missing parent and tries again.) Throws one clear error naming the level
  * that could not be made.
  */
+/**
+ * Every directory this process made (absolute paths): `peermesh up` as root gives those above a state
+ * directory to the user it drops to (they are ours, made 0700 for that directory alone).
+ */
+export const madeDirs = new Set<string>();
+
 function makeDirs(path: string, mode: number): void {
   const missing: string[] = [];
   for (let p = resolve(path); !existsSync(p); p = dirname(p)) {
@@ -113,6 +119,7 @@ function makeDirs(path: string, mode: number): void {
   for (const dir of missing.reverse()) {
     try {
       mkdirSync(dir, { mode });
+      madeDirs.add(dir);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'EEXIST') continue; // made meanwhile by someone else: fine

@@ -107,15 +107,16 @@ export function checkReachable(dir: string, who: RunAs): void {
 }
 
 /**
- * Give the state directory and everything in it to `who` (modes unchanged: 0700, files 0600).
+ * Give the state directory and everything in it (or, not `recursive`, the directory alone) to `who`
+ * (modes unchanged: 0700, files 0600).
  * Links are not followed (lchown); a file with other hard links that `who` does not own already is
  * refused (it could be a link to a file elsewhere, planted by an earlier run).
  */
-export function chownTree(path: string, who: RunAs): void {
+export function chownTree(path: string, who: RunAs, recursive = true): void {
   const st = lstatSync(path);
-  if (st.isDirectory()) {
+  if (st.isDirectory() && recursive) {
     for (const e of readdirSync(path)) chownTree(join(path, e), who);
-  } else if (!st.isSymbolicLink() && st.nlink > 1 && st.uid !== who.uid) {
+  } else if (st.isFile() && st.nlink > 1 && st.uid !== who.uid) {
     throw new ConfigError(`${path} has other hard links: refusing to give it to ${who.name}`);
   }
   if (st.uid !== who.uid || st.gid !== who.gid) lchownSync(path, who.uid, who.gid);

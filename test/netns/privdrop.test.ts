@@ -9,7 +9,7 @@
 //
 //   a 198.18.0.1   b 198.18.0.2   (both data paths: run once more with PEERMESH_DATAPLANE=off)
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { iperfTransfer, NetnsLab, netnsSkipReason, sh, waitFor } from '../lib/netns';
@@ -30,12 +30,15 @@ describe('peermesh up as root runs the core unprivileged', { skip: skip ?? false
   const dir = tempDir('privdrop');
   const hostsA = join(dir, 'hosts-a');
   const nodes: Record<string, RunningNode> = {};
+  // B's state directory is two levels below directories that do not exist yet: the node makes them
+  // (0700) and they must be the user's too.
+  const stateOf: Record<string, string> = { a: join(dir, 'a'), b: join(dir, 'new', 'nest', 'b') };
   const addr: Record<string, string> = {};
   let uidA = -1;
   let uidNobody = -1;
 
   const cli = (h: string, ...args: string[]) => {
-    const r = runCli([...args, '--state-dir', join(dir, h)], lab.ns(h));
+    const r = runCli([...args, '--state-dir', stateOf[h]], lab.ns(h));
     assert.equal(r.code, 0, `${h} ${args.join(' ')}: ${r.stdout}${r.stderr}`);
     return r.stdout;
   };
@@ -52,7 +55,7 @@ describe('peermesh up as root runs the core unprivileged', { skip: skip ?? false
     nodes.b = await startNode(
       lab,
       'b',
-      join(dir, 'b'),
+      stateOf.b,
       args('b', ['--bootstrap', '198.18.0.1:51820', '--hosts-file', 'none', '--user', 'nobody']),
     );
     uidA = Number(sh('id', ['-u', 'peermesh']).trim());
@@ -122,7 +125,7 @@ describe('peermesh up as root runs the core unprivileged', { skip: skip ?? false
   });
 
   it('the state directory belongs to the user and is written after the drop (0700, files 0600)', async () => {
-    const sd = join(dir, 'a');
+    const sd = stateOf.a;
     assert.equal(statSync(sd).uid, uidA);
     assert.equal(statSync(sd).mode & 0o777, 0o700);
     assert.equal(statSync(join(sd, 'private.key')).mode & 0o777, 0o600);
@@ -165,5 +168,19 @@ describe('peermesh up as root runs the core unprivileged', { skip: skip ?? false
       assert.match(r.stderr, why);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     }
+  });
+
+  it('made B’s missing parent directories its user’s; refuses a state directory the user cannot reach', async () => {
+    for (const d of [join(dir, 'new'), join(dir, 'new', 'nest'), stateOf.b]) {
+      assert.equal(statSync(d).uid, uidNobody, d);
+      assert.equal(statSync(d).mode & 0o777, 0o700, d);
+    }
+    const closed = join(dir, 'closed');
+    mkdirSync(closed, { mode: 0o700 }); // root's, not made by the node: never given away
+    const r = runCli(['up', '--state-dir', join(closed, 'c'), ...args('c'), '--listen', '0'], lab.ns('a'));
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`not reachable by the user peermesh \\(${closed} is mode 700`));
+    assert.equal(statSync(closed).uid, 0);
+    assert.ok(!lab.links('a').includes(`pm${lab.id}c`), 'its interface is gone');
   });
 });

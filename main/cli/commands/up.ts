@@ -1,7 +1,8 @@
 // `peermesh up`: the node's config from flags and config files (one network, or several with
 // `-c A.json -c B.json`), and the node(s) in the foreground until a signal.
 
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { madeDirs } from '../../io/files';
 import {
   ConfigError,
   defaults,
@@ -201,7 +202,10 @@ function planDrop(user: string | null, stayRoot: boolean, cfgs: NodeConfig[]): R
  * refused when the user could not reach them (a directory above that it may not enter).
  */
 function dropNow(runAs: RunAs, cfgs: NodeConfig[], log: Logger): void {
-  const dirs = new Set(cfgs.map((c) => (cfgs.length > 1 ? dirname(c.stateDir) : c.stateDir)));
+  const dirs = new Set(cfgs.map((c) => resolve(cfgs.length > 1 ? dirname(c.stateDir) : c.stateDir)));
+  // Directories this process made above them (`mkdir -p`, 0700) are the user's too.
+  for (const made of madeDirs)
+    if ([...dirs].some((d) => d.startsWith(`${made}/`))) chownTree(made, runAs, false);
   for (const d of dirs) checkReachable(d, runAs);
   for (const d of dirs) chownTree(d, runAs);
   dropPrivileges(runAs);
