@@ -56,11 +56,14 @@ typedef struct {
   _Atomic int64_t last_big_ms; // when either thread last had a batch larger than RX_ANSWER_MAX
 } tx_t;
 
-/** Wait for fd (or `also`, when >= 0); -1 when the loop must stop. */
+/**
+ * Wait for fd (or `also`, when >= 0); -1 only when the loop must stop. An interrupted poll is 0 (look
+ * again): glibc signals every thread when the process changes its uid (the core's privilege drop).
+ */
 static int wait_fd2(dp_t *dp, int fd, short events, int also, int timeout_ms) {
   struct pollfd p[3] = {{.fd = fd, .events = events}, {.fd = dp->stop_fd, .events = POLLIN}, {.fd = also, .events = POLLIN}};
   int r = poll(p, also >= 0 ? 3 : 2, timeout_ms);
-  if (r <= 0) return r;
+  if (r <= 0) return 0;
   return (p[1].revents & POLLIN) ? -1 : 1;
 }
 

@@ -73,6 +73,11 @@ export class DpWorker {
     ).sent;
   }
 
+  /** A credential change in the worker (its threads are interrupted, as by the privilege drop). */
+  async setxid(): Promise<void> {
+    await this.ask('setxid');
+  }
+
   /** N configuration calls in the worker; the longest one's duration (ms). */
   async reconf(n: number): Promise<number> {
     return (JSON.parse(await this.ask(`reconf ${n}`)) as { maxMs: number }).maxMs;
@@ -224,6 +229,10 @@ export class DpPair {
 
   async reconf(host: string, n: number): Promise<number> {
     return this.workers.get(host)!.reconf(n);
+  }
+
+  async setxid(host: string): Promise<void> {
+    await this.workers.get(host)!.setxid();
   }
 
   async send(host: string, bytes: Buffer, address: string, port: number): Promise<number> {

@@ -6,6 +6,7 @@
 //   reconf N           -> N setPeer calls (same configuration); the longest one's time in ms
 //   session JSON       -> setSession for peer 1 (keys in hex); unsession INDEX -> removeSession
 //   seal HEX           -> the transport message for that IP packet (not sent); inject HEX -> inject()
+//   setxid             -> setgid(own gid): glibc signals every thread (as the core's privilege drop)
 // It prints "ready" once the data plane runs, and exits on SIGTERM or when stdin closes.
 //
 // Session keys come either from the config (`session`: installed by hand, no handshake) or from a
@@ -157,6 +158,9 @@ function main(): void {
         rssMb: process.memoryUsage().rss / 2 ** 20,
       };
       process.stdout.write(`${JSON.stringify(out)}\n`);
+    } else if (cmd === 'setxid') {
+      process.setgid?.(process.getgid?.() ?? 0);
+      process.stdout.write('{}\n');
     } else if (cmd === 'reconf') {
       // Configuration calls while traffic flows: how long each waits for the loops' read locks.
       let max = 0;

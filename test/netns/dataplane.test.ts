@@ -49,6 +49,9 @@ describe('native data plane between two namespaces', { skip: skip ?? false }, ()
       pairs.push(pair);
       await pair.start();
       const { hostA: a, hostB: b } = pair;
+      // A credential change (the core's privilege drop) interrupts every thread's poll: the loops go on.
+      await pair.setxid(a);
+      await pair.setxid(b);
       lab.exec(a, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', pair.overlayB]);
       // Largest packet the MTU allows (1420 - 28): padding stays within the MTU.
       lab.exec(b, 'ping', ['-c', '2', '-s', '1392', '-M', 'do', '-W', '2', pair.overlayA]);
