@@ -4,11 +4,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import nacl from 'tweetnacl';
-import { memberAddresses, networkKeys } from '../../main/core/mesh';
+import { memberAddresses } from '../../main/core/mesh';
+import { key, net0 } from '../lib/mesh-fixtures';
 import { ipv4Packet, SimNet, type SimNode } from '../lib/sim';
 
-const net0 = networkKeys('home', new TextEncoder().encode('correct horse battery staple'));
-const key = (i: number) => nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(i)).secretKey;
 const v4 = (n: SimNode) => memberAddresses(net0, n.publicKey).v4;
 const phone = nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(99)).publicKey;
 const phoneKey = Buffer.from(phone).toString('base64');

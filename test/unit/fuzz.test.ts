@@ -75,6 +75,7 @@ import {
   parsePeerFlag,
   validate,
 } from '../../main/node/config';
+import { net0, secret } from '../lib/mesh-fixtures';
 import { ipv4Packet, type SimDatagram, SimNet, type SimNode, seededRandom } from '../lib/sim';
 
 const SEED = Number(process.env.PEERMESH_FUZZ_SEED ?? 0x5eed2026);
@@ -410,8 +411,6 @@ describe('fuzz: Device.handleDatagram', () => {
 
 // ---- the Mesh (discovery and relay frames) ------------------------------------------------------
 
-const secret = new TextEncoder().encode('correct horse battery staple');
-const net0 = networkKeys('home', secret);
 const wrongNet = networkKeys('home', new TextEncoder().encode('not the secret'));
 
 function meshPair() {

@@ -17,14 +17,11 @@ import {
   joinRequest,
   readJoinAnswer,
 } from '../../main/core/invites';
-import { networkKeys } from '../../main/core/mesh';
 import type { Core } from '../../main/core/mesh/core';
 import { type InviteFact, MESH_MAX_INVITES_PER_MEMBER } from '../../main/core/mesh/invitations';
+import { key, net0, secret } from '../lib/mesh-fixtures';
 import { SimNet, type SimNode, seededRandom } from '../lib/sim';
 
-const secret = new TextEncoder().encode('correct horse battery staple');
-const net0 = networkKeys('home', secret);
-const key = (i: number) => nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(i)).secretKey;
 const coreOf = (n: SimNode) => (n.mesh as unknown as { core: Core }).core;
 const kb = (n: SimNode) => n.device.publicKeyB64;
 

@@ -5,14 +5,11 @@
 // through the relay, and no overlay address is ever an endpoint.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import nacl from 'tweetnacl';
 import { MESH_ONLINE_WINDOW } from '../../main/core/constants';
-import { memberAddresses, networkKeys } from '../../main/core/mesh';
+import { memberAddresses } from '../../main/core/mesh';
+import { key, net0 } from '../lib/mesh-fixtures';
 import { ipv4Packet, type SimDatagram, SimNet, type SimNode } from '../lib/sim';
 
-const secret = new TextEncoder().encode('correct horse battery staple');
-const net0 = networkKeys('home', secret);
-const key = (i: number) => nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(i)).secretKey;
 const v4 = (n: SimNode) => memberAddresses(net0, n.publicKey).v4;
 const k = (n: SimNode) => n.device.publicKeyB64;
 

@@ -16,11 +16,8 @@ import type { Core } from '../../main/core/mesh/core';
 import { sealSecretBox } from '../../main/core/mesh/epochs';
 import { type Body, encodeMessage } from '../../main/core/mesh/wire';
 import { sealJson } from '../../main/core/sealed';
+import { key, net0, secret } from '../lib/mesh-fixtures';
 import { ipv4Packet, type SimDatagram, SimNet, type SimNode, seededRandom } from '../lib/sim';
-
-const secret = new TextEncoder().encode('correct horse battery staple');
-const net0 = networkKeys('home', secret);
-const key = (i: number) => nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(i)).secretKey;
 
 /** n nodes joining one after the other, each bootstrapping from the previous one only. */
 function chain(net: SimNet, n: number): SimNode[] {

@@ -3,17 +3,15 @@
 // this node started watching, never a "withdrew" for a member that was removed.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import nacl from 'tweetnacl';
 import type { ApiEvent } from '../../main/control/api';
 import { parseEvent } from '../../main/control/api';
 import { parseCidr } from '../../main/core/ip';
-import { type Mesh, type MeshEvent, memberAddresses, networkKeys, settleClaims } from '../../main/core/mesh';
+import { type Mesh, type MeshEvent, memberAddresses, settleClaims } from '../../main/core/mesh';
 import { NodeEvents, ROUTE_JOIN_SLACK_MS, routeOfferChanges, routeOffers } from '../../main/node/events';
 import { Logger } from '../../main/node/log';
+import { key, net0 } from '../lib/mesh-fixtures';
 import { SimNet, SimNode } from '../lib/sim';
 
-const net0 = networkKeys('home', new TextEncoder().encode('correct horse battery staple'));
-const key = (i: number) => nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(i)).secretKey;
 const overlayV6 = parseCidr(`${memberAddresses(net0, new Uint8Array(32)).v6}/48`)!;
 const K = (c: string) => `${c.repeat(43)}=`;
 

@@ -6,23 +6,15 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import nacl from 'tweetnacl';
 import { parseCidr } from '../../main/core/ip';
-import {
-  isPrivateRoute,
-  memberAddresses,
-  networkKeys,
-  routeRefusal,
-  settleClaims,
-} from '../../main/core/mesh';
+import { isPrivateRoute, memberAddresses, routeRefusal, settleClaims } from '../../main/core/mesh';
 import { stripControl } from '../../main/core/names';
 import { NodeEvents } from '../../main/node/events';
 import { Logger } from '../../main/node/log';
 import { RouteChoices } from '../../main/node/route-choices';
+import { key, net0 } from '../lib/mesh-fixtures';
 import { ipv4Packet, SimNet, type SimNode } from '../lib/sim';
 
-const net0 = networkKeys('home', new TextEncoder().encode('correct horse battery staple'));
-const key = (i: number) => nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(i)).secretKey;
 const v4 = (n: SimNode) => memberAddresses(net0, n.publicKey).v4;
 const v6 = (n: SimNode) => memberAddresses(net0, n.publicKey).v6;
 const overlayV6 = parseCidr(`${memberAddresses(net0, new Uint8Array(32)).v6}/48`)!;
@@ -56,10 +48,10 @@ describe('route claims: the rule', () => {
 
   it('of overlapping claims the older member keeps the route, in any order', () => {
     const offers = [
-      { key: 'B'.repeat(43) + '=', joined: 2000, routes: ['10.1.0.0/16', '192.168.1.0/24'] },
-      { key: 'A'.repeat(43) + '=', joined: 3000, routes: ['10.0.0.0/8', '192.168.2.0/24'] },
+      { key: `${'B'.repeat(43)}=`, joined: 2000, routes: ['10.1.0.0/16', '192.168.1.0/24'] },
+      { key: `${'A'.repeat(43)}=`, joined: 3000, routes: ['10.0.0.0/8', '192.168.2.0/24'] },
       {
-        key: 'C'.repeat(43) + '=',
+        key: `${'C'.repeat(43)}=`,
         joined: 2000,
         routes: ['10.1.2.0/24', '192.168.1.7/32', '192.168.2.0/24'],
       },
@@ -262,7 +254,7 @@ describe("route choices: this machine's user's", () => {
       assert.equal(statSync(file).mode & 0o777, 0o600);
       assert.deepEqual(p.mesh!.routedOf(kb), ['192.168.7.0/24']);
       assert.equal(
-        choices.accepts('192.168.7.0/24', 'C'.repeat(43) + '='),
+        choices.accepts('192.168.7.0/24', `${'C'.repeat(43)}=`),
         false,
         'another member: not accepted',
       );
