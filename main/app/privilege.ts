@@ -338,46 +338,42 @@ export function probeHelperLaunch(
     appImage?: AppImageProbe;
   } = {},
 ): HelperLaunch {
+  // From an AppImage: the installed copy when it is this AppImage's helper (under its own action),
+  // else this helper through the install script.
+  let path = helperPath;
+  let policyPath = opts.policyPath ?? POLKIT_POLICY_PATH;
+  let actionId: typeof POLKIT_ACTION_ID | typeof LOCAL_ACTION_ID = POLKIT_ACTION_ID;
+  let installScript: string | undefined;
   const ai = opts.appImage;
-  if (ai && uid !== 0) {
-    // The installed copy, when it is this AppImage's helper; else install it first.
+  if (ai && uid !== 0 && existsSync(helperPath)) {
     const local = ai.localHelper ?? LOCAL_HELPER_PATH;
     const ours = sha256File(helperPath);
     const installed = readOr(() => readFileSync(`${local}.sha256`, 'utf8').trim(), null);
     if (ours !== null && installed === ours && existsSync(local)) {
-      const { appImage: _, ...rest } = opts;
-      const l = probeHelperLaunch(local, uid, { ...rest, policyPath: ai.localPolicy ?? LOCAL_POLICY_PATH });
-      return l.mode === 'pkexec' ? { ...l, actionId: LOCAL_ACTION_ID } : l;
-    }
-    if (existsSync(helperPath))
-      return decideHelperLaunch({
-        uid,
-        helperPath,
-        helperExists: true,
-        caps: { known: false, netAdmin: false, text: '' },
-        pkexec: findExecutable(opts.pkexecPaths ?? PKEXEC_PATHS),
-        installScript: ai.installScript,
-      });
+      path = local;
+      policyPath = ai.localPolicy ?? LOCAL_POLICY_PATH;
+      actionId = LOCAL_ACTION_ID;
+    } else installScript = ai.installScript;
   }
-  const helperExists = existsSync(helperPath);
-  const st = readOr(() => statSync(helperPath), null);
+  const helperExists = existsSync(path);
+  const st = readOr(() => statSync(path), null);
   // This process's groups when probing for itself (the user's session: a group added since login
   // does not count yet, as for exec itself); a test passes `gids` for another uid.
   const gids =
     opts.gids ??
     (uid === process.getuid?.() ? [process.getgid?.() ?? -1, ...(process.getgroups?.() ?? [])] : []);
-  const policyPath = opts.policyPath ?? POLKIT_POLICY_PATH;
   return decideHelperLaunch({
     uid,
-    helperPath,
+    helperPath: path,
     helperExists,
     executable: st ? canExecute(st, uid, gids) : true,
     group: (st && readOr(() => groupName(readFileSync('/etc/group', 'utf8'), st.gid), null)) ?? HELPER_GROUP,
-    polkitActionForHelper:
-      readOr(() => polkitExecPath(readFileSync(policyPath, 'utf8')), null) === helperPath,
+    polkitActionForHelper: readOr(() => polkitExecPath(readFileSync(policyPath, 'utf8')), null) === path,
+    actionId,
+    installScript,
     caps:
-      helperExists && uid !== 0
-        ? readFileCaps(helperPath, opts)
+      helperExists && uid !== 0 && !installScript
+        ? readFileCaps(path, opts)
         : { known: false, netAdmin: false, text: '' },
     pkexec: findExecutable(opts.pkexecPaths ?? PKEXEC_PATHS),
   });
