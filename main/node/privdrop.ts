@@ -21,6 +21,79 @@ export const DEFAULT_DROP_USER = 'peermesh';
 
 const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
 
+/** One account of passwd(5): the fields the drop uses. */
+export interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** One group of group(5). */
+export interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+/** A name as an entry of /etc/passwd or /etc/group may spell it (no separators, no NIS markers). */
+const ENTRY_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/;
+/** A uid or gid: decimal, below 2^32 - 1 ((uid_t)-1 means "no change" to the kernel). */
+const ID_RE = /^(0|[1-9][0-9]{0,9})$/;
+
+function entryId(s: string): number | null {
+  if (!ID_RE.test(s)) return null;
+  const n = Number(s);
+  return n < 0xffffffff ? n : null;
+}
+
+/**
+ * The lines of a passwd(5) or group(5) text that have exactly `fields` fields, a valid name and id
+ * (field 2); blank lines, comments, NIS markers (`+`, `-`) and anything malformed are skipped, as
+ * glibc's files backend would not give them either.
+ */
+function entryLines(text: string, fields: number): { f: string[]; id: number }[] {
+  const out: { f: string[]; id: number }[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length !== fields || !ENTRY_NAME_RE.test(f[0])) continue;
+    const id = entryId(f[2]);
+    if (id !== null) out.push({ f, id });
+  }
+  return out;
+}
+
+/** The well-formed accounts of an /etc/passwd text (name:pw:uid:gid:gecos:home:shell), in order. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const { f, id } of entryLines(text, 7)) {
+    const gid = entryId(f[3]);
+    if (gid !== null) out.push({ name: f[0], uid: id, gid });
+  }
+  return out;
+}
+
+/** The well-formed groups of an /etc/group text (name:pw:gid:member,member), in order. */
+export function parseGroup(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const { f, id } of entryLines(text, 4)) {
+    const members = f[3] === '' ? [] : f[3].split(',');
+    if (members.every((m) => ENTRY_NAME_RE.test(m))) out.push({ name: f[0], gid: id, members });
+  }
+  return out;
+}
+
+/** Where the accounts are looked up first (a test passes its own files). */
+export const ACCOUNT_FILES = { passwd: '/etc/passwd', group: '/etc/group' };
+
+function readEntries<T>(path: string, parse: (text: string) => T[]): T[] {
+  try {
+    return parse(readFileSync(path, 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
+/** `getent DB NAME`, for an account or group that only NSS knows (LDAP, sssd, systemd's). */
 function getent(db: 'passwd' | 'group', name: string): string[] | null {
   try {
     const line = execFileSync('getent', [db, name], {
@@ -34,6 +107,39 @@ function getent(db: 'passwd' | 'group', name: string): string[] | null {
 }
 
 /**
+ * The account `name`: from /etc/passwd (the first entry, as glibc reads it), else from NSS through
+ * getent (a child process: 15-20 ms, so only when the file does not have it).
+ */
+export function lookupUser(name: string, files = ACCOUNT_FILES): PasswdEntry | null {
+  const e = readEntries(files.passwd, parsePasswd).find((p) => p.name === name);
+  if (e) return e;
+  const f = getent('passwd', name);
+  if (!f || f.length < 4) return null;
+  const uid = entryId(f[2]);
+  const gid = entryId(f[3]);
+  return uid === null || gid === null ? null : { name: f[0], uid, gid };
+}
+
+/** The group `name` (or, a number, that gid): /etc/group first, else getent. */
+export function lookupGroup(name: string | number, files = ACCOUNT_FILES): GroupEntry | null {
+  const e = readEntries(files.group, parseGroup).find((g) =>
+    typeof name === 'number' ? g.gid === name : g.name === name,
+  );
+  if (e) return e;
+  const f = getent('group', String(name));
+  const gid = f && f.length >= 3 ? entryId(f[2]) : null;
+  if (!f || gid === null) return null;
+  return { name: f[0], gid, members: f[3]?.trim() ? f[3].trim().split(',') : [] };
+}
+
+/** The accounts of /etc/passwd whose primary group is `gid` (NSS accounts are not listed). */
+export function usersWithPrimaryGroup(gid: number, files = ACCOUNT_FILES): string[] {
+  return readEntries(files.passwd, parsePasswd)
+    .filter((p) => p.gid === gid)
+    .map((p) => p.name);
+}
+
+/**
  * The account to drop to: `name` as the system knows it, or (the default name only) created as a
  * system account without a home or login shell. Its primary group is its own new group; where a
  * group of that name exists already (the packages' `peermesh` group, whose members may run the
@@ -42,10 +148,10 @@ function getent(db: 'passwd' | 'group', name: string): string[] | null {
  */
 export function resolveRunAs(name: string, create: boolean): RunAs {
   if (!NAME_RE.test(name)) throw new ConfigError(`--user: "${name}" is not a user name`);
-  let pw = getent('passwd', name);
+  let pw = lookupUser(name);
   if (!pw && create) {
-    const group = getent('group', name)
-      ? ['--gid', getent('group', 'nogroup') ? 'nogroup' : 'nobody']
+    const group = lookupGroup(name)
+      ? ['--gid', lookupGroup('nogroup') ? 'nogroup' : 'nobody']
       : ['--user-group'];
     try {
       execFileSync(
@@ -69,13 +175,10 @@ export function resolveRunAs(name: string, create: boolean): RunAs {
           'create it, or choose one with --user NAME',
       );
     }
-    pw = getent('passwd', name);
+    pw = lookupUser(name);
   }
   if (!pw) throw new ConfigError(`--user ${name}: no such user`);
-  const uid = Number(pw[2]);
-  const gid = Number(pw[3]);
-  if (!Number.isInteger(uid) || !Number.isInteger(gid))
-    throw new ConfigError(`--user ${name}: unreadable entry`);
+  const { uid, gid } = pw;
   if (uid === 0 || gid === 0)
     throw new ConfigError(
       `--user ${name}: uid ${uid}, gid ${gid}: the node never keeps running as root (uid or gid 0); choose an unprivileged user`,

@@ -1,6 +1,7 @@
 // The pieces of the root drop (main/node/privdrop.ts) that need no root: `up`'s --user/--stay-root
 // flags, the check of a thread's credentials as /proc shows them, the hosts file rewritten through a
-// held descriptor (and refused once the file was replaced), the state directory's reachability.
+// held descriptor (and refused once the file was replaced), the state directory's reachability, and
+// the strict reading of /etc/passwd and /etc/group that spares a start its `getent` child.
 // The drop itself runs in test/netns/privdrop.test.ts (root, real nodes).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,15 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { splitDropFlags } from '../../main/cli/commands/up';
 import { openHostsFile, writeHostsBlockFd } from '../../main/node/hosts';
-import { checkReachable, credentialProblems } from '../../main/node/privdrop';
+import {
+  checkReachable,
+  credentialProblems,
+  lookupGroup,
+  lookupUser,
+  parseGroup,
+  parsePasswd,
+  usersWithPrimaryGroup,
+} from '../../main/node/privdrop';
 
 const status = (over: Record<string, string> = {}) =>
   Object.entries({
@@ -91,5 +100,69 @@ describe('privilege drop', () => {
     } finally {
       rmSync(closed, { recursive: true, force: true });
     }
+  });
+  it('reads /etc/passwd strictly: seven fields, a name, decimal ids; every bad line is skipped', () => {
+    const text = [
+      'root:x:0:0:root:/root:/bin/bash',
+      'peermesh:x:995:994::/nonexistent:/usr/sbin/nologin',
+      '# a comment:x:1:1::/:/bin/sh',
+      '',
+      '+nisuser::::::',
+      '-blocked:x:7:7::/:/bin/sh',
+      'short:x:1000:1000',
+      'extra:x:1001:1001::/:/bin/sh:more',
+      'neg:x:-1:1::/:/bin/sh',
+      'hex:x:0x10:1::/:/bin/sh',
+      'lead:x:010:1::/:/bin/sh',
+      'big:x:4294967295:1::/:/bin/sh',
+      'space name:x:1002:1002::/:/bin/sh',
+      ':x:1003:1003::/:/bin/sh',
+      'nogid:x:1004:::/:/bin/sh',
+      'peermesh:x:1:1::/:/bin/sh',
+      'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\r',
+      'ok$:x:1005:1005::/:/bin/sh',
+    ].join('\n');
+    assert.deepEqual(parsePasswd(text), [
+      { name: 'root', uid: 0, gid: 0 },
+      { name: 'peermesh', uid: 995, gid: 994 },
+      { name: 'peermesh', uid: 1, gid: 1 },
+      { name: 'nobody', uid: 65534, gid: 65534 },
+      { name: 'ok$', uid: 1005, gid: 1005 },
+    ]);
+  });
+
+  it('reads /etc/group strictly: four fields, a decimal gid, well-formed members', () => {
+    const text = [
+      'root:x:0:',
+      'nogroup:x:65534:',
+      'peermesh:x:994:alice,bob',
+      'bad:x:99x:',
+      'three:x:5',
+      'members:x:6:alice,,bob',
+      'spaced:x:7:al ice',
+      '+:::',
+    ].join('\n');
+    assert.deepEqual(parseGroup(text), [
+      { name: 'root', gid: 0, members: [] },
+      { name: 'nogroup', gid: 65534, members: [] },
+      { name: 'peermesh', gid: 994, members: ['alice', 'bob'] },
+    ]);
+  });
+
+  it('looks accounts up in the files first (the first entry wins), getent only for what they lack', () => {
+    const files = { passwd: join(dir, 'passwd'), group: join(dir, 'group') };
+    writeFileSync(
+      files.passwd,
+      'pm-a:x:4000:4000::/:/bin/sh\npm-a:x:4001:4001::/:/bin/sh\npm-b:x:4002:4000::/:/bin/sh\n',
+    );
+    writeFileSync(files.group, 'pm-a:x:4000:pm-c\n');
+    assert.deepEqual(lookupUser('pm-a', files), { name: 'pm-a', uid: 4000, gid: 4000 });
+    assert.deepEqual(lookupGroup('pm-a', files), { name: 'pm-a', gid: 4000, members: ['pm-c'] });
+    assert.deepEqual(lookupGroup(4000, files)?.name, 'pm-a');
+    assert.deepEqual(usersWithPrimaryGroup(4000, files), ['pm-a', 'pm-b']);
+    // Not in these files: the system's (getent) answers, here for root, whom every system has.
+    assert.equal(lookupUser('root', files)?.uid, 0);
+    assert.equal(lookupUser('no-such-user-pm', files), null);
+    assert.equal(lookupGroup('no-such-group-pm', files), null);
   });
 });
