@@ -5,15 +5,6 @@
 
 import { ConfigError, defaultStateDir } from '../node/config';
 import { UsageError } from './args';
-import { cmdAccess, cmdAllowDeny } from './commands/access';
-import { cmdAddDevice, cmdDevices, cmdRemoveDevice } from './commands/devices';
-import { cmdAddress, cmdGenpsk, cmdKeygen, cmdPubkey } from './commands/keys';
-import { cmdInvite, cmdJoin, cmdRemove } from './commands/mesh';
-import { cmdImportPeerVpn } from './commands/peervpn';
-import { cmdExitNode, cmdRoutes } from './commands/routes';
-import { cmdPeers, cmdPing, cmdStatus } from './commands/status';
-import { cmdUi } from './commands/ui';
-import { cmdUp } from './commands/up';
 import { fail } from './process';
 
 const VERSION = '0.1.0';
@@ -105,32 +96,43 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
 Options of "status", "pubkey", "keygen": --state-dir DIR, --private-key-file FILE (pubkey)
 `;
 
-const COMMANDS: Record<string, (args: string[]) => void | Promise<void>> = {
-  up: cmdUp,
-  ui: cmdUi,
-  status: cmdStatus,
-  peers: cmdPeers,
-  remove: cmdRemove,
-  routes: cmdRoutes,
-  'exit-node': cmdExitNode,
-  'add-device': cmdAddDevice,
-  'remove-device': cmdRemoveDevice,
-  devices: cmdDevices,
-  allow: cmdAllowDeny('allow'),
-  deny: cmdAllowDeny('deny'),
-  access: cmdAccess,
-  set: (args: string[]) => {
+type Run = (args: string[]) => void | Promise<void>;
+
+// Each command's module is loaded when that command runs: a node's start does not pay for the
+// modules of status, invite, devices... (and `peermesh status` not for the node's).
+const access = () => import('./commands/access');
+const devices = () => import('./commands/devices');
+const keys = () => import('./commands/keys');
+const mesh = () => import('./commands/mesh');
+const routes = () => import('./commands/routes');
+const status = () => import('./commands/status');
+
+const COMMANDS: Record<string, Run> = {
+  up: async (a) => (await import('./commands/up')).cmdUp(a),
+  ui: async (a) => (await import('./commands/ui')).cmdUi(a),
+  status: async (a) => (await status()).cmdStatus(a),
+  peers: async (a) => (await status()).cmdPeers(a),
+  remove: async (a) => (await mesh()).cmdRemove(a),
+  routes: async (a) => (await routes()).cmdRoutes(a),
+  'exit-node': async (a) => (await routes()).cmdExitNode(a),
+  'add-device': async (a) => (await devices()).cmdAddDevice(a),
+  'remove-device': async (a) => (await devices()).cmdRemoveDevice(a),
+  devices: async (a) => (await devices()).cmdDevices(a),
+  allow: async (a) => (await access()).cmdAllowDeny('allow')(a),
+  deny: async (a) => (await access()).cmdAllowDeny('deny')(a),
+  access: async (a) => (await access()).cmdAccess(a),
+  set: async (args) => {
     if (args[0] !== 'exit-node') throw new UsageError('usage: peermesh set exit-node NAME|none [options]');
-    return cmdExitNode(args.slice(1));
+    return (await routes()).cmdExitNode(args.slice(1));
   },
-  invite: cmdInvite,
-  join: cmdJoin,
-  'import-peervpn': cmdImportPeerVpn,
-  address: cmdAddress,
-  ping: cmdPing,
-  keygen: cmdKeygen,
-  pubkey: cmdPubkey,
-  genpsk: cmdGenpsk,
+  invite: async (a) => (await mesh()).cmdInvite(a),
+  join: async (a) => (await mesh()).cmdJoin(a),
+  'import-peervpn': async (a) => (await import('./commands/peervpn')).cmdImportPeerVpn(a),
+  address: async (a) => (await keys()).cmdAddress(a),
+  ping: async (a) => (await status()).cmdPing(a),
+  keygen: async (a) => (await keys()).cmdKeygen(a),
+  pubkey: async (a) => (await keys()).cmdPubkey(a),
+  genpsk: async () => (await keys()).cmdGenpsk(),
   version: () => void process.stdout.write(`peermesh ${VERSION}\n`),
   help: () => void process.stdout.write(USAGE),
 };
@@ -150,4 +152,22 @@ export async function main(argv: string[]): Promise<void> {
     if (/^cannot read|is not a base64 32-byte key/.test(msg)) fail(msg, 2);
     fail(msg, 1);
   }
+}
+
+/**
+ * Load the modules `peermesh up` and the commands load, running nothing: the build compiles them
+ * this way before writing V8's code cache of the CLI bundle (main/cli/launch.ts).
+ */
+export async function warmUp(): Promise<void> {
+  await Promise.all([
+    import('./commands/up'),
+    import('../node/node'),
+    import('../node/native-path'),
+    access(),
+    devices(),
+    keys(),
+    mesh(),
+    routes(),
+    status(),
+  ]);
 }

@@ -6,7 +6,7 @@ import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_MTU, DEFAULT_PORT, MESH_MAX_ROUTES } from '../core/constants';
 import { type Cidr, parseCidr, parseIp } from '../core/ip';
-import { routeRefusal } from '../core/mesh';
+import { routeRefusal } from '../core/mesh/routes';
 
 export class ConfigError extends Error {}
 

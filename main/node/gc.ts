@@ -13,6 +13,10 @@ export function collectBuffersPeriodically(): void {
   const ms = Number(process.env.PEERMESH_GC_INTERVAL_MS ?? 10_000);
   if (!(ms > 0)) return;
   v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as (o?: { type: string; execution: string }) => unknown;
-  setInterval(() => gc({ type: 'major', execution: 'async' }), ms).unref();
+  // The context that hands out gc() is made at the first collection, not during the node's start.
+  let gc: ((o?: { type: string; execution: string }) => unknown) | null = null;
+  setInterval(() => {
+    gc ??= vm.runInNewContext('gc') as (o?: { type: string; execution: string }) => unknown;
+    gc({ type: 'major', execution: 'async' });
+  }, ms).unref();
 }

@@ -3,6 +3,7 @@
 // (manager/worker-host.ts), the calls it serves (manager/dispatch.ts) and the recent log lines
 // (manager/logs.ts), serves the web UI when asked and streams events to every UI. This file is the
 // public API the app, the CLI, tests and benchmarks import (`main/node/manager`).
+import { join } from 'node:path';
 import type { ApiEvent, AppState, LogLine, MethodName, Settings } from '../control/api';
 import { parseRequest } from '../control/api';
 import { WebServer } from '../control/web-server';
@@ -52,6 +53,9 @@ export class NodeManager {
     this.host = new WorkerHost({
       emit: (e) => this.emit(e),
       log: (level, message, time) => this.addLog(level, message, time),
+      // From a module one level below dist/main, as the CLI bundle (dist/main/cli/peermesh.js) is too:
+      // the same path either way.
+      workerFile: join(__dirname, '..', 'node', 'node-worker.js'),
     });
     this.dispatcher = new Dispatcher({
       host: this.host,

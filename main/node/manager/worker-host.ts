@@ -2,7 +2,6 @@
 // connection state that follows from it: connecting, connected, disconnected, error. Calls to the
 // node are matched to their answers by id and time out after 10 s; the worker's events and log
 // lines go to the manager through the delegate.
-import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ApiEvent, ConnectionState, MethodName } from '../../control/api';
 import type { LogLevel, NodeConfig } from '../config';
@@ -21,6 +20,8 @@ export type NodeInfo = Extract<FromWorker, { t: 'up' }>['info'];
 export interface WorkerHostDelegate {
   emit(e: ApiEvent): void;
   log(level: LogLevel, message: string, time?: number): void;
+  /** The worker's script (dist/main/node/node-worker.js), as manager.ts finds it. */
+  workerFile: string;
 }
 
 export class WorkerHost {
@@ -69,7 +70,7 @@ export class WorkerHost {
   private startWorker(cfg: NodeConfig): Promise<void> {
     this.setState('connecting', null);
     // A small young generation keeps the receive buffers' memory flat (see cli cmdUp).
-    const w = new Worker(join(__dirname, '..', 'node-worker.js'), {
+    const w = new Worker(this.delegate.workerFile, {
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
       stderr: false,
       stdout: false,
