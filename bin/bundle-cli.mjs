@@ -1,7 +1,9 @@
 // Build step (npm run build:ts, after tsc): bundle the CLI (dist/main/cli/main.js and the modules it
 // loads) into dist/main/cli/peermesh.js with rolldown, then write V8's code cache of it beside it
-// (main/cli/launch.ts says why and how bin/peermesh uses both). Addons stay outside the bundle
-// (sodium-native finds its prebuilt binary next to its own files); so do Node's built-ins.
+// (main/cli/launch.ts says why and how bin/peermesh uses both). Node's built-ins stay outside it, and
+// so do addons: sodium-native's JavaScript is bundled, but its binary is loaded from its package's
+// prebuilds/<platform>-<arch>/ directly (require-addon's resolver took ~25 ms of every start), and
+// through sodium-native's own loader when that file is not there.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,11 +15,36 @@ const cliDir = join(root, 'dist', 'main', 'cli');
 const out = join(cliDir, 'peermesh.js');
 rmSync(`${out}.cache`, { force: true });
 
+/** sodium-native's `require('./binding')`, replaced by a direct load of its prebuilt binary. */
+function sodiumBinding() {
+  const id = '\0sodium-binding';
+  return {
+    name: 'sodium-binding',
+    resolveId(source, importer) {
+      if (source === './binding' && importer && /[\\/]sodium-native[\\/]index\.js$/.test(importer)) return id;
+      return null;
+    },
+    load(loaded) {
+      if (loaded !== id) return null;
+      return `const { dirname, join } = require('node:path');
+let binding;
+try {
+  const dir = dirname(require.resolve('sodium-native/package.json'));
+  binding = require(join(dir, 'prebuilds', process.platform + '-' + process.arch, 'sodium-native.node'));
+} catch {
+  binding = require('sodium-native/binding.js');
+}
+module.exports = binding;`;
+    },
+  };
+}
+
 const bundle = await rolldown({
   input: join(cliDir, 'main.js'),
   platform: 'node',
   // electron: never loaded by the CLI; bufferutil/utf-8-validate: ws's optional addons.
-  external: [/^node:/, 'sodium-native', 'electron', 'bufferutil', 'utf-8-validate'],
+  external: [/^node:/, 'electron', 'bufferutil', 'utf-8-validate', 'sodium-native/binding.js'],
+  plugins: [sodiumBinding()],
   logLevel: 'warn',
 });
 await bundle.write({ file: out, format: 'cjs', codeSplitting: false, sourcemap: false });

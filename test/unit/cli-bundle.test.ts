@@ -28,14 +28,19 @@ function loadedIn(dir: string, env: NodeJS.ProcessEnv = {}): { from: string; cac
       '-e',
       `const l = require(${JSON.stringify(join(dir, 'launch.js'))}).loadCli(); console.log(JSON.stringify({ from: l.from, cached: l.cached }))`,
     ],
-    { encoding: 'utf8', env: { ...process.env, ...env } },
+    { encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   return JSON.parse(out);
 }
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; out: string; err: string } {
+function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): { code: number | null; out: string; err: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
+    input,
     env: { ...process.env, ...env },
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
@@ -85,6 +90,32 @@ describe('CLI bundle and code cache', () => {
     utimesSync(join(dir, 'peermesh.js'), new Date(past.getTime() - 1000), new Date(past.getTime() - 1000));
     // main.js there requires its siblings, absent from the copy: the failure proves it was chosen.
     assert.throws(() => loadedIn(dir), /Cannot find module/);
+  });
+
+  it('libsodium through the bundle: its binary loaded directly, the same keys as through the modules', () => {
+    // RFC 7748 section 6.1: Alice's private key and public key.
+    const priv = Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex');
+    const pub = '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a';
+    for (const env of [{}, { PEERMESH_NO_BUNDLE: '1' }]) {
+      const r = cli(['pubkey', '-'], env, `${priv.toString('base64')}\n`);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(Buffer.from(r.out.trim(), 'base64').toString('hex'), pub);
+    }
+    // warmUp loads every module of `up` (the crypto among them) from the bundle.
+    const loaded = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `const l = require(${JSON.stringify(LAUNCH)}).loadCli();
+         l.cli.warmUp().then(() => console.log(JSON.stringify(Object.keys(require.cache).filter((k) => k.includes('node_modules')))));`,
+      ],
+      { encoding: 'utf8' },
+    );
+    const files: string[] = JSON.parse(loaded.trim());
+    assert.deepEqual(
+      files.map((f) => f.replace(/.*node_modules\//, '')),
+      [`sodium-native/prebuilds/${process.platform}-${process.arch}/sodium-native.node`],
+    );
   });
 
   it('a cache V8 refuses (garbage, or made by another Node) or no cache: the bundle still runs', () => {
