@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_MTU, DEFAULT_PORT, MESH_MAX_ROUTES } from '../core/constants';
 import { type Cidr, parseCidr, parseIp } from '../core/ip';
 import { routeRefusal } from '../core/mesh/routes';
+import type { NodeKeys } from './persistence';
 
 export class ConfigError extends Error {}
 
@@ -80,6 +81,16 @@ export interface NodeConfig {
    * too, and the node keeps the hosts file open for writing from the start. Unset otherwise.
    */
   runAs?: { name: string; uid: number; gid: number };
+  /**
+   * `up --ui` as root: the hosts file, opened for writing by root before the process dropped to its
+   * user (hosts.ts openHostsFile); each start of the node writes through it and none closes it.
+   */
+  hostsHeld?: { path: string; fd: number };
+  /**
+   * `up --ui` as root: the keys (network secret, key files) read by root before the drop; each start
+   * of the node takes these instead of reading files the user may not read.
+   */
+  keys?: NodeKeys;
 }
 
 export function defaultStateDir(): string {

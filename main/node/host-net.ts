@@ -281,7 +281,8 @@ export class HostNet {
     }
     if (!file || this.hostsBroken) return;
     try {
-      if (this.cfg.runAs && !this.hostsHeld) this.hostsHeld = openHostsFile(file);
+      if (!this.hostsHeld)
+        this.hostsHeld = this.cfg.hostsHeld ?? (this.cfg.runAs ? openHostsFile(file) : null);
       if (this.hostsHeld) writeHostsBlockFd(this.hostsHeld, this.cfg.network.name, entries);
       else writeHostsBlock(file, this.cfg.network.name, entries);
     } catch (e) {
@@ -293,9 +294,9 @@ export class HostNet {
     }
   }
 
-  /** The node stops (after the last updateNames): the held hosts file is closed. */
+  /** The node stops (after the last updateNames): the held hosts file is closed (unless lent). */
   close(): void {
-    if (this.hostsHeld) closeSync(this.hostsHeld.fd);
+    if (this.hostsHeld && this.hostsHeld.fd !== this.cfg.hostsHeld?.fd) closeSync(this.hostsHeld.fd);
     this.hostsHeld = null;
   }
 

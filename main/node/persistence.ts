@@ -31,6 +31,7 @@ export interface NodeKeys {
 }
 
 export function loadKeys(cfg: NodeConfig, log: Logger): NodeKeys {
+  if (cfg.keys) return cfg.keys; // read by root before the process dropped to its user (`up --ui`)
   const psk = cfg.pskFile ? loadKey(cfg.pskFile, 'pre-shared key file', log) : null;
   const peerPsks = cfg.peers.map((p) =>
     p.presharedKeyFile ? loadKey(p.presharedKeyFile, 'pre-shared key file', log) : psk,

@@ -34,7 +34,9 @@ describe('control API, metrics and web UI on real nodes', { skip: skip ?? false 
       ['b', '198.18.0.2/24'],
     ]);
     writeFileSync(join(dir, 'secret'), 'metrics and more metrics\n', { mode: 0o600 });
-    nodes.a = await startNode(lab, 'a', join(dir, 'a'), args('a', ['--ui', '0']));
+    // --stay-root: the control API is what is tested here; `up --ui` dropping root (which needs a
+    // /dev/net/tun its user may open, 0600 on this machine) is privdrop-ui.test.ts's.
+    nodes.a = await startNode(lab, 'a', join(dir, 'a'), args('a', ['--ui', '0', '--stay-root']));
     nodes.b = await startNode(lab, 'b', join(dir, 'b'), args('b', ['--bootstrap', '198.18.0.1:51820']));
     await waitFor('the UI URL', () => /web UI: (http:\S+)/.test(nodes.a.log()), 5000);
     url = /web UI: (http:\S+)/.exec(nodes.a.log())![1];

@@ -15,6 +15,8 @@ export async function runManager(o: {
   ui: { host: string; port: number };
   fixedConfig?: NodeConfig;
   logLevel: LogLevel;
+  /** `up --ui` as root: the user the process dropped to (a refusal by the helper's policy says so). */
+  runsAs?: string;
 }): Promise<void> {
   const { NodeManager } = await import('../../node/manager');
   const { rendererDir } = await import('../../control/web-server');
@@ -37,6 +39,10 @@ export async function runManager(o: {
       mgr.onEvent((e) => {
         if (e.type === 'state' && e.state === 'error') {
           process.exitCode = 1;
+          if (o.runsAs && /\brefused: /.test(e.error ?? ''))
+            process.stderr.write(
+              `peermesh: the node runs as ${o.runsAs}, so the helper applies its policy for callers that are not root (docs/helper.md "Who may run it"): list the route or subnet in /etc/peermesh/route.allow or forward.allow, or keep root with --stay-root\n`,
+            );
           void mgr.close().then(resolve);
         }
       });

@@ -1,8 +1,10 @@
 // `peermesh up`: the node's config from flags and config files (one network, or several with
 // `-c A.json -c B.json`), and the node(s) in the foreground until a signal.
 
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { madeDirs } from '../../io/files';
+import { defaultHelperPath } from '../../io/helper';
 import {
   ConfigError,
   defaults,
@@ -12,7 +14,10 @@ import {
   parsePeerFlag,
   validate,
 } from '../../node/config';
+import { allowsEverything, checkTunOpenable, ensureCapableHelper, ROUTE_ALLOW } from '../../node/core-helper';
+import { openHostsFile } from '../../node/hosts';
 import { Logger } from '../../node/log';
+import { loadKeys } from '../../node/persistence';
 import {
   checkReachable,
   chownTree,
@@ -174,8 +179,9 @@ export function splitDropFlags(args: string[]): { rest: string[]; user: string |
 }
 
 /**
- * As root (and without --stay-root, without --ui), who the core becomes once it is up: the user
- * exists (the default one is created when missing). Null: no drop.
+ * As root (and without --stay-root), who the core becomes once it is up: the user exists (the default
+ * one is created when missing). Null: no drop. With --ui the node starts after the drop, as the user
+ * (dropForUi): it gets no runAs (the helper takes no --user from a caller that is not root).
  */
 function planDrop(user: string | null, stayRoot: boolean, cfgs: NodeConfig[]): RunAs | null {
   const root = process.getuid?.() === 0;
@@ -185,16 +191,56 @@ function planDrop(user: string | null, stayRoot: boolean, cfgs: NodeConfig[]): R
     return null;
   }
   if (stayRoot) return null;
-  if (cfgs.some((c) => c.ui)) {
-    // The web UI's manager starts and stops the node (and so the helper) at runtime: it needs root.
-    if (user !== null)
-      throw new ConfigError('--user does not work with --ui (the web UI needs root to reconnect)');
-    process.stderr.write('peermesh: warning: with --ui the node keeps running as root (docs/security.md)\n');
-    return null;
-  }
+  const ui = cfgs.length === 1 ? cfgs[0].ui : null;
+  if (ui && ui.port > 0 && ui.port < 1024)
+    throw new ConfigError(
+      `--ui ${ui.port}: the web UI runs as an unprivileged user, which cannot listen below port 1024; choose another port, or --stay-root`,
+    );
   const runAs = resolveRunAs(user ?? DEFAULT_DROP_USER, user === null);
-  for (const c of cfgs) c.runAs = runAs;
+  if (!ui) for (const c of cfgs) c.runAs = runAs;
   return runAs;
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return ''; // missing: an empty list, as for the helper
+  }
+}
+
+/**
+ * `up --ui` as root, before the manager starts anything: a helper with cap_net_admin that the user
+ * may start (core-helper.ts), the keys and the hosts file read and opened by root, then the drop.
+ * Returns the configuration every start of the node (the UI's connect) uses from then on.
+ */
+function dropForUi(runAs: RunAs, cfg: NodeConfig, log: Logger): NodeConfig {
+  // The helper's policy for callers that are not root applies from now on (docs/helper.md "Who may
+  // run it"). What it refuses at the start (addresses and routes outside the overlay ranges not in
+  // route.allow, offered subnets not in forward.allow, --advertise-exit without 0.0.0.0/0 there)
+  // ends the start with its reason (ui.ts adds what to do); what it would refuse later is said here:
+  // exit routing (refused, traffic would not go through the exit) and members' subnets (warned).
+  if (cfg.network?.exitNode && !allowsEverything(readOr(ROUTE_ALLOW)))
+    throw new ConfigError(
+      `--exit-node with --ui as root: the node runs as ${runAs.name}, and the helper routes a user's traffic through an exit node only when root lists 0.0.0.0/0 in ${ROUTE_ALLOW}; add it there, or keep root with --stay-root`,
+    );
+  if (cfg.network?.acceptRoutes)
+    log.warn(
+      `--accept-routes with --ui as root: the node runs as ${runAs.name}, so members' subnets get a route only where ${ROUTE_ALLOW} lists them (others are refused and logged)`,
+    );
+  checkTunOpenable(runAs);
+  const helper = ensureCapableHelper(cfg.helperPath ?? defaultHelperPath(), runAs);
+  log.info(`the node starts the helper ${helper.path} (cap_net_admin, ${helper.how}) as ${runAs.name}`);
+  ensureStateDir(cfg.stateDir);
+  const keys = loadKeys(cfg, log); // a generated identity goes to the user with the directory
+  let hostsHeld: NodeConfig['hostsHeld'];
+  try {
+    hostsHeld = cfg.hostsFile ? openHostsFile(cfg.hostsFile) : undefined;
+  } catch {
+    hostsHeld = undefined; // the node says why when it writes the names
+  }
+  dropNow(runAs, [cfg], log);
+  return { ...cfg, helperPath: helper.path, keys, hostsHeld };
 }
 
 /**
@@ -221,13 +267,20 @@ export async function cmdUp(argv: string[]): Promise<void> {
     return;
   }
   const cfg = cfgs[0];
+  const log = new Logger(cfg.logLevel);
+  if (stayRoot) log.warn('--stay-root: the node keeps running as root (unsafe: docs/security.md)');
   if (cfg.ui) {
-    await runManager({ fixedConfig: cfg, ui: cfg.ui, logLevel: cfg.logLevel, profileDir: cfg.stateDir });
+    const fixedConfig = runAs ? dropForUi(runAs, cfg, log) : cfg;
+    await runManager({
+      fixedConfig,
+      ui: cfg.ui,
+      logLevel: cfg.logLevel,
+      profileDir: cfg.stateDir,
+      runsAs: runAs?.name,
+    });
     return;
   }
   tuneHeapForPackets();
-  const log = new Logger(cfg.logLevel);
-  if (stayRoot) log.warn('--stay-root: the node keeps running as root (unsafe: docs/security.md)');
   // Imported here so that key/status commands do not load the data path.
   const { PeerMeshNode } = await import('../../node/node');
   // With a drop: everything privileged first, then the drop, then the data plane's threads (go()).
