@@ -42,7 +42,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import { canExecute, readFileCaps } from '../io/file-caps';
 import { ConfigError } from './config';
-import { lookupGroup, type RunAs, usersWithPrimaryGroup } from './privdrop';
+import { lookupGroup, type RunAs, unreachable, usersWithPrimaryGroup } from './privdrop';
 
 /** Where root puts the private copies (one per user). */
 export const CORE_HELPER_DIR = '/usr/local/lib/peermesh';
@@ -181,6 +181,14 @@ function keptCopy(path: string, who: RunAs, hash: string): boolean {
   }
 }
 
+/** The missing directories of `dir`, made 0755 whatever root's umask (the user must pass them). */
+function makeDirs(dir: string): void {
+  if (existsSync(dir)) return;
+  makeDirs(dirname(dir));
+  mkdirSync(dir, { mode: 0o755 });
+  chmodSync(dir, 0o755);
+}
+
 /**
  * A helper with cap_net_admin that `who` may start, identical to `helper` (see the top of the file).
  * Root only; throws a ConfigError naming --stay-root when none can be made.
@@ -201,16 +209,18 @@ export function ensureCapableHelper(helper: string, who: RunAs, dirOverride?: st
         'the copy too: give it a group of its own or choose another --user',
     );
   const dir = resolve(dirOverride ?? process.env[CORE_HELPER_DIR_ENV] ?? CORE_HELPER_DIR);
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o755 });
+  makeDirs(dir);
   const unsafe = unsafeDirectory(dir);
   if (unsafe) throw cannot(who, unsafe);
+  const dst = join(dir, `peermesh-helper.${who.name}`);
+  const closed = unreachable(dst, who);
+  if (closed) throw cannot(who, `${who.name} cannot reach ${dir}: ${closed}`);
   const real = realpathSync(dir);
   const opts = mountOptionsOf(readFileSync('/proc/self/mountinfo', 'utf8'), real);
   for (const o of ['nosuid', 'noexec'])
     if (opts.includes(o))
       throw cannot(who, `${dir} is on a file system mounted ${o}, where file capabilities do not apply`);
   const hash = sha256(bytes);
-  const dst = join(dir, `peermesh-helper.${who.name}`);
   if (keptCopy(dst, who, hash)) return { path: dst, how: 'kept' };
   const setcap = SETCAP_PATHS.find((p) => existsSync(p));
   if (!setcap) throw cannot(who, 'setcap not found: install libcap2-bin');

@@ -198,14 +198,19 @@ function maySearch(st: { uid: number; gid: number; mode: number }, who: RunAs): 
  * directory above it must let the user through. Throws a ConfigError naming the one that does not.
  */
 export function checkReachable(dir: string, who: RunAs): void {
-  for (let p = dirname(resolve(dir)); ; p = dirname(p)) {
+  const closed = unreachable(dir, who);
+  if (closed)
+    throw new ConfigError(
+      `the state directory ${dir} is not reachable by the user ${who.name} (${closed}): choose another --state-dir or --user`,
+    );
+}
+
+/** The first directory above `path` that `who` may not pass through ("DIR is mode M, owner U"), or null. */
+export function unreachable(path: string, who: RunAs): string | null {
+  for (let p = dirname(resolve(path)); ; p = dirname(p)) {
     const st = statSync(p);
-    if (!maySearch(st, who))
-      throw new ConfigError(
-        `the state directory ${dir} is not reachable by the user ${who.name} (${p} is mode ` +
-          `${(st.mode & 0o777).toString(8)}, owner ${st.uid}): choose another --state-dir or --user`,
-      );
-    if (dirname(p) === p) return;
+    if (!maySearch(st, who)) return `${p} is mode ${(st.mode & 0o777).toString(8)}, owner ${st.uid}`;
+    if (dirname(p) === p) return null;
   }
 }
 

@@ -2,7 +2,8 @@
 // (main/node/core-helper.ts): the pieces of its checks on their own (mount options, directory
 // safety, who shares the user's group, /dev/net/tun's mode, route.allow's 0.0.0.0/0), then, as root
 // with setcap, the copy itself in a scratch directory: installed, kept, installed again when the
-// helper changes, and refused in a directory others may write. The whole start, drop and reconnect
+// helper changes, its directories 0755 under root's umask 077, and refused in a directory the user
+// cannot reach or others may write. The whole start, drop and reconnect
 // run in test/netns/privdrop-ui.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -129,6 +130,27 @@ describe('the capable helper of up --ui as root', () => {
     spawnSync('sh', ['-c', `printf x >> '${src}'`]);
     assert.equal(ensureCapableHelper(src, who, dir).how, 'installed', 'another helper: copied again');
     assert.deepEqual(readdirSync(dir), ['peermesh-helper.pm-core-test'], 'no temporary file left');
+    // Directories it makes are 0755 whatever root's umask: the user must pass them.
+    const old = process.umask(0o077);
+    try {
+      const deep = join(base, 'made', 'deeper');
+      assert.equal(ensureCapableHelper(src, who, deep).how, 'installed');
+      for (const d of [join(base, 'made'), deep]) assert.equal(statSync(d).mode & 0o777, 0o755, d);
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('refuses a directory the user cannot reach (one above it is root’s 0700)', {
+    skip: canSetcap ? false : 'needs root and setcap',
+  }, () => {
+    const closed = join(base, 'closed');
+    mkdirSync(closed, { mode: 0o700 });
+    chmodSync(closed, 0o700);
+    assert.throws(
+      () => ensureCapableHelper(defaultHelperPath(), who, join(closed, 'lib')),
+      /pm-core-test cannot reach .*closed is mode 700.*--stay-root/,
+    );
   });
 
   it('refuses a directory others may write, naming --stay-root', {
