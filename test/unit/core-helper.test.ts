@@ -1,15 +1,17 @@
 // The helper that `peermesh up --ui` as root prepares for the user it drops to
 // (main/node/core-helper.ts): the pieces of its checks on their own (mount options, directory
 // safety, who shares the user's group, /dev/net/tun's mode, route.allow's 0.0.0.0/0), then, as root
-// with setcap, the copy itself in a scratch directory: installed, kept, installed again when the
-// helper changes, its directories 0755 under root's umask 077, and refused in a directory the user
-// cannot reach or others may write. The whole start, drop and reconnect
-// run in test/netns/privdrop-ui.test.ts.
+// with setcap: the copy in a scratch directory installed, kept, installed again when the helper
+// changes, its directories 0755 under root's umask 077; a helper that already is one for the user
+// taken as it is; refused in a directory the user cannot reach or others may write. The whole
+// start, drop and reconnect run in test/netns/privdrop-ui.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -139,6 +141,26 @@ describe('the capable helper of up --ui as root', () => {
     } finally {
       process.umask(old);
     }
+  });
+
+  it('takes a helper that already is one for the user as it is (root:<its group> 0750, cap_net_admin+ep), no copy', {
+    skip: canSetcap ? false : 'needs root and setcap',
+  }, () => {
+    const pkg = join(base, 'pkg');
+    mkdirSync(pkg, { mode: 0o755 });
+    chmodSync(pkg, 0o755);
+    const helper = join(pkg, 'peermesh-helper');
+    copyFileSync(defaultHelperPath(), helper);
+    chownSync(helper, 0, who.gid);
+    chmodSync(helper, 0o750);
+    assert.equal(spawnSync('setcap', ['cap_net_admin+ep', helper]).status, 0);
+    const lib = join(base, 'unused');
+    assert.deepEqual(ensureCapableHelper(helper, who, lib), { path: helper, how: 'as-is' });
+    assert.equal(existsSync(lib), false, 'nothing installed');
+    // Another group's (the user could not start it): a copy after all.
+    chownSync(helper, 0, who.gid + 1);
+    spawnSync('setcap', ['cap_net_admin+ep', helper]);
+    assert.equal(ensureCapableHelper(helper, who, lib).how, 'installed');
   });
 
   it('refuses a directory the user cannot reach (one above it is root’s 0700)', {
