@@ -110,12 +110,19 @@ describe('the capable helper of up --ui as root', () => {
     !tmpOpts.includes('noexec') &&
     spawnSync('sh', ['-c', 'command -v setcap && command -v getcap']).status === 0;
   const base = mkdtempSync(join(tmpdir(), 'pm-core-helper-'));
+  chmodSync(base, 0o755); // the user passes it to reach the copies
   after(() => rmSync(base, { recursive: true, force: true }));
+  /** A new directory in `base` with exactly `mode` (whatever the umask). */
+  const dirWithMode = (name: string, mode: number) => {
+    const d = join(base, name);
+    mkdirSync(d);
+    chmodSync(d, mode);
+    return d;
+  };
 
   it('installs a root:<group> 0750 copy with cap_net_admin, keeps it, replaces it when the helper changes', {
     skip: canSetcap ? false : 'needs root and setcap',
   }, () => {
-    chmodSync(base, 0o755);
     const dir = join(base, 'lib');
     const src = join(base, 'peermesh-helper');
     copyFileSync(defaultHelperPath(), src);
@@ -146,10 +153,7 @@ describe('the capable helper of up --ui as root', () => {
   it('takes a helper that already is one for the user as it is (root:<its group> 0750, cap_net_admin+ep), no copy', {
     skip: canSetcap ? false : 'needs root and setcap',
   }, () => {
-    const pkg = join(base, 'pkg');
-    mkdirSync(pkg, { mode: 0o755 });
-    chmodSync(pkg, 0o755);
-    const helper = join(pkg, 'peermesh-helper');
+    const helper = join(dirWithMode('pkg', 0o755), 'peermesh-helper');
     copyFileSync(defaultHelperPath(), helper);
     chownSync(helper, 0, who.gid);
     chmodSync(helper, 0o750);
@@ -166,11 +170,8 @@ describe('the capable helper of up --ui as root', () => {
   it('refuses a directory the user cannot reach (one above it is root’s 0700)', {
     skip: canSetcap ? false : 'needs root and setcap',
   }, () => {
-    const closed = join(base, 'closed');
-    mkdirSync(closed, { mode: 0o700 });
-    chmodSync(closed, 0o700);
     assert.throws(
-      () => ensureCapableHelper(defaultHelperPath(), who, join(closed, 'lib')),
+      () => ensureCapableHelper(defaultHelperPath(), who, join(dirWithMode('closed', 0o700), 'lib')),
       /pm-core-test cannot reach .*closed is mode 700.*--stay-root/,
     );
   });
@@ -178,11 +179,8 @@ describe('the capable helper of up --ui as root', () => {
   it('refuses a directory others may write, naming --stay-root', {
     skip: canSetcap ? false : 'needs root and setcap',
   }, () => {
-    const open = join(base, 'open');
-    mkdirSync(open);
-    chmodSync(open, 0o777);
     assert.throws(
-      () => ensureCapableHelper(defaultHelperPath(), who, open),
+      () => ensureCapableHelper(defaultHelperPath(), who, dirWithMode('open', 0o777)),
       /no helper with cap_net_admin that pm-core-test may start \(.*open is writable by others than root.*--stay-root/,
     );
   });
