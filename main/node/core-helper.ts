@@ -150,6 +150,12 @@ function hasNetAdmin(path: string): boolean {
   return readFileCaps(path).netAdmin;
 }
 
+/** The mount option under which the kernel ignores file capabilities at `path` (nosuid, noexec), or null. */
+function capsIgnoredAt(path: string): string | null {
+  const opts = mountOptionsOf(readFileSync('/proc/self/mountinfo', 'utf8'), realpathSync(path));
+  return ['nosuid', 'noexec'].find((o) => opts.includes(o)) ?? null;
+}
+
 /** The helper as it is, when it already is a capable helper `who` may start. */
 function usableAsIs(path: string, who: RunAs): boolean {
   const st = lstatSync(path);
@@ -159,6 +165,8 @@ function usableAsIs(path: string, who: RunAs): boolean {
     (st.mode & 0o022) === 0 &&
     canExecute(st, who.uid, [who.gid]) &&
     unsafeDirectory(dirname(path)) === null &&
+    unreachable(path, who) === null &&
+    capsIgnoredAt(path) === null &&
     hasNetAdmin(path)
   );
 }
@@ -215,11 +223,9 @@ export function ensureCapableHelper(helper: string, who: RunAs, dirOverride?: st
   const dst = join(dir, `peermesh-helper.${who.name}`);
   const closed = unreachable(dst, who);
   if (closed) throw cannot(who, `${who.name} cannot reach ${dir}: ${closed}`);
-  const real = realpathSync(dir);
-  const opts = mountOptionsOf(readFileSync('/proc/self/mountinfo', 'utf8'), real);
-  for (const o of ['nosuid', 'noexec'])
-    if (opts.includes(o))
-      throw cannot(who, `${dir} is on a file system mounted ${o}, where file capabilities do not apply`);
+  const ignored = capsIgnoredAt(dir);
+  if (ignored)
+    throw cannot(who, `${dir} is on a file system mounted ${ignored}, where file capabilities do not apply`);
   const hash = sha256(bytes);
   if (keptCopy(dst, who, hash)) return { path: dst, how: 'kept' };
   const setcap = SETCAP_PATHS.find((p) => existsSync(p));
