@@ -1,4 +1,4 @@
-// `peermesh up --ui` as root: the web UI's NodeManager starts and stops the node — and so the TUN
+// `peermesh up --ui` and `peermesh ui` as root: the web UI's NodeManager starts and stops the node — and so the TUN
 // helper — at runtime (the UI's disconnect/connect), long after the process dropped root. So before
 // the drop, root makes sure a helper exists that the dropped user may start and that gets
 // CAP_NET_ADMIN from its file capability, as the packages' helper does for its group
@@ -64,7 +64,7 @@ export interface CapableHelper {
 /** The one-line refusal: what failed, and the explicit alternative. */
 function cannot(who: RunAs, why: string): ConfigError {
   return new ConfigError(
-    `up --ui as root: no helper with cap_net_admin that ${who.name} may start (${why}); the web UI's ` +
+    `the web UI as root (up --ui, ui): no helper with cap_net_admin that ${who.name} may start (${why}); the web UI's ` +
       `node runs as ${who.name} and starts the helper at each connect. Fix that, or keep root ` +
       'explicitly with --stay-root (unsafe: docs/security.md section 12)',
   );

@@ -35,6 +35,11 @@ export interface ManagerOptions {
   /** Serve the web UI (HTTP + WebSocket) on this address. */
   ui?: { host: string; port: number; staticDir: string | null };
   logLevel?: LogLevel;
+  /**
+   * `peermesh ui` as root: /etc/hosts opened by root before the drop; every start of the node writes
+   * members' names through it (docs/security.md section 12).
+   */
+  hostsHeld?: NodeConfig['hostsHeld'];
   /** Log lines also go here (stderr of a headless node); default: nowhere but the Logs view. */
   logWrite?: (line: LogLine) => void;
 }

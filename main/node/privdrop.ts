@@ -194,14 +194,15 @@ function maySearch(st: { uid: number; gid: number; mode: number }, who: RunAs): 
 }
 
 /**
- * The state directory must stay reachable after the drop (the node writes there while it runs): every
- * directory above it must let the user through. Throws a ConfigError naming the one that does not.
+ * The state directory (or a web UI's profile directory: `flag` --profile-dir) must stay reachable
+ * after the drop (the node writes there while it runs): every directory above it must let the user
+ * through. Throws a ConfigError naming the one that does not.
  */
-export function checkReachable(dir: string, who: RunAs): void {
+export function checkReachable(dir: string, who: RunAs, flag = '--state-dir'): void {
   const closed = unreachable(dir, who);
   if (closed)
     throw new ConfigError(
-      `the state directory ${dir} is not reachable by the user ${who.name} (${closed}): choose another --state-dir or --user`,
+      `the ${flag === '--state-dir' ? 'state' : 'profile'} directory ${dir} is not reachable by the user ${who.name} (${closed}): choose another ${flag} or --user`,
     );
 }
 

@@ -21,7 +21,15 @@
 //   a 198.18.0.1   b 198.18.0.2
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NsApiClient } from '../lib/app-client';
@@ -54,6 +62,88 @@ function descendants(pid: number): number[] {
     }
   }
   return kids.flatMap((k) => [k, ...descendants(k)]);
+}
+
+/** A plain root `up` on b, a member of `network` that bootstraps from a (198.18.0.1); its overlay IPv4. */
+async function startMemberB(
+  lab: NetnsLab,
+  stateDir: string,
+  network: string,
+  secret: string,
+): Promise<string> {
+  await startNode(lab, 'b', stateDir, [
+    ...lab.memberArgs('b', network, secret),
+    '--bootstrap',
+    '198.18.0.1:51820',
+  ]);
+  const st = JSON.parse(
+    sh('ip', [
+      'netns',
+      'exec',
+      lab.ns('b'),
+      process.execPath,
+      CLI,
+      'status',
+      '--json',
+      '--state-dir',
+      stateDir,
+    ]),
+  ) as { addresses: string[] };
+  return st.addresses[0].split('/')[0];
+}
+
+/** The processes below `pid` with their command and status. */
+function processesBelow(pid: number): { pid: number; cmd: string; st: string }[] {
+  return descendants(pid).flatMap((p) => {
+    try {
+      const st = readFileSync(`/proc/${p}/status`, 'utf8');
+      return [{ pid: p, cmd: readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0], st }];
+    } catch {
+      return []; // ended meanwhile
+    }
+  });
+}
+
+/** The helper processes a node started: the user's, the pump without capabilities, the janitor with cap_net_admin only. */
+function checkHelperProcs(
+  all: { pid: number; cmd: string; st: string }[],
+  copy: string,
+  uid: number,
+  gid: number,
+) {
+  const procs = all.filter((p) => p.cmd.endsWith(copy));
+  assert.ok(procs.length >= 2, `a helper and its janitor: ${JSON.stringify(all.map((p) => p.cmd))}`);
+  const caps = new Set<string>();
+  for (const p of procs) {
+    assert.deepEqual(
+      field(p.st, 'Uid').split(/\s+/).map(Number),
+      [uid, uid, uid, uid],
+      `helper ${p.pid} uid`,
+    );
+    assert.deepEqual(
+      field(p.st, 'Gid').split(/\s+/).map(Number),
+      [gid, gid, gid, gid],
+      `helper ${p.pid} gid`,
+    );
+    const eff = BigInt(`0x${field(p.st, 'CapEff')}`);
+    assert.equal(eff & ~0x1000n, 0n, `helper ${p.pid}: cap_net_admin (bit 12) at most, CapEff ${eff}`);
+    caps.add(eff.toString(16));
+  }
+  assert.deepEqual([...caps].sort(), ['0', '1000'], 'the pump has none, the janitor cap_net_admin');
+}
+
+/** Every thread of `pid` runs as uid/gid, with no supplementary group and no capability. */
+function checkThreads(pid: number, uid: number, gid: number): void {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  assert.ok(tasks.length > 3, 'the UI server, the node worker, libuv and V8 threads');
+  for (const tid of tasks) {
+    const st = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    assert.deepEqual(field(st, 'Uid').split(/\s+/).map(Number), [uid, uid, uid, uid], `thread ${tid}`);
+    assert.deepEqual(field(st, 'Gid').split(/\s+/).map(Number), [gid, gid, gid, gid], `thread ${tid}`);
+    assert.equal(field(st, 'Groups'), '', `thread ${tid} groups`);
+    for (const cap of ['CapPrm', 'CapEff', 'CapAmb'])
+      assert.match(field(st, cap), /^0+$/, `thread ${tid} ${cap}`);
+  }
 }
 
 describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
@@ -109,38 +199,8 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
     return { code: r.status, stderr: r.stderr };
   };
 
-  const helperProcs = () =>
-    descendants(a!.proc.pid!).flatMap((pid) => {
-      try {
-        const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-        return [{ pid, cmd: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0], st }];
-      } catch {
-        return []; // ended meanwhile
-      }
-    });
-
-  /** The helper processes the node started: the user's, the pump without capabilities, the janitor with cap_net_admin only. */
-  const checkHelpers = () => {
-    const procs = helperProcs().filter((p) => p.cmd.endsWith('peermesh-helper.peermesh'));
-    assert.ok(procs.length >= 2, `a helper and its janitor: ${JSON.stringify(procs.map((p) => p.cmd))}`);
-    const caps = new Set<string>();
-    for (const p of procs) {
-      assert.deepEqual(
-        field(p.st, 'Uid').split(/\s+/).map(Number),
-        [uid, uid, uid, uid],
-        `helper ${p.pid} uid`,
-      );
-      assert.deepEqual(
-        field(p.st, 'Gid').split(/\s+/).map(Number),
-        [gid, gid, gid, gid],
-        `helper ${p.pid} gid`,
-      );
-      const eff = BigInt(`0x${field(p.st, 'CapEff')}`);
-      assert.equal(eff & ~0x1000n, 0n, `helper ${p.pid}: cap_net_admin (bit 12) at most, CapEff ${eff}`);
-      caps.add(eff.toString(16));
-    }
-    assert.deepEqual([...caps].sort(), ['0', '1000'], 'the pump has none, the janitor cap_net_admin');
-  };
+  const helperProcs = () => processesBelow(a!.proc.pid!);
+  const checkHelpers = () => checkHelperProcs(helperProcs(), 'peermesh-helper.peermesh', uid, gid);
 
   const pingB = (what: string) =>
     waitFor(what, () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', addrB]).ok, 20_000, 200);
@@ -171,25 +231,7 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
     uid = Number(sh('id', ['-u', 'peermesh']).trim());
     gid = Number(sh('id', ['-g', 'peermesh']).trim());
     a.api = await NsApiClient.open(lab, 'a', /web UI: (http:\S+)/.exec(out)![1]);
-    await startNode(lab, 'b', join(dir, 'b'), [
-      ...lab.memberArgs('b', 'uidrop', secret),
-      '--bootstrap',
-      '198.18.0.1:51820',
-    ]);
-    const st = JSON.parse(
-      sh('ip', [
-        'netns',
-        'exec',
-        lab.ns('b'),
-        process.execPath,
-        CLI,
-        'status',
-        '--json',
-        '--state-dir',
-        join(dir, 'b'),
-      ]),
-    ) as { addresses: string[] };
-    addrB = st.addresses[0].split('/')[0];
+    addrB = await startMemberB(lab, join(dir, 'b'), 'uidrop', secret);
   });
 
   after(async () => {
@@ -202,17 +244,7 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
   it('every thread of the process runs as the user: no root, no groups, no capabilities', () => {
     assert.ok(uid > 0 && gid > 0);
     assert.match(a!.out(), / running as peermesh \(uid \d+, gid \d+\) without capabilities/);
-    const pid = a!.proc.pid!;
-    const tasks = readdirSync(`/proc/${pid}/task`);
-    assert.ok(tasks.length > 3, 'the UI server, the node worker, libuv and V8 threads');
-    for (const tid of tasks) {
-      const st = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-      assert.deepEqual(field(st, 'Uid').split(/\s+/).map(Number), [uid, uid, uid, uid], `thread ${tid}`);
-      assert.deepEqual(field(st, 'Gid').split(/\s+/).map(Number), [gid, gid, gid, gid], `thread ${tid}`);
-      assert.equal(field(st, 'Groups'), '', `thread ${tid} groups`);
-      for (const cap of ['CapPrm', 'CapEff', 'CapAmb'])
-        assert.match(field(st, cap), /^0+$/, `thread ${tid} ${cap}`);
-    }
+    checkThreads(a!.proc.pid!, uid, gid);
     for (const d of [join(dir, 'a'), join(dir, 'a', 'private.key')]) assert.equal(statSync(d).uid, uid, d);
   });
 
@@ -325,5 +357,151 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
         /^peermesh: --exit-node with --ui as root: .*lists 0\.0\.0\.0\/0 in \/etc\/peermesh\/route\.allow.*--stay-root$/,
       );
     }
+  });
+});
+
+// `peermesh ui` (the profile's web UI, no fixed config) as root drops the same way: root makes the
+// helper copy, opens the hosts file, gives the profile directory to the user (here one an earlier
+// root run left root's), drops, and only then serves the web UI. A network created from the web API
+// (its secret written by the manager at runtime) is the user's; the node and helper run as the user.
+describe('peermesh ui as root runs the profile web UI and its node unprivileged', {
+  skip: skip ?? false,
+}, () => {
+  const lab = new NetnsLab();
+  const dir = tempDir('privdrop-ui-profile');
+  const profile = join(dir, 'profile');
+  const helpers = join(dir, 'helpers');
+  const tun = join(dir, 'tun');
+  const ifA = () => `pm${lab.id}a`;
+  const hostsA = () => `/etc/netns/${lab.ns('a')}/hosts`;
+  let proc: ReturnType<NetnsLab['spawnIn']> | null = null;
+  let out = '';
+  let api: NsApiClient | null = null;
+  let uid = -1;
+  let gid = -1;
+  let addrB = '';
+  const uiArgs = (tunNode: string | null, args: string[]): [string, string[]] => {
+    const cli = [process.execPath, CLI, 'ui', '--profile-dir', profile, ...args];
+    return tunNode
+      ? ['sh', ['-c', 'mount --bind "$0" /dev/net/tun && exec "$@"', tunNode, ...cli]]
+      : [cli[0], cli.slice(1)];
+  };
+  const pingB = (what: string) =>
+    waitFor(what, () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', addrB]).ok, 20_000, 200);
+  /** Every file and directory of the profile with its owner (links not followed). */
+  const owners = (p: string): { path: string; uid: number }[] => {
+    const st = lstatSync(p);
+    const here = [{ path: p, uid: st.uid }];
+    return st.isDirectory() ? here.concat(...readdirSync(p).map((e) => owners(join(p, e)))) : here;
+  };
+
+  before(async () => {
+    lab.lanOf(['a', 'b']);
+    mkdirSync(helpers, { mode: 0o755 });
+    sh('mknod', ['-m', '0666', tun, 'c', '10', '200']);
+    // A profile an earlier root `peermesh ui` left: root's directory and settings (0700/0600).
+    mkdirSync(profile, { mode: 0o700 });
+    writeFileSync(
+      join(profile, 'settings.json'),
+      `${JSON.stringify({ nodeName: 'node-a', listenPort: 51820, interfaceName: ifA() })}\n`,
+      { mode: 0o600 },
+    );
+    const [cmd, rest] = uiArgs(tun, ['--port', '0']);
+    proc = lab.spawnIn('a', cmd, rest, { env: { ...process.env, PEERMESH_CORE_HELPER_DIR: helpers } });
+    proc.stdout?.on('data', (d) => {
+      out += d;
+    });
+    proc.stderr?.on('data', (d) => {
+      out += d;
+    });
+    await waitFor(
+      'peermesh ui on a to serve',
+      () => {
+        if (proc!.exitCode !== null) throw new Error(`ui exited ${proc!.exitCode}: ${out}`);
+        return /web UI: http:\S+/.test(out);
+      },
+      20_000,
+    );
+    uid = Number(sh('id', ['-u', 'peermesh']).trim());
+    gid = Number(sh('id', ['-g', 'peermesh']).trim());
+    api = await NsApiClient.open(lab, 'a', /web UI: (http:\S+)/.exec(out)![1]);
+  });
+
+  after(async () => {
+    api?.close();
+    await lab.cleanup();
+    removeDir(dir);
+  });
+
+  it('every thread runs as the user before any network exists; the profile is the user’s', () => {
+    assert.ok(uid > 0 && gid > 0);
+    assert.match(out, / running as peermesh \(uid \d+, gid \d+\) without capabilities/);
+    checkThreads(proc!.pid!, uid, gid);
+    for (const o of owners(profile)) assert.equal(o.uid, uid, o.path);
+  });
+
+  it('a network created from the web API connects as the user: secret and state the user’s, helper as the user, pings', async () => {
+    const st = (await api!.call('create-network', { name: 'uiprof' })) as { state: string };
+    assert.equal(st.state, 'connected', out);
+    assert.ok(lab.links('a').includes(ifA()));
+    const secret = join(profile, 'networks', 'uiprof.secret');
+    const s = statSync(secret);
+    assert.deepEqual([s.uid, s.mode & 0o777], [uid, 0o600], 'the secret the manager wrote');
+    assert.equal(statSync(join(profile, 'state', 'uiprof', 'private.key')).uid, uid);
+    for (const o of owners(profile)) assert.equal(o.uid, uid, `${o.path}: nothing in the profile is root's`);
+    checkHelperProcs(processesBelow(proc!.pid!), 'peermesh-helper.peermesh', uid, gid);
+    checkThreads(proc!.pid!, uid, gid);
+    // b joins with the secret the manager wrote (root reads it for the test).
+    const secretB = join(dir, 'secret-b');
+    writeFileSync(secretB, readFileSync(secret), { mode: 0o600 });
+    addrB = await startMemberB(lab, join(dir, 'b'), 'uiprof', secretB);
+    await pingB('a pings b');
+  });
+
+  it('a disconnect and a connect bring the node back as the user: device, a new helper, tunnel, hosts file', async () => {
+    const old = processesBelow(proc!.pid!).map((p) => p.pid);
+    assert.equal(((await api!.call('disconnect')) as { state: string }).state, 'disconnected');
+    await waitFor('the interface gone', () => !lab.links('a').includes(ifA()), 5000, 100);
+    await waitFor('the helper gone', () => processesBelow(proc!.pid!).length === 0, 5000, 100);
+    const up = (await api!.call('connect')) as { state: string; network: { ipv4: string } };
+    assert.equal(up.state, 'connected');
+    assert.ok(lab.links('a').includes(ifA()));
+    const now = processesBelow(proc!.pid!);
+    assert.ok(now.length > 0 && now.every((p) => !old.includes(p.pid)), 'a new helper');
+    checkHelperProcs(now, 'peermesh-helper.peermesh', uid, gid);
+    await pingB('a pings b after the reconnect');
+    await waitFor(
+      'node-b.uiprof in a’s hosts file (written through the descriptor root opened)',
+      () => readFileSync(hostsA(), 'utf8').includes(`${addrB}\tnode-b.uiprof`),
+      15_000,
+      200,
+    );
+    lab.exec('b', 'ping', ['-c', '2', '-i', '0.2', '-W', '2', up.network.ipv4]);
+  });
+
+  it('stops cleanly on SIGTERM: exit 0, device gone', async () => {
+    api?.close();
+    api = null;
+    assert.equal(await stopNode({ proc: proc!, log: () => out, stateDir: profile }), 0);
+    assert.ok(!lab.links('a').includes(ifA()));
+    assert.doesNotMatch(readFileSync(hostsA(), 'utf8'), /peermesh/, 'its hosts block removed');
+  });
+
+  it('refuses with one line naming --stay-root: a port below 1024, this machine’s 0600 /dev/net/tun', () => {
+    const refused = (tunNode: string | null, args: string[]) => {
+      const [cmd, rest] = uiArgs(tunNode, args);
+      const r = spawnSync('ip', ['netns', 'exec', lab.ns('a'), cmd, ...rest], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, PEERMESH_CORE_HELPER_DIR: helpers },
+      });
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /--stay-root/);
+      return r.stderr;
+    };
+    assert.match(refused(tun, ['--port', '80']), /--port 80: the web UI runs as an unprivileged user/);
+    if ((statSync('/dev/net/tun').mode & 0o777) === 0o600)
+      assert.match(refused(null, ['--port', '0']), /\/dev\/net\/tun is mode 600/);
   });
 });

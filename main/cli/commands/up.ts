@@ -2,8 +2,7 @@
 // `-c A.json -c B.json`), and the node(s) in the foreground until a signal.
 
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { madeDirs } from '../../io/files';
+import { join } from 'node:path';
 import { defaultHelperPath } from '../../io/helper';
 import {
   ConfigError,
@@ -14,19 +13,12 @@ import {
   parsePeerFlag,
   validate,
 } from '../../node/config';
-import { allowsEverything, checkTunOpenable, ensureCapableHelper, ROUTE_ALLOW } from '../../node/core-helper';
-import { openHostsFile } from '../../node/hosts';
+import { allowsEverything, ROUTE_ALLOW } from '../../node/core-helper';
 import { Logger } from '../../node/log';
 import { loadKeys } from '../../node/persistence';
-import {
-  checkReachable,
-  chownTree,
-  DEFAULT_DROP_USER,
-  dropPrivileges,
-  type RunAs,
-  resolveRunAs,
-} from '../../node/privdrop';
-import { ensureStateDir, intFlag, isLogLevel, noPositionals, parse, UsageError } from '../args';
+import type { RunAs } from '../../node/privdrop';
+import { ensureStateDir, intFlag, isLogLevel, noPositionals, parse } from '../args';
+import { capableHelperFor, dropNow, holdHostsFile, planDropAs, splitDropFlags, stateDirsOf } from '../drop';
 import { onStopSignals, tuneHeapForPackets } from '../process';
 import { runManager } from './ui';
 
@@ -159,24 +151,7 @@ export function buildUpConfigs(args: string[]): NodeConfig[] {
   return cfgs;
 }
 
-/** `--user NAME` and `--stay-root` (flags of `up` itself, not of a node's config), taken out of `args`. */
-export function splitDropFlags(args: string[]): { rest: string[]; user: string | null; stayRoot: boolean } {
-  const rest: string[] = [];
-  let user: string | null = null;
-  let stayRoot = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--stay-root') stayRoot = true;
-    else if (a === '--user') {
-      if (i + 1 >= args.length || args[i + 1].startsWith('-'))
-        throw new UsageError('--user needs a user name');
-      user = args[++i];
-    } else if (a.startsWith('--user=')) user = a.slice(7);
-    else rest.push(a);
-  }
-  if (user !== null && stayRoot) throw new UsageError('--user and --stay-root contradict each other');
-  return { rest, user, stayRoot };
-}
+export { splitDropFlags } from '../drop';
 
 /**
  * As root (and without --stay-root), who the core becomes once it is up: the user exists (the default
@@ -184,20 +159,9 @@ export function splitDropFlags(args: string[]): { rest: string[]; user: string |
  * (dropForUi): it gets no runAs (the helper takes no --user from a caller that is not root).
  */
 function planDrop(user: string | null, stayRoot: boolean, cfgs: NodeConfig[]): RunAs | null {
-  const root = process.getuid?.() === 0;
-  if (!root) {
-    if (user !== null || stayRoot)
-      throw new ConfigError(`${user !== null ? '--user' : '--stay-root'} is for "peermesh up" run as root`);
-    return null;
-  }
-  if (stayRoot) return null;
   const ui = cfgs.length === 1 ? cfgs[0].ui : null;
-  if (ui && ui.port > 0 && ui.port < 1024)
-    throw new ConfigError(
-      `--ui ${ui.port}: the web UI runs as an unprivileged user, which cannot listen below port 1024; choose another port, or --stay-root`,
-    );
-  const runAs = resolveRunAs(user ?? DEFAULT_DROP_USER, user === null);
-  if (!ui) for (const c of cfgs) c.runAs = runAs;
+  const runAs = planDropAs('up', user, stayRoot, ui ? { flag: '--ui', port: ui.port } : null);
+  if (runAs && !ui) for (const c of cfgs) c.runAs = runAs;
   return runAs;
 }
 
@@ -228,34 +192,12 @@ function dropForUi(runAs: RunAs, cfg: NodeConfig, log: Logger): NodeConfig {
     log.warn(
       `--accept-routes with --ui as root: the node runs as ${runAs.name}, so members' subnets get a route only where ${ROUTE_ALLOW} lists them (others are refused and logged)`,
     );
-  checkTunOpenable(runAs);
-  const helper = ensureCapableHelper(cfg.helperPath ?? defaultHelperPath(), runAs);
-  log.info(`the node starts the helper ${helper.path} (cap_net_admin, ${helper.how}) as ${runAs.name}`);
+  const helperPath = capableHelperFor(runAs, cfg.helperPath ?? defaultHelperPath(), log);
   ensureStateDir(cfg.stateDir);
   const keys = loadKeys(cfg, log); // a generated identity goes to the user with the directory
-  let hostsHeld: NodeConfig['hostsHeld'];
-  try {
-    hostsHeld = cfg.hostsFile ? openHostsFile(cfg.hostsFile) : undefined;
-  } catch {
-    hostsHeld = undefined; // the node says why when it writes the names
-  }
-  dropNow(runAs, [cfg], log);
-  return { ...cfg, helperPath: helper.path, keys, hostsHeld };
-}
-
-/**
- * The state directories (and, for several networks, their parent) go to the user, then the drop;
- * refused when the user could not reach them (a directory above that it may not enter).
- */
-function dropNow(runAs: RunAs, cfgs: NodeConfig[], log: Logger): void {
-  const dirs = new Set(cfgs.map((c) => resolve(cfgs.length > 1 ? dirname(c.stateDir) : c.stateDir)));
-  // Directories this process made above them (`mkdir -p`, 0700) are the user's too.
-  for (const made of madeDirs)
-    if ([...dirs].some((d) => d.startsWith(`${made}/`))) chownTree(made, runAs, false);
-  for (const d of dirs) checkReachable(d, runAs);
-  for (const d of dirs) chownTree(d, runAs);
-  dropPrivileges(runAs);
-  log.info(`running as ${runAs.name} (uid ${runAs.uid}, gid ${runAs.gid}) without capabilities`);
+  const hostsHeld = holdHostsFile(cfg.hostsFile);
+  dropNow(runAs, [cfg.stateDir], log);
+  return { ...cfg, helperPath, keys, hostsHeld };
 }
 
 export async function cmdUp(argv: string[]): Promise<void> {
@@ -287,7 +229,7 @@ export async function cmdUp(argv: string[]): Promise<void> {
   const node = runAs ? await PeerMeshNode.prepare(cfg, log) : await PeerMeshNode.start(cfg, log);
   if (runAs) {
     try {
-      dropNow(runAs, cfgs, log);
+      dropNow(runAs, stateDirsOf(cfgs), log);
     } catch (e) {
       await node.stop(`cannot drop privileges: ${(e as Error).message}`);
       throw e;
@@ -324,7 +266,7 @@ async function runNodes(cfgs: NodeConfig[], runAs: RunAs | null): Promise<void> 
     // Every network's privileged part first, then the drop, then all data planes (see cmdUp).
     let step = 'cannot drop privileges';
     try {
-      dropNow(runAs, cfgs, new Logger(cfgs[0].logLevel));
+      dropNow(runAs, stateDirsOf(cfgs), new Logger(cfgs[0].logLevel));
       step = 'another network failed to start';
       for (const n of nodes) await n.go();
     } catch (e) {

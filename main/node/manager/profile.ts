@@ -48,6 +48,8 @@ export interface ProfileOptions {
   logLevel?: LogLevel;
   helperCommand?: string[];
   helperPath?: string;
+  /** The hosts file root opened before the drop (`peermesh ui` as root): the node writes through it. */
+  hostsHeld?: NodeConfig['hostsHeld'];
 }
 
 export class ProfileStore {
@@ -159,7 +161,8 @@ export class ProfileStore {
       interface: s.interfaceName,
       listenPort: s.listenPort,
       logLevel: o.logLevel ?? 'info',
-      hostsFile: process.getuid?.() === 0 ? '/etc/hosts' : null,
+      hostsFile: o.hostsHeld?.path ?? (process.getuid?.() === 0 ? '/etc/hosts' : null),
+      hostsHeld: o.hostsHeld,
       network: {
         name: s.network,
         secretFile: join(this.netDir, `${s.network}.secret`),
