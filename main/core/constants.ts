@@ -84,6 +84,12 @@ export const HANDSHAKE_SOURCES_TRACKED = 4096;
  * between two relays must not restart a handshake before its answer can arrive).
  */
 export const ENDPOINT_HANDSHAKE_RESTART_GAP = 1_000;
+/**
+ * The least time between two initiations to a peer when the mesh finds a path that the last one did
+ * not take (Device.restartWaitingHandshake): a responder drops a second initiation within 20 ms
+ * (wireguard-go's rate limit; TAI64N timestamps are coarse too).
+ */
+export const HANDSHAKE_MOVE_GAP = 50;
 /** Attempts at drawing a free random session index. */
 export const SESSION_INDEX_ATTEMPTS = 64;
 
@@ -145,10 +151,11 @@ export const MESH_RELAY_RETRY = 6_000;
 /** Without a direct path after this long, traffic goes through a relay (if one is known). */
 export const MESH_RELAY_AFTER = 2_000;
 /**
- * With packets waiting for a member (no session yet) its relay is taken after this much probing
- * (ms): across cone NATs a direct path opens well within it, across symmetric ones it never does.
+ * A handshake sent through a relay and not answered in this long (ms) is sent again (small
+ * networks): the relay forwards only to members whose paths it has confirmed, which at the start of
+ * a network it may not have done yet.
  */
-export const MESH_RELAY_WAITING = 400;
+export const MESH_RELAYED_HANDSHAKE_RETRY = 1_000;
 /**
  * A relayed member not heard from for this long (ms) gets a handshake through the relay, whose
  * answer keeps it online (less than MESH_ONLINE_WINDOW, so an idle member that is there never

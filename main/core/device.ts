@@ -15,6 +15,7 @@ import { AllowedIps } from './allowed-ips';
 import {
   DEFAULT_MTU,
   ENDPOINT_HANDSHAKE_RESTART_GAP,
+  HANDSHAKE_MOVE_GAP,
   KEEPALIVE_TIMEOUT,
   MAX_SAFE_COUNTER,
   MAX_STAGED_PACKETS,
@@ -506,6 +507,22 @@ export class Device {
   }
 
   // ---------------------------------------------------------------- handshakes (handshake-flow.ts)
+
+  /**
+   * Packets wait for a session with this peer: start its handshake again now, on the peer's
+   * endpoint, when the last initiation went another way (a relay that could not forward it yet, a
+   * NAT that dropped it before the mesh opened the path that is its endpoint now), or when it is
+   * older than `staleMs` (a relayed one that got no answer). Instead of WireGuard's retry after
+   * REKEY_TIMEOUT; counted as a retry (the REKEY_ATTEMPT_TIME budget goes on), and never within
+   * HANDSHAKE_MOVE_GAP of the last one.
+   */
+  restartWaitingHandshake(peer: Peer, staleMs = REKEY_TIMEOUT): void {
+    if (!peer.endpoint || peer.current || peer.staged.length === 0) return;
+    const since = this.now - peer.lastInitiationSent;
+    if (since < HANDSHAKE_MOVE_GAP) return;
+    if (sameEndpoint(peer.lastInitiationTo, peer.endpoint) && since < staleMs) return;
+    this.sendInitiation(peer, true);
+  }
 
   /**
    * Send a handshake initiation to `peer` now, on its endpoint: a liveness check of a far end we

@@ -80,6 +80,7 @@ export class HandshakeFlow {
     host.delegate.handshakeStarting(peer);
     if (!peer.endpoint) return;
     peer.lastInitiationSent = now;
+    peer.lastInitiationTo = peer.endpoint;
     host.indices.dropHandshake(peer);
     const localIndex = host.indices.add(peer, host.random);
     const made = createInitiation(host.identity, peer.keys, localIndex, host.random(32), host.wallNow());

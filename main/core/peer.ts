@@ -40,6 +40,8 @@ export class Peer {
   handshake: HandshakeState | null = null;
   /** When our current initiation attempt started (REKEY_ATTEMPT_TIME budget). */
   lastInitiationSent = -NEVER;
+  /** Where our last initiation went (Device.restartWaitingHandshake). */
+  lastInitiationTo: PeerEndpoint | null = null;
   lastTimestamp: Uint8Array | null = null;
   lastInitiationConsumed = -NEVER;
   current: Keypair | null = null;

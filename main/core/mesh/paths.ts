@@ -130,6 +130,8 @@ export class Paths {
     if (peer) {
       peer.preferDirectUntil = c.now + MESH_PATH_TIMEOUT;
       c.device.setEndpoint(peer, m.direct!);
+      // A handshake that went another way (a relay, a NAT that dropped it) goes here now.
+      c.device.restartWaitingHandshake(peer);
     }
     this.setPath(m, 'direct', null);
   }

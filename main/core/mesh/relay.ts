@@ -12,7 +12,6 @@ import {
   MESH_RELAY_AFTER,
   MESH_RELAY_CHECK,
   MESH_RELAY_RETRY,
-  MESH_RELAY_WAITING,
   MSG_INITIATION,
   MSG_RELAY_FROM,
   MSG_RELAY_TO,
@@ -123,9 +122,10 @@ export class Relay {
     const c = this.core;
     // A direct path that just died (its hellos unanswered) takes the relay at once.
     const justLost = m.directLostAt > 0 && c.now - m.directLostAt < MESH_RELAY_AFTER;
-    // Packets waiting for it (no session yet) take the relay after MESH_RELAY_WAITING: the first
-    // packets go through a member that relays while probing goes on (a direct path that opens
-    // later takes over on the same session), instead of waiting MESH_RELAY_AFTER. Small networks
+    // Packets waiting for it (no session yet) take the relay at once (Mesh.handshakeStarting: the
+    // handshake that carries them goes there): the first packets go through a member that relays
+    // while probing goes on (a direct path that opens later takes over on the same session),
+    // instead of waiting MESH_RELAY_AFTER. Small networks
     // only (like the relay check below and the prompt ping-back in paths.ts): with all three in a
     // large network too, the 1,000-node simulator lost one of 400 pairs and ran a third longer
     // (which of them cost it was not measured); a large one reaches members through anchors.
@@ -133,10 +133,7 @@ export class Relay {
     const probing = c.now - m.probingSince;
     if (
       m.path !== 'relayed' &&
-      (probing >= MESH_RELAY_AFTER ||
-        (waiting && probing >= MESH_RELAY_WAITING) ||
-        justLost ||
-        c.paths.directUnlikely(m))
+      (probing >= MESH_RELAY_AFTER || waiting || justLost || c.paths.directUnlikely(m))
     )
       this.tryRelay(m);
     else if (m.path === 'relayed' && peer && peer.endpoint?.kind !== 'relay') {
