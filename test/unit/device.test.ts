@@ -459,6 +459,47 @@ describe('device: relayed endpoints and the delegate', () => {
     assert.ok(!sameEndpoint(relayed, { address: '198.18.0.99', port: 51820 }));
   });
 
+  it('a waiting handshake sent through a relay that dropped it goes again at once on a direct path found since (not after REKEY_TIMEOUT), never within 50 ms, and again through a relay only when stale', () => {
+    const { net, a, b } = pair();
+    const direct: number[] = [];
+    net.filter = (d) => {
+      if (messageType(d.bytes) === MSG_INITIATION) direct.push(net.now);
+      return true;
+    };
+    // The relay does not forward yet (it has not confirmed b's path): its frames are lost.
+    const via = new TestVia('p', () => {});
+    const peer = a.device.getPeer(b.device.publicKeyB64)!;
+    const relayed: RelayedEndpoint = { kind: 'relay', address: '198.18.0.99', port: 51820, via };
+    a.device.setEndpoint(peer, relayed);
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'first'));
+    net.run();
+    assert.deepEqual(via.sent, [MSG_INITIATION]);
+    // Same endpoint, not stale: nothing.
+    net.advance(500);
+    a.device.restartWaitingHandshake(peer);
+    assert.deepEqual(via.sent, [MSG_INITIATION]);
+    // Stale for the caller's limit (the mesh: 1 s through a relay): again through the relay.
+    a.device.restartWaitingHandshake(peer, 400);
+    assert.deepEqual(via.sent, [MSG_INITIATION, MSG_INITIATION]);
+    // A direct path 30 ms later: too soon after the last initiation (a responder would drop it)...
+    net.advance(30, 10);
+    // (setEndpoint's own restart waits ENDPOINT_HANDSHAKE_RESTART_GAP: 1 s)
+    a.device.setEndpoint(peer, b.endpoint);
+    a.device.restartWaitingHandshake(peer);
+    assert.equal(direct.length, 0);
+    // ... 50 ms after it: the handshake goes direct now, completes, and the packet arrives.
+    net.advance(20, 10);
+    a.device.restartWaitingHandshake(peer);
+    net.run();
+    assert.equal(direct.length, 1);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'first');
+    assert.ok(net.now - 1_000_000 < REKEY_TIMEOUT);
+    // With a session nothing waits: no more initiations.
+    a.device.restartWaitingHandshake(peer, 0);
+    net.run();
+    assert.equal(direct.length, 1);
+  });
+
   it('without a delegate, mesh datagrams count as invalid; with one, it adds peers on demand', () => {
     const net = new SimNet();
     const b = net.add('b', key(2), 22);
