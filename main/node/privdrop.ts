@@ -140,41 +140,68 @@ export function usersWithPrimaryGroup(gid: number, files = ACCOUNT_FILES): strin
 }
 
 /**
+ * The default account's own group where the packages' group took the account's name: the group
+ * `peermesh` (deb/rpm post-install) is the helper's, root:peermesh 0750 with cap_net_admin, and its
+ * members may start it. The dropped core is never one of them; a web UI's node starts a copy of the
+ * helper owned by root and the account's group (core-helper.ts), so that group must be its alone.
+ */
+export const DEFAULT_DROP_GROUP = 'peermesh-core';
+
+/** useradd's group option for a new account `name`: its own group, made (groupadd) when needed. */
+function ownGroupOf(name: string): string[] {
+  if (!lookupGroup(name)) return ['--user-group'];
+  const group = DEFAULT_DROP_GROUP;
+  const g = lookupGroup(group);
+  if (!g) {
+    run('groupadd', ['--system', group], `the group ${group} for the user ${name}`);
+    return ['--gid', group];
+  }
+  // One left by an earlier start whose useradd failed is taken; one that is others' is not.
+  const others = [...usersWithPrimaryGroup(g.gid), ...g.members];
+  if (others.length)
+    throw new ConfigError(
+      `cannot create the user ${name} with its own group: the group ${name} is the packages' (the helper's) and ${group} is also ${[...new Set(others)].join(', ')}'s; create the user with a group of its own, or choose one with --user NAME`,
+    );
+  return ['--gid', group];
+}
+
+/** Runs an account tool (useradd, groupadd); a failure says what could not be made and what to do. */
+function run(tool: string, args: string[], what: string): void {
+  try {
+    execFileSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new ConfigError(
+      `cannot create ${what} (${err || (e as Error).message}); create it, or choose a user with --user NAME`,
+    );
+  }
+}
+
+/**
  * The account to drop to: `name` as the system knows it, or (the default name only) created as a
- * system account without a home or login shell. Its primary group is its own new group; where a
- * group of that name exists already (the packages' `peermesh` group, whose members may run the
- * helper with its file capability) the account gets `nogroup` instead, never that group.
- * Refuses uid 0 and gid 0.
+ * system account without a home or login shell. Its primary group is its own: a new group of its
+ * name, or, where a group of that name exists already (the packages' `peermesh` group, whose members
+ * may run the helper with its file capability), DEFAULT_DROP_GROUP — never that group, nor one
+ * other accounts share. Refuses uid 0 and gid 0.
  */
 export function resolveRunAs(name: string, create: boolean): RunAs {
   if (!NAME_RE.test(name)) throw new ConfigError(`--user: "${name}" is not a user name`);
   let pw = lookupUser(name);
   if (!pw && create) {
-    const group = lookupGroup(name)
-      ? ['--gid', lookupGroup('nogroup') ? 'nogroup' : 'nobody']
-      : ['--user-group'];
-    try {
-      execFileSync(
-        'useradd',
-        [
-          '--system',
-          '--no-create-home',
-          '--home-dir',
-          '/nonexistent',
-          '--shell',
-          '/usr/sbin/nologin',
-          ...group,
-          name,
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-    } catch (e) {
-      const err = (e as { stderr?: Buffer }).stderr?.toString().trim();
-      throw new ConfigError(
-        `cannot create the user ${name} for the node to run as (${err || (e as Error).message}); ` +
-          'create it, or choose one with --user NAME',
-      );
-    }
+    run(
+      'useradd',
+      [
+        '--system',
+        '--no-create-home',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        '/usr/sbin/nologin',
+        ...ownGroupOf(name),
+        name,
+      ],
+      `the user ${name} for the node to run as`,
+    );
     pw = lookupUser(name);
   }
   if (!pw) throw new ConfigError(`--user ${name}: no such user`);

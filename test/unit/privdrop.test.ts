@@ -2,13 +2,17 @@
 // flags, the check of a thread's credentials as /proc shows them, the hosts file rewritten through a
 // held descriptor (and refused once the file was replaced), the state directory's reachability, and
 // the strict reading of /etc/passwd and /etc/group that spares a start its `getent` child.
+// As root, in a scratch root (an overlay on /etc): the default account created where the packages'
+// group `peermesh` exists gets a group of its own, for which root can make the web UI's helper copy.
 // The drop itself runs in test/netns/privdrop.test.ts (root, real nodes).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { splitDropFlags } from '../../main/cli/commands/up';
+import { defaultHelperPath } from '../../main/io/helper';
 import { openHostsFile, writeHostsBlockFd } from '../../main/node/hosts';
 import {
   checkReachable,
@@ -19,6 +23,7 @@ import {
   parsePasswd,
   usersWithPrimaryGroup,
 } from '../../main/node/privdrop';
+import { inScratchRoot } from '../lib/scratch-root';
 
 const status = (over: Record<string, string> = {}) =>
   Object.entries({
@@ -164,5 +169,70 @@ describe('privilege drop', () => {
     assert.equal(lookupUser('root', files)?.uid, 0);
     assert.equal(lookupUser('no-such-user-pm', files), null);
     assert.equal(lookupGroup('no-such-group-pm', files), null);
+  });
+
+  const scratchTools = ['unshare', 'useradd', 'groupadd', 'setcap'];
+  const asRoot =
+    process.getuid?.() === 0 &&
+    spawnSync('sh', ['-c', scratchTools.map((t) => `command -v ${t}`).join(' && ')]).status === 0;
+  it('creates the default account with a group of its own where the packages’ group peermesh exists; the web UI’s helper copy is made for it', {
+    skip: asRoot ? false : 'needs root, unshare and the account tools',
+  }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pm-privdrop-account-'));
+    chmodSync(dir, 0o755); // the account passes it to reach the copy
+    try {
+      // What a start as root does: resolveRunAs, then (up --ui, ui) ensureCapableHelper.
+      const mod = (m: string) => JSON.stringify(join(__dirname, '..', '..', 'main', 'node', m));
+      const script = join(dir, 'start.js');
+      writeFileSync(
+        script,
+        `const { resolveRunAs, lookupGroup } = require(${mod('privdrop')});
+         const { ensureCapableHelper, groupSharers } = require(${mod('core-helper')});
+         const who = resolveRunAs('peermesh', true);
+         const group = lookupGroup(who.gid).name;
+         console.log('RUNAS ' + JSON.stringify({ ...who, group, sharers: groupSharers(who) }));
+         console.log('AGAIN ' + JSON.stringify(resolveRunAs('peermesh', true)));
+         try {
+           console.log('HELPER ' + JSON.stringify(ensureCapableHelper(process.argv[2], who, process.argv[3])));
+         } catch (e) { console.log('REFUSED ' + e.message); }\n`,
+      );
+      const packaged = join(dir, 'peermesh-helper');
+      const copies = join(dir, 'lib');
+      // The packages' setup (after-install.sh): the group peermesh, the helper root:peermesh 0750.
+      // No account peermesh yet (edited out of the files: userdel refuses while a node runs as it).
+      const r = inScratchRoot(
+        dir,
+        ['/etc'],
+        `sed -i '/^peermesh:/d; /^peermesh-core:/d' /etc/passwd /etc/shadow /etc/group /etc/gshadow
+         groupadd --system peermesh
+         cp ${defaultHelperPath()} ${packaged}; chown root:peermesh ${packaged}; chmod 0750 ${packaged}
+         setcap cap_net_admin+ep ${packaged}
+         ${process.execPath} ${script} ${packaged} ${copies}
+         getent group peermesh | cut -d: -f3 | sed 's/^/PKGGID /'
+         stat -c 'COPY %G %a' ${copies}/peermesh-helper.peermesh || true`,
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const line = (tag: string) => new RegExp(`^${tag} (.*)$`, 'm').exec(r.stdout)?.[1] ?? '';
+      const who = JSON.parse(line('RUNAS') || '{}') as {
+        name: string;
+        gid: number;
+        group: string;
+        sharers: string[];
+      };
+      assert.equal(who.name, 'peermesh', r.stdout + r.stderr);
+      assert.equal(who.group, 'peermesh-core', 'a group of its own, not nogroup');
+      assert.notEqual(who.gid, Number(line('PKGGID')), 'never the packages’ group');
+      assert.deepEqual(who.sharers, [], 'no other account has its group');
+      assert.equal(JSON.parse(line('AGAIN')).gid, who.gid, 'the next start takes the account as it is');
+      assert.equal(line('REFUSED'), '', 'the web UI’s copy is not refused');
+      assert.equal(
+        JSON.parse(line('HELPER')).how,
+        'installed',
+        'a copy: the packaged helper is not the account’s',
+      );
+      assert.equal(line('COPY'), 'peermesh-core 750');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
