@@ -4,6 +4,11 @@ import type { LogLevel } from './config';
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/** One line as stderr shows it: "2026-11-24T21:40:00.123Z info  message\n". */
+export function logLineText(time: number, level: LogLevel, message: string): string {
+  return `${new Date(time).toISOString()} ${level.padEnd(5)} ${message}\n`;
+}
+
 export class Logger {
   constructor(
     private level: LogLevel = 'info',
@@ -24,7 +29,7 @@ export class Logger {
     if (ORDER[level] < ORDER[this.level]) return;
     const msg = stripControl(message);
     const now = Date.now();
-    this.write(`${new Date(now).toISOString()} ${level.padEnd(5)} ${msg}\n`);
+    this.write(logLineText(now, level, msg));
     this.sink?.(level, msg, now);
   }
 

@@ -40,7 +40,11 @@ export interface ManagerOptions {
    * members' names through it (docs/security.md section 12).
    */
   hostsHeld?: NodeConfig['hostsHeld'];
-  /** Log lines also go here (stderr of a headless node); default: nowhere but the Logs view. */
+  /**
+   * Every log line, the manager's and the node's, also goes here, once (stderr of a headless node: the
+   * worker then writes none itself); default: the node's lines on stderr from its worker, the
+   * manager's nowhere but the Logs view.
+   */
   logWrite?: (line: LogLine) => void;
 }
 
@@ -61,6 +65,7 @@ export class NodeManager {
       // From a module one level below dist/main, as the CLI bundle (dist/main/cli/peermesh.js) is too:
       // the same path either way.
       workerFile: join(__dirname, '..', 'node', 'node-worker.js'),
+      workerStderr: !opts.logWrite,
     });
     this.dispatcher = new Dispatcher({
       host: this.host,

@@ -23,17 +23,18 @@ const post = (m: FromWorker) => port.postMessage(m);
 
 port.on('message', (m: ToWorker) => {
   if (typeof m !== 'object' || m === null) return;
-  if (m.t === 'start') void start(m.cfg, m.metrics);
+  if (m.t === 'start') void start(m.cfg, m.metrics, m.stderr !== false);
   else if (m.t === 'call') void call(m.id, m.method, m.params);
   else if (m.t === 'stop') void stop(String(m.reason ?? 'stopped'));
 });
 
-async function start(cfg: NodeConfig, metrics: unknown): Promise<void> {
+async function start(cfg: NodeConfig, metrics: unknown, stderr: boolean): Promise<void> {
   if (node || starting) return post({ t: 'fail', message: 'the node is already running' });
   starting = true;
+  // Every line goes to the manager (the Logs view); to stderr too unless the manager writes it there.
   const log = new Logger(
     cfg.logLevel,
-    (l) => process.stderr.write(l),
+    stderr ? (l) => process.stderr.write(l) : () => {},
     (level, message, time) => post({ t: 'log', level, message, time }),
   );
   try {

@@ -8,8 +8,11 @@ export const PROMETHEUS = '#prometheus';
 
 /** Parent -> worker. */
 export type ToWorker =
-  /** `metrics`: what the previous node of this profile measured (kept across reconnects). */
-  | { t: 'start'; cfg: NodeConfig; metrics?: MetricsDump | null }
+  /**
+   * `metrics`: what the previous node of this profile measured (kept across reconnects); `stderr`:
+   * the worker writes its log lines to stderr too (they always go to the manager).
+   */
+  | { t: 'start'; cfg: NodeConfig; metrics?: MetricsDump | null; stderr?: boolean }
   | { t: 'call'; id: number; method: MethodName | typeof PROMETHEUS; params: unknown }
   | { t: 'stop'; reason: string };
 

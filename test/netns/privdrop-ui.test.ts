@@ -64,6 +64,11 @@ function descendants(pid: number): number[] {
   return kids.flatMap((k) => [k, ...descendants(k)]);
 }
 
+/** How many lines of `text` match `re` (a log line printed twice counts twice). */
+function linesMatching(text: string, re: RegExp): number {
+  return text.split('\n').filter((l) => re.test(l)).length;
+}
+
 /** A plain root `up` on b, a member of `network` that bootstraps from a (198.18.0.1); its overlay IPv4. */
 async function startMemberB(
   lab: NetnsLab,
@@ -158,7 +163,12 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
   const env = { ...process.env, PEERMESH_CORE_HELPER_DIR: helpers };
   const ifA = () => `pm${lab.id}a`;
   const hostsA = () => `/etc/netns/${lab.ns('a')}/hosts`;
-  let a: { proc: ReturnType<NetnsLab['spawnIn']>; out: () => string; api: NsApiClient | null } | null = null;
+  let a: {
+    proc: ReturnType<NetnsLab['spawnIn']>;
+    out: () => string;
+    err: () => string;
+    api: NsApiClient | null;
+  } | null = null;
   let uid = -1;
   let gid = -1;
   let addrB = '';
@@ -213,13 +223,15 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
     const [cmd, rest] = upArgs(tun, aArgs()) as [string, string[]];
     const proc = lab.spawnIn('a', cmd, rest, { env });
     let out = '';
+    let err = '';
     proc.stdout?.on('data', (d) => {
       out += d;
     });
     proc.stderr?.on('data', (d) => {
       out += d;
+      err += d;
     });
-    a = { proc, out: () => out, api: null };
+    a = { proc, out: () => out, err: () => err, api: null };
     await waitFor(
       'up --ui on a to come up',
       () => {
@@ -285,6 +297,11 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
       200,
     );
     lab.exec('b', 'ping', ['-c', '2', '-i', '0.2', '-W', '2', up.network.ipv4]);
+  });
+
+  it('prints each log line once on stderr: the node’s start line once per start (the worker’s and the manager’s writes were both there)', () => {
+    assert.equal(linesMatching(a!.err(), new RegExp(` up: interface ${ifA()} `)), 2, a!.err());
+    assert.equal(linesMatching(a!.err(), / running as peermesh \(uid/), 1);
   });
 
   it('stops cleanly on SIGTERM: exit 0, device and hosts block gone', async () => {
@@ -376,6 +393,7 @@ describe('peermesh ui as root runs the profile web UI and its node unprivileged'
   const hostsA = () => `/etc/netns/${lab.ns('a')}/hosts`;
   let proc: ReturnType<NetnsLab['spawnIn']> | null = null;
   let out = '';
+  let err = '';
   let api: NsApiClient | null = null;
   let uid = -1;
   let gid = -1;
@@ -413,6 +431,7 @@ describe('peermesh ui as root runs the profile web UI and its node unprivileged'
     });
     proc.stderr?.on('data', (d) => {
       out += d;
+      err += d;
     });
     await waitFor(
       'peermesh ui on a to serve',
@@ -477,6 +496,11 @@ describe('peermesh ui as root runs the profile web UI and its node unprivileged'
       200,
     );
     lab.exec('b', 'ping', ['-c', '2', '-i', '0.2', '-W', '2', up.network.ipv4]);
+  });
+
+  it('prints each log line once on stderr: the node’s start line once per start, the manager’s once', () => {
+    assert.equal(linesMatching(err, new RegExp(` up: interface ${ifA()} `)), 2, err);
+    assert.equal(linesMatching(err, / created network "uiprof"/), 1, err);
   });
 
   it('stops cleanly on SIGTERM: exit 0, device gone', async () => {

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { defaultHelperPath } from '../../io/helper';
 import { ConfigError, defaultStateDir, type LogLevel, type NodeConfig } from '../../node/config';
-import { Logger } from '../../node/log';
+import { Logger, logLineText } from '../../node/log';
 import { ensureStateDir, intFlag, isLogLevel, noPositionals, parse } from '../args';
 import { capableHelperFor, dropNow, holdHostsFile, planDropAs, splitDropFlags } from '../drop';
 import { fail, onStopSignals } from '../process';
@@ -34,8 +34,7 @@ export async function runManager(o: {
     hostsHeld: o.hostsHeld,
     logLevel: o.logLevel,
     ui: { ...o.ui, staticDir: rendererDir() },
-    logWrite: (l) =>
-      process.stderr.write(`${new Date(l.time).toISOString()} ${l.level.padEnd(5)} ${l.message}\n`),
+    logWrite: (l) => process.stderr.write(logLineText(l.time, l.level, l.message)),
   }).catch((e: Error) => fail(`web UI on port ${o.ui.port}: ${e.message}`, 1));
   // The URL carries the access token in its fragment (#token=, never sent to a server): printed once to
   // stdout (like Jupyter), never logged.

@@ -22,6 +22,11 @@ export interface WorkerHostDelegate {
   log(level: LogLevel, message: string, time?: number): void;
   /** The worker's script (dist/main/node/node-worker.js), as manager.ts finds it. */
   workerFile: string;
+  /**
+   * Whether the worker writes its log lines to stderr itself too: not when the manager writes every
+   * line there (its logWrite), or each would be printed twice.
+   */
+  workerStderr: boolean;
 }
 
 export class WorkerHost {
@@ -126,7 +131,12 @@ export class WorkerHost {
         this.onDown(w, 'node worker exited');
         settle(new ManagerError('failed', this.lastError ?? 'the node stopped while starting'));
       });
-      w.postMessage({ t: 'start', cfg, metrics: this.kept } satisfies ToWorker);
+      w.postMessage({
+        t: 'start',
+        cfg,
+        metrics: this.kept,
+        stderr: this.delegate.workerStderr,
+      } satisfies ToWorker);
     });
   }
 
