@@ -188,6 +188,16 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
   };
   until(collect, 20);
   phase.push(Date.now());
+  if (process.env.PM_SIM_SLOW) {
+    for (const [i, [a, b]] of pairs.entries()) {
+      const t = arrived.get(tag(i)) ?? 0;
+      if (t < Number(process.env.PM_SIM_SLOW)) continue;
+      const m = a.mesh!.members.get(b.device.publicKeyB64);
+      process.stderr.write(
+        `slow ${t} ms ${a.name}(${a.nat?.type ?? 'public'}) -> ${b.name}(${b.nat?.type ?? 'public'}) path=${m?.path} relay=${m?.relay?.slice(0, 6)} started=${sentAt.get(tag(i))! - start}\n`,
+      );
+    }
+  }
   if (process.env.PM_SIM_DEBUG) {
     for (const [i, [a, b]] of pairs.entries()) {
       if (arrived.has(tag(i))) continue;
