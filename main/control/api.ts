@@ -646,6 +646,12 @@ export interface InviteRow {
   uses: number;
   maxUses: number;
   state: 'open' | 'used' | 'expired' | 'revoked';
+  /** Who made it: the inviting member's public key (from the signed invitation fact). */
+  by: string;
+  /** That member's name as the network knows it, or null when unknown (a removed member). */
+  byName: string | null;
+  /** Made by this node. */
+  mine: boolean;
 }
 
 /** What each method returns. */

@@ -23,6 +23,7 @@ import {
 import type { Device, Endpoint, Peer } from '../core/device';
 import type { Invites } from '../core/invites';
 import { endpointText, type MemberView, type Mesh, parseEndpointText } from '../core/mesh';
+import { stripControl } from '../core/names';
 import type { TunHelper } from '../io/helper';
 import { kernelDrops } from '../io/kernel-drops';
 import type { UdpSockets } from '../io/udp';
@@ -159,9 +160,22 @@ function createInvite(n: NodeApiHost, p: Params<'invite'>): InviteResult {
 function listInvites(n: NodeApiHost): InviteRow[] {
   if (!n.invites) throw new ApiFailure('failed', NOT_A_MEMBER);
   const iso = (s: number) => new Date(s * 1000).toISOString();
-  return n.invites
-    .overview(Date.now() / 1000)
-    .map((i) => ({ ...i, created: iso(i.created), expires: iso(i.expires) }));
+  const self = n.device.publicKeyB64;
+  // A shared invitation names its inviter (the member who signed it); the others, kept by this node
+  // alone (made before invitations were shared), are this node's.
+  const inviter = new Map((n.invites.shared?.view() ?? []).map((x) => [x.id, x.by]));
+  return n.invites.overview(Date.now() / 1000).map((i) => {
+    const by = inviter.get(i.id) ?? self;
+    const name = n.mesh?.members.get(by)?.name || (by === self ? n.cfg.name : '');
+    return {
+      ...i,
+      created: iso(i.created),
+      expires: iso(i.expires),
+      by,
+      byName: name ? stripControl(name) : null,
+      mine: by === self,
+    };
+  });
 }
 
 function revokeInvite(n: NodeApiHost, p: Params<'revoke-invite'>): { revoked: string } {

@@ -24,13 +24,22 @@ describe('invitations answered by any member', { skip: skip ?? false }, () => {
   const list = (h: string) => {
     const r = cli(h, 'invite', '--list', '--json');
     assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as { id: string; uses: number; maxUses: number; state: string }[];
+    return JSON.parse(r.stdout) as {
+      id: string;
+      uses: number;
+      maxUses: number;
+      state: string;
+      by: string;
+      byName: string | null;
+      mine: boolean;
+    }[];
   };
-  const invite = (...extra: string[]) => {
-    const r = cli('a', 'invite', '--expires', '10m', ...extra);
+  const inviteOn = (h: string, ...extra: string[]) => {
+    const r = cli(h, 'invite', '--expires', '10m', ...extra);
     assert.equal(r.code, 0, r.stderr);
     return { code: r.stdout.trim(), id: /invitation ([0-9a-f]{8})/.exec(r.stderr)?.[1] ?? '' };
   };
+  const invite = (...extra: string[]) => inviteOn('a', ...extra);
   /** A new machine on x tries `code` and is refused (exit 1, the reason, no node); its number. */
   const refused = (code: string, reason: RegExp) => {
     joinRefused(lab, 'x', dir, ++machines, code, reason);
@@ -64,6 +73,34 @@ describe('invitations answered by any member', { skip: skip ?? false }, () => {
     for (const n of Object.values(nodes)) await stopNode(n);
     await lab.cleanup();
     removeDir(dir);
+  });
+
+  it('--list names who made each invitation (the signed fact’s inviter): A’s and B’s, on both members', async () => {
+    const fromA = invite();
+    const fromB = inviteOn('b');
+    const keys = { a: status('a').publicKey as string, b: status('b').publicKey as string };
+    const made = { [fromA.id]: 'a', [fromB.id]: 'b' };
+    for (const h of ['a', 'b'])
+      await waitFor(
+        `${h} to hold both invitations`,
+        () => list(h).filter((r) => made[r.id]).length === 2,
+        10_000,
+      );
+    for (const h of ['a', 'b'])
+      for (const r of list(h).filter((x) => made[x.id]))
+        assert.deepEqual(
+          [r.by, r.byName, r.mine],
+          [keys[made[r.id] as 'a' | 'b'], `node-${made[r.id]}`, made[r.id] === h],
+          `${h} lists ${r.id}`,
+        );
+    const text = cli('b', 'invite', '--list');
+    assert.equal(text.code, 0, text.stderr);
+    const line = (id: string) => text.stdout.split('\n').find((l) => l.startsWith(id)) ?? '';
+    assert.match(
+      line(fromA.id),
+      new RegExp(`by node-a \\(${keys.a.slice(0, 8).replace(/[+/]/g, '\\$&')}…\\)$`),
+    );
+    assert.match(line(fromB.id), /by node-b \(.{8}…\), this node$/);
   });
 
   it('A invites and is killed; C joins through B alone; the used and the revoked code are refused by B', async () => {

@@ -8,10 +8,17 @@ import type { InviteResult, InviteRow } from '../../control/api';
 import { INVITE_MAX_USES } from '../../core/constants';
 import { ensurePrivateDir, writeFileAtomic } from '../../io/files';
 import { defaults, type NodeConfig } from '../../node/config';
+import { shortKey } from '../../node/log';
 import { NODE_FLAGS, nodeDir, noPositionals, parse, parseDuration, UsageError } from '../args';
 import { askNode, socketIn } from '../node-socket';
 import { fail } from '../process';
 import { buildUpConfig, cmdUp, splitDropFlags } from './up';
+
+/** Who made an invitation, for `invite --list`: the member's name and short key, and whether it is this node. */
+function inviterText(r: InviteRow): string {
+  const who = r.byName ? `${r.byName} (${shortKey(r.by)})` : shortKey(r.by);
+  return r.mine ? `${who}, this node` : who;
+}
 
 export async function cmdInvite(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
@@ -34,7 +41,7 @@ export async function cmdInvite(args: string[]): Promise<void> {
     else
       for (const r of rows)
         process.stdout.write(
-          `${r.id}  ${r.state.padEnd(7)}  used ${r.uses}/${r.maxUses || 'any'}  expires ${r.expires}\n`,
+          `${r.id}  ${r.state.padEnd(7)}  used ${r.uses}/${r.maxUses || 'any'}  expires ${r.expires}  by ${inviterText(r)}\n`,
         );
     return;
   }
