@@ -510,18 +510,18 @@ export class Device {
 
   /**
    * Packets wait for a session with this peer: start its handshake again now, on the peer's
-   * endpoint, when the last initiation went another way (a relay that could not forward it yet, a
-   * NAT that dropped it before the mesh opened the path that is its endpoint now), or when it is
-   * older than `staleMs` (a relayed one that got no answer). Instead of WireGuard's retry after
-   * REKEY_TIMEOUT; counted as a retry (the REKEY_ATTEMPT_TIME budget goes on), and never within
-   * HANDSHAKE_MOVE_GAP of the last one.
+   * endpoint, when the last initiation went another way (a relay that could not forward it yet),
+   * went before the path that is the endpoint now was found (`pathSince`: a NAT dropped what came
+   * before its mapping was open), or is older than `staleMs` (a relayed one that got no answer).
+   * Instead of WireGuard's retry after REKEY_TIMEOUT; counted as a retry (the REKEY_ATTEMPT_TIME
+   * budget goes on), and never within HANDSHAKE_MOVE_GAP of the last one.
    */
-  restartWaitingHandshake(peer: Peer, staleMs = REKEY_TIMEOUT): void {
+  restartWaitingHandshake(peer: Peer, staleMs = REKEY_TIMEOUT, pathSince = 0): void {
     if (!peer.endpoint || peer.current || peer.staged.length === 0) return;
     const since = this.now - peer.lastInitiationSent;
     if (since < HANDSHAKE_MOVE_GAP) return;
-    if (sameEndpoint(peer.lastInitiationTo, peer.endpoint) && since < staleMs) return;
-    this.sendInitiation(peer, true);
+    const moved = !sameEndpoint(peer.lastInitiationTo, peer.endpoint) || pathSince > peer.lastInitiationSent;
+    if (moved || since >= staleMs) this.sendInitiation(peer, true);
   }
 
   /**

@@ -500,6 +500,30 @@ describe('device: relayed endpoints and the delegate', () => {
     assert.equal(direct.length, 1);
   });
 
+  it('a waiting handshake sent on the endpoint before the path there was found (a NAT dropped it) goes again once the path is found', () => {
+    const { net, a, b } = pair();
+    const inits: number[] = [];
+    let open = false;
+    net.filter = (d) => {
+      if (messageType(d.bytes) === MSG_INITIATION) inits.push(net.now);
+      return open; // b's NAT has no mapping for a yet
+    };
+    const peer = a.device.getPeer(b.device.publicKeyB64)!;
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'early'));
+    net.run();
+    assert.equal(inits.length, 1);
+    net.advance(200, 10);
+    // A path found before that initiation went out: no reason to send it again.
+    a.device.restartWaitingHandshake(peer, REKEY_TIMEOUT, peer.lastInitiationSent - 1);
+    assert.equal(inits.length, 1);
+    // The mesh finds the path (same endpoint) after it: again now, and this one gets through.
+    open = true;
+    a.device.restartWaitingHandshake(peer, REKEY_TIMEOUT, net.now);
+    net.run();
+    assert.equal(inits.length, 2);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'early');
+  });
+
   it('without a delegate, mesh datagrams count as invalid; with one, it adds peers on demand', () => {
     const net = new SimNet();
     const b = net.add('b', key(2), 22);

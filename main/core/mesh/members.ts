@@ -22,6 +22,8 @@ export interface Member {
   /** Confirmed direct path (a discovery message from the member arrived from here). */
   direct: Endpoint | null;
   lastDirect: number;
+  /** When the current direct path was found (a pong on a path we did not have): 0 when none. */
+  directSince: number;
   lastHelloSent: number;
   /** Relay member key while relayed. */
   relay: string | null;
@@ -118,6 +120,7 @@ export function newMember(key: string, keyBytes: Uint8Array): Member {
     removed: null,
     direct: null,
     lastDirect: 0,
+    directSince: 0,
     lastHelloSent: 0,
     relay: null,
     reachedBy: NO_KEYS,

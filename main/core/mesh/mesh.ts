@@ -544,12 +544,14 @@ export class Mesh {
       }
     }
     const wanted = c.wanted(m);
-    // Packets waiting on a handshake that went another way than the path found since, or (small
-    // networks) one sent through a relay and unanswered for a second: it goes again now.
+    // Packets waiting on a handshake sent before the path found since (another way, or this way
+    // before a NAT opened it), or (small networks) one sent through a relay and unanswered for a
+    // second: it goes again now.
     if (peer)
       c.device.restartWaitingHandshake(
         peer,
         !c.onDemand && m.path === 'relayed' ? MESH_RELAYED_HANDSHAKE_RETRY : REKEY_TIMEOUT,
+        m.path === 'direct' ? m.directSince : 0,
       );
     if (m.direct && c.now - m.lastDirect > MESH_PATH_TIMEOUT) c.paths.lostMember(m);
     c.sync.resumePending(m);

@@ -29,6 +29,7 @@ import {
   MESH_PROBE_SLOW,
   MESH_PROBE_SLOW_DOUBLING,
   MESH_SEEN_WINDOW,
+  REKEY_TIMEOUT,
 } from '../constants';
 import { type Endpoint, sameEndpoint } from '../device';
 import { isNattedAddress } from '../ip';
@@ -114,6 +115,7 @@ export class Paths {
   confirmDirect(m: Member, from: Endpoint): void {
     const c = this.core;
     c.hot.add(m);
+    if (!m.direct || !sameEndpoint(m.direct, from) || m.path !== 'direct') m.directSince = c.now;
     m.lastDirect = c.now;
     m.lastHeard = c.now;
     m.lastPong = c.now;
@@ -130,8 +132,9 @@ export class Paths {
     if (peer) {
       peer.preferDirectUntil = c.now + MESH_PATH_TIMEOUT;
       c.device.setEndpoint(peer, m.direct!);
-      // A handshake that went another way (a relay, a NAT that dropped it) goes here now.
-      c.device.restartWaitingHandshake(peer);
+      // A handshake that went another way (a relay), or this way before the path opened (a NAT
+      // that dropped it), goes again now.
+      c.device.restartWaitingHandshake(peer, REKEY_TIMEOUT, m.directSince);
     }
     this.setPath(m, 'direct', null);
   }
