@@ -16,15 +16,16 @@ Usage:
   peermesh up -c A.json -c B.json  be a member of several networks at once, one interface each
                                    (state of each in <state-dir>/<network>; use --network NAME with
                                    status, invite and remove)
-  peermesh ui [--port 7878] [--host ADDR] [--profile-dir DIR]
+  peermesh ui [--port 7878] [--host ADDR] [--profile-dir DIR] [--user NAME | --stay-root]
                                    the app without a desktop: create or join a network, connect and
-                                   watch peers from a browser (URL with its token printed on stdout)
+                                   watch peers from a browser (URL with its token printed on stdout);
+                                   as root it runs as --user (default: peermesh), as "up --ui" does
   peermesh status [--json]         show the running node: interface, peers, handshakes, traffic
   peermesh peers [--json]          the members: name, overlay IPv4, online, path, RTT, rates, last handshake
   peermesh invite [--expires 24h] [--uses N]
                                    print a one-line join code for a new machine (30m, 12h, 7d; at most 30d);
                                    it admits one machine, or N (at most 100)
-  peermesh invite --list [--json]  the invitations this node issued: id, uses, expiry, state
+  peermesh invite --list [--json]  the invitations the network holds: id, who made it, uses, expiry, state
   peermesh invite --revoke ID      revoke an invitation: it admits no one from now on
   peermesh join CODE [options]     join the network of a join code and run the node (options as for "up")
   peermesh ping PEER [-c N]        live round-trip times to a member (key, name or IPv4) and its path
@@ -87,8 +88,8 @@ Options of "up" (also settable in a JSON config file, see docs/config.md; flags 
                                   port); the URL with its access token is printed on stdout
   --ui-host ADDR                  bind the web UI elsewhere than loopback (only if you mean it)
   --user NAME                     as root: the user the node runs as once it is up (default: peermesh,
-                                  created if missing; never root); docs/security.md section 12
-  --stay-root                     as root: keep running as root (unsafe: only for debugging)
+                                  created if missing; never root; also for ui); docs/security.md section 12
+  --stay-root                     as root: keep running as root (unsafe: only for debugging; also for ui)
   --hosts-file FILE|none          where members' names (NAME.NETWORK) are kept (default: /etc/hosts,
                                   when writable)
                                   With --network and no --address, the node's overlay addresses
