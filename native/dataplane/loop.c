@@ -378,8 +378,8 @@ static void *rx_main(void *arg) {
 /**
  * The send thread. At low rates (no batch larger than RX_ANSWER_MAX packets either way for
  * SOLO_AFTER_MS) it also receives, as a one-thread VPN does: a request's answer then wakes the thread
- * that just sent it, on the CPU it just left, which wakes fastest (an idle virtual CPU polls for a
- * while before it halts; waking a halted one costs tens of microseconds on every packet's path). The
+ * that just sent it, not a second thread asleep for longer, which measured slower here on every
+ * request and answer (docs/performance.md, "Latency"; polling briefly before sleeping did not help). The
  * first large batch hands receiving back to the receive thread, so bulk traffic uses both cores.
  */
 static void *tx_main(void *arg) {
