@@ -85,11 +85,11 @@ export const HANDSHAKE_SOURCES_TRACKED = 4096;
  */
 export const ENDPOINT_HANDSHAKE_RESTART_GAP = 1_000;
 /**
- * The least time between two initiations to a peer when the mesh finds a path that the last one did
- * not take (Device.restartWaitingHandshake): a responder drops a second initiation within 20 ms
- * (wireguard-go's rate limit; TAI64N timestamps are coarse too).
+ * The least time between two new initiations to a peer that Device.restartWaitingHandshake makes
+ * (a relayed one unanswered): a responder drops a second initiation within 20 ms (WireGuard's and
+ * wireguard-go's rate of one per 20 ms per peer).
  */
-export const HANDSHAKE_MOVE_GAP = 50;
+export const HANDSHAKE_MOVE_GAP = 25;
 /** Attempts at drawing a free random session index. */
 export const SESSION_INDEX_ATTEMPTS = 64;
 

@@ -509,19 +509,22 @@ export class Device {
   // ---------------------------------------------------------------- handshakes (handshake-flow.ts)
 
   /**
-   * Packets wait for a session with this peer: start its handshake again now, on the peer's
-   * endpoint, when the last initiation went another way (a relay that could not forward it yet),
-   * went before the path that is the endpoint now was found (`pathSince`: a NAT dropped what came
-   * before its mapping was open), or is older than `staleMs` (a relayed one that got no answer).
-   * Instead of WireGuard's retry after REKEY_TIMEOUT; counted as a retry (the REKEY_ATTEMPT_TIME
-   * budget goes on), and never within HANDSHAKE_MOVE_GAP of the last one.
+   * Packets wait for a session with this peer: its initiation goes again now, on the peer's
+   * endpoint, when the last copy went another way (a relay that could not forward it yet) or went
+   * before the path that is the endpoint now was found (`pathSince`: a NAT dropped what came before
+   * its mapping was open) — the same initiation, so that nothing of a copy already on its way is
+   * lost — or, when the last one is older than `staleMs` (a relayed one that got no answer), a new
+   * one. Instead of WireGuard's retry after REKEY_TIMEOUT; a new one counts as a retry (the
+   * REKEY_ATTEMPT_TIME budget goes on).
    */
   restartWaitingHandshake(peer: Peer, staleMs = REKEY_TIMEOUT, pathSince = 0): void {
-    if (!peer.endpoint || peer.current || peer.staged.length === 0) return;
-    const since = this.now - peer.lastInitiationSent;
-    if (since < HANDSHAKE_MOVE_GAP) return;
-    const moved = !sameEndpoint(peer.lastInitiationTo, peer.endpoint) || pathSince > peer.lastInitiationSent;
-    if (moved || since >= staleMs) this.sendInitiation(peer, true);
+    const last = peer.lastInitiation;
+    if (!peer.endpoint || peer.current || peer.staged.length === 0 || !last) return;
+    if (this.now - peer.lastInitiationSent >= staleMs) {
+      if (this.now - last.at >= HANDSHAKE_MOVE_GAP) this.sendInitiation(peer, true);
+    } else if (!sameEndpoint(last.to, peer.endpoint) || pathSince > last.at) {
+      this.handshakes.resendInitiation(peer);
+    }
   }
 
   /**

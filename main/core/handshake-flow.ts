@@ -80,7 +80,6 @@ export class HandshakeFlow {
     host.delegate.handshakeStarting(peer);
     if (!peer.endpoint) return;
     peer.lastInitiationSent = now;
-    peer.lastInitiationTo = peer.endpoint;
     host.indices.dropHandshake(peer);
     const localIndex = host.indices.add(peer, host.random);
     const made = createInitiation(host.identity, peer.keys, localIndex, host.random(32), host.wallNow());
@@ -91,8 +90,21 @@ export class HandshakeFlow {
     peer.handshake = made.state;
     const bytes = encodeInitiation(made.message);
     peer.cookies.addMacs(bytes, INITIATION_MAC1_OFFSET, now);
+    peer.lastInitiation = { bytes, to: peer.endpoint, at: now };
     this.send(peer, bytes);
     peer.timers.handshakeInitiated(now, rekeyJitter(host.random));
+  }
+
+  /**
+   * The initiation in flight, sent again as it is on the peer's endpoint now (Device.
+   * restartWaitingHandshake): same index, ephemeral key and timestamp, so whichever copy arrives
+   * first is answered and the other is a replay the responder drops; nothing of ours is reset.
+   */
+  resendInitiation(peer: Peer): void {
+    const last = peer.lastInitiation;
+    if (!last || !peer.endpoint || !peer.handshake) return;
+    peer.lastInitiation = { ...last, to: peer.endpoint, at: this.host.now() };
+    this.send(peer, last.bytes);
   }
 
   /** An initiation: answer it, and keep its keypair as `next` until the initiator uses it. */

@@ -40,8 +40,8 @@ export class Peer {
   handshake: HandshakeState | null = null;
   /** When our current initiation attempt started (REKEY_ATTEMPT_TIME budget). */
   lastInitiationSent = -NEVER;
-  /** Where our last initiation went (Device.restartWaitingHandshake). */
-  lastInitiationTo: PeerEndpoint | null = null;
+  /** Our initiation in flight: its bytes, where and when a copy last went (Device.restartWaitingHandshake). */
+  lastInitiation: { bytes: Uint8Array; to: PeerEndpoint; at: number } | null = null;
   lastTimestamp: Uint8Array | null = null;
   lastInitiationConsumed = -NEVER;
   current: Keypair | null = null;

@@ -461,8 +461,28 @@ export class Mesh {
     () => this.lanHellos(),
     () => this.bootstrapHellos(),
     () => this.scan(),
+    () => this.restartWaitingHandshakes(),
     () => this.core.epochs.tick(),
   ];
+
+  /**
+   * At every tick (not only every scan: a path often opens a few ms after the first handshake went,
+   * within HANDSHAKE_MOVE_GAP), for the active members: packets waiting on a handshake sent before
+   * the path found since (another way, or this way before a NAT opened it), or (small networks) one
+   * sent through a relay and unanswered for a second: it goes again now.
+   */
+  private restartWaitingHandshakes(): void {
+    const c = this.core;
+    for (const m of c.hot) {
+      const peer = m.rec && !m.removed ? c.device.getPeer(m.key) : undefined;
+      if (!peer?.staged.length || peer.current) continue;
+      c.device.restartWaitingHandshake(
+        peer,
+        !c.onDemand && m.path === 'relayed' ? MESH_RELAYED_HANDSHAKE_RETRY : REKEY_TIMEOUT,
+        m.path === 'direct' ? m.directSince : 0,
+      );
+    }
+  }
 
   /** Periodic work: record refresh, anchors, LAN and bootstrap hellos, the per-member scan. */
   tick(): void {
@@ -544,15 +564,6 @@ export class Mesh {
       }
     }
     const wanted = c.wanted(m);
-    // Packets waiting on a handshake sent before the path found since (another way, or this way
-    // before a NAT opened it), or (small networks) one sent through a relay and unanswered for a
-    // second: it goes again now.
-    if (peer)
-      c.device.restartWaitingHandshake(
-        peer,
-        !c.onDemand && m.path === 'relayed' ? MESH_RELAYED_HANDSHAKE_RETRY : REKEY_TIMEOUT,
-        m.path === 'direct' ? m.directSince : 0,
-      );
     if (m.direct && c.now - m.lastDirect > MESH_PATH_TIMEOUT) c.paths.lostMember(m);
     c.sync.resumePending(m);
     if (m.direct) c.paths.keepAlive(m, wanted, announce);
