@@ -499,6 +499,7 @@ export class Device {
     if (
       peer.staged.length > 0 &&
       !peer.current &&
+      !this.handshakes.starting &&
       this.now - peer.lastInitiationSent >= ENDPOINT_HANDSHAKE_RESTART_GAP
     ) {
       peer.lastInitiationSent = -NEVER;

@@ -65,6 +65,9 @@ export class HandshakeFlow {
   private readonly checker: CookieChecker;
   private readonly load = new HandshakeLoad();
 
+  /** Inside initiate(), while the delegate hears of it (handshakeStarting). */
+  starting = false;
+
   constructor(private readonly host: HandshakeHost) {
     this.checker = new CookieChecker(host.identity.publicKey, host.random, host.now());
   }
@@ -77,7 +80,14 @@ export class HandshakeFlow {
       if (now - peer.lastInitiationSent < REKEY_TIMEOUT) return;
       peer.timers.handshakeAttempts = 0;
     }
-    host.delegate.handshakeStarting(peer);
+    // The layer above may move the peer now (a relay for the first packets): that is where this
+    // initiation goes, and Device.setEndpoint must not start another one meanwhile.
+    this.starting = true;
+    try {
+      host.delegate.handshakeStarting(peer);
+    } finally {
+      this.starting = false;
+    }
     if (!peer.endpoint) return;
     peer.lastInitiationSent = now;
     host.indices.dropHandshake(peer);

@@ -501,6 +501,19 @@ describe('device: relayed endpoints and the delegate', () => {
     assert.equal(direct.length, 1);
   });
 
+  it('a layer above that moves the peer when a handshake starts (a relay for the first packets) gets one initiation there, not two', () => {
+    const { net, a, b } = pair();
+    const via = new TestVia('p', (bytes) => net.emit(a, b.endpoint, bytes));
+    const relayed: RelayedEndpoint = { kind: 'relay', address: '198.18.0.99', port: 51820, via };
+    a.handshakeStarting = (peer) => a.device.setEndpoint(peer, relayed);
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'via relay'));
+    net.run();
+    // Two back to back (setEndpoint starting its own inside this one) and the responder answers
+    // the first, drops the second (20 ms rate), and the initiator kept only the second.
+    assert.deepEqual(via.sent, [MSG_INITIATION]);
+    assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'via relay');
+  });
+
   it('a waiting handshake sent on the endpoint before the path there was found (a NAT dropped it): the same initiation goes again once the path is found; a copy that arrives late is a replay', () => {
     const { net, a, b } = pair();
     const inits: Buffer[] = [];
