@@ -17,7 +17,17 @@ export interface Ui {
 }
 
 export async function startUi(lab: NetnsLab, host: string, profile: string): Promise<Ui> {
-  const proc = lab.spawnIn(host, process.execPath, [CLI, 'ui', '--port', '0', '--profile-dir', profile]);
+  // --stay-root: these tests are about the app; `ui` dropping root (which needs a /dev/net/tun its
+  // user may open, 0600 on this machine) is privdrop-ui.test.ts's.
+  const proc = lab.spawnIn(host, process.execPath, [
+    CLI,
+    'ui',
+    '--port',
+    '0',
+    '--profile-dir',
+    profile,
+    '--stay-root',
+  ]);
   let out = '';
   proc.stdout?.on('data', (d) => {
     out += d;

@@ -85,7 +85,16 @@ describe('crashes leave nothing behind', { skip: skip ?? false }, () => {
   it('kill -9 of the whole app (peermesh ui with the node in its worker): nothing left', async () => {
     // a profile that starts connected, as a desktop user's would
     const profile = join(dir, 'app');
-    const first = lab.spawnIn('b', process.execPath, [CLI, 'ui', '--port', '0', '--profile-dir', profile]);
+    // --stay-root: crash cleanup is tested here; `ui` dropping root is privdrop-ui.test.ts's.
+    const first = lab.spawnIn('b', process.execPath, [
+      CLI,
+      'ui',
+      '--port',
+      '0',
+      '--profile-dir',
+      profile,
+      '--stay-root',
+    ]);
     let out = '';
     first.stdout?.on('data', (d) => {
       out += d;
@@ -113,7 +122,15 @@ describe('crashes leave nothing behind', { skip: skip ?? false }, () => {
       { mode: 0o600 },
     );
     for (let round = 0; round < 2; round++) {
-      const app = lab.spawnIn('b', process.execPath, [CLI, 'ui', '--port', '0', '--profile-dir', profile]);
+      const app = lab.spawnIn('b', process.execPath, [
+        CLI,
+        'ui',
+        '--port',
+        '0',
+        '--profile-dir',
+        profile,
+        '--stay-root',
+      ]);
       let log = '';
       app.stderr?.on('data', (d) => {
         log += d;
