@@ -82,19 +82,14 @@ describe('crashes leave nothing behind', { skip: skip ?? false }, () => {
     await clean('a clean stop');
   });
 
+  // --stay-root: crash cleanup is tested here; `ui` dropping root is privdrop-ui.test.ts's.
+  const spawnUi = (profile: string) =>
+    lab.spawnIn('b', process.execPath, [CLI, 'ui', '--port', '0', '--profile-dir', profile, '--stay-root']);
+
   it('kill -9 of the whole app (peermesh ui with the node in its worker): nothing left', async () => {
     // a profile that starts connected, as a desktop user's would
     const profile = join(dir, 'app');
-    // --stay-root: crash cleanup is tested here; `ui` dropping root is privdrop-ui.test.ts's.
-    const first = lab.spawnIn('b', process.execPath, [
-      CLI,
-      'ui',
-      '--port',
-      '0',
-      '--profile-dir',
-      profile,
-      '--stay-root',
-    ]);
+    const first = spawnUi(profile);
     let out = '';
     first.stdout?.on('data', (d) => {
       out += d;
@@ -122,15 +117,7 @@ describe('crashes leave nothing behind', { skip: skip ?? false }, () => {
       { mode: 0o600 },
     );
     for (let round = 0; round < 2; round++) {
-      const app = lab.spawnIn('b', process.execPath, [
-        CLI,
-        'ui',
-        '--port',
-        '0',
-        '--profile-dir',
-        profile,
-        '--stay-root',
-      ]);
+      const app = spawnUi(profile);
       let log = '';
       app.stderr?.on('data', (d) => {
         log += d;
