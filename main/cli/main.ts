@@ -163,7 +163,6 @@ export async function warmUp(): Promise<void> {
   await Promise.all([
     import('./commands/up'),
     import('../node/node'),
-    import('../node/native-path'),
     access(),
     devices(),
     keys(),

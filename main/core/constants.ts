@@ -85,7 +85,7 @@ export const HANDSHAKE_SOURCES_TRACKED = 4096;
  */
 export const ENDPOINT_HANDSHAKE_RESTART_GAP = 1_000;
 /**
- * The least time between two new initiations to a peer that Device.restartWaitingHandshake makes
+ * The least time between two new initiations to a peer that HandshakeFlow.restartWaiting makes
  * (a relayed one unanswered): a responder drops a second initiation within 20 ms (WireGuard's and
  * wireguard-go's rate of one per 20 ms per peer).
  */

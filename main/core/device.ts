@@ -15,7 +15,6 @@ import { AllowedIps } from './allowed-ips';
 import {
   DEFAULT_MTU,
   ENDPOINT_HANDSHAKE_RESTART_GAP,
-  HANDSHAKE_MOVE_GAP,
   KEEPALIVE_TIMEOUT,
   MAX_SAFE_COUNTER,
   MAX_STAGED_PACKETS,
@@ -509,23 +508,9 @@ export class Device {
 
   // ---------------------------------------------------------------- handshakes (handshake-flow.ts)
 
-  /**
-   * Packets wait for a session with this peer: its initiation goes again now, on the peer's
-   * endpoint, when the last copy went another way (a relay that could not forward it yet) or went
-   * before the path that is the endpoint now was found (`pathSince`: a NAT dropped what came before
-   * its mapping was open) — the same initiation, so that nothing of a copy already on its way is
-   * lost — or, when the last one is older than `staleMs` (a relayed one that got no answer), a new
-   * one. Instead of WireGuard's retry after REKEY_TIMEOUT; a new one counts as a retry (the
-   * REKEY_ATTEMPT_TIME budget goes on).
-   */
+  /** Packets wait for a session: their handshake again on a path found since (HandshakeFlow.restartWaiting). */
   restartWaitingHandshake(peer: Peer, staleMs = REKEY_TIMEOUT, pathSince = 0): void {
-    const last = peer.lastInitiation;
-    if (!peer.endpoint || peer.current || peer.staged.length === 0 || !last) return;
-    if (this.now - peer.lastInitiationSent >= staleMs) {
-      if (this.now - last.at >= HANDSHAKE_MOVE_GAP) this.sendInitiation(peer, true);
-    } else if (!sameEndpoint(last.to, peer.endpoint) || pathSince > last.at) {
-      this.handshakes.resendInitiation(peer);
-    }
+    this.handshakes.restartWaiting(peer, staleMs, pathSince);
   }
 
   /**

@@ -7,10 +7,10 @@
 // per-source rate limit. An initiation must also carry a newer timestamp than the last one and come
 // at most every HANDSHAKE_INITIATION_RATE.
 
-import { COOKIE_REPLY_SIZE, HANDSHAKE_INITIATION_RATE, REKEY_TIMEOUT } from './constants';
+import { COOKIE_REPLY_SIZE, HANDSHAKE_INITIATION_RATE, HANDSHAKE_MOVE_GAP, REKEY_TIMEOUT } from './constants';
 import { CookieChecker } from './cookie';
 import type { DeviceCounters, DeviceDelegate, DeviceEvent } from './device-types';
-import type { PeerEndpoint } from './endpoint';
+import { type PeerEndpoint, sameEndpoint } from './endpoint';
 import {
   beginConsumeInitiation,
   consumeResponse,
@@ -106,15 +106,25 @@ export class HandshakeFlow {
   }
 
   /**
-   * The initiation in flight, sent again as it is on the peer's endpoint now (Device.
-   * restartWaitingHandshake): same index, ephemeral key and timestamp, so whichever copy arrives
-   * first is answered and the other is a replay the responder drops; nothing of ours is reset.
+   * Packets wait for a session with this peer: its initiation goes again now, on the peer's
+   * endpoint, when the last copy went another way (a relay that could not forward it yet) or went
+   * before the path that is the endpoint now was found (`pathSince`: a NAT dropped what came before
+   * its mapping was open) — the same initiation (same index, ephemeral key and timestamp: whichever
+   * copy arrives first is answered, the other is a replay the responder drops; nothing of ours is
+   * reset) — or, when the last one is older than `staleMs` (a relayed one that got no answer), a new
+   * one. Instead of WireGuard's retry after REKEY_TIMEOUT; a new one counts as a retry (the
+   * REKEY_ATTEMPT_TIME budget goes on).
    */
-  resendInitiation(peer: Peer): void {
+  restartWaiting(peer: Peer, staleMs: number, pathSince: number): void {
     const last = peer.lastInitiation;
-    if (!last || !peer.endpoint || !peer.handshake) return;
-    peer.lastInitiation = { ...last, to: peer.endpoint, at: this.host.now() };
-    this.send(peer, last.bytes);
+    if (!peer.endpoint || peer.current || peer.staged.length === 0 || !last) return;
+    const now = this.host.now();
+    if (now - peer.lastInitiationSent >= staleMs) {
+      if (now - last.at >= HANDSHAKE_MOVE_GAP) this.initiate(peer, true);
+    } else if ((!sameEndpoint(last.to, peer.endpoint) || pathSince > last.at) && peer.handshake) {
+      peer.lastInitiation = { ...last, to: peer.endpoint, at: now };
+      this.send(peer, last.bytes);
+    }
   }
 
   /** An initiation: answer it, and keep its keypair as `next` until the initiator uses it. */

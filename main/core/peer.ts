@@ -40,7 +40,7 @@ export class Peer {
   handshake: HandshakeState | null = null;
   /** When our current initiation attempt started (REKEY_ATTEMPT_TIME budget). */
   lastInitiationSent = -NEVER;
-  /** Our initiation in flight: its bytes, where and when a copy last went (Device.restartWaitingHandshake). */
+  /** Our initiation in flight: its bytes, where and when a copy last went (HandshakeFlow.restartWaiting). */
   lastInitiation: { bytes: Uint8Array; to: PeerEndpoint; at: number } | null = null;
   lastTimestamp: Uint8Array | null = null;
   lastInitiationConsumed = -NEVER;
