@@ -115,6 +115,11 @@ export interface DataplaneAddon {
   /** Synchronous mode only (created with fds -1). */
   decrypt(h: DpHandle, datagram: Buffer, from?: DpEndpoint | null): DpDecryptResult;
   stats(h: DpHandle): DpStats;
+  /**
+   * What waits for JS, as onEvents would get it, or undefined. The traffic bits (DATA_SENT,
+   * DATA_RECEIVED, AUTH_SENT, AUTH_RECEIVED) never wake onEvents: they wait here for JS's tick.
+   */
+  poll(h: DpHandle): [DpItem[], DpPeerEvent[]] | undefined;
   /** Stop the threads and close the fds the data plane was given. */
   close(h: DpHandle): void;
   /** Test only: open a TUN device (needs CAP_NET_ADMIN). */

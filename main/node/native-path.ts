@@ -135,6 +135,16 @@ export class NativePath implements DeviceDataPlane {
     }
   }
 
+  /**
+   * Collect what waits in the addon: the traffic bits the WireGuard timers need wake nobody (a
+   * packet never pays for waking this thread), the node's tick calls this before the Device's.
+   */
+  pollEvents(): void {
+    if (!this.h) return;
+    const r = this.dp.poll(this.h);
+    if (r) this.deliver(r[0], r[1]);
+  }
+
   private deliver(items: DpItem[], events: DpPeerEvent[]): void {
     const device = this.device!;
     for (const i of items) {

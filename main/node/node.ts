@@ -584,6 +584,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       const now = performance.now();
       const wall = Date.now();
       this.device.setTime(now, wall);
+      this.native?.pollEvents(); // the data plane's traffic bits, for the timers the tick runs
       this.device.tick();
       this.mesh?.setTime(now, wall);
       this.mesh?.tick();

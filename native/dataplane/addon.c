@@ -209,18 +209,16 @@ static void drain_ring(napi_env env, dp_js_ring_t *r, napi_value arr, uint32_t *
   atomic_store_explicit(&r->tail, tail, memory_order_release);
 }
 
-static void call_js(napi_env env, napi_value cb, void *context, void *data) {
-  (void)data;
-  dp_t *dp = context;
-  if (!env || !cb) return;
-  atomic_store(&dp->notify_pending, 0); // from here on, new work notifies again
-  atomic_store(&dp->routine_pending, 0);
-  napi_value items, events;
+/**
+ * What waits for JS (ring items, then the peers' event bits), as the two arrays onEvents takes;
+ * 0 when nothing waits. Only the JS thread drains: the callback below and poll().
+ */
+static int collect(napi_env env, dp_t *dp, napi_value *items, napi_value *events) {
   uint32_t ni = 0, ne = 0;
-  napi_create_array(env, &items);
-  napi_create_array(env, &events);
-  drain_ring(env, &dp->js_rx, items, &ni);
-  drain_ring(env, &dp->js_tx, items, &ni);
+  napi_create_array(env, items);
+  napi_create_array(env, events);
+  drain_ring(env, &dp->js_rx, *items, &ni);
+  drain_ring(env, &dp->js_tx, *items, &ni);
   // The peer list changes only on this (the JS) thread: no lock needed to walk it.
   for (dp_peer_t *p = dp->peers; p; p = p->next_in_list) {
     unsigned ev = atomic_exchange(&p->events, 0);
@@ -234,10 +232,18 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
       dp_peer_get_endpoint(p, &a);
       napi_set_named_property(env, o, "endpoint", endpoint_value(env, &a));
     }
-    napi_set_element(env, events, ne++, o);
+    napi_set_element(env, *events, ne++, o);
   }
-  if (!ni && !ne) return;
-  napi_value undef, argv[2] = {items, events};
+  return ni || ne;
+}
+
+static void call_js(napi_env env, napi_value cb, void *context, void *data) {
+  (void)data;
+  dp_t *dp = context;
+  if (!env || !cb) return;
+  atomic_store(&dp->notify_pending, 0); // from here on, new work notifies again
+  napi_value argv[2], undef;
+  if (!collect(env, dp, &argv[0], &argv[1])) return;
   napi_get_undefined(env, &undef);
   napi_call_function(env, undef, cb, 2, argv, NULL);
 }
@@ -617,6 +623,23 @@ static napi_value js_decrypt(napi_env env, napi_callback_info info) {
   return o;
 }
 
+// poll(h): [items, events] as onEvents would get them, or undefined when nothing waits. JS calls it
+// at its tick: the traffic bits (DP_EV_ROUTINE) wake nobody, they wait there (dp_raise).
+static napi_value js_poll(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  wrap_t *w = handle_args(env, info, 1, argv);
+  if (!w) return NULL;
+  napi_value pair[2], out;
+  if (!collect(env, w->dp, &pair[0], &pair[1])) {
+    napi_get_undefined(env, &out);
+    return out;
+  }
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, pair[0]);
+  napi_set_element(env, out, 1, pair[1]);
+  return out;
+}
+
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   wrap_t *w = handle_args(env, info, 1, argv);
@@ -825,7 +848,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"create", js_create},   {"setPeer", js_set_peer}, {"removePeer", js_remove_peer},
       {"setSession", js_set_session}, {"removeSession", js_remove_session}, {"send", js_send},
       {"encrypt", js_encrypt}, {"keepalive", js_keepalive}, {"decrypt", js_decrypt},
-      {"stats", js_stats},     {"close", js_close},       {"openTun", js_open_tun},
+      {"stats", js_stats},     {"poll", js_poll},     {"close", js_close},       {"openTun", js_open_tun},
       {"openUdp", js_open_udp}, {"closeFd", js_close_fd},   {"socketpair", js_socketpair},
       {"recvFd", js_recv_fd},   {"sendFd", js_send_fd},   {"inject", js_inject},
       {"localPort", js_local_port},

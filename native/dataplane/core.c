@@ -405,25 +405,13 @@ void dp_notify(dp_t *dp) {
   if (dp->notify && !atomic_exchange(&dp->notify_pending, 1)) dp->notify(dp);
 }
 
-void dp_raise(dp_t *dp, dp_peer_t *p, unsigned ev, int64_t now) {
+void dp_raise(dp_t *dp, dp_peer_t *p, unsigned ev) {
   if ((atomic_load_explicit(&p->events, memory_order_relaxed) & ev) == ev) return;
   atomic_fetch_or(&p->events, ev);
-  // Bits JS must act on now wake it at once; the traffic bits (for its timers) at most every
-  // DP_ROUTINE_MS, the loops flushing what is left (dp_flush_routine), so a busy data plane does
-  // not keep the event loop spinning.
-  if ((ev & ~DP_EV_ROUTINE) || !dp->threads_started) {
-    dp_notify(dp);
-    return;
-  }
-  atomic_store(&dp->routine_pending, 1);
-  dp_flush_routine(dp, now);
-}
-
-void dp_flush_routine(dp_t *dp, int64_t now) {
-  if (!atomic_load_explicit(&dp->routine_pending, memory_order_relaxed)) return;
-  int64_t next = atomic_load_explicit(&dp->next_routine_ms, memory_order_relaxed);
-  if (now < next || !atomic_compare_exchange_strong(&dp->next_routine_ms, &next, now + DP_ROUTINE_MS)) return;
-  dp_notify(dp);
+  // Bits JS must act on now wake it at once. The traffic bits (DP_EV_ROUTINE, for its timers) wake
+  // nothing: JS collects them at its tick (poll), so no packet pays for waking the event loop and no
+  // thread wakes on a timer to deliver them (docs/performance.md, "Latency").
+  if ((ev & ~DP_EV_ROUTINE) || !dp->threads_started) dp_notify(dp);
 }
 
 int dp_ring_push(dp_js_ring_t *r, int kind, int reason, uint32_t peer, const dp_addr_t *from,
@@ -528,7 +516,7 @@ static int seal(dp_t *dp, dp_peer_t *p, dp_session_t *s, uint8_t *buf, uint32_t 
     dp_count(dp, DPC_sessionsRekey, 1);
     ev |= DP_EV_REKEY;
   }
-  dp_raise(dp, p, ev, now);
+  dp_raise(dp, p, ev);
   return (int)total;
 }
 
@@ -544,7 +532,7 @@ int dp_encrypt(dp_t *dp, uint8_t *buf, uint32_t len, int64_t now, dp_peer_t **pe
   dp_peer_get_endpoint(p, to);
   if (!s || (need_ep && !to->len)) return -DPC_txNoSession;
   if (!session_can_send(dp, s, now)) {
-    dp_raise(dp, p, DP_EV_LIMIT, now);
+    dp_raise(dp, p, DP_EV_LIMIT);
     return -DPC_txNoSession;
   }
   return seal(dp, p, s, buf, len, now);
@@ -637,11 +625,11 @@ int dp_decrypt(dp_t *dp, uint8_t *buf, uint32_t len, const dp_addr_t *from, int6
       now - s->created_ms > dp->lim.reject_after_time_ms - 15000)
     ev |= DP_EV_REKEY;
   if (ct == 0) {
-    dp_raise(dp, p, ev, now);
+    dp_raise(dp, p, ev);
     *reason = DPC_rxKeepalive;
     return DP_RX_KEEPALIVE;
   }
-  dp_raise(dp, p, ev | DP_EV_DATA_RECEIVED, now);
+  dp_raise(dp, p, ev | DP_EV_DATA_RECEIVED);
   int ip_len = dp_ip_packet_length(buf + DP_HEADER, ct);
   if (ip_len < 0) {
     *reason = DPC_rxBadIp;

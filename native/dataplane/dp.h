@@ -94,9 +94,8 @@ extern const char *const dp_counter_names[DPC_COUNT];
 #define DP_EV_CONFIRMED 32u    // first packet received on the "next" session: it is now current
 #define DP_EV_ENDPOINT 64u     // the peer roamed: its endpoint changed to the source of a packet
 #define DP_EV_LIMIT 128u       // the current session can send no more (counter or age): JS must rekey
-/** Bits only JS's timers need: delivered at most every DP_ROUTINE_MS while traffic flows. */
+/** Bits only JS's timers need: they wake nothing, JS collects them at its tick (poll). */
 #define DP_EV_ROUTINE (DP_EV_DATA_SENT | DP_EV_DATA_RECEIVED | DP_EV_AUTH_SENT | DP_EV_AUTH_RECEIVED)
-#define DP_ROUTINE_MS 50
 
 typedef struct {
   union {
@@ -193,8 +192,6 @@ struct dp {
   dp_js_ring_t js_rx, js_tx; // producers: receive thread, send thread
   dp_js_ring_t inject;       // producer: JS (transport messages it unwrapped, e.g. from a relay)
   atomic_int notify_pending;
-  atomic_int routine_pending; // traffic bits set since JS last collected
-  _Atomic int64_t next_routine_ms;
   dp_notify_fn notify;
   void *notify_ctx;
   // I/O (absent in synchronous mode: tun_fd = udp_fd = -1)
@@ -223,8 +220,7 @@ void dp_peer_get_endpoint(dp_peer_t *p, dp_addr_t *out);
 int dp_session_set(dp_t *dp, uint32_t peer_id, const dp_session_t *tmpl, int slot);
 int dp_session_remove(dp_t *dp, uint32_t local_index);
 dp_session_t *dp_session_find(dp_t *dp, uint32_t local_index);
-void dp_raise(dp_t *dp, dp_peer_t *p, unsigned ev, int64_t now);
-void dp_flush_routine(dp_t *dp, int64_t now);
+void dp_raise(dp_t *dp, dp_peer_t *p, unsigned ev);
 
 // The per-packet paths. Callers hold the read lock.
 #define DP_SLOT_CURRENT 0

@@ -71,11 +71,6 @@ static int wait_fd(dp_t *dp, int fd, short events, int timeout_ms) {
   return wait_fd2(dp, fd, events, -1, timeout_ms);
 }
 
-/** While traffic bits wait for JS, sleep no longer than their delivery interval. */
-static int idle_timeout(dp_t *dp) {
-  return atomic_load_explicit(&dp->routine_pending, memory_order_relaxed) ? DP_ROUTINE_MS : -1;
-}
-
 static void tx_flush(tx_t *t) {
   dp_t *dp = t->dp;
   uint32_t n = t->used, nm = 0;
@@ -361,11 +356,10 @@ static void *rx_main(void *arg) {
     int idle = rx_batch(x);
     pthread_mutex_unlock(&x->mu);
     if (!idle) continue;
-    dp_flush_routine(dp, dp_now_ms());
     // While the send thread receives too (solo), only JS's hand-ins and the send thread's call back
     // to two threads wake this one.
-    int r = atomic_load(&x->tx->solo) ? wait_fd(dp, dp->inject_fd, POLLIN, idle_timeout(dp))
-                                       : wait_fd2(dp, dp->udp_fd, POLLIN, dp->inject_fd, idle_timeout(dp));
+    int r = atomic_load(&x->tx->solo) ? wait_fd(dp, dp->inject_fd, POLLIN, -1)
+                                       : wait_fd2(dp, dp->udp_fd, POLLIN, dp->inject_fd, -1);
     if (r < 0) break;
     // Reset the wake-up counter; what it announced is in the ring, looked at next round.
     uint64_t drain;
@@ -391,7 +385,6 @@ static void *tx_main(void *arg) {
     int again = tx_batch(t, TX_READS, 0);
     pthread_mutex_unlock(&t->mu);
     int64_t now = dp_now_ms();
-    dp_flush_routine(dp, now);
     if (t->last_reads > RX_ANSWER_MAX) atomic_store_explicit(&t->last_big_ms, now, memory_order_relaxed);
     int solo = now - atomic_load_explicit(&t->last_big_ms, memory_order_relaxed) > SOLO_AFTER_MS;
     if (solo != atomic_load(&t->solo)) {
@@ -404,7 +397,7 @@ static void *tx_main(void *arg) {
     struct pollfd p[3] = {{.fd = dp->tun_fd, .events = POLLIN},
                           {.fd = dp->stop_fd, .events = POLLIN},
                           {.fd = dp->udp_fd, .events = POLLIN}};
-    int r = poll(p, solo ? 3 : 2, idle_timeout(dp));
+    int r = poll(p, solo ? 3 : 2, -1);
     if (r > 0 && (p[1].revents & POLLIN)) break;
     if (r > 0 && solo && (p[2].revents & POLLIN)) {
       pthread_mutex_lock(&x->mu);

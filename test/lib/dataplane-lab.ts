@@ -27,7 +27,7 @@ export const DP_VARIANTS: DpVariant[] = [
 export type DpNodeStats = DpStats & {
   items: Record<string, number>;
   /** onEvents calls so far, and every event bit they carried. */
-  events: { calls: number; bits: number };
+  events: { calls: number; bits: number; routineOnly: number; polledBits: number };
   cpuMs: number;
   rssMb: number;
 };
