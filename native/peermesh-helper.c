@@ -24,10 +24,18 @@
 // the janitor: addresses and routes inside the overlay ranges (100.64.0.0/10, fd00::/8) only, other
 // routes and --forward only inside prefixes that root lists in /etc/peermesh/route.allow and
 // /etc/peermesh/forward.allow; no --user. The device is always new (IFF_TUN_EXCL). docs/helper.md.
+//
+// With --dns ADDR (fd mode only), the helper also binds a UDP socket on port 53 of ADDR for the
+// core's DNS responder and hands it over beside the TUN descriptor: ADDR must be one of its own
+// --addr addresses, on no other interface, never a wildcard, and the port is always 53. For that one
+// bind() it raises cap_net_bind_service (from its file capability: cap_net_admin,cap_net_bind_service
+// +ep) into its effective set; the rest of the time that capability is not effective, and the janitor
+// drops it at once.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <ifaddrs.h>
 #include <linux/capability.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -62,6 +70,8 @@
 #define FRAME_ROUTE 0x03 // core -> helper: op(1: add, 2: delete) family(4|6) prefix addr[16]
 #define MAX_FORWARD 16 // advertised routes: MESH_MAX_ROUTES in main/core/constants.ts (keep equal)
 #define MAX_ALLOW 64
+#define MAX_DNS 4 // --dns sockets (the node's overlay IPv4 and IPv6)
+#define DNS_PORT 53
 #define ALLOW_DIR "/etc/peermesh"
 #define FORWARD_ALLOW ALLOW_DIR "/forward.allow"
 #define ROUTE_ALLOW ALLOW_DIR "/route.allow"
@@ -128,7 +138,7 @@ static void usage_error(const char *fmt, ...) {
   va_start(ap, fmt);
   fputs("peermesh-helper: ", stderr);
   vfprintf(stderr, fmt, ap);
-  fputs("\nusage: peermesh-helper --name IFNAME --mtu N [--addr CIDR]... [--route CIDR]... [--forward CIDR]... [--exit] [--dynamic-routes] [--fd N] [--pass-fd N] [--user NAME]\n",
+  fputs("\nusage: peermesh-helper --name IFNAME --mtu N [--addr CIDR]... [--route CIDR]... [--forward CIDR]... [--exit] [--dynamic-routes] [--fd N] [--pass-fd N [--dns ADDR]...] [--user NAME]\n",
         stderr);
   va_end(ap);
   exit(2);
@@ -301,6 +311,156 @@ static void check_or_refuse(const struct cidr *c, enum use use, const char *opt)
   char text[INET6_ADDRSTRLEN];
   inet_ntop(c->family, c->addr, text, sizeof text);
   fail(EXIT_REFUSED, "refused: %s %s/%d: %s", opt, text, c->prefix, why);
+}
+
+// ------------------------------------------------------------------------------------ DNS sockets
+
+// cap_net_bind_service in (or out of) the effective set, and with `all`, out of every set. The
+// helper holds it (from its file capability, or as root) only to bind the --dns sockets: it is
+// lowered at the start, raised around those bind() calls only, and gone after the privilege drop.
+static void bind_service_cap(int raise, int all) {
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) != 0) return;
+  unsigned int bit = 1u << CAP_NET_BIND_SERVICE;
+  if (raise) data[0].effective |= data[0].permitted & bit;
+  else data[0].effective &= ~bit;
+  if (all) data[0].permitted &= ~bit, data[0].inheritable &= ~bit;
+  (void)syscall(SYS_capset, &hdr, data);
+}
+
+struct dns_sock {
+  struct cidr at; // the address (prefix unused)
+  int port;       // as asked; only DNS_PORT passes the policy
+  int fd;         // the bound socket, or -1
+  int err;        // bind()'s errno when fd is -1 (-1: the address is on another interface too)
+  char other[IFNAMSIZ]; // that interface
+};
+
+// `--dns ADDR`, `--dns ADDR:PORT` or `--dns [ADDR6]:PORT`; 0, or -1 when it is not that.
+static int parse_dns(const char *s, struct dns_sock *d) {
+  char buf[64];
+  const char *port = NULL;
+  size_t n = strlen(s);
+  if (n == 0 || n >= sizeof buf) return -1;
+  if (s[0] == '[') {
+    const char *end = strchr(s, ']');
+    if (!end || end[1] != ':') return -1;
+    memcpy(buf, s + 1, (size_t)(end - s - 1));
+    buf[end - s - 1] = 0;
+    port = end + 2;
+  } else {
+    memcpy(buf, s, n + 1);
+    char *colon = strchr(buf, ':');
+    if (colon && !strchr(colon + 1, ':')) { // IPv4:PORT (an IPv6 address has several colons)
+      *colon = 0;
+      port = colon + 1;
+    }
+  }
+  memset(d, 0, sizeof *d);
+  d->fd = -1;
+  d->port = DNS_PORT;
+  if (inet_pton(AF_INET, buf, d->at.addr) == 1) d->at.family = AF_INET;
+  else if (inet_pton(AF_INET6, buf, d->at.addr) == 1) d->at.family = AF_INET6;
+  else return -1;
+  d->at.prefix = d->at.family == AF_INET ? 32 : 128;
+  if (port) {
+    if (*port == 0 || strlen(port) > 5) return -1;
+    int v = 0;
+    for (const char *p = port; *p; p++) {
+      if (*p < '0' || *p > '9') return -1;
+      v = v * 10 + (*p - '0');
+    }
+    d->port = v;
+  }
+  return 0;
+}
+
+// Whether an interface other than `ours` has address `c` (its name into `other`); also 1 when the
+// interfaces cannot be read (`other` "?"): the socket is then not bound.
+static int on_other_interface(const struct cidr *c, const char *ours, char other[IFNAMSIZ]) {
+  struct ifaddrs *list;
+  if (getifaddrs(&list) != 0) {
+    snprintf(other, IFNAMSIZ, "?");
+    return 1; // cannot tell: refuse
+  }
+  int found = 0;
+  for (struct ifaddrs *i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != c->family || strcmp(i->ifa_name, ours) == 0) continue;
+    const void *a = c->family == AF_INET ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+                                         : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+    if (memcmp(a, c->addr, c->family == AF_INET ? 4 : 16) == 0) {
+      // The name goes into a JSON message and a log line: only the characters our names may have.
+      snprintf(other, IFNAMSIZ, "%s", i->ifa_name);
+      for (char *q = other; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_' ||
+              *q == '.' || *q == '-'))
+          *q = '?';
+      found = 1;
+    }
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+// Why `--dns` `d` is refused (NULL: allowed), before anything is created: port 53 only, never a
+// wildcard or loopback address, only one of this device's own --addr addresses, given once. For
+// every caller, root included. (An address another interface has too is refused at the bind: the
+// setup goes on without that socket, as for a port another program holds.)
+static const char *policy_check_dns(const struct dns_sock *d, int i, const struct dns_sock *all,
+                                    const struct cidr *addrs, int naddr) {
+  static const unsigned char zero[16], loop6[16] = {[15] = 1};
+  int len = d->at.family == AF_INET ? 4 : 16;
+  if (d->port != DNS_PORT) return "only port 53 (DNS) is bound by the helper";
+  if (memcmp(d->at.addr, zero, (size_t)len) == 0) return "a wildcard address: only the device's own addresses";
+  if ((d->at.family == AF_INET && d->at.addr[0] == 127) ||
+      (d->at.family == AF_INET6 && memcmp(d->at.addr, loop6, 16) == 0))
+    return "a loopback address: only the device's own addresses";
+  int mine = 0;
+  for (int k = 0; k < naddr && !mine; k++)
+    mine = addrs[k].family == d->at.family && memcmp(addrs[k].addr, d->at.addr, (size_t)len) == 0;
+  if (!mine) return "not an address of this device (give it with --addr)";
+  for (int k = 0; k < i; k++)
+    if (all[k].at.family == d->at.family && memcmp(all[k].at.addr, d->at.addr, (size_t)len) == 0)
+      return "given twice";
+  return NULL;
+}
+
+// Bind each --dns socket on the device `ifname` has just been given its addresses: port 53, on an
+// address that no other interface has (another user's node, a service of root's: never bound);
+// cap_net_bind_service effective for the bind() calls only. A socket that is refused or cannot be
+// bound (the port is taken, no capability) is reported to the core in the ready frame, which then
+// keeps the hosts file for that address.
+static void bind_dns(struct dns_sock *d, int ndns, const char *ifname) {
+  for (int i = 0; i < ndns; i++) {
+    d[i].fd = -1;
+    if (on_other_interface(&d[i].at, ifname, d[i].other)) {
+      d[i].err = -1; // refused: another interface has it
+      continue;
+    }
+    int fd = socket(d[i].at.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      d[i].err = errno;
+      continue;
+    }
+    struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = htons(DNS_PORT)};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(DNS_PORT)};
+    memcpy(&in4.sin_addr, d[i].at.addr, 4);
+    memcpy(&in6.sin6_addr, d[i].at.addr, 16);
+    int one = 1;
+    if (d[i].at.family == AF_INET6) (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    bind_service_cap(1, 0);
+    int r = d[i].at.family == AF_INET ? bind(fd, (struct sockaddr *)&in4, sizeof in4)
+                                      : bind(fd, (struct sockaddr *)&in6, sizeof in6);
+    int e = errno;
+    bind_service_cap(0, 0);
+    if (r != 0) {
+      d[i].err = e;
+      close(fd);
+      continue;
+    }
+    d[i].fd = fd;
+  }
 }
 
 // ------------------------------------------------------------------------------------ rtnetlink
@@ -672,6 +832,7 @@ static void janitor(int fd, int ifindex, const char *ifname, const char *table, 
   signal(SIGTERM, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   prctl(PR_SET_NAME, "pm-janitor", 0, 0, 0);
+  bind_service_cap(0, 1); // the janitor needs cap_net_admin only
   access_off(table); // access rules left by a helper killed together with its janitor
   int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   unsigned char m[19];
@@ -806,7 +967,8 @@ int main(int argc, char **argv) {
   const char *name = NULL, *user = "nobody";
   int mtu = 0, fd_arg = 3, naddr = 0, nroute = 0, pass_arg = -1;
   struct cidr addrs[MAX_CIDRS], routes[MAX_CIDRS], fwd[MAX_FORWARD];
-  int have_v6 = 0, nfwd = 0, dynamic = 0, user_given = 0, exit_node = 0;
+  int have_v6 = 0, nfwd = 0, dynamic = 0, user_given = 0, exit_node = 0, ndns = 0;
+  struct dns_sock dns[MAX_DNS];
 
   // Descriptors 0-2 closed by the caller would be reused by the device or a socket below, and
   // stderr's messages would go there: open them on /dev/null first.
@@ -861,6 +1023,10 @@ int main(int argc, char **argv) {
       // 0: stdin, when the channel is stdout behind a launcher that closes descriptors above 2
       if (*v == 0 || *end != 0 || (f != 0 && f < 3) || f > 1024) usage_error("bad --pass-fd \"%s\"", v);
       pass_arg = (int)f;
+    } else if (strcmp(a, "--dns") == 0) {
+      if (ndns >= MAX_DNS) usage_error("too many --dns (max %d)", MAX_DNS);
+      if (parse_dns(v, &dns[ndns]) != 0) usage_error("bad --dns \"%s\" (ADDR, ADDR:53 or [ADDR6]:53)", v);
+      ndns++;
     } else if (strcmp(a, "--user") == 0) {
       user = v;
       user_given = 1;
@@ -871,6 +1037,9 @@ int main(int argc, char **argv) {
   if (!name) usage_error("--name is required");
   if (!mtu) usage_error("--mtu is required");
   if (have_v6 && mtu < 1280) usage_error("--mtu must be at least 1280 with IPv6 addresses or routes");
+  if (ndns > 0 && pass_arg < 0) usage_error("--dns needs --pass-fd (the sockets are handed over there)");
+  // cap_net_bind_service is for the --dns bind() calls only (bind_dns raises it around them).
+  bind_service_cap(0, ndns == 0);
   struct stat st;
   if (fstat(fd_arg, &st) != 0 || !S_ISSOCK(st.st_mode))
     usage_error("fd %d is not a socket: this program is started by the PeerMesh core", fd_arg);
@@ -903,6 +1072,13 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nfwd; i++) check_or_refuse(&fwd[i], USE_FORWARD, "--forward");
   if (exit_node && !exit_allowed(&forward_allow))
     fail(EXIT_REFUSED, "refused: --exit: 0.0.0.0/0 is not in " FORWARD_ALLOW " (the caller is not root)");
+  for (int i = 0; i < ndns; i++) {
+    char text[INET6_ADDRSTRLEN];
+    const char *why = policy_check_dns(&dns[i], i, dns, addrs, naddr);
+    if (!why) continue;
+    inet_ntop(dns[i].at.family, dns[i].at.addr, text, sizeof text);
+    fail(EXIT_REFUSED, "refused: --dns %s port %d: %s", text, dns[i].port, why);
+  }
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -1033,6 +1209,7 @@ int main(int argc, char **argv) {
     jfd = sp[0];
   }
 
+  bind_dns(dns, ndns, ifr.ifr_name); // after the janitor's fork: it never holds these sockets
   drop_privileges(user);
   // Set after the credential change (which resets it); then check the parent did not already go.
   prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
@@ -1041,14 +1218,30 @@ int main(int argc, char **argv) {
   // Fd mode: the core takes the device; ours closes, so the device goes exactly when the core's does.
   if (pass_arg >= 0) {
     if (pass_fd(pass_arg, tun) != 0) setup_error("pass the TUN descriptor to the core", errno);
+    for (int i = 0; i < ndns; i++) {
+      if (dns[i].fd < 0) continue;
+      if (pass_fd(pass_arg, dns[i].fd) != 0) setup_error("pass a DNS socket to the core", errno);
+      close(dns[i].fd);
+    }
     close(pass_arg);
     close(tun);
     tun = -1; // poll() skips a negative fd: from here on the loop serves the channel only
   }
 
-  char ready[256];
-  snprintf(ready, sizeof ready, "{\"type\":\"ready\",\"ifname\":\"%s\",\"ifindex\":%d,\"mtu\":%d,\"fd\":%s}",
-           ifr.ifr_name, ifindex, mtu, tun < 0 ? "true" : "false");
+  // The --dns sockets, in order: error null for each one passed (after the TUN descriptor), else why not.
+  char ready[1000], list[MAX_DNS * 180] = "";
+  size_t ll = 0;
+  for (int i = 0; i < ndns; i++) {
+    char other[IFNAMSIZ + 48];
+    snprintf(other, sizeof other, "refused: an address of another interface %s", dns[i].other);
+    const char *why = dns[i].fd >= 0 ? NULL : dns[i].err < 0 ? other : strerror(dns[i].err);
+    inet_ntop(dns[i].at.family, dns[i].at.addr, text, sizeof text);
+    ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s{\"address\":\"%s\",\"error\":%s%s%s}", i ? "," : "",
+                           text, why ? "\"" : "", why ? why : "null", why ? "\"" : "");
+  }
+  snprintf(ready, sizeof ready,
+           "{\"type\":\"ready\",\"ifname\":\"%s\",\"ifindex\":%d,\"mtu\":%d,\"fd\":%s,\"dns\":[%s]}",
+           ifr.ifr_name, ifindex, mtu, tun < 0 ? "true" : "false", list);
   send_control(ready);
   say("%s up (ifindex %d, mtu %d), privileges dropped", ifr.ifr_name, ifindex, mtu);
 
