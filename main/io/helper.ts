@@ -40,8 +40,21 @@ export interface TunOptions {
    * serves route frames, and packets never cross the channel.
    */
   passFd?: DataplaneAddon;
+  /**
+   * With passFd: addresses (of `addresses`, without prefix) on which the helper binds UDP port 53 for
+   * the DNS responder and hands the sockets over beside the device's (`dnsSockets` once started).
+   */
+  dns?: string[];
   /** Started as root: the user the helper switches to after setup (its default is `nobody`). */
   user?: string;
+}
+
+/** A DNS socket the helper bound (port 53 on one of the device's addresses), or why it could not. */
+export interface HelperDnsSocket {
+  address: string;
+  /** The bound UDP socket, now owned by the caller; null when the helper could not bind it. */
+  fd: number | null;
+  error: string | null;
 }
 
 export interface TunInfo {
@@ -66,6 +79,23 @@ export interface AccessWireRule {
   from: { v4: Uint8Array; v6: Uint8Array } | null;
 }
 
+/**
+ * The DNS sockets that follow the device's descriptor on the pass socket: one for each entry of the
+ * ready frame's `dns` list whose error is null, in that order (docs/helper.md "Fd mode").
+ */
+function receiveDnsSockets(dp: DataplaneAddon, sock: number, list: unknown): HelperDnsSocket[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((e: { address?: unknown; error?: unknown }) => {
+    const address = String(e?.address);
+    if (e?.error !== null) return { address, fd: null, error: String(e?.error) };
+    try {
+      return { address, fd: dp.recvFd(sock, 1000), error: null };
+    } catch (err) {
+      return { address, fd: null, error: (err as Error).message };
+    }
+  });
+}
+
 export class TunHelper {
   onPacket: (buf: Buffer, start: number, end: number) => void = () => {};
   onBatchEnd: () => void = () => {};
@@ -76,6 +106,9 @@ export class TunHelper {
   info: TunInfo = { ifname: '', ifindex: 0, mtu: 0 };
   /** Fd mode: the device's descriptor (IFF_VNET_HDR), now owned by the caller; else -1. */
   tunFd = -1;
+  /** Fd mode with `dns`: the sockets the helper bound on port 53, until taken (takeDnsSockets). */
+  private dnsSockets: HelperDnsSocket[] = [];
+  private closeFd: (fd: number) => void = () => {};
 
   // Packets for the helper are appended to an arena; flush() hands the region filled since the last
   // flush to the socket (which keeps a reference until written) and appending continues after it.
@@ -121,6 +154,7 @@ export class TunHelper {
     // Fd mode: the helper's end of a seqpacket pair is its stdin behind a launcher, else fd 4.
     const pair = opts.passFd ? opts.passFd.socketpair() : null;
     if (pair) args.push('--pass-fd', viaLauncher ? '0' : '4');
+    if (pair) for (const a of opts.dns ?? []) args.push('--dns', a);
     let child: ChildProcess;
     try {
       child = spawn(cmd, [...pre, ...args], {
@@ -164,6 +198,8 @@ export class TunHelper {
             // The helper sent the descriptor before its ready frame: it is already queued.
             try {
               h.tunFd = opts.passFd!.recvFd(pair[0], 1000);
+              h.dnsSockets = receiveDnsSockets(opts.passFd!, pair[0], msg.dns);
+              h.closeFd = (fd) => opts.passFd!.closeFd(fd);
             } catch (e) {
               fail(`TUN helper: no device descriptor (${(e as Error).message}); is the helper current?`);
               return;
@@ -298,6 +334,11 @@ export class TunHelper {
     });
   }
 
+  /** The DNS sockets the helper bound (fd mode, `dns`), handed over once: the caller owns them. */
+  takeDnsSockets(): HelperDnsSocket[] {
+    return this.dnsSockets.splice(0);
+  }
+
   private lastHelperLine(): string {
     const lines = this.stderrTail.trim().split('\n');
     return (lines.at(-1) ?? '').replace(/^peermesh-helper: /, '');
@@ -372,6 +413,7 @@ export class TunHelper {
 
   /** Close the channel: the helper removes the device and exits. Resolves when it has exited. */
   async close(): Promise<void> {
+    for (const d of this.takeDnsSockets()) if (d.fd !== null) this.closeFd(d.fd); // never taken
     if (this.closed) return this.exited;
     this.flush();
     this.closed = true;

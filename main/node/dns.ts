@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { formatIp, parseIp } from '../core/ip';
+import type { HelperDnsSocket } from '../io/helper';
 import type { Logger } from './log';
 
 const TYPE_A = 1;
@@ -159,6 +160,15 @@ export function firstNameserver(text: string): string | null {
   return null;
 }
 
+/** Whether two address texts are the same address (the helper writes them as inet_ntop does). */
+function sameAddress(x: string, y: string): boolean {
+  const norm = (t: string) => {
+    const ip = parseIp(t);
+    return ip ? formatIp(ip.bytes) : t;
+  };
+  return norm(x) === norm(y);
+}
+
 /** Most queries an exit forwards at once; a query's answer is awaited this long. */
 const FORWARD_MAX = 256;
 const FORWARD_TIMEOUT_MS = 3000;
@@ -185,18 +195,31 @@ export class DnsResponder {
     private readonly upstream: (() => string | null) | null = null,
   ) {}
 
-  /** Bind on each address (port 53); resolves with the addresses it serves on (none: a warning said why). */
-  async start(addresses: string[], port = 53): Promise<string[]> {
+  /**
+   * Bind on each address (port 53), or take the socket the TUN helper bound there for us (`given`:
+   * an unprivileged node cannot bind port 53, the helper can: docs/dns.md); resolves with the
+   * addresses it serves on (none: a warning said why).
+   */
+  async start(addresses: string[], port = 53, given: readonly HelperDnsSocket[] = []): Promise<string[]> {
     const served: string[] = [];
+    for (const g of given)
+      if (g.fd !== null && !addresses.some((a) => sameAddress(a, g.address))) {
+        const s = dgram.createSocket('udp4'); // not ours any more (the address moved): closed
+        s.bind({ fd: g.fd }, () => s.close());
+      }
     for (const a of addresses) {
+      const fromHelper = given.find((g) => sameAddress(g.address, a));
       const s = dgram.createSocket({ type: a.includes(':') ? 'udp6' : 'udp4' });
       try {
+        if (fromHelper && fromHelper.fd === null) throw new Error(`the helper: ${fromHelper.error}`);
         await new Promise<void>((resolve, reject) => {
           s.once('error', reject);
-          s.bind({ port, address: a, exclusive: true }, () => {
+          const done = () => {
             s.off('error', reject);
             resolve();
-          });
+          };
+          if (fromHelper) s.bind({ fd: fromHelper.fd!, exclusive: true }, done);
+          else s.bind({ port, address: a, exclusive: true }, done);
         });
       } catch (e) {
         s.close();

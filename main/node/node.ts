@@ -379,7 +379,12 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       : null;
     const dns = new DnsResponder(domain, () => this.hostNet.nameEntries(this.mesh), this.log, upstream);
     this.dns = dns;
-    const served = await dns.start(this.addresses.map((a) => a.split('/')[0]));
+    const given = this.tun.takeDnsSockets(); // fd mode: bound on port 53 by the helper
+    const served = await dns.start(
+      this.addresses.map((a) => a.split('/')[0]),
+      53,
+      given,
+    );
     this.dnsStatus = { domain, servedOn: served, resolved: false };
     if (!served.length) return;
     this.log.info(`members' names (*.${domain}) answered on ${served.join(', ')} port 53`);
@@ -499,6 +504,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         exit: !!cfg.network?.advertiseExit,
         dynamicRoutes: !!cfg.network,
         passFd: this.native?.dp, // fd mode: the data plane takes the device's descriptor
+        // and the DNS responder the sockets the helper binds on port 53 (docs/dns.md)
+        dns: cfg.network ? this.addresses.map((a) => a.split('/')[0]) : [],
         user: cfg.runAs?.name, // the same user as the core after its drop (it may signal the helper)
       });
       peerMeshInterfaces.add(tun.info.ifname);
