@@ -198,7 +198,7 @@ export function decideHelperLaunch(i: DecideInput): HelperLaunch {
       explanation:
         notInGroup ??
         'PeerMesh cannot get the rights to create its network interface: install pkexec (polkit), ' +
-          `or run: sudo setcap cap_net_admin+ep '${helperPath}'`,
+          `or run: sudo setcap cap_net_admin,cap_net_bind_service+ep '${helperPath}'`,
     };
   const own = i.polkitActionForHelper ?? true;
   const prompt = own

@@ -71,7 +71,9 @@ export function planDropAs(
 export function capableHelperFor(runAs: RunAs, helperPath: string, log: Logger): string {
   checkTunOpenable(runAs);
   const helper = ensureCapableHelper(helperPath, runAs);
-  log.info(`the node starts the helper ${helper.path} (cap_net_admin, ${helper.how}) as ${runAs.name}`);
+  log.info(
+    `the node starts the helper ${helper.path} (cap_net_admin, cap_net_bind_service, ${helper.how}) as ${runAs.name}`,
+  );
   return helper.path;
 }
 

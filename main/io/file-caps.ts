@@ -16,23 +16,33 @@ export interface FileCaps {
   known: boolean;
   /** cap_net_admin in both the permitted and the effective set. */
   netAdmin: boolean;
+  /** cap_net_bind_service likewise (the helper binds the DNS responder's port 53 with it). */
+  netBindService?: boolean;
   /** getcap's line, for the log. */
   text: string;
 }
 
 /**
  * Whether a capability text (cap_to_text(3) format, the part after the path) grants cap_net_admin
- * permitted + effective. Clauses are separated by spaces: `caps OP flags [OP flags]...`, OP one of
- * `=` (set exactly), `+` (add), `-` (remove); an empty or `all` caps list means every capability.
+ * permitted + effective.
  */
 export function capTextHasNetAdmin(text: string): boolean {
+  return capTextGrants(text, 'cap_net_admin');
+}
+
+/**
+ * Whether a capability text grants `cap` permitted + effective. Clauses are separated by spaces:
+ * `caps OP flags [OP flags]...`, OP one of `=` (set exactly), `+` (add), `-` (remove); an empty or
+ * `all` caps list means every capability.
+ */
+export function capTextGrants(text: string, cap: string): boolean {
   const flags = new Set<string>();
   for (const clause of text.trim().split(/\s+/)) {
     if (!clause) continue;
     const m = /^([a-z0-9_,]*)((?:[=+-][eip]*)+)$/i.exec(clause);
     if (!m) continue;
     const caps = m[1].toLowerCase().split(',').filter(Boolean);
-    const applies = caps.length === 0 || caps.includes('all') || caps.includes('cap_net_admin');
+    const applies = caps.length === 0 || caps.includes('all') || caps.includes(cap);
     if (!applies) continue;
     for (const op of m[2].match(/[=+-][eip]*/gi) ?? []) {
       const f = op.slice(1).toLowerCase();
@@ -54,7 +64,12 @@ export function parseGetcap(output: string, path: string): FileCaps {
     .slice(path.length)
     .replace(/^\s*=\s+/, ' ')
     .trim();
-  return { known: true, netAdmin: capTextHasNetAdmin(rest), text: line.trim() };
+  return {
+    known: true,
+    netAdmin: capTextHasNetAdmin(rest),
+    netBindService: capTextGrants(rest, 'cap_net_bind_service'),
+    text: line.trim(),
+  };
 }
 
 export interface ProbeOptions {

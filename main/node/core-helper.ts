@@ -1,15 +1,16 @@
 // `peermesh up --ui` and `peermesh ui` as root: the web UI's NodeManager starts and stops the node — and so the TUN
 // helper — at runtime (the UI's disconnect/connect), long after the process dropped root. So before
 // the drop, root makes sure a helper exists that the dropped user may start and that gets
-// CAP_NET_ADMIN from its file capability, as the packages' helper does for its group
+// CAP_NET_ADMIN (and CAP_NET_BIND_SERVICE, for the DNS responder's port 53 on its own overlay
+// addresses only) from its file capability, as the packages' helper does for its group
 // (docs/helper.md "Privileges", docs/security.md section 12):
 //
 //   - the helper itself when it already is one: owned by root, not writable by anyone else, with
-//     cap_net_admin+ep, executable by the user's uid or primary gid (a packaged helper whose group is
-//     the user's group);
+//     cap_net_admin,cap_net_bind_service+ep, executable by the user's uid or primary gid (a packaged
+//     helper whose group is the user's group);
 //   - else a private copy, byte for byte the helper root would have run (sha256 compared):
 //     /usr/local/lib/peermesh/peermesh-helper.<user>, root:<the user's group> mode 0750,
-//     `setcap cap_net_admin+ep`, in a root-owned directory no one else may write (nor may anyone
+//     `setcap cap_net_admin,cap_net_bind_service+ep`, in a root-owned directory no one else may write (nor may anyone
 //     write a directory above it, unless sticky), made beside it under an unpredictable name and
 //     renamed over it once complete; a copy there that is exactly that is kept.
 //
@@ -54,6 +55,11 @@ export const CORE_HELPER_DIR = '/usr/local/lib/peermesh';
 export const CORE_HELPER_DIR_ENV = 'PEERMESH_CORE_HELPER_DIR';
 const TUN_DEVICE = '/dev/net/tun';
 export const SETCAP_PATHS = ['/usr/sbin/setcap', '/sbin/setcap', '/usr/bin/setcap', '/bin/setcap'];
+/**
+ * The helper's file capabilities (as the packages give them): cap_net_admin for the device, routes
+ * and janitor; cap_net_bind_service for its --dns sockets only (docs/helper.md "Privileges").
+ */
+export const HELPER_CAPS = 'cap_net_admin,cap_net_bind_service+ep';
 
 export interface CapableHelper {
   path: string;
@@ -146,8 +152,10 @@ export function groupSharers(who: RunAs, primaryOf = usersWithPrimaryGroup, grou
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function hasNetAdmin(path: string): boolean {
-  return readFileCaps(path).netAdmin;
+/** Both of the helper's capabilities (HELPER_CAPS): a helper with cap_net_admin alone is copied anew. */
+function hasHelperCaps(path: string): boolean {
+  const caps = readFileCaps(path);
+  return caps.netAdmin && !!caps.netBindService;
 }
 
 /** The mount option under which the kernel ignores file capabilities at `path` (nosuid, noexec), or null. */
@@ -167,7 +175,7 @@ function usableAsIs(path: string, who: RunAs): boolean {
     unsafeDirectory(dirname(path)) === null &&
     unreachable(path, who) === null &&
     capsIgnoredAt(path) === null &&
-    hasNetAdmin(path)
+    hasHelperCaps(path)
   );
 }
 
@@ -182,7 +190,7 @@ function keptCopy(path: string, who: RunAs, hash: string): boolean {
       st.gid === who.gid &&
       (st.mode & 0o7777) === 0o750 &&
       sha256(readFileSync(path)) === hash &&
-      hasNetAdmin(path)
+      hasHelperCaps(path)
     );
   } catch {
     return false;
@@ -244,13 +252,13 @@ export function ensureCapableHelper(helper: string, who: RunAs, dirOverride?: st
     chownSync(tmp, 0, who.gid);
     chmodSync(tmp, 0o750);
     try {
-      execFileSync(setcap, ['cap_net_admin+ep', tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(setcap, [HELPER_CAPS, tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (e) {
       const err = (e as { stderr?: Buffer }).stderr?.toString().trim().split('\n').pop();
       throw cannot(who, `setcap on ${dir} failed: ${err || (e as Error).message}`);
     }
     const caps = readFileCaps(tmp);
-    if (!caps.netAdmin)
+    if (!caps.netAdmin || !caps.netBindService)
       throw cannot(who, caps.known ? `the capability did not stay on the copy in ${dir}` : caps.text);
     renameSync(tmp, dst);
   } catch (e) {

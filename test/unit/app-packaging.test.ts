@@ -53,7 +53,7 @@ describe('desktop packaging', () => {
     assert.ok(![...cfg.deb.depends, ...cfg.rpm.depends].some((d: string) => d.includes('sodium')));
     assert.match(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).scripts.dist, /SODIUM=static/);
     const postinst = readFileSync(join(REPO, cfg.deb.afterInstall), 'utf8');
-    assert.match(postinst, /setcap cap_net_admin\+ep "\$HELPER"/);
+    assert.match(postinst, /setcap cap_net_admin,cap_net_bind_service\+ep "\$HELPER"/);
     assert.match(postinst, /chmod 0750 "\$HELPER"/);
     // chown clears file capabilities: the owner and group are set before setcap.
     assert.ok(postinst.indexOf('chown root:"$GROUP" "$HELPER"') < postinst.indexOf('setcap cap_net_admin'));
@@ -64,7 +64,7 @@ describe('desktop packaging', () => {
     assert.ok(existsSync(join(REPO, 'dist', 'main', 'app', 'preload.js')), 'the preload is built');
   });
 
-  it('post-install in a scratch root: group peermesh, helper root:peermesh 0750 with cap_net_admin+ep, a message how to join', (t) => {
+  it('post-install in a scratch root: group peermesh, helper root:peermesh 0750 with cap_net_admin,cap_net_bind_service+ep, a message how to join', (t) => {
     // The real script, run as root in a private mount namespace whose /etc, /opt and polkit actions
     // directory are overlays on scratch directories: groupadd, chown, setcap and install act there,
     // and the machine's own files never change.
@@ -95,7 +95,7 @@ describe('desktop packaging', () => {
       assert.match(r.stdout, /--- exit 0/);
       assert.match(r.stdout, /^helper root:peermesh 750$/m);
       assert.match(r.stdout, /^dir root:root 755$/m);
-      assert.match(r.stdout, /peermesh-helper cap_net_admin[=+]ep/);
+      assert.match(r.stdout, /peermesh-helper cap_net_bind_service,cap_net_admin[=+]ep/);
       assert.match(r.stdout, /^peermesh$/m);
       assert.match(r.stdout, /sudo usermod -aG peermesh USERNAME/);
       if (existsSync('/usr/share/polkit-1/actions'))

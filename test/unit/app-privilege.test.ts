@@ -185,7 +185,7 @@ describe('helper access for a user outside the group', () => {
       // the installed copy ran with the arguments given (the node's, in real use)
       assert.match(r.stdout, /--- install\nhello from the helper\n--- exit 0/);
       assert.match(r.stdout, /^helper root:peermesh 750$/m);
-      assert.match(r.stdout, /peermesh-helper cap_net_admin[=+]ep/);
+      assert.match(r.stdout, /peermesh-helper cap_net_bind_service,cap_net_admin[=+]ep/);
       const sha = /^sha (\w+) (\w+)$/m.exec(r.stdout);
       assert.ok(sha && sha[1] === sha[2], "the sha256 beside it is the helper's");
       assert.match(r.stdout, new RegExp(`exec.path">${LOCAL_HELPER_PATH}$`, 'm'));

@@ -341,7 +341,7 @@ describe('helper privileges', () => {
     );
     assert.match(
       decideHelperLaunch({ ...base, caps: none, pkexec: null }).explanation ?? '',
-      /setcap cap_net_admin\+ep/,
+      /setcap cap_net_admin,cap_net_bind_service\+ep/,
     );
     const pk = decideHelperLaunch({ ...base, caps: none, pkexec: '/usr/bin/pkexec' });
     assert.equal(pk.mode, 'pkexec');

@@ -28,6 +28,7 @@ import {
   allowsEverything,
   ensureCapableHelper,
   groupSharers,
+  HELPER_CAPS,
   mountOptionsOf,
   tunOpenableBy,
   unsafeDirectory,
@@ -120,7 +121,7 @@ describe('the capable helper of up --ui as root', () => {
     return d;
   };
 
-  it('installs a root:<group> 0750 copy with cap_net_admin, keeps it, replaces it when the helper changes', {
+  it('installs a root:<group> 0750 copy with cap_net_admin and cap_net_bind_service, keeps it, replaces it when the helper changes', {
     skip: canSetcap ? false : 'needs root and setcap',
   }, () => {
     const dir = join(base, 'lib');
@@ -134,8 +135,18 @@ describe('the capable helper of up --ui as root', () => {
       [st.uid, st.gid, st.mode & 0o7777, statSync(dir).mode & 0o777],
       [0, who.gid, 0o750, 0o755],
     );
-    assert.match(spawnSync('getcap', [first.path], { encoding: 'utf8' }).stdout, /cap_net_admin[=+]ep/);
+    assert.match(
+      spawnSync('getcap', [first.path], { encoding: 'utf8' }).stdout,
+      /cap_net_bind_service,cap_net_admin[=+]ep|cap_net_admin,cap_net_bind_service[=+]ep/,
+    );
     assert.equal(ensureCapableHelper(src, who, dir).how, 'kept');
+    // A copy an earlier version made (cap_net_admin alone: no DNS on port 53) is made again.
+    spawnSync('setcap', ['cap_net_admin+ep', first.path]);
+    assert.equal(
+      ensureCapableHelper(src, who, dir).how,
+      'installed',
+      'cap_net_bind_service missing: copied again',
+    );
     spawnSync('sh', ['-c', `printf x >> '${src}'`]);
     assert.equal(ensureCapableHelper(src, who, dir).how, 'installed', 'another helper: copied again');
     assert.deepEqual(readdirSync(dir), ['peermesh-helper.pm-core-test'], 'no temporary file left');
@@ -150,20 +161,20 @@ describe('the capable helper of up --ui as root', () => {
     }
   });
 
-  it('takes a helper that already is one for the user as it is (root:<its group> 0750, cap_net_admin+ep), no copy', {
+  it('takes a helper that already is one for the user as it is (root:<its group> 0750, both capabilities), no copy', {
     skip: canSetcap ? false : 'needs root and setcap',
   }, () => {
     const helper = join(dirWithMode('pkg', 0o755), 'peermesh-helper');
     copyFileSync(defaultHelperPath(), helper);
     chownSync(helper, 0, who.gid);
     chmodSync(helper, 0o750);
-    assert.equal(spawnSync('setcap', ['cap_net_admin+ep', helper]).status, 0);
+    assert.equal(spawnSync('setcap', [HELPER_CAPS, helper]).status, 0);
     const lib = join(base, 'unused');
     assert.deepEqual(ensureCapableHelper(helper, who, lib), { path: helper, how: 'as-is' });
     assert.equal(existsSync(lib), false, 'nothing installed');
     // Another group's (the user could not start it): a copy after all.
     chownSync(helper, 0, who.gid + 1);
-    spawnSync('setcap', ['cap_net_admin+ep', helper]);
+    spawnSync('setcap', [HELPER_CAPS, helper]);
     assert.equal(ensureCapableHelper(helper, who, lib).how, 'installed');
   });
 

@@ -1,6 +1,7 @@
 #!/bin/sh
-# deb/rpm post-install: give the TUN helper (and only it) CAP_NET_ADMIN, and let only the members of
-# the group "peermesh" start it (mode 0750 root:peermesh): a local user outside the group cannot run
+# deb/rpm post-install: give the TUN helper (and only it) CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (the
+# latter only for the DNS responder's port 53 on the helper's own device addresses: the helper refuses
+# any other bind), and let only the members of the group "peermesh" start it (mode 0750 root:peermesh): a local user outside the group cannot run
 # it at all, and a member gets only what the helper's own policy allows a caller that is not root
 # (overlay addresses and routes; other routes and forwarded subnets only as listed by root in
 # /etc/peermesh/route.allow and /etc/peermesh/forward.allow — docs/helper.md). Installs the polkit
@@ -26,7 +27,7 @@ if [ -f "$HELPER" ]; then
   chown root:"$GROUP" "$HELPER"
   chmod 0750 "$HELPER"
   if command -v setcap >/dev/null 2>&1; then
-    setcap cap_net_admin+ep "$HELPER" || echo "peermesh: setcap failed; the app will ask through pkexec" >&2
+    setcap cap_net_admin,cap_net_bind_service+ep "$HELPER" || echo "peermesh: setcap failed; the app will ask through pkexec" >&2
   else
     echo "peermesh: setcap not found (libcap2-bin); the app will ask through pkexec" >&2
   fi

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Run as root through pkexec by the AppImage on its first connect (main/app/privilege.ts): installs the
-# AppImage's TUN helper at a fixed path, as the packages do (root:peermesh 0750, cap_net_admin+ep;
-# group peermesh created), with PeerMesh's own polkit action for that path, then starts it with the
-# arguments it was given. From then on a connect shows PeerMesh's prompt (or none for a member of the
-# group), not the system's generic one: an AppImage's own files sit at a mount path that changes
-# every run, which no polkit action can name. A later AppImage with another helper installs again.
+# AppImage's TUN helper at a fixed path, as the packages do (root:peermesh 0750,
+# cap_net_admin,cap_net_bind_service+ep; group peermesh created), with PeerMesh's own polkit action
+# for that path, then starts it with the arguments it was given. From then on a connect shows
+# PeerMesh's prompt (or none for a member of the group), not the system's generic one: an AppImage's
+# own files sit at a mount path that changes every run, which no polkit action can name. A later
+# AppImage with another helper installs again.
 #   install-helper.sh SOURCE_HELPER [HELPER_ARGS...]
 set -eu
 SRC=${1:-}
@@ -33,7 +34,7 @@ chmod 0755 "$DIR"
 cp "$SRC" "$DST.new"
 chown root:"$GROUP" "$DST.new"
 chmod 0750 "$DST.new"
-setcap cap_net_admin+ep "$DST.new" 2>/dev/null || echo "peermesh: setcap failed; connects will ask for a password" >&2
+setcap cap_net_admin,cap_net_bind_service+ep "$DST.new" 2>/dev/null || echo "peermesh: setcap failed; connects will ask for a password" >&2
 mv -f "$DST.new" "$DST"
 # What the app compares its own helper with (it cannot read the helper: mode 0750).
 sha256sum "$DST" | cut -d' ' -f1 >"$DST.sha256.new"
