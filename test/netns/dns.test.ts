@@ -9,15 +9,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { resolveAt } from '../lib/dns-query';
 import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
 import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
 
-/** Resolve NAME (A) or ADDRESS (PTR) at SERVER with Node's resolver; prints the answer or the error code. */
-const RESOLVE = `const [server, what] = process.argv.slice(1); const r = new (require('node:dns').promises.Resolver)({ timeout: 1500, tries: 1 });
-r.setServers([server]);
-(/^[\\d.]+$/.test(what) ? r.reverse(what) : r.resolve4(what)).then((a) => console.log(a.join(',')), (e) => console.log(e.code));`;
 /** Send raw bytes (hex) to SERVER:53 and print the answer's length, or "none" after a second. */
 const RAW = `const [server, hex] = process.argv.slice(1); const s = require('node:dgram').createSocket('udp4');
 s.on('message', (m) => { console.log(m.length); process.exit(0); });
@@ -34,7 +31,7 @@ describe('members’ names over DNS', { skip: skip ?? false }, () => {
     assert.equal(r.code, 0, `${h} ${args.join(' ')}: ${r.stdout}${r.stderr}`);
     return r.stdout;
   };
-  const resolve = (what: string) => lab.exec('a', process.execPath, ['-e', RESOLVE, addr.b, what]).trim();
+  const resolve = (what: string) => resolveAt(lab, 'a', addr.b, what);
   const raw = (hex: string) => lab.exec('a', process.execPath, ['-e', RAW, addr.b, hex]).trim();
   const args = (h: string, extra: string[] = []) => [
     ...lab.memberArgs(h, 'dns', join(dir, 'secret'), h),

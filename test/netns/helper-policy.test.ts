@@ -1,11 +1,14 @@
 // A local user must not steer the host's routing through our helper (docs/security.md, "local
 // user"). The packaged helper is a copy of the built one with the file capability and the mode the
-// deb/rpm give it (`setcap cap_net_admin+ep`, root:<group> 0750; the group here is nogroup, 65534),
+// deb/rpm give it (`setcap cap_net_admin,cap_net_bind_service+ep`, root:<group> 0750; the group here
+// is nogroup, 65534),
 // run as `nobody` (setpriv) inside a fresh network namespace. It must refuse what would capture the
 // host's traffic — routes and addresses outside the overlay, --user root, --forward for a subnet
 // root did not list in /etc/peermesh/forward.allow, an interface that exists already — and still
 // do its job: a real overlay device with pings through it, routes at runtime through the janitor,
-// and forwarding with nft masquerade from the capability-only helper.
+// and forwarding with nft masquerade from the capability-only helper. Port 53 (cap_net_bind_service)
+// only on its own device's addresses, handed to the caller (--dns): any other address or port, a
+// wildcard, another interface's address are refused, and the janitor keeps cap_net_admin alone.
 //
 // /etc/peermesh is the helper's compiled-in policy directory (a user cannot point it elsewhere).
 // The test bind-mounts its own directory there inside the namespace's private mount namespace
@@ -13,6 +16,7 @@
 // empty /etc/peermesh mount point is created if there is none, and removed again.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import {
   chmodSync,
   chownSync,
@@ -31,7 +35,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Cidr } from '../../main/core/ip';
+import { dataplanePath, loadDataplane } from '../../main/io/dataplane';
 import { defaultHelperPath, TunHelper } from '../../main/io/helper';
+import { HELPER_CAPS } from '../../main/node/core-helper';
 import { NetnsLab, netnsSkipReason, sh, waitFor } from '../lib/netns';
 import { CLI, startNode, stopNode } from '../lib/peermesh-proc';
 
@@ -100,11 +106,14 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
       forward?: string[];
       dynamicRoutes?: boolean;
       exit?: boolean;
+      dns?: string[];
     },
     policyDir = allowDir,
   ) => {
     const launcher = asNobody([], policyDir);
-    return TunHelper.start({ helperPath: helper, launcher, mtu: 1420, ...args });
+    // --dns needs fd mode: the sockets come over the descriptor socket, beside the device's.
+    const passFd = args.dns ? (loadDataplane() ?? undefined) : undefined;
+    return TunHelper.start({ helperPath: helper, launcher, mtu: 1420, passFd, ...args });
   };
 
   /** The helper with raw arguments (no channel client): exit code and stderr. */
@@ -161,9 +170,12 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
     copyFileSync(defaultHelperPath(), helper);
     chownSync(helper, 0, 65534);
     chmodSync(helper, 0o750);
-    const set = spawnSync('setcap', ['cap_net_admin+ep', helper], { encoding: 'utf8' });
+    const set = spawnSync('setcap', [HELPER_CAPS, helper], { encoding: 'utf8' });
     assert.equal(set.status, 0, `setcap on ${helper} (a file system with xattrs is needed): ${set.stderr}`);
-    assert.match(spawnSync('getcap', [helper], { encoding: 'utf8' }).stdout, /cap_net_admin[=+]ep/);
+    assert.match(
+      spawnSync('getcap', [helper], { encoding: 'utf8' }).stdout,
+      /cap_net_bind_service,cap_net_admin[=+]ep/,
+    );
     sh('mknod', ['-m', '0666', join(dir, 'tun'), 'c', '10', '200']);
     // The echo fixture and the client it uses, where nobody can read them whatever the checkout's
     // directory modes (CI clones elsewhere).
@@ -293,6 +305,145 @@ describe('the helper run by a local user (file capability, as nobody)', { skip: 
       await waitFor('fixture to stop', () => proc.exitCode !== null || proc.signalCode !== null, 5000);
     }
     await waitFor('device gone', () => !lab.links('h').includes(ifname), 5000);
+  });
+
+  it('binds UDP port 53 only on its own device’s addresses (--dns), hands the sockets over, refuses anything else', {
+    skip: existsSync(dataplanePath()) ? false : 'the data plane addon is not built (it receives the sockets)',
+  }, async () => {
+    const ifname = name('d');
+    const addresses = ['100.64.17.1/24', 'fd00:64:17::1/64'];
+    const port53 = () =>
+      lab
+        .exec('h', 'ss', ['-Hlun'])
+        .split('\n')
+        .filter((l) => /:53\s/.test(l));
+    for (const [dns, why] of [
+      [
+        '100.64.17.2',
+        /refused: --dns 100\.64\.17\.2 port 53: not an address of this device \(give it with --addr\)/,
+      ],
+      ['1.2.3.4', /refused: --dns 1\.2\.3\.4 port 53: not an address of this device/],
+      ['198.18.0.1', /refused: --dns 198\.18\.0\.1 port 53: not an address of this device/],
+      [
+        '100.64.17.1:5353',
+        /refused: --dns 100\.64\.17\.1 port 5353: only port 53 \(DNS\) is bound by the helper/,
+      ],
+      ['[fd00:64:17::1]:80', /refused: --dns fd00:64:17::1 port 80: only port 53/],
+      ['0.0.0.0', /refused: --dns 0\.0\.0\.0 port 53: a wildcard address/],
+      ['::', /refused: --dns :: port 53: a wildcard address/],
+      ['127.0.0.1', /refused: --dns 127\.0\.0\.1 port 53: a loopback address/],
+    ] as const) {
+      await refused({ name: ifname, addresses, dns: [dns] }, why);
+    }
+    // An address another interface has (here a TUN device's in the overlay range: another user's node, a
+    // service of root's), even when the caller gives it to its own device too: not bound, and the
+    // reason goes to the caller (the node keeps the hosts file; the device itself is allowed).
+    const other = name('o');
+    lab.exec('h', 'ip', ['tuntap', 'add', 'dev', other, 'mode', 'tun']);
+    lab.exec('h', 'ip', ['addr', 'add', '100.64.18.1/24', 'dev', other]);
+    try {
+      const t = await startHelper({ name: ifname, addresses: ['100.64.18.1/24'], dns: ['100.64.18.1'] });
+      try {
+        assert.deepEqual(t.takeDnsSockets(), [
+          { address: '100.64.18.1', fd: null, error: `refused: an address of another interface ${other}` },
+        ]);
+        assert.deepEqual(port53(), [], 'nothing bound on port 53');
+      } finally {
+        await t.close();
+        loadDataplane()!.closeFd(t.tunFd);
+      }
+      await waitFor('device gone', () => !lab.links('h').includes(ifname), 5000);
+    } finally {
+      lab.exec('h', 'ip', ['tuntap', 'del', 'dev', other, 'mode', 'tun']);
+    }
+    // Without the descriptor socket there is nothing to hand them over on.
+    const raw = runRaw([
+      '--name',
+      ifname,
+      '--mtu',
+      '1420',
+      '--addr',
+      '100.64.17.1/24',
+      '--dns',
+      '100.64.17.1',
+    ]);
+    assert.equal(raw.status, 2, raw.stderr);
+    assert.match(raw.stderr, /--dns needs --pass-fd/);
+    assert.deepEqual(port53(), [], 'no socket on port 53 after the refusals');
+    assert.ok(!lab.links('h').includes(ifname), 'no device was created');
+
+    // Its own addresses: bound by the helper as nobody, passed to the caller, who answers on them.
+    const tun = await startHelper({
+      name: ifname,
+      addresses,
+      dns: ['100.64.17.1', 'fd00:64:17::1'],
+      dynamicRoutes: true,
+    });
+    const socks: dgram.Socket[] = [];
+    try {
+      const given = tun.takeDnsSockets();
+      assert.deepEqual(
+        given.map((g) => [g.address, g.error, typeof g.fd]),
+        [
+          ['100.64.17.1', null, 'number'],
+          ['fd00:64:17::1', null, 'number'],
+        ],
+      );
+      const bound = port53()
+        .map((l) => l.split(/\s+/)[3])
+        .sort();
+      assert.deepEqual(
+        bound,
+        ['100.64.17.1:53', '[fd00:64:17::1]:53'],
+        'exactly the two addresses, no wildcard',
+      );
+      for (const g of given) {
+        const s = dgram.createSocket(g.address.includes(':') ? 'udp6' : 'udp4');
+        socks.push(s);
+        await new Promise<void>((r) => s.bind({ fd: g.fd! }, r));
+        assert.deepEqual([s.address().address, s.address().port], [g.address, 53]);
+        s.on('message', (m, from) =>
+          s.send(Buffer.concat([Buffer.from('echo '), m]), from.port, from.address),
+        );
+      }
+      // From a process in the namespace (asynchronously: this process answers on the sockets).
+      const ask = (to: string) =>
+        new Promise<string>((resolve) => {
+          const script = `const s = require('node:dgram').createSocket('${to.includes(':') ? 'udp6' : 'udp4'}');
+             s.on('message', (m) => { console.log(String(m)); process.exit(0); });
+             s.send('hi', 53, '${to}'); setTimeout(() => { console.log('none'); process.exit(0); }, 2000);`;
+          const p = lab.spawnIn('h', process.execPath, ['-e', script]);
+          let out = '';
+          p.stdout?.on('data', (d) => {
+            out += d;
+          });
+          p.once('close', () => resolve(out.trim()));
+        });
+      assert.equal(await ask('100.64.17.1'), 'echo hi');
+      assert.equal(await ask('fd00:64:17::1'), 'echo hi');
+      // Least privilege: the pump holds nothing, its janitor cap_net_admin alone (no bind service).
+      const caps = (pid: number | string) => {
+        const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+        return ['CapPrm', 'CapEff'].map((c) => new RegExp(`^${c}:\\s*(\\w+)`, 'm').exec(st)![1]);
+      };
+      assert.deepEqual(caps(tun.pid), ['0000000000000000', '0000000000000000']);
+      const janitor = readdirSync('/proc').filter((p) => {
+        try {
+          const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+          return stat.includes('(pm-janitor)') && Number(stat.split(') ')[1].split(' ')[1]) === tun.pid;
+        } catch {
+          return false;
+        }
+      });
+      assert.equal(janitor.length, 1, 'the helper’s janitor');
+      assert.deepEqual(caps(janitor[0]), ['0000000000001000', '0000000000001000']);
+    } finally {
+      for (const s of socks) s.close();
+      await tun.close();
+      loadDataplane()!.closeFd(tun.tunFd); // fd mode: the device goes with our descriptor
+    }
+    await waitFor('device gone', () => !lab.links('h').includes(ifname), 5000);
+    assert.deepEqual(port53(), []);
   });
 
   it('the janitor applies the same check at runtime: no /1 address, no route outside the overlay', async () => {

@@ -5,7 +5,9 @@
 // `up` to ping through the tunnel. Read from /proc: every thread of A runs as the user with no group
 // and no capability; the helper it started runs as the user, its janitor with cap_net_admin alone.
 // A disconnect and a connect through the web UI's API (WebSocket, with the printed token) bring the
-// node back, helper, tunnel and members' names in the hosts file included, without root. The refusals are one line naming
+// node back, helper, tunnel and members' names in the hosts file included, without root; members'
+// names answered by A's DNS responder on its overlay address, port 53, on a socket the helper bound
+// for it (the process itself cannot bind below 1024 and has no capability). The refusals are one line naming
 // --stay-root: a file system without extended attributes for the copy (ramfs: setcap fails, as on
 // any file system without file capabilities), one mounted nosuid (the kernel would ignore the
 // capability), a /dev/net/tun the user may not open, a user whose group others share. Options the
@@ -33,6 +35,7 @@ import {
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NsApiClient } from '../lib/app-client';
+import { resolveAt } from '../lib/dns-query';
 import { NetnsLab, netnsSkipReason, sh, trySh, waitFor } from '../lib/netns';
 import { CLI, type RunningNode, removeDir, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
 
@@ -137,6 +140,28 @@ function checkHelperProcs(
   assert.deepEqual([...caps].sort(), ['0', '1000'], 'the pump has none, the janitor cap_net_admin');
 }
 
+/**
+ * The dropped node `pid` answers members' names on its overlay address `addrA`, port 53 (a socket its
+ * helper bound: the process has no capability), to a member through the tunnel and to itself.
+ */
+async function checkDropped53(
+  lab: NetnsLab,
+  log: () => string,
+  addrA: string,
+  nameB: string,
+  addrB: string,
+): Promise<void> {
+  await waitFor(
+    `${nameB} through a’s responder at ${addrA}:53`,
+    () => resolveAt(lab, 'b', addrA, nameB) === addrB,
+    15_000,
+    300,
+  );
+  assert.equal(resolveAt(lab, 'a', addrA, nameB), addrB, 'on a itself');
+  assert.doesNotMatch(log(), /no DNS responder/);
+  assert.match(log(), new RegExp(`answered on ${addrA.replace(/\./g, '\\.')}\\b.* port 53`));
+}
+
 /** Every thread of `pid` runs as uid/gid, with no supplementary group and no capability. */
 function checkThreads(pid: number, uid: number, gid: number): void {
   const tasks = readdirSync(`/proc/${pid}/task`);
@@ -172,6 +197,7 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
   let uid = -1;
   let gid = -1;
   let addrB = '';
+  let addrA = '';
 
   /** `peermesh up ARGS` in a's namespace with /dev/net/tun bind-mounted from `tunNode` (or as it is). */
   const upArgs = (tunNode: string | null, args: string[]) =>
@@ -260,15 +286,15 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
     for (const d of [join(dir, 'a'), join(dir, 'a', 'private.key')]) assert.equal(statSync(d).uid, uid, d);
   });
 
-  it('the node is up: its TUN device, a helper copy root:<group> 0750 with cap_net_admin, the helper running as the user; pings', async () => {
+  it('the node is up: its TUN device, a helper copy root:<group> 0750 with cap_net_admin and cap_net_bind_service, the helper running as the user; pings', async () => {
     assert.ok(lab.links('a').includes(ifA()));
     const copy = join(helpers, 'peermesh-helper.peermesh');
     const st = statSync(copy);
     assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [0, gid, 0o750]);
-    assert.match(sh('getcap', [copy]), /cap_net_admin[=+]ep/);
+    assert.match(sh('getcap', [copy]), /cap_net_bind_service,cap_net_admin[=+]ep/);
     assert.match(
       a!.out(),
-      /starts the helper \S+peermesh-helper\.peermesh \(cap_net_admin, (installed|kept)\)/,
+      /starts the helper \S+peermesh-helper\.peermesh \(cap_net_admin, cap_net_bind_service, (installed|kept)\)/,
     );
     checkHelpers();
     await pingB('a pings b');
@@ -297,6 +323,12 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
       200,
     );
     lab.exec('b', 'ping', ['-c', '2', '-i', '0.2', '-W', '2', up.network.ipv4]);
+    addrA = up.network.ipv4;
+  });
+
+  it('answers members’ names on its overlay address, port 53, bound by its helper; the process still has no capability', async () => {
+    await checkDropped53(lab, a!.out, addrA, 'node-b.uidrop', addrB);
+    checkThreads(a!.proc.pid!, uid, gid);
   });
 
   it('prints each log line once on stderr: the node’s start line once per start (the worker’s and the manager’s writes were both there)', () => {
@@ -496,6 +528,8 @@ describe('peermesh ui as root runs the profile web UI and its node unprivileged'
       200,
     );
     lab.exec('b', 'ping', ['-c', '2', '-i', '0.2', '-W', '2', up.network.ipv4]);
+    await checkDropped53(lab, () => out, up.network.ipv4, 'node-b.uiprof', addrB);
+    checkThreads(proc!.pid!, uid, gid);
   });
 
   it('prints each log line once on stderr: the node’s start line once per start, the manager’s once', () => {

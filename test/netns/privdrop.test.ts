@@ -12,14 +12,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { resolveAt } from '../lib/dns-query';
 import { iperfTransfer, NetnsLab, netnsSkipReason, sh, waitFor } from '../lib/netns';
 import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
-
-/** Resolve NAME (A) at SERVER with Node's resolver; prints the answer or the error code. */
-const RESOLVE = `const [server, what] = process.argv.slice(1); const r = new (require('node:dns').promises.Resolver)({ timeout: 1500, tries: 1 });
-r.setServers([server]); r.resolve4(what).then((a) => console.log(a.join(',')), (e) => console.log(e.code));`;
 
 function field(status: string, name: string): string {
   return new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1].trim() ?? '';
@@ -120,8 +117,7 @@ describe('peermesh up as root runs the core unprivileged', { skip: skip ?? false
     assert.match(readFileSync(hostsA, 'utf8'), /^127\.0\.0\.1\tlocalhost$/m, 'the rest of the file is kept');
     const st = JSON.parse(cli('a', 'status', '--json')) as { network: { dns: { servedOn: string[] } } };
     assert.ok(st.network.dns.servedOn.includes(addr.a));
-    const got = lab.exec('b', process.execPath, ['-e', RESOLVE, addr.a, 'b.drop']).trim();
-    assert.equal(got, addr.b);
+    assert.equal(resolveAt(lab, 'b', addr.a, 'b.drop'), addr.b);
   });
 
   it('the state directory belongs to the user and is written after the drop (0700, files 0600)', async () => {
