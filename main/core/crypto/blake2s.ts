@@ -1,6 +1,12 @@
-// BLAKE2s (RFC 7693) with HMAC (RFC 2104) and WireGuard's HKDF on top. libsodium has only BLAKE2b,
-// so this is ours. It runs for handshakes and cookies only (never per transport packet), but is
-// still written to allocate nothing per compression: state and message words live in typed arrays.
+// BLAKE2s (RFC 7693) with HMAC (RFC 2104) and WireGuard's HKDF on top. libsodium has only BLAKE2b.
+// The unkeyed 32-byte hash and the HMAC go through Node's OpenSSL (blake2s256) where it has it: the
+// same function, without compiling and optimizing our JavaScript at every start (V8 optimized
+// `compress` during the first handshakes: 25-80 ms of a node's CPU; docs/mesh.md "The first
+// packets"). Our JavaScript (Blake2sJs) does the keyed and shorter hashes (WireGuard's MACs), and all
+// of it where OpenSSL lacks BLAKE2s (Electron's BoringSSL). It runs for handshakes and cookies only
+// (never per transport packet), but is still written to allocate nothing per compression: state and
+// message words live in typed arrays.
+import { createHash, createHmac, type Hash } from 'node:crypto';
 
 const IV = new Uint32Array([
   0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
@@ -28,7 +34,8 @@ function rotr(x: number, n: number): number {
   return (x >>> n) | (x << (32 - n));
 }
 
-export class Blake2s {
+/** BLAKE2s in JavaScript, any output length and key (the reference for the OpenSSL path). */
+export class Blake2sJs {
   private readonly h = new Uint32Array(8);
   private readonly buf = new Uint8Array(BLOCK);
   private bufLen = 0;
@@ -118,6 +125,38 @@ function g(a: number, b: number, c: number, d: number, x: number, y: number): vo
   v[b] = rotr(v[b] ^ v[c], 7);
 }
 
+/** Whether this process's OpenSSL has BLAKE2s (Node's does; Electron's BoringSSL does not). */
+export const OPENSSL_BLAKE2S = (() => {
+  try {
+    createHash('blake2s256');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** BLAKE2s: by OpenSSL when unkeyed with 32 bytes of output (and OpenSSL has it), else Blake2sJs. */
+export class Blake2s {
+  private readonly impl: Hash | Blake2sJs;
+
+  constructor(outLen = 32, key?: Uint8Array) {
+    this.impl =
+      outLen === 32 && !key?.length && OPENSSL_BLAKE2S
+        ? createHash('blake2s256')
+        : new Blake2sJs(outLen, key);
+  }
+
+  update(data: Uint8Array): this {
+    this.impl.update(data);
+    return this;
+  }
+
+  digest(): Uint8Array {
+    // A Uint8Array of its own (callers may take .buffer), not Node's Buffer.
+    return Uint8Array.from(this.impl.digest());
+  }
+}
+
 /** BLAKE2s of `data` with `outLen` bytes of output, optionally keyed (MAC). */
 export function blake2s(outLen: number, data: Uint8Array, key?: Uint8Array): Uint8Array {
   return new Blake2s(outLen, key).update(data).digest();
@@ -125,16 +164,22 @@ export function blake2s(outLen: number, data: Uint8Array, key?: Uint8Array): Uin
 
 /** HMAC-BLAKE2s-256 (RFC 2104 with a 64-byte block), as WireGuard's HKDF uses it. */
 export function hmacBlake2s(key: Uint8Array, data: Uint8Array): Uint8Array {
+  if (OPENSSL_BLAKE2S) return Uint8Array.from(createHmac('blake2s256', key).update(data).digest());
+  return hmacBlake2sJs(key, data);
+}
+
+/** HMAC-BLAKE2s-256 in JavaScript (the reference for the OpenSSL path). */
+export function hmacBlake2sJs(key: Uint8Array, data: Uint8Array): Uint8Array {
   const k = new Uint8Array(BLOCK);
-  k.set(key.length > BLOCK ? blake2s(32, key) : key);
+  k.set(key.length > BLOCK ? new Blake2sJs(32).update(key).digest() : key);
   const ipad = new Uint8Array(BLOCK);
   const opad = new Uint8Array(BLOCK);
   for (let i = 0; i < BLOCK; i++) {
     ipad[i] = k[i] ^ 0x36;
     opad[i] = k[i] ^ 0x5c;
   }
-  const inner = new Blake2s(32).update(ipad).update(data).digest();
-  return new Blake2s(32).update(opad).update(inner).digest();
+  const inner = new Blake2sJs(32).update(ipad).update(data).digest();
+  return new Blake2sJs(32).update(opad).update(inner).digest();
 }
 
 /**
