@@ -78,8 +78,8 @@ export function loadCli(): LoadedCli {
 
 /**
  * Build time (bin/bundle-cli.mjs, in a fresh process so that V8's flags are the defaults a CLI
- * start sees): run the bundle, load what `peermesh up` loads (warmUp), and write V8's code cache of
- * everything compiled so far.
+ * start sees): run the bundle, load what `peermesh up` loads and run its start in memory (warmUp),
+ * and write V8's code cache of everything compiled so far.
  */
 export async function writeCache(): Promise<number> {
   const source = readFileSync(BUNDLE);

@@ -156,8 +156,10 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /**
- * Load the modules `peermesh up` and the commands load, running nothing: the build compiles them
- * this way before writing V8's code cache of the CLI bundle (main/cli/launch.ts).
+ * Load the modules `peermesh up` and the commands load, then run a node's start to its first packets
+ * in memory (warm-up.ts: no network, TUN device or privileges): the build compiles them this way
+ * before writing V8's code cache of the CLI bundle (main/cli/launch.ts), so that a start finds the
+ * bytecode of what it runs in the cache instead of compiling it lazily.
  */
 export async function warmUp(): Promise<void> {
   await Promise.all([
@@ -170,4 +172,6 @@ export async function warmUp(): Promise<void> {
     routes(),
     status(),
   ]);
+  const [{ warmUpStart }, { Logger }] = await Promise.all([import('./warm-up'), import('../node/log')]);
+  await warmUpStart(new Logger('debug', () => {}));
 }

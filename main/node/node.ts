@@ -294,18 +294,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     choice: DataPathChoice = chooseDataPath(),
   ): Promise<PeerMeshNode> {
     if (!choice.addon && choice.required) throw new ConfigError(choice.reason);
-    prepareStateDir(cfg, log);
-    // Everything that can be wrong with the input is checked before anything is written.
-    const { privateKey, peerPsks, secret } = loadKeys(cfg, log);
-    const net = cfg.network && secret ? networkKeys(cfg.network.name, secret) : null;
-    const addressList = overlayAddresses(cfg, net, privateKey);
-    const addresses = addressList.map(checkAddress);
-
-    const node = new PeerMeshNode(cfg, log, privateKey, choice);
-    node.addresses = addressList;
-    node.timestamps.load(); // before the first datagram
-    if (net && secret) await node.joinNetwork(net, secret, privateKey);
-    const allAllowed = node.addPeers(peerPsks);
+    const { node, addresses, allAllowed } = await PeerMeshNode.assemble(cfg, log, choice);
     await node.pending.resolve();
     try {
       await node.openDevices(extraRoutes(addresses, allAllowed));
@@ -324,6 +313,39 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       throw new ConfigError((e as Error).message);
     }
     if (cfg.runAs) await node.startDns(); // port 53, while the node may still bind it
+    return node;
+  }
+
+  /** The node's objects from its config and keys (the network joined, the peers added), nothing opened. */
+  private static async assemble(cfg: NodeConfig, log: Logger, choice: DataPathChoice) {
+    prepareStateDir(cfg, log);
+    // Everything that can be wrong with the input is checked before anything is written.
+    const { privateKey, peerPsks, secret } = loadKeys(cfg, log);
+    const net = cfg.network && secret ? networkKeys(cfg.network.name, secret) : null;
+    const addressList = overlayAddresses(cfg, net, privateKey);
+    const addresses = addressList.map(checkAddress);
+
+    const node = new PeerMeshNode(cfg, log, privateKey, choice);
+    node.addresses = addressList;
+    node.timestamps.load(); // before the first datagram
+    if (net && secret) await node.joinNetwork(net, secret, privateKey);
+    const allAllowed = node.addPeers(peerPsks);
+    return { node, addresses, allAllowed };
+  }
+
+  /**
+   * Build time only (main/cli/warm-up.ts): a node as prepare() makes it, on the TypeScript data
+   * path, whose datagrams go to `send` instead of a UDP port; no TUN device, control socket, DNS or
+   * timer. The caller delivers datagrams to its device (handleDatagram) and stops it.
+   */
+  static async warmUp(
+    cfg: NodeConfig,
+    log: Logger,
+    send: (buf: Buffer, start: number, len: number, to: Endpoint) => void,
+  ): Promise<PeerMeshNode> {
+    const choice = { addon: null, reason: 'warm-up', required: false };
+    const { node } = await PeerMeshNode.assemble(cfg, log, choice);
+    (node as { udp: Pick<UdpSockets, 'send' | 'port' | 'close'> }).udp = { send, port: 0, close: () => {} };
     return node;
   }
 

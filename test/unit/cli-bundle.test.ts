@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BUNDLE, CACHE } from '../../main/cli/launch';
+import { warmUpStart } from '../../main/cli/warm-up';
+import { Logger } from '../../main/node/log';
 import { CLI } from '../lib/peermesh-proc';
 
 const LAUNCH = join(__dirname, '..', '..', 'main', 'cli', 'launch.js');
@@ -116,6 +118,16 @@ describe('CLI bundle and code cache', () => {
       files.map((f) => f.replace(/.*node_modules\//, '')),
       [`sodium-native/prebuilds/${process.platform}-${process.arch}/sodium-native.node`],
     );
+  });
+
+  it("the cache's warm-up runs a start to its first packet in memory: nodes A and B join through P, B gets A's ping", async () => {
+    const lines: string[] = [];
+    const rx = await warmUpStart(new Logger('debug', (l) => lines.push(l)));
+    assert.equal(rx, 128, 'the 84-byte ping, sealed, reached B');
+    const text = lines.join('');
+    assert.match(text, /up: handshake as initiator/);
+    assert.match(text, /member "p" .* joined the network view/);
+    assert.match(text, /down: warm-up done/);
   });
 
   it('a cache V8 refuses (garbage, or made by another Node) or no cache: the bundle still runs', () => {
