@@ -10,9 +10,10 @@
 //     helper whose group is the user's group);
 //   - else a private copy, byte for byte the helper root would have run (sha256 compared):
 //     /usr/local/lib/peermesh/peermesh-helper.<user>, root:<the user's group> mode 0750,
-//     `setcap cap_net_admin,cap_net_bind_service+ep`, in a root-owned directory no one else may write (nor may anyone
-//     write a directory above it, unless sticky), made beside it under an unpredictable name and
-//     renamed over it once complete; a copy there that is exactly that is kept.
+//     `setcap cap_net_admin,cap_net_bind_service+ep`, in a root-owned directory no one else may
+//     write (nor may anyone write a directory above it, unless sticky), made beside it under an
+//     unpredictable name and renamed over it once complete; a copy there that is exactly that (both
+//     capabilities included) is kept.
 //
 // Refused (one line, naming --stay-root as the explicit alternative): the user's group is not its
 // own (another account has it as its primary group, or is listed in it: the copy would be theirs
