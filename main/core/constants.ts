@@ -66,6 +66,13 @@ export const MAX_SAFE_COUNTER = Number.MAX_SAFE_INTEGER - 2 ** 13;
 export const MAX_STAGED_PACKETS = 128;
 /** Handshake messages per second above which the node is "under load" and demands cookies (mac2). */
 export const UNDER_LOAD_HANDSHAKES_PER_SECOND = 64;
+/**
+ * Responses to a handshake this node started that are taken without the load rules (mac2, the
+ * per-source limit) and not counted as load: its own sessions started at once (a node that sends to
+ * 99 members in its first second) are no flood, and an attacker on the path, who alone knows the
+ * index, makes it open at most this many forged responses per initiation it sent.
+ */
+export const RESPONSES_PER_INITIATION = 2;
 /** How long the node stays under load after the rate drops (wireguard-go: UnderLoadAfterTime). */
 export const UNDER_LOAD_AFTER_TIME = 1_000;
 /** Per source address handshake budget while under load: tokens per second and burst. */

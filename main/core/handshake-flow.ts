@@ -7,7 +7,13 @@
 // per-source rate limit. An initiation must also carry a newer timestamp than the last one and come
 // at most every HANDSHAKE_INITIATION_RATE.
 
-import { COOKIE_REPLY_SIZE, HANDSHAKE_INITIATION_RATE, HANDSHAKE_MOVE_GAP, REKEY_TIMEOUT } from './constants';
+import {
+  COOKIE_REPLY_SIZE,
+  HANDSHAKE_INITIATION_RATE,
+  HANDSHAKE_MOVE_GAP,
+  REKEY_TIMEOUT,
+  RESPONSES_PER_INITIATION,
+} from './constants';
 import { CookieChecker } from './cookie';
 import type { DeviceCounters, DeviceDelegate, DeviceEvent } from './device-types';
 import { type PeerEndpoint, sameEndpoint } from './endpoint';
@@ -64,6 +70,8 @@ export interface HandshakeHost {
 export class HandshakeFlow {
   private readonly checker: CookieChecker;
   private readonly load = new HandshakeLoad();
+  /** Responses seen per handshake we started (RESPONSES_PER_INITIATION). */
+  private readonly answers = new WeakMap<object, number>();
 
   /** Inside initiate(), while the delegate hears of it (handshakeStarting). */
   starting = false;
@@ -200,11 +208,23 @@ export class HandshakeFlow {
     const host = this.host;
     const now = host.now();
     const resp = decodeResponse(msg);
-    if (!resp || !this.admit(msg, RESPONSE_MAC1_OFFSET, resp.sender, from)) return;
+    if (!resp) return;
     const entry = host.indices.get(resp.receiver);
     const peer = entry?.peer;
     const hs = peer?.handshake;
-    if (!entry || entry.keypair || !peer || !hs || hs.localIndex !== resp.receiver) {
+    const awaited = !!entry && !entry.keypair && !!hs && hs.localIndex === resp.receiver;
+    // The answer to an initiation we sent is no load (RESPONSES_PER_INITIATION): without this, a node
+    // starting sessions with many members at once put itself "under load" with their answers and
+    // answered them with cookie replies, and each of those sessions waited 5 s for a new initiation.
+    const answers = awaited ? (this.answers.get(hs) ?? 0) + 1 : 0;
+    if (awaited) this.answers.set(hs, answers);
+    if (awaited && answers <= RESPONSES_PER_INITIATION) {
+      if (!this.checker.checkMac1(msg, RESPONSE_MAC1_OFFSET)) {
+        host.counters.invalid++;
+        return;
+      }
+    } else if (!this.admit(msg, RESPONSE_MAC1_OFFSET, resp.sender, from)) return;
+    if (!awaited || !peer || !hs) {
       host.counters.invalid++;
       return;
     }

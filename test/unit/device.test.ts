@@ -14,8 +14,10 @@ import {
   REJECT_AFTER_TIME,
   REKEY_AFTER_TIME,
   REKEY_TIMEOUT,
+  RESPONSES_PER_INITIATION,
   UNDER_LOAD_HANDSHAKES_PER_SECOND,
 } from '../../main/core/constants';
+import { CookieGenerator } from '../../main/core/cookie';
 import {
   Device,
   type DeviceDelegate,
@@ -365,6 +367,80 @@ describe('device: cookies under load', () => {
     assert.ok(cookieReplies > repliesBefore);
     net.advance(REKEY_TIMEOUT + 500, 100);
     assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'legit');
+  });
+});
+
+describe('device: many sessions started at once', () => {
+  it('a node that starts sessions with more members than the load threshold in one burst gets every answer, without cookie replies', () => {
+    const net = new SimNet();
+    const a = net.add('a', key(1), 1);
+    const n = UNDER_LOAD_HANDSHAKES_PER_SECOND + 36; // 100 members, as a node starting in a mesh
+    const others: SimNode[] = [];
+    for (let i = 0; i < n; i++) {
+      const o = net.add(`m${i}`, key(10 + i), 10 + i);
+      const v4 = `100.64.${1 + (i >> 8)}.${i & 0xff}`;
+      a.addPeer(o, [`${v4}/32`]);
+      o.addPeer(a, ['100.64.0.1/32']);
+      others.push(o);
+    }
+    let cookieReplies = 0;
+    net.filter = (d) => {
+      if (messageType(d.bytes) === MSG_COOKIE_REPLY) cookieReplies++;
+      return true;
+    };
+    // Every first packet within 0.1 s: n initiations out, n responses back within the same second.
+    for (let i = 0; i < n; i++)
+      a.send(ipv4Packet('100.64.0.1', `100.64.${1 + (i >> 8)}.${i & 0xff}`, `first ${i}`));
+    net.run();
+    net.advance(500, 50);
+    assert.equal(cookieReplies, 0);
+    assert.equal(a.device.counters.cookieRepliesSent, 0);
+    for (const [i, o] of others.entries())
+      assert.equal(o.tunOut.at(-1)?.subarray(28).toString(), `first ${i}`, `m${i} got its first packet`);
+  });
+
+  it('forged responses to an initiation in flight (valid mac1): at most RESPONSES_PER_INITIATION opened without the load rules', () => {
+    const { net, a, b } = pair();
+    // a's initiation to b is held back; an attacker on the path saw it (and so a's index).
+    let init: Buffer | undefined;
+    net.filter = (d) => {
+      if (messageType(d.bytes) !== MSG_INITIATION) return true;
+      init = d.bytes;
+      return false;
+    };
+    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
+    net.run();
+    assert.ok(init);
+    // a under load: one initiation from a stranger (valid mac1), delivered above the threshold at once.
+    const f = net.add('f', key(3), 3);
+    f.addPeer(a, ['100.64.0.1/32']);
+    let flood: Buffer | undefined;
+    net.filter = (d) => {
+      if (messageType(d.bytes) !== MSG_INITIATION) return true;
+      flood = d.bytes;
+      return false;
+    };
+    f.send(ipv4Packet('100.64.0.9', '100.64.0.1', 'f'));
+    net.run();
+    for (let i = 0; i <= UNDER_LOAD_HANDSHAKES_PER_SECOND; i++)
+      a.device.handleDatagram(flood!, flood!.length, f.endpoint);
+    const cookies = a.device.counters.cookieRepliesSent;
+    const invalid = a.device.counters.invalid;
+    assert.ok(cookies > 0, 'a is under load');
+    // Responses for a's pending index with garbage keys and a valid mac1 (a's public key is no secret).
+    const forge = () => {
+      const m = Buffer.alloc(92);
+      m.writeUInt32LE(MSG_RESPONSE, 0);
+      m.writeUInt32LE(77, 4);
+      init!.copy(m, 8, 4, 8); // receiver: the initiation's sender index
+      m.fill(7, 12, 60);
+      new CookieGenerator(a.publicKey).addMacs(m, 60, net.now);
+      return m;
+    };
+    for (let i = 0; i < RESPONSES_PER_INITIATION + 3; i++) a.device.handleDatagram(forge(), 92, b.endpoint);
+    // The first ones were opened (and failed: invalid); the rest met the load rules (cookie replies).
+    assert.equal(a.device.counters.invalid - invalid, RESPONSES_PER_INITIATION);
+    assert.equal(a.device.counters.cookieRepliesSent - cookies, 3);
   });
 });
 
