@@ -2,6 +2,7 @@
 // run time): bin/peermesh runs from them with the cache accepted, does the same as the modules do,
 // and still runs when the cache is refused (another Node) or missing.
 import assert from 'node:assert/strict';
+import { isAscii } from 'node:buffer';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
@@ -55,6 +56,8 @@ describe('CLI bundle and code cache', () => {
       assert.equal(statSync(f).mode & 0o022, 0, `${f} is writable by group or others`);
     }
     assert.ok(statSync(CACHE).size > 100_000, 'the cache holds the compiled modules of `up`');
+    // ASCII only (other characters escaped): launch.ts reads it as a one-byte Latin-1 string.
+    assert.ok(isAscii(readFileSync(BUNDLE)), 'the bundle is not ASCII');
   });
 
   it('bin/peermesh runs from the bundle with V8 accepting the cache; PEERMESH_NO_BUNDLE=1 loads the modules', () => {
