@@ -233,6 +233,27 @@ describe('XEdDSA (record signatures with X25519 keys)', () => {
     }
   });
 
+  it('the u -> Edwards map equals y = (u - 1) * (u + 1)^(p - 2) mod p (Fermat) for any u', () => {
+    const P = 2n ** 255n - 19n;
+    const le = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).reverse().toString('hex') || '0'}`);
+    const pow = (b: bigint, e: bigint) => {
+      let r = 1n;
+      for (let x = b % P; e > 0n; e >>= 1n, x = (x * x) % P) if (e & 1n) r = (r * x) % P;
+      return r;
+    };
+    for (let i = 0; i < 200; i++) {
+      const u = nacl.randomBytes(32);
+      u[31] &= 0x7f;
+      if (i === 0) u.fill(0); // u = 0: y = -1
+      const n = le(u);
+      if (n >= P - 1n) continue; // non-canonical, or u + 1 = p (no y): null, checked below
+      const want = ((n - 1n + P) % P) * pow(n + 1n, P - 2n);
+      assert.equal(le(edwardsFromMontgomery(u)!), want % P);
+    }
+    const minusOne = Buffer.from((P - 1n).toString(16), 'hex').reverse();
+    assert.equal(edwardsFromMontgomery(minusOne), null);
+  });
+
   it('signatures verify with the signer key only, and not after any change', () => {
     for (let i = 0; i < 20; i++) {
       const kp = nacl.box.keyPair();

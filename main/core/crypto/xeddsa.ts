@@ -34,16 +34,20 @@ function fromBigLE(x: bigint, len: number): Uint8Array {
   return out;
 }
 
-function modPow(base: bigint, exp: bigint, m: bigint): bigint {
-  let result = 1n;
-  let b = base % m;
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % m;
-    b = (b * b) % m;
-    e >>= 1n;
+/**
+ * The inverse of a (0 < a < m, m prime) by the extended Euclidean algorithm: ~0.05 ms, where
+ * Fermat's a^(m-2) took ~2 ms of BigInt products at each new member's key. Only public values (the
+ * u-coordinates of public keys) are inverted, so its timing reveals nothing secret.
+ */
+function modInverse(a: bigint, m: bigint): bigint {
+  let [r0, r1] = [m, a];
+  let [t0, t1] = [0n, 1n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1] = [r1, r0 - q * r1];
+    [t0, t1] = [t1, t0 - q * t1];
   }
-  return result;
+  return t0 < 0n ? t0 + m : t0;
 }
 
 function sha512(...parts: Uint8Array[]): Uint8Array {
@@ -77,7 +81,7 @@ export function edwardsFromMontgomery(u32: Uint8Array): Uint8Array | null {
   if (u >= P) return null; // non-canonical encoding
   const denominator = (u + 1n) % P;
   if (denominator === 0n) return null;
-  const y = (((u - 1n + P) % P) * modPow(denominator, P - 2n, P)) % P;
+  const y = (((u - 1n + P) % P) * modInverse(denominator, P)) % P;
   return fromBigLE(y, 32); // sign bit (bit 255) is 0
 }
 
