@@ -158,9 +158,10 @@ export const MESH_RELAY_RETRY = 6_000;
 /** Without a direct path after this long, traffic goes through a relay (if one is known). */
 export const MESH_RELAY_AFTER = 2_000;
 /**
- * A handshake sent through a relay and not answered in this long (ms) is sent again (small
- * networks): the relay forwards only to members whose paths it has confirmed, which at the start of
- * a network it may not have done yet.
+ * A handshake sent through a relay and not answered in this long (ms) is sent again: the relay
+ * forwards only from and to members whose paths it has confirmed, which at the start of a network,
+ * or of a member, it may not have done yet (large networks too: there a relayed first handshake
+ * waited WireGuard's 5 s retry).
  */
 export const MESH_RELAYED_HANDSHAKE_RETRY = 1_000;
 /**

@@ -44,6 +44,11 @@ export interface MeshSimResult {
   firstPacketP50Ms: number | null;
   firstPacketP90Ms: number | null;
   firstPacketMaxMs: number | null;
+  /**
+   * First packets by the two members' kinds and the path at the end ("public->cone direct"): pairs,
+   * p50 and max ms (-1: never arrived), pairs over 2 s and over 4 s.
+   */
+  byKind: Record<string, { n: number; p50: number; max: number; over2s: number; over4s: number }>;
   directPct: number;
   steadyBytesPerNodePerS: number;
   steadyMsgsPerNodePerS: number;
@@ -214,20 +219,28 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
       );
     }
   }
-  if (process.env.PM_SIM_SLOW) {
-    const kind = (x: SimNode) => x.nat?.type ?? 'public';
-    const hist = new Map<string, number[]>();
-    for (const [i, [a, b]] of pairs.entries()) {
-      const t = arrived.get(tag(i)) ?? -1;
-      const k = `${kind(a)}->${kind(b)} ${a.mesh!.members.get(b.device.publicKeyB64)?.path}`;
-      hist.set(k, [...(hist.get(k) ?? []), t]);
-    }
-    for (const [k, ts] of [...hist].sort()) {
-      ts.sort((x, y) => x - y);
+  const kind = (x: SimNode) => x.nat?.type ?? 'public';
+  const hist = new Map<string, number[]>();
+  for (const [i, [a, b]] of pairs.entries()) {
+    const t = arrived.get(tag(i)) ?? -1;
+    const k = `${kind(a)}->${kind(b)} ${a.mesh!.members.get(b.device.publicKeyB64)?.path}`;
+    hist.set(k, [...(hist.get(k) ?? []), t]);
+  }
+  const byKind: MeshSimResult['byKind'] = {};
+  for (const [k, ts] of [...hist].sort()) {
+    ts.sort((x, y) => x - y);
+    const never = ts.includes(-1);
+    byKind[k] = {
+      n: ts.length,
+      p50: ts[Math.floor(ts.length / 2)],
+      max: never ? -1 : ts[ts.length - 1],
+      over2s: ts.filter((t) => t > 2000).length,
+      over4s: ts.filter((t) => t > 4000).length,
+    };
+    if (process.env.PM_SIM_SLOW)
       process.stderr.write(
-        `${k.padEnd(28)} n=${ts.length} p50=${ts[Math.floor(ts.length / 2)]} max=${ts.at(-1)} slow>2s=${ts.filter((t) => t > 2000).length}\n`,
+        `${k.padEnd(28)} n=${ts.length} p50=${byKind[k].p50} max=${byKind[k].max} slow>2s=${byKind[k].over2s}\n`,
       );
-    }
   }
   const times = [...arrived.values()].sort((x, y) => x - y);
   const direct = pairs.filter(
@@ -246,6 +259,7 @@ export function runMeshSim(n: number, o: MeshSimOptions = {}): MeshSimResult {
     firstPacketP50Ms: times.length ? times[Math.floor((times.length - 1) / 2)] : null,
     firstPacketP90Ms: times.length ? times[Math.floor((times.length - 1) * 0.9)] : null,
     firstPacketMaxMs: times.length ? times[times.length - 1] : null,
+    byKind,
     directPct: Math.round((100 * direct) / pairs.length),
     steadyBytesPerNodePerS: bytesPerS,
     steadyMsgsPerNodePerS: msgsPerS,

@@ -468,8 +468,8 @@ export class Mesh {
   /**
    * At every tick (not only every scan: a path often opens a few ms after the first handshake went,
    * within HANDSHAKE_MOVE_GAP), for the active members: packets waiting on a handshake sent before
-   * the path found since (another way, or this way before a NAT opened it), or (small networks) one
-   * sent through a relay and unanswered for a second: it goes again now.
+   * the path found since (another way, or this way before a NAT opened it), or one sent through a
+   * relay and unanswered for a second: it goes again now.
    */
   private restartWaitingHandshakes(): void {
     const c = this.core;
@@ -478,7 +478,7 @@ export class Mesh {
       if (!peer?.staged.length || peer.current) continue;
       c.device.restartWaitingHandshake(
         peer,
-        !c.onDemand && m.path === 'relayed' ? MESH_RELAYED_HANDSHAKE_RETRY : REKEY_TIMEOUT,
+        m.path === 'relayed' ? MESH_RELAYED_HANDSHAKE_RETRY : REKEY_TIMEOUT,
         m.path === 'direct' ? m.directSince : 0,
       );
     }
