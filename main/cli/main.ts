@@ -173,5 +173,10 @@ export async function warmUp(): Promise<void> {
     status(),
   ]);
   const [{ warmUpStart }, { Logger }] = await Promise.all([import('./warm-up'), import('../node/log')]);
-  await warmUpStart(new Logger('debug', () => {}));
+  try {
+    await warmUpStart(new Logger('debug', () => {}));
+  } catch (e) {
+    // The build goes on: a cache of the modules alone (a start then compiles more of its code).
+    process.stderr.write(`warm-up of the code cache failed, the cache holds less: ${(e as Error).message}\n`);
+  }
 }
