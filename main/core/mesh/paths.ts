@@ -88,10 +88,12 @@ export class Paths {
     const c = this.core;
     if (m.direct && sameEndpoint(m.direct, from) && c.now - m.lastPong < MESH_PATH_TIMEOUT) return;
     // While we probe (no direct path yet), its hello says its side is open now, and our probe in
-    // flight may have been dropped by its NAT (both sides probe the moment they are introduced): ping
-    // back at once, or the path waits for our next probe (half a second or more). Otherwise one
-    // ping round at a time (and always in a large network, whose probing is on demand).
-    const probing = !c.onDemand && !m.direct && m.probingSince > 0;
+    // flight may have been dropped by its NAT (both sides probe the moment they are introduced), or
+    // went to a port its NAT does not use for us (a symmetric NAT maps each destination to its own
+    // port: only its hello shows which one): ping back at once, or the path waits for our next probe
+    // (half a second or more; in a large network 2 s, the relay's turn). Otherwise one ping round at
+    // a time.
+    const probing = !m.direct && m.probingSince > 0;
     if (!probing && m.pingsOut && c.now - m.pingAt < MESH_PING_RETRY) return;
     this.ping(m, from, false);
   }
