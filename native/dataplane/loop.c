@@ -389,8 +389,10 @@ static void *tx_main(void *arg) {
     int solo = now - atomic_load_explicit(&t->last_big_ms, memory_order_relaxed) > SOLO_AFTER_MS;
     if (solo != atomic_load(&t->solo)) {
       atomic_store(&t->solo, solo);
+      // The receive thread looks again either way: out of solo it must receive; into solo it stops
+      // polling the socket now (it sleeps without a timeout), not after the next answer woke both.
       uint64_t one = 1;
-      if (!solo && write(dp->inject_fd, &one, sizeof one) < 0) { /* already signalled: awake anyway */
+      if (write(dp->inject_fd, &one, sizeof one) < 0) { /* already signalled: awake anyway */
       }
     }
     if (!again) continue;

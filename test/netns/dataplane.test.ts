@@ -87,6 +87,12 @@ describe('native data plane between two namespaces', { skip: skip ?? false }, ()
       assert.ok(sb.counters.tunAnswerReads > 0, JSON.stringify(sb.counters));
       // a's send thread received the replies itself at the pings' low rate (one thread both ways).
       assert.ok(sa.counters.rxSendThread > 0, JSON.stringify(sa.counters));
+      // Pings after the bulk runs: the send thread goes solo again and takes the answers itself
+      // (the receive thread, asleep without a timeout, is told to stop polling the socket).
+      const soloBefore = sa.counters.rxSendThread;
+      lab.exec(a, 'ping', ['-c', '10', '-i', '0.15', '-W', '2', pair.overlayB]);
+      const soloAnswers = (await pair.stats(a)).counters.rxSendThread - soloBefore;
+      assert.ok(soloAnswers >= 8, `${soloAnswers} of 10 answers taken by the send thread`);
       assert.equal(sa.vnetHdr, variant.vnetHdr);
       if (variant.vnetHdr) assert.ok(sa.counters.tunTsoReads > 0, 'TSO super-packets read');
       else assert.equal(sa.counters.tunTsoReads, 0);
