@@ -97,6 +97,12 @@ export const ENDPOINT_HANDSHAKE_RESTART_GAP = 1_000;
  * wireguard-go's rate of one per 20 ms per peer).
  */
 export const HANDSHAKE_MOVE_GAP = 25;
+/**
+ * An initiation sent through a relay and not answered in this long (ms) goes again, the same bytes
+ * (HandshakeFlow.restartWaiting): a copy the relay did drop costs a quarter second, not the second
+ * until a new initiation; a copy that was answered makes the other a replay the responder drops.
+ */
+export const RELAYED_INITIATION_RESEND = 250;
 /** Attempts at drawing a free random session index. */
 export const SESSION_INDEX_ATTEMPTS = 64;
 

@@ -12,6 +12,7 @@ import {
   HANDSHAKE_INITIATION_RATE,
   HANDSHAKE_MOVE_GAP,
   REKEY_TIMEOUT,
+  RELAYED_INITIATION_RESEND,
   RESPONSES_PER_INITIATION,
 } from './constants';
 import { CookieChecker } from './cookie';
@@ -117,7 +118,9 @@ export class HandshakeFlow {
    * Packets wait for a session with this peer: its initiation goes again now, on the peer's
    * endpoint, when the last copy went another way (a relay that could not forward it yet) or went
    * before the path that is the endpoint now was found (`pathSince`: a NAT dropped what came before
-   * its mapping was open) — the same initiation (same index, ephemeral key and timestamp: whichever
+   * its mapping was open), or went through a relay RELAYED_INITIATION_RESEND ago unanswered (a relay
+   * drops frames of a member whose path it has not confirmed yet: at a network's start the first
+   * one often is) — the same initiation (same index, ephemeral key and timestamp: whichever
    * copy arrives first is answered, the other is a replay the responder drops; nothing of ours is
    * reset) — or, when the last one is older than `staleMs` (a relayed one that got no answer), a new
    * one. Instead of WireGuard's retry after REKEY_TIMEOUT; a new one counts as a retry (the
@@ -129,7 +132,12 @@ export class HandshakeFlow {
     const now = this.host.now();
     if (now - peer.lastInitiationSent >= staleMs) {
       if (now - last.at >= HANDSHAKE_MOVE_GAP) this.initiate(peer, true);
-    } else if ((!sameEndpoint(last.to, peer.endpoint) || pathSince > last.at) && peer.handshake) {
+    } else if (
+      peer.handshake &&
+      (!sameEndpoint(last.to, peer.endpoint) ||
+        pathSince > last.at ||
+        (peer.endpoint.kind === 'relay' && now - last.at >= RELAYED_INITIATION_RESEND))
+    ) {
       peer.lastInitiation = { ...last, to: peer.endpoint, at: now };
       this.send(peer, last.bytes);
     }

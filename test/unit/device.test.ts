@@ -14,6 +14,7 @@ import {
   REJECT_AFTER_TIME,
   REKEY_AFTER_TIME,
   REKEY_TIMEOUT,
+  RELAYED_INITIATION_RESEND,
   RESPONSES_PER_INITIATION,
   UNDER_LOAD_HANDSHAKES_PER_SECOND,
 } from '../../main/core/constants';
@@ -551,14 +552,21 @@ describe('device: relayed endpoints and the delegate', () => {
     a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'first'));
     net.run();
     assert.deepEqual(via.sent, [MSG_INITIATION]);
-    // Same endpoint, not stale: nothing.
-    net.advance(500);
+    // Same endpoint, unanswered for less than RELAYED_INITIATION_RESEND: nothing.
+    net.advance(RELAYED_INITIATION_RESEND - 50);
     a.device.restartWaitingHandshake(peer);
     assert.equal(viaBytes.length, 1);
-    // Stale for the caller's limit (the mesh: 1 s through a relay): a new one through the relay.
-    a.device.restartWaitingHandshake(peer, 400);
+    // Unanswered for RELAYED_INITIATION_RESEND: the same initiation through the relay again (the
+    // relay may have dropped the first copy).
+    net.advance(100);
+    a.device.restartWaitingHandshake(peer);
     assert.equal(viaBytes.length, 2);
-    assert.ok(!viaBytes[1].equals(viaBytes[0]));
+    assert.ok(viaBytes[1].equals(viaBytes[0]));
+    // Stale for the caller's limit (the mesh: 1 s through a relay): a new one through the relay.
+    net.advance(30);
+    a.device.restartWaitingHandshake(peer, RELAYED_INITIATION_RESEND);
+    assert.equal(viaBytes.length, 3);
+    assert.ok(!viaBytes[2].equals(viaBytes[0]));
     // A direct path 10 ms later: that same initiation goes there at once, is answered, and the
     // packet arrives.
     net.advance(10, 10);
@@ -568,7 +576,7 @@ describe('device: relayed endpoints and the delegate', () => {
     a.device.restartWaitingHandshake(peer);
     net.run();
     assert.equal(direct.length, 1);
-    assert.ok(direct[0].equals(viaBytes[1]), 'the initiation in flight, not a new one');
+    assert.ok(direct[0].equals(viaBytes[2]), 'the initiation in flight, not a new one');
     assert.equal(b.tunOut.at(-1)?.subarray(28).toString(), 'first');
     assert.ok(net.now - 1_000_000 < REKEY_TIMEOUT);
     // With a session nothing waits: no more initiations.
