@@ -6,7 +6,7 @@
 // a name it does not know (NXDOMAIN, REFUSED): no amplification.
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import { formatIp, parseIp } from '../core/ip';
 import type { HelperDnsSocket } from '../io/helper';
 import type { Logger } from './log';
@@ -204,8 +204,7 @@ export class DnsResponder {
     const served: string[] = [];
     for (const g of given)
       if (g.fd !== null && !addresses.some((a) => sameAddress(a, g.address))) {
-        const s = dgram.createSocket('udp4'); // not ours any more (the address moved): closed
-        s.bind({ fd: g.fd }, () => s.close());
+        closeSync(g.fd); // not ours any more (the address moved)
       }
     for (const a of addresses) {
       const fromHelper = given.find((g) => sameAddress(g.address, a));

@@ -121,6 +121,9 @@ function main(): void {
   const events = { calls: 0, bits: 0, routineOnly: 0, polledBits: 0 };
   const ROUTINE = 1 | 2 | 4 | 8; // DATA_SENT, DATA_RECEIVED, AUTH_SENT, AUTH_RECEIVED
   let toDevice: ((got: DpItem[]) => void) | null = null;
+  const countItems = (got: DpItem[]) => {
+    for (const i of got) items[`${i.kind}:${i.reason}`] = (items[`${i.kind}:${i.reason}`] ?? 0) + 1;
+  };
   const h = dp.create(tunFd, udpFd, {
     gso: cfg.gso,
     gro: cfg.gro,
@@ -129,7 +132,7 @@ function main(): void {
       events.calls++;
       for (const e of evs) events.bits |= e.events;
       if (got.length === 0 && evs.every((e) => (e.events & ~ROUTINE) === 0)) events.routineOnly++;
-      for (const i of got) items[`${i.kind}:${i.reason}`] = (items[`${i.kind}:${i.reason}`] ?? 0) + 1;
+      countItems(got);
       toDevice?.(got);
     },
   });
@@ -148,7 +151,7 @@ function main(): void {
     const r = dp.poll(h);
     if (!r) return;
     for (const e of r[1]) events.polledBits |= e.events;
-    for (const i of r[0]) items[`${i.kind}:${i.reason}`] = (items[`${i.kind}:${i.reason}`] ?? 0) + 1;
+    countItems(r[0]);
     toDevice?.(r[0]);
   };
   setInterval(poll, 100);

@@ -371,6 +371,20 @@ describe('device: cookies under load', () => {
   });
 });
 
+/** The initiation `node` sends for `packet`, captured and not delivered (the filter stays). */
+function heldInitiation(net: SimNet, node: SimNode, packet: Buffer): Buffer {
+  let init: Buffer | undefined;
+  net.filter = (d) => {
+    if (messageType(d.bytes) !== MSG_INITIATION) return true;
+    init = d.bytes;
+    return false;
+  };
+  node.send(packet);
+  net.run();
+  assert.ok(init);
+  return init;
+}
+
 describe('device: many sessions started at once', () => {
   it('a node that starts sessions with more members than the load threshold in one burst gets every answer, without cookie replies', () => {
     const net = new SimNet();
@@ -403,28 +417,13 @@ describe('device: many sessions started at once', () => {
   it('forged responses to an initiation in flight (valid mac1): at most RESPONSES_PER_INITIATION opened without the load rules', () => {
     const { net, a, b } = pair();
     // a's initiation to b is held back; an attacker on the path saw it (and so a's index).
-    let init: Buffer | undefined;
-    net.filter = (d) => {
-      if (messageType(d.bytes) !== MSG_INITIATION) return true;
-      init = d.bytes;
-      return false;
-    };
-    a.send(ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
-    net.run();
-    assert.ok(init);
+    const init = heldInitiation(net, a, ipv4Packet('100.64.0.1', '100.64.0.2', 'x'));
     // a under load: one initiation from a stranger (valid mac1), delivered above the threshold at once.
     const f = net.add('f', key(3), 3);
     f.addPeer(a, ['100.64.0.1/32']);
-    let flood: Buffer | undefined;
-    net.filter = (d) => {
-      if (messageType(d.bytes) !== MSG_INITIATION) return true;
-      flood = d.bytes;
-      return false;
-    };
-    f.send(ipv4Packet('100.64.0.9', '100.64.0.1', 'f'));
-    net.run();
+    const flood = heldInitiation(net, f, ipv4Packet('100.64.0.9', '100.64.0.1', 'f'));
     for (let i = 0; i <= UNDER_LOAD_HANDSHAKES_PER_SECOND; i++)
-      a.device.handleDatagram(flood!, flood!.length, f.endpoint);
+      a.device.handleDatagram(flood, flood.length, f.endpoint);
     const cookies = a.device.counters.cookieRepliesSent;
     const invalid = a.device.counters.invalid;
     assert.ok(cookies > 0, 'a is under load');
@@ -433,7 +432,7 @@ describe('device: many sessions started at once', () => {
       const m = Buffer.alloc(92);
       m.writeUInt32LE(MSG_RESPONSE, 0);
       m.writeUInt32LE(77, 4);
-      init!.copy(m, 8, 4, 8); // receiver: the initiation's sender index
+      init.copy(m, 8, 4, 8); // receiver: the initiation's sender index
       m.fill(7, 12, 60);
       new CookieGenerator(a.publicKey).addMacs(m, 60, net.now);
       return m;
