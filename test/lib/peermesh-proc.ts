@@ -1,8 +1,11 @@
 // Start real `peermesh` processes (the CLI as a user runs it) inside test namespaces.
+import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dataplanePath } from '../../main/io/dataplane';
+import { NATIVE_BY_DEFAULT } from '../../main/node/native-path';
 import { type NetnsLab, sh, waitFor } from './netns';
 
 export const REPO = join(__dirname, '..', '..', '..');
@@ -100,4 +103,55 @@ export function runCli(args: string[], ns?: string): { code: number; stdout: str
   const full = ns ? ['netns', 'exec', ns, process.execPath, CLI, ...args] : [CLI, ...args];
   const r = spawnSync(cmd, full, { encoding: 'utf8', timeout: 20_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const DATAPLANE_ENV = process.env.PEERMESH_DATAPLANE;
+
+/**
+ * The data path the nodes of this run use (they inherit its environment): TypeScript with
+ * PEERMESH_DATAPLANE=off or where the addon is not built, native otherwise (as chooseDataPath picks).
+ * test/run.js runs the namespace suites once per path (PEERMESH_TEST_PATHS); assertDataPath checks
+ * that a run is what it says. The addon built but failing to load is a failure, not the fallback.
+ */
+export const DATA_PATH: 'native' | 'typescript' =
+  DATAPLANE_ENV !== 'off' && (DATAPLANE_ENV === 'on' || NATIVE_BY_DEFAULT) && existsSync(dataplanePath())
+    ? 'native'
+    : 'typescript';
+
+/** The `skip` of a suite about the native addon itself: it cannot apply to the forced fallback. */
+export const NATIVE_ONLY_SKIP: string | false =
+  DATAPLANE_ENV === 'off' ? 'native data path only; PEERMESH_DATAPLANE=off' : false;
+
+/** `peermesh status --json` as tests read it: the fields named here, and the rest untyped. */
+export interface NodeStatus {
+  publicKey: string;
+  addresses: string[];
+  dataPath: 'native' | 'typescript';
+  dataPathReason: string;
+  /** The native data plane's counters; null on the TypeScript path. */
+  dataPlane: Record<string, number> | null;
+  counters: Record<string, number>;
+  memory: Record<string, number>;
+  [field: string]: unknown;
+}
+
+/** `peermesh status --json --state-dir STATEDIR` in `host`'s namespace; throws if the CLI fails. */
+export function nodeStatus(lab: NetnsLab, host: string, stateDir: string): NodeStatus {
+  const r = runCli(['status', '--json', '--state-dir', stateDir], lab.ns(host));
+  if (r.code !== 0) throw new Error(`status on ${host} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as NodeStatus;
+}
+
+/**
+ * Assert that a node ran the data path of this run (DATA_PATH) for the reason its environment gives:
+ * a run that claims the fallback cannot pass on the native path, nor the other way round.
+ */
+export function assertDataPath(s: Pick<NodeStatus, 'dataPath' | 'dataPathReason' | 'dataPlane'>): void {
+  const why = `${s.dataPath} (${s.dataPathReason})`;
+  assert.equal(s.dataPath, DATA_PATH, why);
+  assert.equal(s.dataPlane === null, DATA_PATH === 'typescript', why);
+  if (DATAPLANE_ENV === 'off' || DATAPLANE_ENV === 'on')
+    assert.equal(s.dataPathReason, `PEERMESH_DATAPLANE=${DATAPLANE_ENV}`, why);
+  else if (DATA_PATH === 'native') assert.equal(s.dataPathReason, 'default', why);
+  else assert.match(s.dataPathReason, /^(data plane addon not loaded: |native data path is opt-in)/, why);
 }

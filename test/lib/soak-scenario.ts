@@ -6,7 +6,15 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetnsLab, sleep, waitFor } from './netns';
-import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from './peermesh-proc';
+import {
+  type NodeStatus,
+  nodeStatus,
+  type RunningNode,
+  removeDir,
+  startNode,
+  stopNode,
+  tempDir,
+} from './peermesh-proc';
 
 export interface SoakSample {
   t: number;
@@ -30,6 +38,8 @@ export interface SoakResult {
   transferredGB: number;
   churnRestarts: number;
   counters: Record<string, number>;
+  /** The loaded node's data path at the end (status --json). */
+  path: Pick<NodeStatus, 'dataPath' | 'dataPathReason' | 'dataPlane'>;
 }
 
 function rssKiB(pid: number): number {
@@ -65,10 +75,7 @@ export async function runSoak(secs: number): Promise<SoakResult> {
     nodes.a = await startNode(lab, 'a', join(dir, 'a'), args('a'));
     for (const h of hosts.slice(1))
       nodes[h] = await startNode(lab, h, join(dir, h), args(h, ['--bootstrap', '198.18.0.1:51820']));
-    const addrOf = (h: string) =>
-      JSON.parse(
-        runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout,
-      ).addresses[0].split('/')[0] as string;
+    const addrOf = (h: string) => nodeStatus(lab, h, join(dir, h)).addresses[0].split('/')[0];
     const bAddr = addrOf('b');
     const aAddr = addrOf('a');
     await waitFor('a pings b', () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', bAddr]).ok, 20_000);
@@ -79,9 +86,7 @@ export async function runSoak(secs: number): Promise<SoakResult> {
       const pid = nodes.a.proc.pid!;
       let mem = { heapUsed: 0, external: 0 };
       try {
-        mem = JSON.parse(
-          runCli(['status', '--json', '--state-dir', join(dir, 'a')], lab.ns('a')).stdout,
-        ).memory;
+        mem = nodeStatus(lab, 'a', join(dir, 'a')).memory as typeof mem;
       } catch {
         /* counted as 0 */
       }
@@ -134,11 +139,7 @@ export async function runSoak(secs: number): Promise<SoakResult> {
     sample();
     srvA.kill('SIGKILL');
     srvB.kill('SIGKILL');
-    const status = JSON.parse(
-      runCli(['status', '--json', '--state-dir', join(dir, 'a')], lab.ns('a')).stdout,
-    ) as {
-      counters: Record<string, number>;
-    };
+    const status = nodeStatus(lab, 'a', join(dir, 'a'));
     const warm = Math.min(30, Math.floor(secs / 5));
     const after = samples.filter((s) => s.t >= warm);
     const first = after[0] ?? samples[0];
@@ -154,6 +155,7 @@ export async function runSoak(secs: number): Promise<SoakResult> {
       transferredGB: Math.round(bytes / 1e7) / 100,
       churnRestarts: restarts,
       counters: status.counters,
+      path: { dataPath: status.dataPath, dataPathReason: status.dataPathReason, dataPlane: status.dataPlane },
     };
   } finally {
     for (const n of Object.values(nodes)) await stopNode(n).catch(() => {});
@@ -166,7 +168,8 @@ export function formatSoak(r: SoakResult): string {
   const mib = (k: number) => (k / 1024).toFixed(1);
   const c = r.counters;
   return (
-    `soak ${r.secs} s: ${r.transferredGB} GB through iperf3, ${r.churnRestarts} churn restarts\n` +
+    `soak ${r.secs} s (${r.path.dataPath} data path): ${r.transferredGB} GB through iperf3, ` +
+    `${r.churnRestarts} churn restarts\n` +
     `  RSS node+helper: ${mib(r.rssStartKiB)} MiB after warm-up -> ${mib(r.rssEndKiB)} MiB at the end ` +
     `(max ${mib(r.rssMaxKiB)} MiB); fds ${r.fdsStart} -> ${r.fdsEnd}\n` +
     `  counters: ${Object.entries(c)

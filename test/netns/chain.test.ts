@@ -6,7 +6,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
-import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
+import {
+  assertDataPath,
+  type RunningNode,
+  removeDir,
+  runCli,
+  startNode,
+  stopNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
 const HOSTS = ['a', 'b', 'c', 'd', 'e', 'f'];
@@ -30,6 +38,7 @@ describe('mesh: a chain of six, the first two leave, a member roams', { skip: sk
       ]);
       overlay[h] = status(h).addresses[0].split('/')[0];
     }
+    assertDataPath(status('c')); // the node in the middle of the chain
   });
 
   after(async () => {

@@ -11,7 +11,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { resolveAt } from '../lib/dns-query';
 import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
-import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
+import {
+  assertDataPath,
+  type NodeStatus,
+  type RunningNode,
+  removeDir,
+  runCli,
+  startNode,
+  stopNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
 
@@ -45,10 +54,11 @@ describe('members’ names over DNS', { skip: skip ?? false }, () => {
     nodes.b = await startNode(lab, 'b', join(dir, 'b'), args('b'));
     nodes.a = await startNode(lab, 'a', join(dir, 'a'), args('a', [...boot, '--hosts-file', 'none']));
     nodes.c = await startNode(lab, 'c', join(dir, 'c'), args('c', boot));
-    for (const h of ['a', 'b', 'c'])
-      addr[h] = (JSON.parse(cli(h, 'status', '--json')) as { addresses: string[] }).addresses[0].split(
-        '/',
-      )[0];
+    for (const h of ['a', 'b', 'c']) {
+      const s = JSON.parse(cli(h, 'status', '--json')) as NodeStatus;
+      assertDataPath(s); // who binds port 53 depends on it (docs/dns.md)
+      addr[h] = s.addresses[0].split('/')[0];
+    }
     const st = JSON.parse(cli('b', 'status', '--json')) as {
       network: { dns: { domain: string; servedOn: string[] } };
     };

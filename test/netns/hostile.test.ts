@@ -18,7 +18,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab, netnsSkipReason, sh, sleep, waitFor } from '../lib/netns';
-import { REPO, type RunningNode, removeDir, runCli, startNode, tempDir } from '../lib/peermesh-proc';
+import {
+  assertDataPath,
+  nodeStatus,
+  REPO,
+  type RunningNode,
+  removeDir,
+  startNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 function toolsSkipReason(): string | null {
   for (const [tool, arg] of [
@@ -236,8 +244,7 @@ describe('hostile underlay: a non-member floods a member', { skip: skip ?? false
     ...lab.memberArgs(h, 'hostile', join(dir, 'secret')),
     ...(bootstrap ? ['--bootstrap', bootstrap] : []),
   ];
-  const status = (h: string) =>
-    JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout);
+  const status = (h: string) => nodeStatus(lab, h, join(dir, h));
   const counter = (name: string) => {
     const out = lab.exec('b', 'nft', ['list', 'counter', 'inet', 'pmhostile', name]);
     return {
@@ -442,6 +449,7 @@ describe('hostile underlay: a non-member floods a member', { skip: skip ?? false
     assert.ok(r.lossDuring <= 0.1, `ping loss during the flood ${(r.lossDuring * 100).toFixed(1)} %`);
     assert.doesNotMatch(nodes.b.log(), /uncaught|TypeError|RangeError/i);
     lab.exec('a', 'ping', ['-c', '3', '-i', '0.2', '-W', '1', overlay.b]);
+    assertDataPath(status('b')); // the flood met the data path this run is for
   });
 
   it("one who knows B's public key (valid mac1, no member key) gets only 64-byte cookie replies under load, fewer bytes than it sent", async () => {

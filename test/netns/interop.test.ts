@@ -6,7 +6,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { iperfTransfer, type NetnsLab as Lab, NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
-import { keygen, type RunningNode, removeDir, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
+import {
+  assertDataPath,
+  keygen,
+  nodeStatus,
+  type RunningNode,
+  removeDir,
+  startNode,
+  stopNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 function hasWireguardGo(): boolean {
   try {
@@ -111,9 +120,13 @@ describe('interop with wireguard-go', { skip: skip ?? false }, () => {
     assert.ok(Number(show.trim().split(/\s+/)[1]) > 0, show);
   });
 
-  it('transfers data with iperf3 both ways', () => {
+  it('transfers data with iperf3 both ways, on the data path of this run', () => {
     assert.ok(iperfTransfer(lab, 'a', '100.64.0.1', 'b', 5201) > 1_000_000);
     assert.ok(iperfTransfer(lab, 'b', '100.64.0.2', 'a', 5202) > 1_000_000);
+    const s = nodeStatus(lab, 'b', join(dir, 'state'));
+    assertDataPath(s);
+    const peer = (s.peers as { rxBytes: number; txBytes: number }[])[0];
+    assert.ok(peer.rxBytes > 1_000_000 && peer.txBytes > 1_000_000, JSON.stringify(peer));
   });
 
   it('re-handshakes after wireguard-go restarts (wireguard-go initiating)', async () => {

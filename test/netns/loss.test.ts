@@ -7,7 +7,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { iperfTransfer, NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
-import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
+import {
+  assertDataPath,
+  nodeStatus,
+  type RunningNode,
+  removeDir,
+  startNode,
+  stopNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
 
@@ -54,11 +62,9 @@ describe('loss on the underlay', { skip: skip ?? false }, () => {
         nodes.a = await startNode(lab, 'a', join(sub, 'a'), args('a', []));
         for (const h of ['b', 'c'])
           nodes[h] = await startNode(lab, h, join(sub, h), args(h, ['--bootstrap', '198.18.0.1:51820']));
-        const addr = (h: string) =>
-          JSON.parse(
-            runCli(['status', '--json', '--state-dir', join(sub, h)], lab.ns(h)).stdout,
-          ).addresses[0].split('/')[0] as string;
-        const ip = Object.fromEntries(hosts.map((h) => [h, addr(h)]));
+        const status = Object.fromEntries(hosts.map((h) => [h, nodeStatus(lab, h, join(sub, h))]));
+        for (const h of hosts) assertDataPath(status[h]);
+        const ip = Object.fromEntries(hosts.map((h) => [h, status[h].addresses[0].split('/')[0]]));
         for (const [x, y] of [
           ['a', 'b'],
           ['a', 'c'],

@@ -7,7 +7,15 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
-import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
+import {
+  assertDataPath,
+  type RunningNode,
+  removeDir,
+  runCli,
+  startNode,
+  stopNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
 
@@ -36,6 +44,7 @@ describe('mesh: join with a secret', { skip: skip ?? false }, () => {
     nodes.c = await startNode(lab, 'c', join(dir, 'c'), args('c', '198.18.0.2:51820'));
     for (const h of ['a', 'b', 'c']) {
       const s = JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout);
+      assertDataPath(s);
       overlay[h] = s.addresses[0].split('/')[0];
       assert.match(overlay[h], /^100\./);
     }

@@ -7,23 +7,23 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab, netnsSkipReason, sleep, waitFor } from '../lib/netns';
-import { type RunningNode, removeDir, runCli, startNode, tempDir } from '../lib/peermesh-proc';
+import {
+  assertDataPath,
+  type NodeStatus,
+  nodeStatus,
+  type RunningNode,
+  removeDir,
+  startNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
-
-interface Status {
-  addresses: string[];
-  counters: Record<string, number>;
-  /** The native data plane's counters (null on the TypeScript path). */
-  dataPlane: Record<string, number> | null;
-}
 
 describe('overload: every lost datagram is counted', { skip: skip ?? false }, () => {
   const lab = new NetnsLab();
   const dir = tempDir('overload');
   const nodes: Record<string, RunningNode> = {};
-  const status = (h: string) =>
-    JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout) as Status;
+  const status = (h: string) => nodeStatus(lab, h, join(dir, h));
 
   before(async () => {
     for (const h of ['a', 'b']) lab.addHost(h);
@@ -46,6 +46,7 @@ describe('overload: every lost datagram is counted', { skip: skip ?? false }, ()
   });
 
   it('iperf3 -u far over what the tunnel carries: the lost datagrams are in the counters', async () => {
+    for (const h of ['a', 'b']) assertDataPath(status(h)); // which drop counters `sum` reads
     const bAddr = status('b').addresses[0].split('/')[0];
     await waitFor('a pings b', () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', bAddr]).ok, 20_000, 300);
     const srv = lab.spawnIn('b', 'iperf3', ['-s', '-B', bAddr, '-p', '5301', '-1']);
@@ -56,7 +57,7 @@ describe('overload: every lost datagram is counted', { skip: skip ?? false }, ()
      * buffer); the kernel counts our socket's drops per buffer (a GSO batch is one), so on the native
      * path those are inside the gaps and not added again.
      */
-    const sum = (s: Status) => {
+    const sum = (s: NodeStatus) => {
       const c = s.counters;
       const dp = s.dataPlane;
       // the data plane's own drops (queues full, send errors, writes the TUN refused)

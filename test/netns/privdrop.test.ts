@@ -7,14 +7,23 @@
 // directory written (0700/0600, owned by the user), `peermesh status` and `invite` over the control
 // socket, a clean stop that removes its hosts block and control socket. `--user root` is refused.
 //
-//   a 198.18.0.1   b 198.18.0.2   (both data paths: run once more with PEERMESH_DATAPLANE=off)
+//   a 198.18.0.1   b 198.18.0.2   (test/run.js runs it on both data paths)
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { resolveAt } from '../lib/dns-query';
 import { iperfTransfer, NetnsLab, netnsSkipReason, sh, waitFor } from '../lib/netns';
-import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
+import {
+  assertDataPath,
+  type NodeStatus,
+  type RunningNode,
+  removeDir,
+  runCli,
+  startNode,
+  stopNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 const skip = netnsSkipReason();
 
@@ -57,10 +66,11 @@ describe('peermesh up as root runs the core unprivileged', { skip: skip ?? false
     );
     uidA = Number(sh('id', ['-u', 'peermesh']).trim());
     uidNobody = Number(sh('id', ['-u', 'nobody']).trim());
-    for (const h of ['a', 'b'])
-      addr[h] = (JSON.parse(cli(h, 'status', '--json')) as { addresses: string[] }).addresses[0].split(
-        '/',
-      )[0];
+    for (const h of ['a', 'b']) {
+      const s = JSON.parse(cli(h, 'status', '--json')) as NodeStatus;
+      assertDataPath(s); // the dropped node's sockets and descriptors depend on it
+      addr[h] = s.addresses[0].split('/')[0];
+    }
   });
 
   after(async () => {

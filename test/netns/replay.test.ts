@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab, netnsSkipReason, sh, waitFor } from '../lib/netns';
 import { readPcapUdp } from '../lib/pcap';
-import { type RunningNode, removeDir, runCli, startNode, stopNode, tempDir } from '../lib/peermesh-proc';
+import {
+  assertDataPath,
+  type RunningNode,
+  removeDir,
+  runCli,
+  startNode,
+  stopNode,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 function toolsSkipReason(): string | null {
   for (const tool of ['tcpdump', 'nft']) {
@@ -114,6 +122,7 @@ describe('replayed initiations after a restart', { skip: skip ?? false }, () => 
     nodes.b = await startNode(lab, 'b', join(dir, 'b'), args('b', bootstrapOf('b')));
     const overlay: Record<string, string> = {};
     for (const h of ['a', 'b']) overlay[h] = status(h).addresses[0].split('/')[0];
+    assertDataPath(status('b'));
     await waitFor(
       'a -> b over the overlay',
       () => lab.tryExec('a', 'ping', ['-c', '1', '-W', '1', overlay.b]).ok,

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { netnsSkipReason } from '../lib/netns';
+import { assertDataPath } from '../lib/peermesh-proc';
 import { formatSoak, runSoak } from '../lib/soak-scenario';
 
 const skip = netnsSkipReason();
@@ -14,6 +15,7 @@ describe('soak', { skip: skip ?? false }, () => {
   it(`${SECS} s of load and churn: RSS and fds stay flat, no drops for a bug`, async () => {
     const r = await runSoak(SECS);
     process.stdout.write(`# ${formatSoak(r).trimEnd().replace(/\n/g, '\n# ')}\n`);
+    assertDataPath(r.path);
     assert.ok(r.transferredGB > 0.5, `only ${r.transferredGB} GB moved`);
     assert.ok(r.churnRestarts >= 2, `${r.churnRestarts} restarts`);
     // after warm-up, growth within noise of the allocator and the young generation
