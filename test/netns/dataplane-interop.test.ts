@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DpWorker, startDataplaneNode } from '../lib/dataplane-lab';
 import { iperfTransfer, NetnsLab, netnsSkipReason, waitFor } from '../lib/netns';
-import { removeDir, tempDir } from '../lib/peermesh-proc';
+import { NATIVE_ONLY_SKIP, removeDir, tempDir } from '../lib/peermesh-proc';
 import { spawnWireguardGo, wgSet, wireguardGoSkipReason } from '../lib/wireguard-go';
 
-const skip = netnsSkipReason() ?? wireguardGoSkipReason();
+const skip = netnsSkipReason() ?? wireguardGoSkipReason() ?? NATIVE_ONLY_SKIP;
 
-describe('native data plane interop with wireguard-go', { skip: skip ?? false }, () => {
+describe('native data plane interop with wireguard-go', { skip }, () => {
   const lab = new NetnsLab();
   const dir = tempDir('dp-interop');
   const wgIf = `wg${lab.id}`;

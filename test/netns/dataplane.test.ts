@@ -7,8 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { DP_VARIANTS, DpPair } from '../lib/dataplane-lab';
 import { iperfTransfer, NetnsLab, netnsSkipReason } from '../lib/netns';
+import { NATIVE_ONLY_SKIP } from '../lib/peermesh-proc';
 
-const skip = netnsSkipReason();
+const skip = netnsSkipReason() ?? NATIVE_ONLY_SKIP;
 
 /** An IPv4 ICMP echo request with correct checksums (the receiving kernel answers it). */
 function icmpEcho(src: string, dst: string, id: number, seq: number): Buffer {
@@ -34,7 +35,7 @@ function checksum(b: Buffer): number {
   return ~s & 0xffff;
 }
 
-describe('native data plane between two namespaces', { skip: skip ?? false }, () => {
+describe('native data plane between two namespaces', { skip }, () => {
   const lab = new NetnsLab();
   const pairs: DpPair[] = [];
 
