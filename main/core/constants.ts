@@ -120,7 +120,7 @@ export const MESH_CLOCK_SKEW = 120_000;
 /** Hello to bootstrap addresses this often until a member answers, then every MESH_BOOTSTRAP_REFRESH. */
 export const MESH_BOOTSTRAP_RETRY = 1_000;
 /** The first retry of the bootstrap hellos (ms), doubling up to MESH_BOOTSTRAP_RETRY. */
-export const MESH_BOOTSTRAP_FIRST_RETRY = 100;
+export const MESH_BOOTSTRAP_FIRST_RETRY = 25;
 export const MESH_BOOTSTRAP_REFRESH = 60_000;
 /** Largest discovery datagram we send or accept (fits any path MTU in practice). */
 export const MESH_MAX_MESSAGE = 1400;
@@ -163,6 +163,17 @@ export const MESH_PROBE_SLOW = 15_000;
 export const MESH_RELAY_RETRY = 6_000;
 /** Without a direct path after this long, traffic goes through a relay (if one is known). */
 export const MESH_RELAY_AFTER = 2_000;
+/**
+ * Relayed frames that arrive a few ms early are held, not dropped (Relay): at a relay, frames for a
+ * member it heard from but has not confirmed a path to yet (its ping there in flight), sent when
+ * the path is confirmed; at a member, an initiation relayed from a member whose record has not
+ * arrived yet, handled when it does. This long at most, RELAY_HOLD_FRAMES each for
+ * RELAY_HOLD_MEMBERS members: the first packets of members that meet as they start do not wait for
+ * a resend (RELAYED_INITIATION_RESEND).
+ */
+export const RELAY_HOLD_MS = 1000;
+export const RELAY_HOLD_FRAMES = 4;
+export const RELAY_HOLD_MEMBERS = 16;
 /**
  * A handshake sent through a relay and not answered in this long (ms) is sent again: the relay
  * forwards only from and to members whose paths it has confirmed, which at the start of a network,

@@ -83,6 +83,11 @@ export class HandshakeFlow {
 
   /** Send a handshake initiation unless one was sent less than REKEY_TIMEOUT ago (retries bypass). */
   initiate(peer: Peer, isRetry: boolean): void {
+    // One at a time: what the delegate does in handshakeStarting (a relay's liveness check) must not
+    // send an initiation of its own inside this one. Two in the same millisecond carry the same
+    // timestamp: the responder answers the first and drops the second as a replay, while we wait
+    // for an answer to the second (the first packets then waited a second for a new one).
+    if (this.starting) return;
     const host = this.host;
     const now = host.now();
     if (!isRetry) {

@@ -76,6 +76,9 @@ export { loadSecret } from './persistence';
 
 /** How often the timers of the core run, the metrics sample and the machine's addresses are read. */
 const TICK_MS = 100;
+/** The first second of a mesh node: the bootstrap hellos' retries are checked this often (Mesh.bootstrapEarly). */
+const BOOTSTRAP_EARLY_MS = 1000;
+const BOOTSTRAP_EARLY_EVERY_MS = 25;
 const METRICS_MS = 1000;
 const ADDRESS_CHECK_MS = 2_000;
 const RESOLVE_RETRY_MS = 15_000;
@@ -601,8 +604,17 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       };
       this.mesh.setTime(performance.now(), Date.now());
       lookAround();
-      // The first hellos (bootstrap, LAN) go now, not at the first tick (TICK_MS later).
+      // The first hellos (bootstrap, LAN) go now, not at the first tick (TICK_MS later), and their
+      // first retries at their time until a member answers (a bootstrap node started with us may
+      // listen a few ms after our first hello).
       this.mesh.tick();
+      const started = performance.now();
+      const early = setInterval(() => {
+        this.mesh?.setTime(performance.now(), Date.now());
+        if (!this.mesh?.bootstrapEarly() || performance.now() - started > BOOTSTRAP_EARLY_MS)
+          clearInterval(early);
+      }, BOOTSTRAP_EARLY_EVERY_MS);
+      this.timers.push(early);
       // Roaming: when the machine's addresses change, members learn the new ones within seconds.
       this.every(ADDRESS_CHECK_MS, () => {
         this.mesh?.setTime(performance.now(), Date.now());

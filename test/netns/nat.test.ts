@@ -1,7 +1,5 @@
-// NAT traversal with real nodes and real NATs (nftables masquerade in router namespaces):
-//
-//   a (198.19.1.2) -- ra [NAT] --+                      +-- [NAT] rb -- b (198.19.2.2)
-//                                 +-- switch 198.18.100.0/24 (p = .3, ra = .1, rb = .2)
+// NAT traversal with real nodes and real NATs (nftables masquerade in router namespaces; the
+// topology is test/lib/nat-lab.ts: a and b each behind its own router, p public).
 //
 // P is public and relays. With cone NATs A and B must end up talking directly (counted on the NAT
 // routers: packets from ra to rb's public address); with symmetric NATs they talk relayed through P.
@@ -10,6 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dataplanePath } from '../../main/io/dataplane';
+import { buildNatLab, NAT_P_ENDPOINT } from '../lib/nat-lab';
 import { NetnsLab, netnsNftSkipReason, waitFor } from '../lib/netns';
 import {
   type RunningNode,
@@ -44,23 +43,12 @@ for (const type of ['cone', 'symmetric'] as const) {
     ];
 
     before(async () => {
-      for (const h of ['p', 'ra', 'rb', 'a', 'b']) lab.addHost(h);
-      lab.lan([
-        ['ra', '198.18.100.1/24'],
-        ['rb', '198.18.100.2/24'],
-        ['p', '198.18.100.3/24'],
-      ]);
-      lab.link('a', '198.19.1.2/24', 'ra', '198.19.1.1/24', { aIf: `i${lab.id}a`, bIf: `l${lab.id}a` });
-      lab.link('b', '198.19.2.2/24', 'rb', '198.19.2.1/24', { aIf: `i${lab.id}b`, bIf: `l${lab.id}b` });
-      lab.exec('a', 'ip', ['route', 'add', 'default', 'via', '198.19.1.1']);
-      lab.exec('b', 'ip', ['route', 'add', 'default', 'via', '198.19.2.1']);
-      lab.natRouter('ra', lab.vethName('ra'), type, { peer: '198.18.100.2', p: '198.18.100.3' });
-      lab.natRouter('rb', lab.vethName('rb'), type, { peer: '198.18.100.1', p: '198.18.100.3' });
+      buildNatLab(lab, type);
       writeFileSync(join(dir, 'secret'), 'behind two routers\n', { mode: 0o600 });
       nodes.p = await startNode(lab, 'p', join(dir, 'p'), args('p', ['--relay']));
-      nodes.a = await startNode(lab, 'a', join(dir, 'a'), args('a', ['--bootstrap', '198.18.100.3:51820']));
+      nodes.a = await startNode(lab, 'a', join(dir, 'a'), args('a', ['--bootstrap', NAT_P_ENDPOINT]));
       bStarted = Date.now();
-      nodes.b = await startNode(lab, 'b', join(dir, 'b'), args('b', ['--bootstrap', '198.18.100.3:51820']));
+      nodes.b = await startNode(lab, 'b', join(dir, 'b'), args('b', ['--bootstrap', NAT_P_ENDPOINT]));
     });
 
     after(async () => {

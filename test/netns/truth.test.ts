@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { buildNatLab, NAT_P_ENDPOINT } from '../lib/nat-lab';
 import { NetnsLab, netnsNftSkipReason, sleep, waitFor } from '../lib/netns';
 import {
   type RunningNode,
@@ -58,23 +59,10 @@ describe('what the nodes show is true', { skip: skip ?? false }, () => {
     ...lab.memberArgs(h, 'truth', join(dir, 'secret'), h),
     ...extra,
   ];
-  const boot = ['--bootstrap', '198.18.100.3:51820'];
+  const boot = ['--bootstrap', NAT_P_ENDPOINT];
 
   before(async () => {
-    for (const h of ['p', 'ra', 'rb', 'a', 'b', 'v', 'c']) lab.addHost(h);
-    lab.lan([
-      ['ra', '198.18.100.1/24'],
-      ['rb', '198.18.100.2/24'],
-      ['p', '198.18.100.3/24'],
-      ['v', '198.18.100.4/24'],
-      ['c', '198.18.100.5/24'],
-    ]);
-    lab.link('a', '198.19.1.2/24', 'ra', '198.19.1.1/24', { aIf: `i${lab.id}a`, bIf: `l${lab.id}a` });
-    lab.link('b', '198.19.2.2/24', 'rb', '198.19.2.1/24', { aIf: `i${lab.id}b`, bIf: `l${lab.id}b` });
-    lab.exec('a', 'ip', ['route', 'add', 'default', 'via', '198.19.1.1']);
-    lab.exec('b', 'ip', ['route', 'add', 'default', 'via', '198.19.2.1']);
-    lab.natRouter('ra', lab.vethName('ra'), 'cone', { peer: '198.18.100.2', p: '198.18.100.3' });
-    lab.natRouter('rb', lab.vethName('rb'), 'cone', { peer: '198.18.100.1', p: '198.18.100.3' });
+    buildNatLab(lab, 'cone', ['v', 'c']);
     writeFileSync(join(dir, 'secret'), 'what the app shows is true\n', { mode: 0o600 });
     nodes.p = await startNode(lab, 'p', join(dir, 'p'), args('p', ['--relay']));
     nodes.v = await startNode(lab, 'v', join(dir, 'v'), args('v', boot));

@@ -249,8 +249,10 @@ export class Core {
     this.held.push({ at: this.now, buf: Buffer.from(buf.subarray(start, end)) });
   }
 
-  /** A member's first record arrived: the packets held for its addresses go to the device now. */
+  /** A member's first record arrived: the packets held for its addresses go to the device now, and
+   * what it sent us through a relay before (Relay.recordArrived). */
   releaseHeld(key: string): void {
+    this.relay.recordArrived(key);
     if (!this.held.length) return;
     const keep: { at: number; buf: Buffer }[] = [];
     const now: Buffer[] = [];

@@ -463,6 +463,7 @@ export class Mesh {
     () => this.scan(),
     () => this.restartWaitingHandshakes(),
     () => this.core.epochs.tick(),
+    () => this.core.relay.expireHeld(),
   ];
 
   /**
@@ -506,12 +507,22 @@ export class Mesh {
     for (const t of this.lanTargets) c.messenger.sendHello(t, false, true, true);
   }
 
+  /**
+   * The bootstrap hellos at their own time between two ticks (their first retries are 25 and 50 ms
+   * apart): the node calls this often in its first second. False once a member answered.
+   */
+  bootstrapEarly(): boolean {
+    for (const m of this.core.members.values()) if (m.direct && m.rec) return false;
+    this.bootstrapHellos();
+    return true;
+  }
+
   private bootstrapHellos(): void {
     const c = this.core;
     if (c.now < this.nextBootstrap) return;
     let direct = 0;
     for (const m of c.members.values()) if (m.direct && m.rec) direct++;
-    // Until a member answers: 0.1, 0.2, 0.4, 0.8 s, then every MESH_BOOTSTRAP_RETRY (nodes started
+    // Until a member answers: 25, 50, 100 ms... then every MESH_BOOTSTRAP_RETRY (nodes started
     // together: the bootstrap node may not be listening yet when our first hello goes).
     const retry = Math.min(MESH_BOOTSTRAP_RETRY, MESH_BOOTSTRAP_FIRST_RETRY * 2 ** this.bootstrapTries++);
     this.nextBootstrap = c.now + (direct ? MESH_BOOTSTRAP_REFRESH : retry);

@@ -130,6 +130,7 @@ export class Paths {
       c.byEndpoint.set(endpointText(m.direct), m.key);
     }
     m.probingSince = 0;
+    c.relay.pathConfirmed(m);
     const peer = c.device.getPeer(m.key);
     if (peer) {
       peer.preferDirectUntil = c.now + MESH_PATH_TIMEOUT;

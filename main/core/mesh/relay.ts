@@ -17,6 +17,9 @@ import {
   MSG_RELAY_TO,
   MSG_TRANSPORT,
   RELAY_HEADER_SIZE,
+  RELAY_HOLD_FRAMES,
+  RELAY_HOLD_MEMBERS,
+  RELAY_HOLD_MS,
 } from '../constants';
 import type { Device, Endpoint, Peer, RelayedEndpoint, RelayVia } from '../device';
 import { endpointText } from './addresses';
@@ -45,8 +48,66 @@ class RelayTarget implements RelayVia {
   }
 }
 
-export class Relay {
+/**
+ * Relayed frames kept a short while for a member, by its key: at most RELAY_HOLD_FRAMES each for
+ * RELAY_HOLD_MEMBERS members, RELAY_HOLD_MS from the first; what expires is counted as dropped.
+ */
+class HeldFrames<T> {
+  private readonly byKey = new Map<string, { since: number; frames: T[] }>();
+
   constructor(private readonly core: Core) {}
+
+  /** Keep `frame` for `key`; false when there is no room (the caller drops it). */
+  add(key: string, frame: T): boolean {
+    this.expire(key);
+    let h = this.byKey.get(key);
+    if (!h) {
+      if (this.byKey.size >= RELAY_HOLD_MEMBERS) this.expire();
+      if (this.byKey.size >= RELAY_HOLD_MEMBERS) return false;
+      h = { since: this.core.now, frames: [] };
+      this.byKey.set(key, h);
+    }
+    if (h.frames.length >= RELAY_HOLD_FRAMES) return false;
+    h.frames.push(frame);
+    return true;
+  }
+
+  /** The frames kept for `key` (none once expired), taken out. */
+  take(key: string): T[] {
+    this.expire(key);
+    const h = this.byKey.get(key);
+    this.byKey.delete(key);
+    return h?.frames ?? [];
+  }
+
+  /** Drop (and count) what is older than RELAY_HOLD_MS: `key`'s only, or all. */
+  expire(key?: string): void {
+    const c = this.core;
+    for (const [k, h] of key === undefined ? this.byKey : [[key, this.byKey.get(key)] as const])
+      if (h && c.now - h.since > RELAY_HOLD_MS) {
+        c.counters.relayDropped += h.frames.length;
+        this.byKey.delete(k);
+      }
+  }
+}
+
+export class Relay {
+  /**
+   * Frames to pass on to a member we heard from just now, whose path our ping is confirming: they go
+   * when it is confirmed (pathConfirmed). Both pings start when it joins, and so do the first
+   * packets of the members that meet it through us.
+   */
+  private readonly toConfirm: HeldFrames<Buffer>;
+  /**
+   * Frames relayed to us from a member whose record has not reached us yet (it joined just now, and
+   * its first handshake came through the relay before the record sync): handled when it arrives.
+   */
+  private readonly fromUnknown: HeldFrames<{ buf: Buffer; from: Endpoint }>;
+
+  constructor(private readonly core: Core) {
+    this.toConfirm = new HeldFrames(core);
+    this.fromUnknown = new HeldFrames(core);
+  }
 
   private get device(): Device {
     return this.core.device;
@@ -90,7 +151,13 @@ export class Relay {
     const otherKey = b64(buf.subarray(4, RELAY_HEADER_SIZE));
     if (buf[0] === MSG_RELAY_TO) {
       const dst = c.members.get(otherKey);
-      if (!c.opts.relay || !dst?.rec || !dst.direct || c.now - dst.lastDirect > MESH_PATH_TIMEOUT) {
+      if (!c.opts.relay || !dst?.rec) {
+        c.counters.relayDropped++;
+        return;
+      }
+      const confirmed = !!dst.direct && c.now - dst.lastDirect <= MESH_PATH_TIMEOUT;
+      // Only a member we heard from just now, whose path our ping is confirming, gets frames held.
+      if (!confirmed && (dst.direct || c.now - dst.lastHeard > RELAY_HOLD_MS)) {
         c.counters.relayDropped++;
         return;
       }
@@ -98,12 +165,21 @@ export class Relay {
       buf.copy(out, 0, 0, len);
       out[0] = MSG_RELAY_FROM;
       out.set(sender.keyBytes, 4);
+      if (!confirmed) {
+        if (!this.toConfirm.add(dst.key, out)) c.counters.relayDropped++;
+        return;
+      }
       c.counters.relayed++;
-      c.io.send(out, 0, len, dst.direct);
+      c.io.send(out, 0, len, dst.direct!);
     } else {
       if (!sender.rec.rl) return;
       const src = c.members.get(otherKey);
-      if (!src?.rec) return;
+      if (!src?.rec) {
+        // Only an initiation can start anything with a member we do not know yet.
+        if (inner === MSG_INITIATION && !src?.removed && otherKey !== c.selfKey)
+          this.fromUnknown.add(otherKey, { buf: Buffer.from(buf.subarray(0, len)), from: { ...from } });
+        return;
+      }
       const payload = buf.subarray(RELAY_HEADER_SIZE, len);
       // The far end answered through the relay when the device took its packet as authentic (a
       // relayed path is only as alive as that): that keeps it online.
@@ -112,6 +188,26 @@ export class Relay {
       this.device.handleDatagram(payload, payload.length, this.endpoint(from, src.keyBytes));
       if (peer && peer.stats.rxPackets + peer.stats.lastHandshake !== before) src.lastHeard = c.now;
     }
+  }
+
+  /** Every tick: held frames past RELAY_HOLD_MS are dropped (counted). */
+  expireHeld(): void {
+    this.toConfirm.expire();
+    this.fromUnknown.expire();
+  }
+
+  /** `m`'s direct path was just confirmed (Paths.confirmDirect): the frames held for it go now. */
+  pathConfirmed(m: Member): void {
+    const c = this.core;
+    for (const f of this.toConfirm.take(m.key)) {
+      c.counters.relayed++;
+      c.io.send(f, 0, f.length, m.direct!);
+    }
+  }
+
+  /** A member's first record arrived (Core.releaseHeld): what it sent us through a relay is handled now. */
+  recordArrived(key: string): void {
+    for (const f of this.fromUnknown.take(key)) this.handle(f.buf, f.buf.length, f.from);
   }
 
   /**
