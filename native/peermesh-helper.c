@@ -39,6 +39,9 @@
 #include <linux/capability.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
@@ -638,6 +641,25 @@ static int run_nft(const char *script) {
   return run_tool(paths, args, script);
 }
 
+// Whether the nftables table `inet NAME` surely does not exist (asked over netlink, no nft process):
+// deleting a leftover that is not there then costs nothing, which is every start and every stop
+// without access rules. Any answer but "no such table" (an error, no permission) says maybe.
+static int nft_table_absent(const char *name) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) return 0;
+  struct nlreq r;
+  memset(&r, 0, sizeof r);
+  r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct nfgenmsg));
+  r.h.nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE;
+  struct nfgenmsg *g = NLMSG_DATA(&r.h);
+  g->nfgen_family = NFPROTO_INET;
+  g->version = NFNETLINK_V0;
+  nl_attr(&r, NFTA_TABLE_NAME, name, strlen(name) + 1);
+  int e = nl_talk(fd, &r);
+  close(fd);
+  return e == ENOENT;
+}
+
 // `ip -4|-6 -batch -`; with `force`, every line is tried even after one fails (deleting what may be
 // gone).
 static int run_ip(const char *script, int force, int fam) {
@@ -661,6 +683,8 @@ static void exit_rules_off(int ifindex, const char *table) {
   for (int k = 0; k < 3; k++) off += snprintf(script + off, sizeof script - (size_t)off, "rule del pref %d\n", pref + k);
   (void)run_ip(script, 1, 4);
   (void)run_ip(script, 1, 6);
+  snprintf(script, sizeof script, "%s_dns", table);
+  if (nft_table_absent(script)) return;
   snprintf(script, sizeof script, "delete table inet %s_dns\n", table);
   (void)run_nft(script);
 }
@@ -804,6 +828,8 @@ static int access_commit(struct access_build *a, const char *ifname) {
 
 static void access_off(const char *table) {
   char script[160];
+  snprintf(script, sizeof script, "%s_access", table);
+  if (nft_table_absent(script)) return;
   snprintf(script, sizeof script, "delete table inet %s_access\n", table);
   (void)run_nft(script);
 }
@@ -1154,7 +1180,7 @@ int main(int argc, char **argv) {
       table_made = 1;
       char script[4096];
       int off = snprintf(script, sizeof script, "delete table inet %s\n", table);
-      (void)run_nft(script); // a table left by a helper killed together with its janitor
+      if (!nft_table_absent(table)) (void)run_nft(script); // left by a helper killed with its janitor
       off = snprintf(script, sizeof script,
                      "table inet %s {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n",
                      table);
