@@ -60,6 +60,58 @@ export function parseLabTable(text: string): Row[] {
   return rows;
 }
 
+/** One VPN's row of the lab's NAT check (natcheck.sh): the first A->B ping from the first spawn. */
+export interface NatRow {
+  vpn: string;
+  nat: string;
+  firstPingS: number | null;
+  pathAtFirst: string;
+  pathAfter: string;
+}
+
+/** Parse natcheck.sh's summary table (markdown) into rows. */
+export function parseNatTable(text: string): NatRow[] {
+  const rows: NatRow[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('| ') || line.startsWith('| VPN') || line.startsWith('|---')) continue;
+    const c = line
+      .split('|')
+      .slice(1, -1)
+      .map((x) => x.trim());
+    if (c.length < 7) continue;
+    rows.push({ vpn: c[0], nat: c[1], firstPingS: num(c[3]), pathAtFirst: c[4], pathAfter: c[5] });
+  }
+  return rows;
+}
+
+/**
+ * Issue 17's targets in the lab's NAT check (P public, A and B each behind its NAT, all three started
+ * at once): first A->B ping < 0.2 s across cone NATs and < 0.5 s across symmetric ones, from the first
+ * spawn; direct across cone NATs after the settle time.
+ */
+export function judgeNat(rows: NatRow[]): Target[] {
+  const t: Target[] = [];
+  for (const [nat, limit] of [
+    ['cone', 0.2],
+    ['symmetric', 0.5],
+  ] as const) {
+    const r = rows.find((x) => (x.vpn === 'lab-driver' || x.vpn === 'peermesh') && x.nat === nat);
+    if (!r) continue;
+    t.push({
+      name: `first ping across ${nat} NATs < ${limit} s`,
+      pass: r.firstPingS !== null && r.firstPingS < limit,
+      detail: `${r.firstPingS ?? '-'} s (${r.pathAtFirst})`,
+    });
+    if (nat === 'cone')
+      t.push({
+        name: 'path across cone NATs direct after settling',
+        pass: r.pathAfter === 'direct',
+        detail: r.pathAfter,
+      });
+  }
+  return t;
+}
+
 interface Target {
   name: string;
   pass: boolean;
@@ -140,9 +192,41 @@ export function judge(rows: Row[]): Target[] {
 
 function usage(msg: string): never {
   process.stderr.write(
-    `bench: ${msg}\nusage: npm run bench -- [--json] [--only peermesh] [--secs N] [--save]\n`,
+    `bench: ${msg}\nusage: npm run bench -- [--json] [--only peermesh] [--secs N] [--save] [--no-nat]\n`,
   );
   process.exit(2);
+}
+
+/** Run one of the lab's scripts; its output goes to stderr (not with --json). Resolves to its exit code. */
+function runLab(script: string, args: string[], json: boolean): Promise<number> {
+  return new Promise<number>((res) => {
+    const p = spawn('bash', [join(LAB, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    p.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    p.on('exit', (c) => {
+      if (!json) process.stderr.write(stdout);
+      res(c ?? 1);
+    });
+  });
+}
+
+/** The lab's NAT check, cone then symmetric, for PeerMesh (and tinc, when installed, beside it). */
+async function natCheck(withTinc: boolean, json: boolean): Promise<NatRow[]> {
+  const rows: NatRow[] = [];
+  for (const nat of ['cone', 'symmetric']) {
+    const out = join(mkdtempSync(join(tmpdir(), 'pm-natcheck-')), 'nat.md');
+    const vpns = [...(withTinc ? ['tinc'] : []), join(REPO, 'bench', 'lab-driver.sh')];
+    const code = await runLab('natcheck.sh', ['--nat', nat, '--settle', '2', '--out', out, ...vpns], json);
+    const text = existsSync(out) ? readFileSync(out, 'utf8') : '';
+    const got = parseNatTable(text.slice(text.indexOf('## Summary')));
+    if (code !== 0 || got.length === 0)
+      process.stderr.write(`bench: the NAT check (${nat}) failed; its log: ${out}\n`);
+    rows.push(...got);
+  }
+  for (const r of rows) if (r.vpn === 'lab-driver') r.vpn = 'peermesh';
+  return rows;
 }
 
 async function main(): Promise<void> {
@@ -150,11 +234,13 @@ async function main(): Promise<void> {
   let json = false;
   let only = false;
   let save = false;
+  let nat = true;
   let secs = 10;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--json') json = true;
     else if (a === '--save') save = true;
+    else if (a === '--no-nat') nat = false;
     else if (a === '--only' && args[i + 1] === 'peermesh') {
       only = true;
       i++;
@@ -187,19 +273,7 @@ async function main(): Promise<void> {
   const vpns = only
     ? [join(REPO, 'bench', 'lab-driver.sh')]
     : ['raw', ...peers.map((p) => p.vpn), join(REPO, 'bench', 'lab-driver.sh')];
-  const code = await new Promise<number>((res) => {
-    const p = spawn('bash', [join(LAB, 'bench.sh'), '--out', out, '--secs', String(secs), ...vpns], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let stdout = '';
-    p.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    p.on('exit', (c) => {
-      if (!json) process.stderr.write(stdout);
-      res(c ?? 1);
-    });
-  });
+  const code = await runLab('bench.sh', ['--out', out, '--secs', String(secs), ...vpns], json);
   const text = existsSync(out) ? readFileSync(out, 'utf8') : '';
   const rows = parseLabTable(text.slice(text.indexOf('## Summary')));
   if (code !== 0 || rows.length === 0) {
@@ -207,7 +281,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   for (const r of rows) if (r.vpn === 'lab-driver') r.vpn = 'peermesh';
-  const targets = judge(rows);
+  const natRows = nat ? await natCheck(!only && has('tincd'), json) : [];
+  const targets = [...judge(rows), ...judgeNat(natRows)];
   if (save) {
     const dir = join(REPO, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
@@ -216,7 +291,7 @@ async function main(): Promise<void> {
   if (json) {
     const machine = { cores: cpus().length, kernel: release(), node: process.version };
     process.stdout.write(
-      `${JSON.stringify({ date: new Date().toISOString(), machine, secs, rows, targets, log: out }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), machine, secs, rows, natRows, targets, log: out }, null, 2)}\n`,
     );
     return;
   }
@@ -250,9 +325,17 @@ async function main(): Promise<void> {
   ]);
   const w = cols.map((c, i) => Math.max(c.length, ...lines.map((l) => l[i].length)));
   const fmt = (l: string[]) => l.map((c, i) => c.padEnd(w[i])).join('  ');
-  process.stdout.write(
-    `\n${fmt(cols)}\n${fmt(w.map((n) => '-'.repeat(n)))}\n${lines.map(fmt).join('\n')}\n\nTargets:\n`,
-  );
+  process.stdout.write(`\n${fmt(cols)}\n${fmt(w.map((n) => '-'.repeat(n)))}\n${lines.map(fmt).join('\n')}\n`);
+  if (natRows.length) {
+    process.stdout.write(
+      '\nNAT check (P public, A and B behind their NATs, all started at once; from the first spawn):\n',
+    );
+    for (const r of natRows)
+      process.stdout.write(
+        `  ${r.vpn.padEnd(10)} ${r.nat.padEnd(10)} first ping ${r.firstPingS ?? '-'} s, ${r.pathAtFirst}; after 2 s: ${r.pathAfter}\n`,
+      );
+  }
+  process.stdout.write('\nTargets:\n');
   for (const t of targets) process.stdout.write(`  ${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.detail}\n`);
   process.stdout.write(`\nlab log: ${out}\n`);
 }

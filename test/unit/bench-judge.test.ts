@@ -2,7 +2,7 @@
 // judgement itself, on rows as the lab prints them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cpuPerGbit, judge, parseLabTable } from '../../bench/bench';
+import { cpuPerGbit, judge, judgeNat, parseLabTable, parseNatTable } from '../../bench/bench';
 
 const TABLE = `## Summary
 
@@ -39,5 +39,37 @@ describe('bench: the issue targets, judged on one run', () => {
       judge(rows).map((x) => x.name),
       ['ping p99 < 2 ms', 'peak RSS per node < 100 MB (node + helper)'],
     );
+  });
+});
+
+// natcheck.sh's summary (issue 17's first-ping targets), as the lab prints it.
+const NAT_CONE = `## Summary
+
+| VPN | NAT | A reaches B | first ping (s) | path at first ping | path after 2s | pings ok |
+|---|---|---|---|---|---|---|
+| tinc | cone | yes | 0.061 | relayed via P | direct | 20/20 |
+| lab-driver | cone | yes | 0.193 | mixed (ra↔rb 47, ra↔p 10 pkts) | direct | 20/20 |
+`;
+const NAT_SYM = `| VPN | NAT | A reaches B | first ping (s) | path at first ping | path after 2s | pings ok |
+|---|---|---|---|---|---|---|
+| lab-driver | symmetric | yes | 0.532 | relayed via P | relayed via P | 20/20 |
+| n2n | symmetric | no | - | - | - | - |
+`;
+
+describe("bench: the NAT check's first-ping targets", () => {
+  it('cone < 0.2 s and direct after settling, symmetric < 0.5 s; other VPNs are not judged', () => {
+    const rows = [...parseNatTable(NAT_CONE), ...parseNatTable(NAT_SYM)];
+    assert.equal(rows.length, 4);
+    assert.equal(rows[3].firstPingS, null);
+    const t = Object.fromEntries(judgeNat(rows).map((x) => [x.name, x]));
+    assert.deepEqual(Object.keys(t), [
+      'first ping across cone NATs < 0.2 s',
+      'path across cone NATs direct after settling',
+      'first ping across symmetric NATs < 0.5 s',
+    ]);
+    assert.equal(t['first ping across cone NATs < 0.2 s'].pass, true); // 0.193
+    assert.equal(t['path across cone NATs direct after settling'].pass, true);
+    assert.equal(t['first ping across symmetric NATs < 0.5 s'].pass, false); // 0.532
+    assert.deepEqual(judgeNat(rows.filter((r) => r.vpn === 'tinc')), []);
   });
 });
