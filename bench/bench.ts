@@ -31,16 +31,24 @@ const num = (s: string | undefined): number | null => {
   return Number.isFinite(v) ? v : null;
 };
 
-/** Parse the lab's summary table (markdown) into rows. */
-export function parseLabTable(text: string): Row[] {
-  const rows: Row[] = [];
+/** The cells of each body row of a markdown table the lab prints (at least `min` of them). */
+function tableRows(text: string, min: number): string[][] {
+  const out: string[][] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith('| ') || line.startsWith('| VPN') || line.startsWith('|---')) continue;
     const c = line
       .split('|')
       .slice(1, -1)
       .map((x) => x.trim());
-    if (c.length < 11) continue;
+    if (c.length >= min) out.push(c);
+  }
+  return out;
+}
+
+/** Parse the lab's summary table (markdown) into rows. */
+export function parseLabTable(text: string): Row[] {
+  const rows: Row[] = [];
+  for (const c of tableRows(text, 11)) {
     const [rssA, rssB] = c[9].split('/');
     rows.push({
       vpn: c[0],
@@ -71,17 +79,13 @@ export interface NatRow {
 
 /** Parse natcheck.sh's summary table (markdown) into rows. */
 export function parseNatTable(text: string): NatRow[] {
-  const rows: NatRow[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('| ') || line.startsWith('| VPN') || line.startsWith('|---')) continue;
-    const c = line
-      .split('|')
-      .slice(1, -1)
-      .map((x) => x.trim());
-    if (c.length < 7) continue;
-    rows.push({ vpn: c[0], nat: c[1], firstPingS: num(c[3]), pathAtFirst: c[4], pathAfter: c[5] });
-  }
-  return rows;
+  return tableRows(text, 7).map((c) => ({
+    vpn: c[0],
+    nat: c[1],
+    firstPingS: num(c[3]),
+    pathAtFirst: c[4],
+    pathAfter: c[5],
+  }));
 }
 
 /**
