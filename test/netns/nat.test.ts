@@ -4,16 +4,18 @@
 // P is public and relays. With cone NATs A and B must end up talking directly (counted on the NAT
 // routers: packets from ra to rb's public address); with symmetric NATs they talk relayed through P.
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { dataplanePath } from '../../main/io/dataplane';
 import { buildNatLab, NAT_P_ENDPOINT } from '../lib/nat-lab';
 import { NetnsLab, netnsNftSkipReason, waitFor } from '../lib/netns';
 import {
+  assertDataPath,
+  DATA_PATH,
+  type NodeStatus,
+  nodeStatus,
   type RunningNode,
   removeDir,
-  runCli,
   type StatusMember,
   startNode,
   tempDir,
@@ -29,11 +31,8 @@ for (const type of ['cone', 'symmetric'] as const) {
     let bStarted = 0;
 
     const status = (h: string) =>
-      JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout) as {
-        addresses: string[];
+      nodeStatus(lab, h, join(dir, h)) as NodeStatus & {
         network: { members: StatusMember[]; publicEndpoint: string | null };
-        dataPath: string;
-        dataPlane: Record<string, number> | null;
       };
     const memberNamed = (h: string, name: string) => status(h).network.members.find((m) => m.name === name);
 
@@ -99,9 +98,9 @@ for (const type of ['cone', 'symmetric'] as const) {
         assert.ok(lab.tryExec('a', 'ping', ['-c', '20', '-i', '0.05', '-W', '1', m.address]).ok);
         const ap = lab.natCounter('ra', 'to_p') - before.ap;
         assert.ok(ap >= 20, `only ${ap} packets went to p`);
-        if (process.env.PEERMESH_DATAPLANE !== 'off' && existsSync(dataplanePath())) {
+        assertDataPath(status('a'));
+        if (DATA_PATH === 'native') {
           // The native path: the relayed replies were opened by the data plane (inject), not by JS.
-          assert.equal(status('a').dataPath, 'native');
           assert.ok(
             injected() - injectedBefore >= 20,
             `${injected() - injectedBefore} relayed messages injected`,
