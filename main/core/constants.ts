@@ -174,6 +174,8 @@ export const MESH_RELAY_AFTER = 2_000;
 export const RELAY_HOLD_MS = 1000;
 export const RELAY_HOLD_FRAMES = 4;
 export const RELAY_HOLD_MEMBERS = 16;
+/** The largest relay frame held (a WireGuard message of a full-MTU packet fits): larger ones are dropped. */
+export const RELAY_HOLD_MAX_BYTES = 2048;
 /**
  * A handshake sent through a relay and not answered in this long (ms) is sent again: the relay
  * forwards only from and to members whose paths it has confirmed, which at the start of a network,

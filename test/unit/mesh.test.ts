@@ -358,6 +358,10 @@ describe('mesh paths: NAT traversal and relays', () => {
         a.endpoint,
       );
       assert.equal(coreOf(p).counters.relayDropped, before.relayDropped, 'held, not dropped');
+      // Frames larger than RELAY_HOLD_MAX_BYTES are not held.
+      const big = relayFrame(MSG_RELAY_TO, b, MSG_TRANSPORT, 3000);
+      p.device.handleDatagram(big, big.length, a.endpoint);
+      assert.equal(coreOf(p).counters.relayDropped, before.relayDropped + 1, 'an oversized frame is dropped');
       net.advance(RELAY_HOLD_MS + 200, 1);
       const got = coreOf(p).counters;
       if (!expire) {
@@ -367,7 +371,7 @@ describe('mesh paths: NAT traversal and relays', () => {
       } else {
         // B's answers never reach P here: the path is never confirmed, the frame is dropped.
         assert.ok(!atP()!.direct);
-        assert.equal(got.relayDropped, before.relayDropped + 1);
+        assert.equal(got.relayDropped, before.relayDropped + 2);
         assert.equal(toB, 0);
       }
     }
@@ -393,17 +397,23 @@ describe('mesh paths: NAT traversal and relays', () => {
     for (let i = 0; i < 200 && !coreOf(b).members.get(kb(a))?.rec; i++) net.advance(1, 1);
     assert.ok(coreOf(b).members.get(kb(a))?.rec, "A's record reached B");
     assert.equal(invalid(), before + 1, 'handled once the record came');
-    // Only initiations wait, and never past RELAY_HOLD_MS.
+    // Only initiations (of an initiation's size) wait, and never past RELAY_HOLD_MS.
     const c = net.add('c', key(4), 4);
     const late = relayFrame(MSG_RELAY_FROM, c, MSG_INITIATION, 148);
     b.device.handleDatagram(Buffer.from(late), late.length, p.endpoint);
     const data = relayFrame(MSG_RELAY_FROM, c, MSG_TRANSPORT, 64);
     b.device.handleDatagram(Buffer.from(data), data.length, p.endpoint);
     net.advance(RELAY_HOLD_MS + 200, 10);
+    const big = relayFrame(MSG_RELAY_FROM, c, MSG_INITIATION, 4000);
+    b.device.handleDatagram(Buffer.from(big), big.length, p.endpoint);
     c.joinMesh(net0, [p.endpoint], 4);
     for (let i = 0; i < 200 && !coreOf(b).members.get(kb(c))?.rec; i++) net.advance(1, 1);
     assert.ok(coreOf(b).members.get(kb(c))?.rec);
-    assert.equal(invalid(), before + 1, 'an initiation held too long, or a data frame, is not handled');
+    assert.equal(
+      invalid(),
+      before + 1,
+      'an initiation held too long, a data frame or an oversized one is not handled',
+    );
   });
 
   it('a relayed tunnel moves to the direct path once one opens, keeping its session', () => {

@@ -8,6 +8,7 @@
 // The device knows a relayed path only as an endpoint of kind 'relay' whose `via` sends for it.
 
 import {
+  INITIATION_SIZE,
   MESH_PATH_TIMEOUT,
   MESH_RELAY_AFTER,
   MESH_RELAY_CHECK,
@@ -18,6 +19,7 @@ import {
   MSG_TRANSPORT,
   RELAY_HEADER_SIZE,
   RELAY_HOLD_FRAMES,
+  RELAY_HOLD_MAX_BYTES,
   RELAY_HOLD_MEMBERS,
   RELAY_HOLD_MS,
 } from '../constants';
@@ -156,8 +158,9 @@ export class Relay {
         return;
       }
       const confirmed = !!dst.direct && c.now - dst.lastDirect <= MESH_PATH_TIMEOUT;
-      // Only a member we heard from just now, whose path our ping is confirming, gets frames held.
-      if (!confirmed && (dst.direct || c.now - dst.lastHeard > RELAY_HOLD_MS)) {
+      // Only a member we heard from just now, whose path our ping is confirming, gets frames held
+      // (each at most RELAY_HOLD_MAX_BYTES: the hold is memory a member's frames take at the relay).
+      if (!confirmed && (dst.direct || c.now - dst.lastHeard > RELAY_HOLD_MS || len > RELAY_HOLD_MAX_BYTES)) {
         c.counters.relayDropped++;
         return;
       }
@@ -176,7 +179,12 @@ export class Relay {
       const src = c.members.get(otherKey);
       if (!src?.rec) {
         // Only an initiation can start anything with a member we do not know yet.
-        if (inner === MSG_INITIATION && !src?.removed && otherKey !== c.selfKey)
+        if (
+          inner === MSG_INITIATION &&
+          len === RELAY_HEADER_SIZE + INITIATION_SIZE &&
+          !src?.removed &&
+          otherKey !== c.selfKey
+        )
           this.fromUnknown.add(otherKey, { buf: Buffer.from(buf.subarray(0, len)), from: { ...from } });
         return;
       }
