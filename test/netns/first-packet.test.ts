@@ -22,7 +22,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildNatLab, NAT_P_ENDPOINT } from '../lib/nat-lab';
 import { NetnsLab, netnsNftSkipReason, sh, waitFor } from '../lib/netns';
-import { CLI, keygen, removeDir, runCli, type StatusMember, tempDir } from '../lib/peermesh-proc';
+import {
+  CLI,
+  keygen,
+  type NodeStatus,
+  nodeStatus,
+  removeDir,
+  type StatusMember,
+  tempDir,
+} from '../lib/peermesh-proc';
 
 const skip = netnsNftSkipReason();
 const FIRST_MS = { cone: 200, symmetric: 500 } as const;
@@ -50,9 +58,7 @@ for (const type of ['cone', 'symmetric'] as const) {
     let pingDone: Promise<void> = Promise.resolve();
 
     const status = (h: string) =>
-      JSON.parse(runCli(['status', '--json', '--state-dir', join(dir, h)], lab.ns(h)).stdout) as {
-        network: { members: StatusMember[] };
-      };
+      nodeStatus(lab, h, join(dir, h)) as NodeStatus & { network: { members: StatusMember[] } };
     /** The three nodes' first log lines in time order (in the failure messages). */
     const timeline = () =>
       ['p', 'a', 'b']

@@ -298,12 +298,9 @@ describe('mesh paths: NAT traversal and relays', () => {
     // answered, B before A's record arrives) are held there, not dropped: the first packet goes in
     // well under RELAYED_INITIATION_RESEND (250 ms).
     for (const latency of [1, 3, 5]) {
-      const net = new SimNet();
-      net.latency = latency;
-      const p = net.add('p', key(1), 1);
+      const { net, p } = withRelay(latency);
       const a = net.add('a', key(2), 2, undefined, { nat: 'symmetric' });
       const b = net.add('b', key(3), 3, undefined, { nat: 'symmetric' });
-      p.joinMesh(net0, [], 1, { relay: true });
       a.joinMesh(net0, [p.endpoint], 2);
       b.joinMesh(net0, [p.endpoint], 3);
       let first = -1;
@@ -316,6 +313,15 @@ describe('mesh paths: NAT traversal and relays', () => {
       assert.equal(coreOf(p).counters.relayDropped, 0, `latency ${latency} ms: the relay dropped frames`);
     }
   });
+
+  /** A network with `latency` ms one way and P, public and relaying, in it. */
+  function withRelay(latency: number): { net: SimNet; p: SimNode } {
+    const net = new SimNet();
+    net.latency = latency;
+    const p = net.add('p', key(1), 1);
+    p.joinMesh(net0, [], 1, { relay: true });
+    return { net, p };
+  }
 
   /** A relay frame by hand: type, 0 0 0, the other member's key, then a WireGuard message. */
   function relayFrame(type: number, other: SimNode, inner: number, innerLen: number): Buffer {
@@ -332,10 +338,7 @@ describe('mesh paths: NAT traversal and relays', () => {
     // not answered yet. A frame for B that arrives then is held (before: dropped), and goes to B
     // once the path is confirmed; one held past RELAY_HOLD_MS is dropped and counted.
     for (const expire of [false, true]) {
-      const net = new SimNet();
-      net.latency = 5;
-      const p = net.add('p', key(1), 1);
-      p.joinMesh(net0, [], 1, { relay: true });
+      const { net, p } = withRelay(5);
       const a = net.add('a', key(2), 2);
       a.joinMesh(net0, [p.endpoint], 2);
       net.advance(1000, 10);
@@ -380,10 +383,7 @@ describe('mesh paths: NAT traversal and relays', () => {
   it('an initiation relayed from a member whose record has not arrived yet is handled when it does', () => {
     // B is settled with P. A joins; before its record reaches B, an initiation "from A" comes to B
     // through P (these bytes are not a valid one: B's device counts it invalid when it handles it).
-    const net = new SimNet();
-    net.latency = 5;
-    const p = net.add('p', key(1), 1);
-    p.joinMesh(net0, [], 1, { relay: true });
+    const { net, p } = withRelay(5);
     const b = net.add('b', key(3), 3);
     b.joinMesh(net0, [p.endpoint], 3);
     net.advance(1000, 10);

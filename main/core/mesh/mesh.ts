@@ -512,16 +512,22 @@ export class Mesh {
    * apart): the node calls this often in its first second. False once a member answered.
    */
   bootstrapEarly(): boolean {
-    for (const m of this.core.members.values()) if (m.direct && m.rec) return false;
+    if (this.directMembers() > 0) return false;
     this.bootstrapHellos();
     return true;
+  }
+
+  /** Members with a record and a direct path (those that answered us). */
+  private directMembers(): number {
+    let n = 0;
+    for (const m of this.core.members.values()) if (m.direct && m.rec) n++;
+    return n;
   }
 
   private bootstrapHellos(): void {
     const c = this.core;
     if (c.now < this.nextBootstrap) return;
-    let direct = 0;
-    for (const m of c.members.values()) if (m.direct && m.rec) direct++;
+    const direct = this.directMembers();
     // Until a member answers: 25, 50, 100 ms... then every MESH_BOOTSTRAP_RETRY (nodes started
     // together: the bootstrap node may not be listening yet when our first hello goes).
     const retry = Math.min(MESH_BOOTSTRAP_RETRY, MESH_BOOTSTRAP_FIRST_RETRY * 2 ** this.bootstrapTries++);
