@@ -151,6 +151,17 @@ describe('the UI end to end in Chromium', { skip: skip ?? false }, () => {
     await shot(a, 'peers-dark');
     await a.emulateMedia({ colorScheme: 'light' });
     await a.setViewportSize({ width: 800, height: 600 });
+    // The charts learn a new width from a ResizeObserver, a frame after the window shrank. Narrow the
+    // layout inside one task, before any observer can run: a chart still at its old width must not
+    // widen the page (it did: 267 px of sideways scroll, and a flaky 447 px in CI).
+    const beforeResize = await a.evaluate<number>(`(() => {
+      const app = document.querySelector('.app');
+      app.style.maxWidth = '500px';
+      const over = app.scrollWidth - app.clientWidth;
+      app.style.maxWidth = '';
+      return over;
+    })()`);
+    assert.equal(beforeResize, 0, 'a chart not yet resized scrolls the page sideways');
     const layout = await a.evaluate<{ row: string; page: number; table: number }>(`({
       row: getComputedStyle(document.querySelector('tbody tr[role=row]')).display,
       page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
