@@ -219,6 +219,12 @@ export const MESH_ACTIVE_IDLE = 120_000;
 export const MESH_PEER_IDLE_DROP = 600_000;
 /** The mesh's per-member pass runs at most this often (probes are every 500 ms at the fastest). */
 export const MESH_SCAN_INTERVAL = 250;
+/**
+ * A member that joins while another's path is still being confirmed is introduced to it when it is,
+ * within this long (ms), at most this many per member (Paths.introduceNew).
+ */
+export const MESH_INTRO_LATER_MS = 2_000;
+export const MESH_INTRO_LATER_MAX = 8;
 /** A sealed hello to the LAN's broadcast address this often (local discovery). */
 export const MESH_LAN_INTERVAL = 10_000;
 /** Idle members of a large mesh (no path, no traffic, not an anchor) are looked at this often. */

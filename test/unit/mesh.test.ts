@@ -314,6 +314,41 @@ describe('mesh paths: NAT traversal and relays', () => {
     }
   });
 
+  it('a member that joins P while P is still confirming A is introduced to A when P confirms it', () => {
+    // A's first hello reaches P; A's next datagrams (its answer to P's ping, its records, its
+    // request for P's) are held and some reach P only after B's first hello (a CI run saw this
+    // order: A learned B 300 ms late). P cannot introduce B to A while its path to A is unconfirmed,
+    // and B's own probes die at A's NAT; once P confirms A it introduces them (250 ms without).
+    for (const early of [[0], [1], [2], [0, 1], [0, 2], [1, 2]]) {
+      const { net, p } = withRelay(5);
+      const a = net.add('a', key(2), 2, undefined, { nat: 'cone' });
+      const b = net.add('b', key(3), 3, undefined, { nat: 'cone' });
+      const held: SimDatagram[] = [];
+      let holding = true;
+      const t0 = net.now;
+      net.filter = (d) => {
+        if (!holding || d.sender !== a || d.at < t0 + 12) return true;
+        held.push(d);
+        return false;
+      };
+      a.joinMesh(net0, [p.endpoint], 2);
+      net.advance(20, 1);
+      holding = false;
+      assert.equal(held.length, 3, 'A answered P and sent its records and request');
+      for (const i of early) net.deliver(held[i]);
+      net.advance(6, 1);
+      b.joinMesh(net0, [p.endpoint], 3);
+      net.advance(12, 1); // B's hello has reached P
+      for (const [i, d] of held.entries()) if (!early.includes(i)) net.deliver(d);
+      let known = -1;
+      for (let t = 0; t < 1000 && known < 0; t += 5) {
+        net.advance(5, 1);
+        if (a.mesh!.members.get(kb(b))?.rec) known = t + 5;
+      }
+      assert.ok(known >= 0 && known <= 50, `${early} first: A knew B after ${known} ms`);
+    }
+  });
+
   /** A network with `latency` ms one way and P, public and relaying, in it. */
   function withRelay(latency: number): { net: SimNet; p: SimNode } {
     const net = new SimNet();

@@ -29,6 +29,11 @@ export interface Member {
   relay: string | null;
   /** Members that told us they reach this one directly (introducers, relay candidates). */
   reachedBy: ReadonlySet<string>;
+  /**
+   * New members we could not introduce to this one yet (its path was not confirmed when they joined),
+   * and when they joined: introduced when its path is (Paths.introduceNew, confirmDirect).
+   */
+  introLater: readonly IntroLater[];
   /** Extra endpoints to probe (where an introducer sees the member). */
   extra: readonly Endpoint[];
   probingSince: number;
@@ -97,6 +102,14 @@ export type EntryDigest = readonly [number, number, number];
  * member mesh a megabyte of empty hash tables). Read-only; withKey() makes a member its own set.
  */
 export const NO_KEYS: ReadonlySet<string> = new Set<string>();
+
+/** A new member to introduce to another once that one's path is confirmed: where it was seen, when. */
+export interface IntroLater {
+  readonly key: string;
+  readonly seenAt: Endpoint;
+  readonly at: number;
+}
+export const NO_INTROS: readonly IntroLater[] = [];
 const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
 
 export function withKey(set: ReadonlySet<string>, key: string): ReadonlySet<string> {
@@ -124,6 +137,7 @@ export function newMember(key: string, keyBytes: Uint8Array): Member {
     lastHelloSent: 0,
     relay: null,
     reachedBy: NO_KEYS,
+    introLater: NO_INTROS,
     extra: NO_ENDPOINTS,
     probingSince: 0,
     nextProbe: 0,

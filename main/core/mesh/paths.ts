@@ -9,6 +9,8 @@ import {
   MESH_HARD_NAT_HOLD,
   MESH_INTRO_ANCHORS_FIRST,
   MESH_INTRO_FAST_GAP,
+  MESH_INTRO_LATER_MAX,
+  MESH_INTRO_LATER_MS,
   MESH_INTRO_PROBE_GAP,
   MESH_INTRODUCERS,
   MESH_MAX_EXTRA_ENDPOINTS,
@@ -35,7 +37,7 @@ import { type Endpoint, sameEndpoint } from '../device';
 import { isNattedAddress } from '../ip';
 import { endpointText, parseEndpointText } from './addresses';
 import type { Core } from './core';
-import { type Member, type PathKind, withKey } from './members';
+import { type Member, NO_INTROS, type PathKind, withKey } from './members';
 import type { MessageOf } from './wire';
 
 /** Probe gap after the fast series: MESH_PROBE_SLOW, doubling every minute, at most 5 minutes. */
@@ -130,6 +132,7 @@ export class Paths {
       c.byEndpoint.set(endpointText(m.direct), m.key);
     }
     m.probingSince = 0;
+    if (m.introLater.length) this.introduceLater(m);
     c.relay.pathConfirmed(m);
     const peer = c.device.getPeer(m.key);
     if (peer) {
@@ -427,7 +430,28 @@ export class Paths {
   introduceNew(m: Member, from: Endpoint): void {
     const c = this.core;
     if (c.onDemand || !m.rec) return;
-    for (const x of c.members.values()) if (x !== m && !x.removed) this.introduce(m, from, x);
+    for (const x of c.members.values()) {
+      if (x === m || x.removed) continue;
+      if (x.direct) this.introduce(m, from, x);
+      else if (x.rec) {
+        // Its path is not confirmed yet (it joined a moment before m; our ping to it is in flight):
+        // introduce them when it is, or x learns of m only from a later sync or introduction request.
+        const later = x.introLater.filter((e) => e.key !== m.key && c.now - e.at < MESH_INTRO_LATER_MS);
+        later.push({ key: m.key, seenAt: from, at: c.now });
+        x.introLater = later.slice(-MESH_INTRO_LATER_MAX);
+      }
+    }
+  }
+
+  /** x's path was just confirmed: the members that joined while it was not, introduced now. */
+  private introduceLater(x: Member): void {
+    const c = this.core;
+    const later = x.introLater;
+    x.introLater = NO_INTROS;
+    for (const e of later) {
+      const m = c.members.get(e.key);
+      if (m && !m.removed && c.now - e.at < MESH_INTRO_LATER_MS) this.introduce(m, m.direct ?? e.seenAt, x);
+    }
   }
 
   /** Tell `a` (seen at `aAt`) and `b` (on its direct path) where the other is. */
