@@ -166,6 +166,9 @@ static int tx_packet(void *ctx, uint8_t *slot, uint32_t len) {
 static int tx_batch(tx_t *t, int max_reads, int answer) {
   dp_t *dp = t->dp;
   int again = 0;
+  // At low rates (and for an answer) each packet leaves as soon as it is sealed, before the read
+  // that finds the TUN empty: that read is not on the path of a request or its answer.
+  int at_once = answer || atomic_load_explicit(&t->solo, memory_order_relaxed);
   pthread_rwlock_rdlock(&dp->lock);
   t->now = dp_now_ms();
   int reads = 0;
@@ -181,6 +184,7 @@ static int tx_batch(tx_t *t, int max_reads, int answer) {
       if (answer) dp_count(dp, DPC_tunAnswerReads, 1);
       if (t->rbuf[1] != 0) dp_count(dp, DPC_tunTsoReads, 1);
       if (dp_tso_split(t->rbuf, (uint32_t)r, tx_get_slot, tx_packet, t) < 0) dp_count(dp, DPC_txBadGso, 1);
+      if (at_once && t->used) tx_flush(t);
     } else {
       uint8_t *slot = tx_get_slot(t);
       r = read(dp->tun_fd, slot + DP_HEADER, DP_MAX_PACKET + 1);
@@ -192,6 +196,7 @@ static int tx_batch(tx_t *t, int max_reads, int answer) {
       if (answer) dp_count(dp, DPC_tunAnswerReads, 1);
       if (r > DP_MAX_PACKET) dp_count(dp, DPC_txTooBig, 1);
       else tx_packet(t, slot, (uint32_t)r);
+      if (at_once && t->used) tx_flush(t);
     }
   }
   if (t->used) tx_flush(t);
