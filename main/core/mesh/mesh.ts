@@ -23,6 +23,7 @@
 //   anchors.ts     ring neighbours, home relays paths.ts      probes, introductions, NAT, keepalives
 //   relay.ts       relayed paths                persistence.ts  exportState / importState
 //   epochs.ts      the network secret's epochs: a new secret after a removal
+//   discovery.ts   bootstrap and LAN hellos
 //   core.ts        what the parts share (clock, member table, routing index)
 // This front dispatches datagrams and timer work to them and is the Device's delegate;
 // ../mesh.ts is what the rest of the node imports.
@@ -30,13 +31,8 @@
 // Sans-IO like the Device: time is set by the caller, output goes through DeviceIO.send.
 
 import {
-  MESH_BOOTSTRAP_FIRST_RETRY,
-  MESH_BOOTSTRAP_REFRESH,
-  MESH_BOOTSTRAP_RETRY,
   MESH_HOME_RELAYS,
   MESH_IDLE_SCAN,
-  MESH_LAN_INTERVAL,
-  MESH_MAX_LAN_TARGETS,
   MESH_PATH_TIMEOUT,
   MESH_PEER_IDLE_DROP,
   MESH_RECORD_MAX_AGE,
@@ -56,6 +52,7 @@ import { Anchors } from './anchors';
 import { Core, type MeshCounters } from './core';
 import { type DeviceClaim, Devices } from './devices';
 import { Digests } from './digests';
+import { Discovery } from './discovery';
 import { Epochs } from './epochs';
 import { Invitations } from './invitations';
 import type { Member, MemberView } from './members';
@@ -73,11 +70,7 @@ type Handler<T extends Body['type']> = (msg: MessageOf<T>, sender: Member, from:
 
 export class Mesh {
   private readonly core: Core;
-  private lanTargets: Endpoint[] = [];
-  private nextLan = 0;
-  private nextBootstrap: number;
-  /** Bootstrap hello rounds sent so far (the retry gap doubles from MESH_BOOTSTRAP_FIRST_RETRY). */
-  private bootstrapTries = 0;
+  private readonly discovery: Discovery;
   private lastScan = Number.NEGATIVE_INFINITY;
   private lastFullScan = Number.NEGATIVE_INFINITY;
   private lastAnnounce = Number.NEGATIVE_INFINITY;
@@ -87,7 +80,6 @@ export class Mesh {
   constructor(device: Device, io: DeviceIO, opts: MeshOptions, onEvent: (e: MeshEvent) => void = () => {}) {
     const core = new Core(device, io, opts, onEvent);
     this.core = core;
-    this.nextBootstrap = opts.now;
     core.addresses = new Addresses(core, Math.floor(opts.joined ?? opts.wallNow));
     core.anchors = new Anchors(core);
     core.digests = new Digests(core);
@@ -99,6 +91,7 @@ export class Mesh {
     core.epochs = new Epochs(core);
     core.devices = new Devices(core);
     core.invitations = new Invitations(core);
+    this.discovery = new Discovery(core);
     // Never advertise an address inside an overlay (a PeerMesh interface's) as an endpoint.
     core.localEndpoints = core.localEndpoints.filter((e) => !core.isOverlay(e.address));
     core.records = new Records(core); // signs our first record
@@ -284,15 +277,9 @@ export class Mesh {
     this.core.wallNow = wallNow;
   }
 
-  /**
-   * Broadcast addresses of the LANs we sit on (with the ports members listen on): a sealed hello
-   * goes there every MESH_LAN_INTERVAL (and at once when the set changes), so members on one LAN
-   * find each other without any bootstrap address and talk directly.
-   */
+  /** Broadcast addresses of the LANs we sit on (Discovery.setLanTargets). */
   setLanTargets(eps: Endpoint[]): void {
-    const before = this.lanTargets.map(endpointText).join(',');
-    this.lanTargets = eps.slice(0, MESH_MAX_LAN_TARGETS);
-    if (this.lanTargets.map(endpointText).join(',') !== before) this.nextLan = this.core.now;
+    this.discovery.setLanTargets(eps);
   }
 
   /** The node's interface addresses changed (roaming): publish them and re-probe every member. */
@@ -303,7 +290,7 @@ export class Mesh {
     if (eps.map(endpointText).join(',') === before) return;
     c.localEndpoints = eps;
     c.records.resign();
-    this.nextBootstrap = c.now;
+    this.discovery.bootstrapNow();
     for (const m of c.members.values()) {
       m.lastHelloSent = 0;
       if (m.direct) c.paths.ping(m, m.direct, true);
@@ -458,8 +445,8 @@ export class Mesh {
   private readonly periodic: readonly (() => void)[] = [
     () => this.refreshRecord(),
     () => this.core.anchors.refresh(),
-    () => this.lanHellos(),
-    () => this.bootstrapHellos(),
+    () => this.discovery.lanHellos(),
+    () => this.discovery.bootstrapHellos(),
     () => this.scan(),
     () => this.restartWaitingHandshakes(),
     () => this.core.epochs.tick(),
@@ -500,41 +487,9 @@ export class Mesh {
     else c.records.flushPeerResign();
   }
 
-  private lanHellos(): void {
-    const c = this.core;
-    if (!this.lanTargets.length || c.now < this.nextLan || c.records.removedSelf) return;
-    this.nextLan = c.now + MESH_LAN_INTERVAL;
-    for (const t of this.lanTargets) c.messenger.sendHello(t, false, true, true);
-  }
-
-  /**
-   * The bootstrap hellos at their own time between two ticks (their first retries are 25 and 50 ms
-   * apart): the node calls this often in its first second. False once a member answered.
-   */
+  /** The bootstrap hellos between two ticks in the node's first second (Discovery.bootstrapEarly). */
   bootstrapEarly(): boolean {
-    if (this.directMembers() > 0) return false;
-    this.bootstrapHellos();
-    return true;
-  }
-
-  /** Members with a record and a direct path (those that answered us). */
-  private directMembers(): number {
-    let n = 0;
-    for (const m of this.core.members.values()) if (m.direct && m.rec) n++;
-    return n;
-  }
-
-  private bootstrapHellos(): void {
-    const c = this.core;
-    if (c.now < this.nextBootstrap) return;
-    const direct = this.directMembers();
-    // Until a member answers: 25, 50, 100 ms... then every MESH_BOOTSTRAP_RETRY (nodes started
-    // together: the bootstrap node may not be listening yet when our first hello goes).
-    const retry = Math.min(MESH_BOOTSTRAP_RETRY, MESH_BOOTSTRAP_FIRST_RETRY * 2 ** this.bootstrapTries++);
-    this.nextBootstrap = c.now + (direct ? MESH_BOOTSTRAP_REFRESH : retry);
-    // A large mesh that reaches several members needs no reminder of the bootstrap nodes (which
-    // would otherwise hear from every member every minute).
-    if (!(c.onDemand && direct >= 2)) for (const b of c.opts.bootstrap) c.messenger.sendHello(b, false, true);
+    return this.discovery.bootstrapEarly();
   }
 
   /**
