@@ -160,7 +160,7 @@ export class NetnsLab {
     this.exec('sw', 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
     this.exec('sw', 'ip', ['link', 'set', 'br0', 'up']);
     for (const [h, cidr] of hosts) {
-      const inHost = `v${this.id}${h}`.slice(0, 15);
+      const inHost = this.lanLink(h);
       const inSw = `s${this.id}${h}`.slice(0, 15);
       sh('ip', [
         'link',
@@ -181,6 +181,11 @@ export class NetnsLab {
       this.exec(h, 'ip', ['addr', 'add', cidr, 'dev', inHost]);
       this.exec(h, 'ip', ['link', 'set', inHost, 'up']);
     }
+  }
+
+  /** The name of `h`'s end of its link to the LAN switch (lan()). */
+  lanLink(h: string): string {
+    return `v${this.id}${h}`.slice(0, 15);
   }
 
   /**
@@ -331,7 +336,7 @@ export function iperfTransfer(
         client,
         'iperf3',
         ['-c', address, '-p', String(port), '-t', String(seconds), '-J'],
-        30_000,
+        seconds * 1000 + 30_000,
       );
       // iperf3 can exit 0 with a JSON report that has no totals (it raced a server still starting):
       // such a run counts as a failed attempt, like a non-zero exit.
