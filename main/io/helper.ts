@@ -1,4 +1,4 @@
-// Client of the native TUN helper (native/peermesh-helper.c, protocol in docs/helper.md).
+// Client of the native TUN helper (native/peermesh-helper.c and the files beside it; protocol in docs/helper.md).
 // The helper is spawned with a unix stream socket as fd 3 (Node's 'pipe' stdio is a socketpair).
 // Frames both ways: u16 big-endian length (of type + payload) | u8 type | payload.
 // Receiving parses frames over each chunk with offsets (no allocation per packet); sending copies

@@ -3,14 +3,10 @@
 // (connect, join, settings, ...) are the NodeManager's (manager.ts).
 import { performance } from 'node:perf_hooks';
 import {
-  type AccessStatus,
   ApiFailure,
-  type DeviceRow,
-  type ExitStatus,
   type InviteResult,
   type InviteRow,
   type MetricsResult,
-  type NewDevice,
   type NodeHandlers,
   type NodeStatus,
   type Params,
@@ -31,6 +27,7 @@ import type { NodeConfig } from './config';
 import { liveness } from './events';
 import { formatEndpoint } from './host-net';
 import { type Logger, shortKey } from './log';
+import type { MemberFeatures } from './member-features';
 import type { MetricsFeed } from './metrics-feed';
 import type { NativePath, NativeUdp } from './native-path';
 
@@ -67,16 +64,8 @@ export interface NodeApiHost {
   routeRows(): RouteRow[];
   acceptRoute(route: string): { accepted: string[] };
   declineRoute(route: string): { declined: string };
-  /** `exit-node`: choose this machine's exit node (docs/exit-nodes.md). */
-  chooseExit(p: Params<'exit-node'>): ExitStatus;
-  addDevice(p: Params<'add-device'>): NewDevice;
-  removeDevice(name: string): { removed: string };
-  deviceRows(): DeviceRow[];
-  exitStatus(): ExitStatus;
-  /** Access rules (docs/access.md). */
-  changeAccess(p: Params<'set-access'>): AccessStatus;
-  accessStatus(): AccessStatus;
-  readonly access: { summaryFor(key: string): string } | null;
+  /** Route offers' answers, exit node, gateway devices, access rules (member-features.ts); null outside a network. */
+  readonly member: MemberFeatures | null;
   readonly dnsStatus: { domain: string; servedOn: string[]; resolved: boolean } | null;
 }
 
@@ -99,16 +88,22 @@ export function nodeHandlers(n: NodeApiHost): NodeHandlers {
     routes: () => n.routeRows(),
     'accept-route': (p) => n.acceptRoute(p.route),
     'decline-route': (p) => n.declineRoute(p.route),
-    'exit-node': (p) => n.chooseExit(p),
-    'add-device': (p) => n.addDevice(p),
-    'remove-device': (p) => n.removeDevice(p.name),
-    devices: () => n.deviceRows(),
-    access: () => n.accessStatus(),
-    'set-access': (p) => n.changeAccess(p),
+    'exit-node': (p) => member(n).chooseExit(p),
+    'add-device': (p) => member(n).addDevice(p),
+    'remove-device': (p) => member(n).removeDevice(p.name),
+    devices: () => member(n).deviceRows(),
+    access: () => member(n).accessStatus(),
+    'set-access': (p) => member(n).changeAccess(p),
   };
 }
 
-const NOT_A_MEMBER = 'this node is not a member of a network';
+export const NOT_A_MEMBER = 'this node is not a member of a network';
+
+/** The member features of a node in a network; a clear refusal outside one. */
+function member(n: NodeApiHost): MemberFeatures {
+  if (!n.member) throw new ApiFailure('failed', NOT_A_MEMBER);
+  return n.member;
+}
 
 /** The member a request names: its key, name, hosts-file name or overlay IPv4. */
 function findMember(n: NodeApiHost, want: string): MemberView {
@@ -283,7 +278,7 @@ export function peerRows(n: NodeApiHost): PeerRow[] {
       lastHandshake: last ? last : null,
       relay: m.rec.rl === 1,
       routes: [...(m.rec.rt ?? [])],
-      access: n.access?.summaryFor(m.key) ?? 'everything',
+      access: n.member?.access.summaryFor(m.key) ?? 'everything',
       spark,
     });
   }
@@ -353,8 +348,8 @@ function meshStatus(n: NodeApiHost): NodeStatus['network'] {
     name: spec.name,
     publicEndpoint: mesh.publicEndpoint,
     secretEpoch: mesh.epoch.n,
-    exitNode: n.exitStatus(),
-    access: n.accessStatus(),
+    exitNode: member(n).exitStatus(),
+    access: member(n).accessStatus(),
     dns: n.dnsStatus,
     members: [...mesh.members.values()]
       .filter((m) => m.rec)

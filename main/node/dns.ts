@@ -6,7 +6,7 @@
 // a name it does not know (NXDOMAIN, REFUSED): no amplification.
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { closeSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync } from 'node:fs';
 import { formatIp, parseIp } from '../core/ip';
 import type { HelperDnsSocket } from '../io/helper';
 import type { Logger } from './log';
@@ -158,6 +158,15 @@ export function firstNameserver(text: string): string | null {
     if (m && parseIp(m[1])) return m[1];
   }
   return null;
+}
+
+/** The machine's own resolver (the first nameserver of /etc/resolv.conf), or null. */
+export function systemNameserver(): string | null {
+  try {
+    return firstNameserver(readFileSync('/etc/resolv.conf', 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 /** Whether two address texts are the same address (the helper writes them as inet_ntop does). */

@@ -1,33 +1,21 @@
 // A running node: the sans-IO Device (and the Mesh of its network) wired to real I/O (UDP sockets,
 // the TUN helper, a clock, the control socket). Owns the lifecycle: start (validate, keys, bind, TUN,
 // control) and stop. The rest is in its own files: the Control API handlers (api-handlers.ts), what
-// the node makes of the core's events (events.ts), the state directory (persistence.ts) and the
-// host's network: addresses, routes, DNS, hosts file (host-net.ts).
+// the node makes of the core's events (events.ts), the state directory (persistence.ts), the
+// host's network: addresses, routes, DNS, hosts file (host-net.ts), the timers (clocks.ts), the
+// invitations it answers (admission.ts) and a member's exit node, devices and access rules
+// (member-features.ts).
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import {
-  type AccessStatus,
-  type ApiEvent,
-  ApiFailure,
-  type DeviceRow,
-  type ExitStatus,
-  type NewDevice,
-  type NodeHandlers,
-  type NodeStatus,
-  type Params,
-  type PeerRow,
-  type RouteRow,
-} from '../control/api';
+import type { ApiEvent, NodeHandlers, NodeStatus, PeerRow, RouteRow } from '../control/api';
 import { ControlServer } from '../control/socket';
 import { MSG_JOIN } from '../core/constants';
 import { Device, type Endpoint } from '../core/device';
-import { Invites, JoinBudget } from '../core/invites';
+import type { Invites } from '../core/invites';
 import { type Cidr, parseCidr, parseIp } from '../core/ip';
 import {
-  endpointText,
   Mesh,
   memberAddresses,
   type NetworkKeys,
@@ -38,26 +26,16 @@ import {
 import { TunHelper } from '../io/helper';
 import { kernelDrops } from '../io/kernel-drops';
 import { UdpSockets } from '../io/udp';
-import { AccessRules } from './access';
-import {
-  joinEndpoints,
-  memberNamed,
-  type NodeApiHost,
-  nodeHandlers,
-  nodeStatus,
-  peerRows,
-} from './api-handlers';
+import { Admission } from './admission';
+import { joinEndpoints, type NodeApiHost, nodeHandlers, nodeStatus, peerRows } from './api-handlers';
+import { startClocks } from './clocks';
 import { ConfigError, checkAddress, type NodeConfig, parseEndpoint } from './config';
-import { DeviceRegistry } from './devices';
-import { DnsResponder, firstNameserver, registerResolved } from './dns';
+import { DnsResponder, registerResolved, systemNameserver } from './dns';
 import { type EventsHost, NodeEvents } from './events';
-import { ExitNode } from './exit-node';
 import {
   extraRoutes,
   HostNet,
   ipv6Enabled,
-  lanBroadcasts,
-  localEndpoints,
   PendingEndpoints,
   peerMeshInterfaces,
   resolveBootstrap,
@@ -65,25 +43,14 @@ import {
 import { networkDomain } from './hosts';
 import { decodeKey, publicKeyOf } from './identity';
 import type { Logger } from './log';
+import { MemberFeatures } from './member-features';
 import { MetricsFeed } from './metrics-feed';
 import { chooseDataPath, type DataPathChoice, NativePath, type NativeUdp } from './native-path';
 import { loadKeys, NetworkFiles, prepareStateDir } from './persistence';
-import { RouteChoices } from './route-choices';
 import { TimestampsFile } from './timestamps-file';
 
 export type { NodeStatus, PeerStatus } from '../control/api';
 export { loadSecret } from './persistence';
-
-/** How often the timers of the core run, the metrics sample and the machine's addresses are read. */
-const TICK_MS = 100;
-/** The first second of a mesh node: the bootstrap hellos' retries are checked this often (Mesh.bootstrapEarly). */
-const BOOTSTRAP_EARLY_MS = 1000;
-const BOOTSTRAP_EARLY_EVERY_MS = 25;
-const METRICS_MS = 1000;
-const ADDRESS_CHECK_MS = 2_000;
-const RESOLVE_RETRY_MS = 15_000;
-/** A UI read peers or metrics this recently: someone watches (RTT probes every second). */
-const WATCHED_MS = 3000;
 
 function random(n: number): Uint8Array {
   return randomBytes(n);
@@ -109,22 +76,18 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   /** Local names given to members with `rename` (key -> alias), kept in the state directory. */
   readonly aliases = new Map<string, string>();
   readonly startedAt = Date.now();
-  private readonly pending: PendingEndpoints;
-  private readonly events: NodeEvents;
+  readonly pending: PendingEndpoints;
+  readonly events: NodeEvents;
   private readonly hostNet: HostNet;
   private readonly files: NetworkFiles;
   private saveTimer: NodeJS.Timeout | null = null;
   /** Replayed initiations stay refused across restarts (core/initiation-timestamps.ts). */
-  private readonly timestamps: TimestampsFile;
+  readonly timestamps: TimestampsFile;
   mesh: Mesh | null = null;
-  invites: Invites | null = null;
-  private readonly joinBudget = new JoinBudget();
-  /** This machine's exit node choice (members of a network only). */
-  exitNode: ExitNode | null = null;
-  /** Devices this node is the gateway of (members of a network only). */
-  devices: DeviceRegistry | null = null;
-  /** Who may reach this machine through the mesh (members of a network only). */
-  access: AccessRules | null = null;
+  /** The invitations we answer (members of a network only). */
+  admission: Admission | null = null;
+  /** Route offers' answers, exit node, gateway devices, access rules (members of a network only). */
+  member: MemberFeatures | null = null;
   /** The DNS responder for members' names, and where it serves. */
   private dns: DnsResponder | null = null;
   dnsStatus: { domain: string; servedOn: string[]; resolved: boolean } | null = null;
@@ -173,7 +136,8 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         delegate: {
           meshMessage: (buf, len, from) => {
             if (!this.mesh) return false;
-            if (buf[0] === MSG_JOIN) this.handleJoin(buf, len, from);
+            if (buf[0] === MSG_JOIN)
+              this.admission?.handle(buf, len, from, (r, to) => this.udp.send(r, 0, r.length, to));
             else this.mesh.handleDatagram(buf, len, from);
             return true;
           },
@@ -215,63 +179,14 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     return this.hostNet.declineRoute(this.mesh, this.tun, route);
   }
 
-  addDevice(p: { name: string; endpoint?: string }): NewDevice {
-    const mesh = this.mesh;
-    if (!mesh || !this.devices) throw new ApiFailure('failed', 'this node is not a member of a network');
-    const endpoint = p.endpoint ?? mesh.publicEndpoint ?? mesh.record.e[0] ?? null;
-    const d = this.devices.add(mesh, p.name, endpoint);
-    this.devices.sync(mesh, this.device, this.tun);
-    return d;
-  }
-
-  removeDevice(name: string): { removed: string } {
-    if (!this.mesh || !this.devices) throw new ApiFailure('failed', 'this node is not a member of a network');
-    return this.devices.remove(this.mesh, this.device, name);
-  }
-
-  deviceRows(): DeviceRow[] {
-    if (!this.mesh || !this.devices) throw new ApiFailure('failed', 'this node is not a member of a network');
-    return this.devices.rows(this.mesh, this.device);
-  }
-
   /** Which devices hold changed: our own devices' peers follow. */
   devicesChanged(): void {
-    this.devices?.sync(this.mesh, this.device, this.tun);
+    this.member?.devicesChanged();
   }
 
-  chooseExit(p: { node: string; allowLan?: boolean; failOpen?: boolean }): ExitStatus {
-    if (!this.exitNode) throw new ApiFailure('failed', 'this node is not a member of a network');
-    return this.exitNode.choose(this.mesh, this.tun, this.udp.port, p);
-  }
-
-  changeAccess(p: Params<'set-access'>): AccessStatus {
-    if (!this.access || !this.mesh) throw new ApiFailure('failed', 'this node is not a member of a network');
-    const keyOf = (peer: string) => memberNamed(this.mesh, this.names, peer).key;
-    return this.access.change(this.mesh, keyOf, this.tun, p, this.dnsOn());
-  }
-
-  accessStatus(): AccessStatus {
-    if (!this.access) throw new ApiFailure('failed', 'this node is not a member of a network');
-    return this.access.status(this.mesh);
-  }
-
-  private dnsOn(): boolean {
+  dnsOn(): boolean {
     return (this.dnsStatus?.servedOn.length ?? 0) > 0;
   }
-
-  exitStatus(): ExitStatus {
-    return this.exitNode ? this.exitNode.status(this.mesh) : this.noExit;
-  }
-
-  private readonly noExit: ExitStatus = {
-    node: null,
-    key: null,
-    state: 'none',
-    reason: null,
-    allowLan: false,
-    failOpen: false,
-    offeredBy: [],
-  };
 
   /** Validate and load everything that can fail on bad input, then touch the system. */
   static async start(
@@ -360,7 +275,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       await this.stop(`native data path failed to start: ${(e as Error).message}`);
       throw e;
     }
-    this.run();
+    this.timers = startClocks(this, this.tun!.info.ifname);
     if (!this.dns) await this.startDns();
     this.log.info(
       `up: interface ${this.tun!.info.ifname} (mtu ${this.tun!.info.mtu}) ${this.addresses.join(' ') || '(no addresses)'}, ` +
@@ -393,15 +308,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     if (!this.mesh || !this.cfg.network || !this.tun) return;
     const domain = networkDomain(this.cfg.network.name);
     // An exit node also forwards other names to its own resolver, for the members that use it.
-    const upstream = this.cfg.network.advertiseExit
-      ? () => {
-          try {
-            return firstNameserver(readFileSync('/etc/resolv.conf', 'utf8'));
-          } catch {
-            return null;
-          }
-        }
-      : null;
+    const upstream = this.cfg.network.advertiseExit ? systemNameserver : null;
     const dns = new DnsResponder(domain, () => this.hostNet.nameEntries(this.mesh), this.log, upstream);
     this.dns = dns;
     const given = this.tun.takeDnsSockets(); // fd mode: bound on port 53 by the helper
@@ -420,16 +327,9 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   private async joinNetwork(net: NetworkKeys, secret: Uint8Array, privateKey: Uint8Array): Promise<void> {
     const spec = this.cfg.network!;
     const bootstrap = await resolveBootstrap(spec.bootstrap, this.log);
-    const choices = new RouteChoices(
-      join(this.cfg.stateDir, `routes-${spec.name}.json`),
-      !!spec.acceptRoutes,
-    );
-    choices.load();
-    this.hostNet.routeChoices = choices;
-    this.exitNode = new ExitNode(join(this.cfg.stateDir, `exit-${spec.name}.json`), this.log);
-    this.exitNode.load(spec);
-    this.access = new AccessRules(join(this.cfg.stateDir, `access-${spec.name}.json`), this.log);
-    this.access.load();
+    const member = new MemberFeatures(this, this.cfg.stateDir, spec, net, this.log);
+    this.member = member;
+    this.hostNet.routeChoices = member.routeChoices;
     const mesh = new Mesh(
       this.device,
       {
@@ -445,7 +345,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
         relay: spec.relay,
         routes: spec.advertiseRoutes ?? [],
         exitOffer: !!spec.advertiseExit,
-        acceptRoute: (route, key) => choices.accepts(route, key),
+        acceptRoute: (route, key) => member.routeChoices.accepts(route, key),
         random,
         now: performance.now(),
         wallNow: Date.now(),
@@ -456,23 +356,12 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     );
     this.mesh = mesh;
     this.files.loadMesh(mesh);
-    this.devices = new DeviceRegistry(join(this.cfg.stateDir, `devices-${spec.name}.json`), net, this.log);
-    this.devices.load();
-    if (this.devices.keys.length) mesh.setDevices(this.devices.keys);
+    member.meshReady(mesh);
     if (this.cfg.addresses.length === 0) {
       // What we know of the network may have moved our IPv4 off its first choice (a collision).
       this.addresses[0] = `${mesh.addressesOf(mesh.selfKey).v4}/${this.v4Prefix}`;
     }
-    this.invites = new Invites(spec.name, secret, random);
-    this.invites.setEpoch(mesh.epoch.n, mesh.epoch.secret);
-    // New invitations are shared with the members: any online member answers them (docs/mesh.md).
-    this.invites.shared = {
-      create: (key, created, expires, uses) => mesh.createInvite(key, created, expires, uses),
-      use: (id, attempt) => mesh.useInvite(id, attempt),
-      revoke: (id) => mesh.revokeInvite(id),
-      view: () => mesh.sharedInvites(),
-    };
-    this.files.loadInvites(this.invites);
+    this.admission = new Admission(mesh, spec.name, secret, random, this.files, this.log);
     this.files.loadAliases(this.aliases);
   }
 
@@ -563,18 +452,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     };
     tun.onLog = (line) => this.log.debug(`helper: ${line}`);
     tun.onRoute = (op, route, error, count) => {
-      if (op.startsWith('access-')) {
-        this.access?.answered(op, error, count);
-        return;
-      }
-      if (op === 'exit-on' || op === 'exit-off') {
-        this.exitNode?.routed(error);
-        return;
-      }
-      if (op === 'gateway') {
-        this.devices?.gatewayAnswer(error);
-        return;
-      }
+      if (this.member?.routed(op, error, count)) return;
       if (error) this.log.warn(`cannot ${op} the route ${route} through ${tun.info.ifname}: ${error}`);
       else
         this.log.info(
@@ -583,79 +461,11 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     };
     this.hostNet.syncRoutes(this.mesh, tun);
     this.hostNet.updateNames(this.mesh);
-    this.exitNode?.sync(this.mesh, tun, this.udp.port);
-    this.devices?.sync(this.mesh, this.device, tun);
-    this.access?.sync(this.mesh, tun, this.dnsOn());
+    this.member?.opened();
     tun.onExit = (reason) => {
       this.log.error(`TUN helper exited: ${reason}`);
       void this.stop(`helper exited: ${reason}`);
     };
-  }
-
-  /** Connect to the peers and start the clocks: the core's timers, metrics, roaming, DNS retries. */
-  private run(): void {
-    const ifname = this.tun!.info.ifname;
-    this.device.setTime(performance.now(), Date.now());
-    this.device.connectAll();
-    if (this.mesh) {
-      const lookAround = () => {
-        this.mesh?.setLocalEndpoints(localEndpoints(this.udp.port, ifname));
-        this.mesh?.setLanTargets(lanBroadcasts(this.udp.port, ifname));
-      };
-      this.mesh.setTime(performance.now(), Date.now());
-      lookAround();
-      // The first hellos (bootstrap, LAN) go now, not at the first tick (TICK_MS later), and their
-      // first retries at their time until a member answers (a bootstrap node started with us may
-      // listen a few ms after our first hello).
-      this.mesh.tick();
-      const started = performance.now();
-      const early = setInterval(() => {
-        this.mesh?.setTime(performance.now(), Date.now());
-        if (!this.mesh?.bootstrapEarly() || performance.now() - started > BOOTSTRAP_EARLY_MS)
-          clearInterval(early);
-      }, BOOTSTRAP_EARLY_EVERY_MS);
-      this.timers.push(early);
-      // Roaming: when the machine's addresses change, members learn the new ones within seconds.
-      this.every(ADDRESS_CHECK_MS, () => {
-        this.mesh?.setTime(performance.now(), Date.now());
-        lookAround();
-      });
-    }
-    this.every(TICK_MS, () => {
-      const now = performance.now();
-      const wall = Date.now();
-      this.device.setTime(now, wall);
-      this.native?.pollEvents(); // the data plane's traffic bits, for the timers the tick runs
-      this.device.tick();
-      this.mesh?.setTime(now, wall);
-      this.mesh?.tick();
-    });
-    if (this.pending.unresolved.size > 0) this.every(RESOLVE_RETRY_MS, () => void this.pending.resolve());
-    this.every(METRICS_MS, () => {
-      // Someone watches: a UI read peers or metrics in the last 3 s (or `peermesh ping` runs).
-      this.metrics.watchers = Date.now() - this.lastWatched < WATCHED_MS ? 1 : 0;
-      // the mesh's clock is otherwise only as fresh as the last tick: RTT probes need it exact
-      this.mesh?.setTime(performance.now(), Date.now());
-      this.native?.syncStats(); // the data plane's traffic into the peers' stats
-      this.metrics.sample();
-      this.events.updateOnline();
-      this.exitNode?.sync(this.mesh, this.tun, this.udp.port);
-      this.access?.sync(this.mesh, this.tun, this.dnsOn());
-      this.access?.tick(performance.now(), this.tun);
-      this.timestamps.save();
-    });
-  }
-
-  private every(ms: number, f: () => void): void {
-    this.timers.push(
-      setInterval(() => {
-        try {
-          f();
-        } catch (e) {
-          this.log.error(`timer failed: ${(e as Error).stack ?? e}`);
-        }
-      }, ms),
-    );
   }
 
   get selfKey(): string {
@@ -681,47 +491,19 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
     this.hostNet.syncRoutes(this.mesh, this.tun);
   }
 
-  /**
-   * The network moved to a new secret after a removal: invitations answer with it, and those still
-   * open are revoked (a code given out before may be in the removed person's hands).
-   */
+  /** The network moved to a new secret after a removal (Admission.secretRotated). */
   secretRotated(): void {
-    if (!this.invites || !this.mesh) return;
-    const { n, secret } = this.mesh.epoch;
-    this.invites.setEpoch(n, secret);
-    const revoked = this.invites.revokeOpen(Date.now() / 1000);
-    if (revoked) this.log.info(`${revoked} open invitation(s) revoked: the network secret changed`);
-    this.saveInvites();
+    this.admission?.secretRotated();
     this.scheduleSave();
   }
 
-  /** Someone used (or tried) an invitation of ours. */
-  private handleJoin(buf: Buffer, len: number, from: Endpoint): void {
-    if (!this.invites) return;
-    const t0 = performance.now();
-    if (!this.joinBudget.allow(t0)) return; // a flood of join datagrams: dropped unread (JoinBudget)
-    try {
-      const r = this.invites.handle(
-        buf.subarray(0, len),
-        Date.now() / 1000,
-        this.joinEndpoints().map(endpointText),
-      );
-      if (!r) return;
-      this.udp.send(r.reply, 0, r.reply.length, from);
-      if (r.counted) {
-        this.log.info(`"${r.name}" at ${endpointText(from)} used an invitation to join`);
-        this.saveInvites();
-      } else if (!r.accepted) {
-        this.log.warn(`"${r.name}" at ${endpointText(from)} was refused: ${r.reason}`);
-      }
-    } finally {
-      this.joinBudget.spent(performance.now() - t0);
-    }
+  get invites(): Invites | null {
+    return this.admission?.invites ?? null;
   }
 
   /** Join datagrams dropped unread because reading them took too long (JoinBudget). */
   get joinsThrottled(): number {
-    return this.joinBudget.dropped;
+    return this.admission?.throttled ?? 0;
   }
 
   joinEndpoints(): Endpoint[] {
@@ -729,7 +511,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
   }
 
   saveInvites(): void {
-    if (this.invites) this.files.saveInvites(this.invites);
+    this.admission?.save();
   }
 
   saveAliases(): void {
