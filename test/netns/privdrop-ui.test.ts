@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NsApiClient } from '../lib/app-client';
 import { resolveAt } from '../lib/dns-query';
-import { NetnsLab, netnsSkipReason, sh, trySh, waitFor } from '../lib/netns';
+import { NetnsLab, netnsSkipReason, sh, sleep, trySh, waitFor } from '../lib/netns';
 import {
   CLI,
   DATA_PATH,
@@ -79,6 +79,19 @@ function descendants(pid: number): number[] {
 /** How many lines of `text` match `re` (a log line printed twice counts twice). */
 function linesMatching(text: string, re: RegExp): number {
   return text.split('\n').filter((l) => re.test(l)).length;
+}
+
+/**
+ * Lets this process read what the node wrote on stderr before lines are counted: the test before
+ * can end on synchronous checks alone (spawnSync pings, a first waitFor try that succeeds), and
+ * then no turn of this event loop has read the pipe since the connect's answer. Waits (at most 5 s)
+ * until `want` lines match, then 300 ms more so that a line printed twice is there too; the count
+ * itself is the caller's assertion.
+ */
+async function stderrSettled(text: () => string, re: RegExp, want: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (linesMatching(text(), re) < want && Date.now() < deadline) await sleep(50);
+  await sleep(300);
 }
 
 /** A plain root `up` on b, a member of `network` that bootstraps from a (198.18.0.1); its overlay IPv4. */
@@ -353,7 +366,8 @@ describe('peermesh up --ui as root runs the web UI and its node unprivileged', {
     checkThreads(a!.proc.pid!, uid, gid);
   });
 
-  it('prints each log line once on stderr: the node’s start line once per start (the worker’s and the manager’s writes were both there)', () => {
+  it('prints each log line once on stderr: the node’s start line once per start (the worker’s and the manager’s writes were both there)', async () => {
+    await stderrSettled(a!.err, new RegExp(` up: interface ${ifA()} `), 2);
     assert.equal(linesMatching(a!.err(), new RegExp(` up: interface ${ifA()} `)), 2, a!.err());
     assert.equal(linesMatching(a!.err(), / running as peermesh \(uid/), 1);
   });
@@ -554,8 +568,13 @@ describe('peermesh ui as root runs the profile web UI and its node unprivileged'
     checkThreads(proc!.pid!, uid, gid);
   });
 
-  it('prints each log line once on stderr: the node’s start line once per start, the manager’s once', () => {
+  it('prints each log line once on stderr: the node’s start line once per start, the manager’s once', async () => {
+    await stderrSettled(() => err, new RegExp(` up: interface ${ifA()} `), 2);
     assert.equal(linesMatching(err, new RegExp(` up: interface ${ifA()} `)), 2, err);
+    // The Logs view holds the same lines, each once.
+    const kept = (await api!.call('logs', { level: 'info', limit: 1000 })) as { message: string }[];
+    const text = kept.map((l) => l.message).join('\n');
+    assert.equal(linesMatching(text, new RegExp(`^up: interface ${ifA()} `)), 2, text);
     assert.equal(linesMatching(err, / created network "uiprof"/), 1, err);
   });
 
