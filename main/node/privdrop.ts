@@ -5,7 +5,7 @@
 // set*id to every thread of the process (the data plane's and libuv's threads too); dropPrivileges
 // checks each thread in /proc/self/task afterwards. docs/security.md "The core after `up` as root".
 import { execFileSync } from 'node:child_process';
-import { lchownSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from './config';
 
@@ -153,7 +153,10 @@ function ownGroupOf(name: string): string[] {
   const group = DEFAULT_DROP_GROUP;
   const g = lookupGroup(group);
   if (!g) {
-    run('groupadd', ['--system', group], `the group ${group} for the user ${name}`);
+    made(
+      () => lookupGroup(group),
+      () => run('groupadd', ['--system', group], `the group ${group} for the user ${name}`),
+    );
     return ['--gid', group];
   }
   // One left by an earlier start whose useradd failed is taken; one that is others' is not.
@@ -177,6 +180,98 @@ function run(tool: string, args: string[], what: string): void {
   }
 }
 
+/** Waits `ms` milliseconds, blocking: accounts are made before the node starts anything else. */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Runs `make` (useradd, groupadd) until `lookup` finds what it made. Another tool (an administrator's
+ * useradd) may hold /etc/passwd's lock for a moment: waited for, at most 40 tries (about 3 s); any
+ * other failure is reported.
+ */
+function made<T>(lookup: () => T | null, make: () => void): T | null {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      make();
+      return lookup();
+    } catch (e) {
+      const found = lookup();
+      if (found) return found;
+      if (attempt >= 40 || !/lock|try again/i.test((e as Error).message)) throw e;
+      pause(40 + Math.floor(Math.random() * 40));
+    }
+  }
+}
+
+/** Where starts take turns at making the default account: root's /run, emptied at each boot. */
+export const ACCOUNT_LOCK = '/run/peermesh-account.lock';
+/** A turn held longer than this was a start that died in it (a turn takes well under a second). */
+const ACCOUNT_LOCK_STALE_MS = 15_000;
+
+/**
+ * Runs `fn` alone among the starts on this machine (a directory made with mkdir is the turn). Nodes
+ * started together on a fresh machine (at boot, one per network) would otherwise race to create the
+ * same account: useradd checks that the name is free before it locks /etc/passwd, so two racing
+ * useradds both write it, the last one's uid and gid win, and a node that read the first one's runs
+ * as a uid that no longer exists; the others fail with "already exists". Without /run (a container)
+ * or where it is not writable (not root: then no account can be made either) `fn` runs without a turn.
+ */
+function inAccountTurn<T>(fn: () => T): T {
+  const deadline = Date.now() + 2 * ACCOUNT_LOCK_STALE_MS;
+  for (;;) {
+    try {
+      mkdirSync(ACCOUNT_LOCK, 0o700);
+      break;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'EROFS') return fn();
+      if (code !== 'EEXIST') throw e;
+      try {
+        if (Date.now() - statSync(ACCOUNT_LOCK).mtimeMs > ACCOUNT_LOCK_STALE_MS) rmdirSync(ACCOUNT_LOCK);
+      } catch {
+        // gone meanwhile: the next try takes it
+      }
+      if (Date.now() > deadline)
+        throw new ConfigError(
+          `cannot create the node's account: another start has held ${ACCOUNT_LOCK} for over ${ACCOUNT_LOCK_STALE_MS / 1000} s; remove it, or choose a user with --user NAME`,
+        );
+      pause(20 + Math.floor(Math.random() * 30));
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    try {
+      rmdirSync(ACCOUNT_LOCK);
+    } catch {
+      // taken as stale by a start that waited too long: nothing of ours to remove
+    }
+  }
+}
+
+/** useradd for the default account: a system account, no home, no login shell, a group of its own. */
+function makeAccount(name: string): PasswdEntry | null {
+  return made(
+    () => lookupUser(name),
+    () =>
+      run(
+        'useradd',
+        [
+          '--system',
+          '--no-create-home',
+          '--home-dir',
+          '/nonexistent',
+          '--shell',
+          '/usr/sbin/nologin',
+          ...ownGroupOf(name),
+          name,
+        ],
+        `the user ${name} for the node to run as`,
+      ),
+  );
+}
+
 /**
  * The account to drop to: `name` as the system knows it, or (the default name only) created as a
  * system account without a home or login shell. Its primary group is its own: a new group of its
@@ -186,24 +281,9 @@ function run(tool: string, args: string[], what: string): void {
  */
 export function resolveRunAs(name: string, create: boolean): RunAs {
   if (!NAME_RE.test(name)) throw new ConfigError(`--user: "${name}" is not a user name`);
-  let pw = lookupUser(name);
-  if (!pw && create) {
-    run(
-      'useradd',
-      [
-        '--system',
-        '--no-create-home',
-        '--home-dir',
-        '/nonexistent',
-        '--shell',
-        '/usr/sbin/nologin',
-        ...ownGroupOf(name),
-        name,
-      ],
-      `the user ${name} for the node to run as`,
-    );
-    pw = lookupUser(name);
-  }
+  // Looked up in the turn too: another start's useradd may have written /etc/passwd and not yet
+  // /etc/group.
+  const pw = create ? inAccountTurn(() => lookupUser(name) ?? makeAccount(name)) : lookupUser(name);
   if (!pw) throw new ConfigError(`--user ${name}: no such user`);
   const { uid, gid } = pw;
   if (uid === 0 || gid === 0)

@@ -235,4 +235,50 @@ describe('privilege drop', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('nodes started together on a fresh machine all run as the one account the first of them made', {
+    skip: asRoot ? false : 'needs root, unshare and the account tools',
+  }, () => {
+    // Seen in the lab on a fresh machine: three nodes started at once, two refused to start
+    // ("useradd: user 'peermesh' already exists"). Here 6 starts race, with and without the
+    // packages' group (then the group peermesh-core is raced for too).
+    const dir = mkdtempSync(join(tmpdir(), 'pm-privdrop-race-'));
+    try {
+      const script = join(dir, 'start.js');
+      const mod = JSON.stringify(join(__dirname, '..', '..', 'main', 'node', 'privdrop'));
+      writeFileSync(
+        script,
+        `const { resolveRunAs, lookupGroup } = require(${mod});
+         try {
+           const who = resolveRunAs('peermesh', true);
+           console.log('RUNAS ' + JSON.stringify({ ...who, group: lookupGroup(who.gid).name }));
+         } catch (e) { console.log('REFUSED ' + e.message); }\n`,
+      );
+      for (const pkgGroup of [false, true]) {
+        const r = inScratchRoot(
+          dir,
+          ['/etc'],
+          `sed -i '/^peermesh:/d; /^peermesh-core:/d' /etc/passwd /etc/shadow /etc/group /etc/gshadow
+           ${pkgGroup ? 'groupadd --system peermesh' : ''}
+           for i in 1 2 3 4 5 6; do ${process.execPath} ${script} & done; wait
+           grep -c '^peermesh:' /etc/passwd | sed 's/^/ACCOUNTS /'`,
+        );
+        assert.equal(r.status, 0, r.stderr);
+        const starts = r.stdout.split('\n').filter((l) => /^(RUNAS|REFUSED) /.test(l));
+        assert.equal(starts.length, 6, r.stdout);
+        assert.deepEqual(
+          starts.filter((l) => l.startsWith('REFUSED')),
+          [],
+          'no start is refused',
+        );
+        const who = new Set(starts);
+        assert.equal(who.size, 1, `every start runs as the same account: ${[...who].join(' / ')}`);
+        const first = JSON.parse(starts[0].slice(6)) as { name: string; group: string };
+        assert.equal(first.group, pkgGroup ? 'peermesh-core' : 'peermesh');
+        assert.match(r.stdout, /^ACCOUNTS 1$/m, 'one account made');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
