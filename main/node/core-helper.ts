@@ -139,7 +139,7 @@ export function checkTunOpenable(who: RunAs): void {
     throw cannot(
       who,
       tun
-        ? `${TUN_DEVICE} is mode ${(tun.mode & 0o777).toString(8)}: ${who.name} cannot open it (distributions ship it 0666)`
+        ? `${TUN_DEVICE} is mode ${(tun.mode & 0o777).toString(8)}: ${who.name} cannot open it (distributions ship it 0666, as \`chmod 666 ${TUN_DEVICE}\` makes it: every open still needs cap_net_admin to create a device)`
         : `no ${TUN_DEVICE}`,
     );
 }
