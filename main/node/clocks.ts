@@ -1,6 +1,6 @@
 // A running node's clocks: the core's tick (the device's and the mesh's timers), the first second's
 // bootstrap retries, the machine's addresses (roaming), the metrics second (samples, who is online,
-// the member features' sync) and retries of endpoints given as names. Each callback sets the core's
+// the member features' sync), the hosts file's check and retries of endpoints given as names. Each callback sets the core's
 // time first: the core reads no clock of its own.
 import { performance } from 'node:perf_hooks';
 import type { Device } from '../core/device';
@@ -21,6 +21,12 @@ const BOOTSTRAP_EARLY_EVERY_MS = 25;
 const METRICS_MS = 1000;
 const ADDRESS_CHECK_MS = 2_000;
 const RESOLVE_RETRY_MS = 15_000;
+/**
+ * The hosts file's block is checked this often and written again when it is not what it should be:
+ * another program rewrote the file without it, or two nodes (two networks in two processes) wrote
+ * it at the same moment and the later one's text lacked the earlier one's block.
+ */
+const NAMES_CHECK_MS = 10_000;
 /** A UI read peers or metrics this recently: someone watches (RTT probes every second). */
 const WATCHED_MS = 3000;
 
@@ -42,9 +48,11 @@ export interface ClockHost {
 
 /**
  * Connect to the peers, send the first hellos and start the clocks; returns the timers (the node
- * clears them when it stops). `ifname` is the TUN device's (never an endpoint of ours).
+ * clears them when it stops). `ifname` is the TUN device's (never an endpoint of ours);
+ * `refreshNames` writes members' names into the hosts file again where the block is not as it should
+ * be (nothing is written when it is).
  */
-export function startClocks(n: ClockHost, ifname: string): NodeJS.Timeout[] {
+export function startClocks(n: ClockHost, ifname: string, refreshNames: () => void): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, f: () => void) => {
     timers.push(
@@ -76,6 +84,7 @@ export function startClocks(n: ClockHost, ifname: string): NodeJS.Timeout[] {
       if (!n.mesh?.bootstrapEarly() || performance.now() - started > BOOTSTRAP_EARLY_MS) clearInterval(early);
     }, BOOTSTRAP_EARLY_EVERY_MS);
     timers.push(early);
+    every(NAMES_CHECK_MS, refreshNames);
     // Roaming: when the machine's addresses change, members learn the new ones within seconds.
     every(ADDRESS_CHECK_MS, () => {
       n.mesh?.setTime(performance.now(), Date.now());

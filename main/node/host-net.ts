@@ -2,7 +2,7 @@
 // at), DNS for configured endpoints, the kernel routes through the TUN device for the subnets members
 // offer, and members' names in the hosts file.
 import { lookup } from 'node:dns/promises';
-import { closeSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, readFileSync, statSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { ApiFailure, type RouteRow } from '../control/api';
 import { DEFAULT_PORT } from '../core/constants';
@@ -145,6 +145,12 @@ export class HostNet {
   private hostsBroken = false;
   /** `up` as root: the hosts file, opened before the drop (the node cannot open it afterwards). */
   private hostsHeld: { path: string; fd: number } | null = null;
+  /**
+   * The block last written or found as it should be, and the file as it was then (inode, size,
+   * mtime): the clocks' 10 s check reads the file only when either changed (a hosts file may be
+   * megabytes of blocked domains).
+   */
+  private hostsLast = { want: '', file: '' };
   /** The user's choices about members' routes (set when the node joins a network). */
   routeChoices: RouteChoices | null = null;
   /** Kernel routes through our device for the subnets members offer, kept equal to their records. */
@@ -283,8 +289,16 @@ export class HostNet {
     try {
       if (!this.hostsHeld)
         this.hostsHeld = this.cfg.hostsHeld ?? (this.cfg.runAs ? openHostsFile(file) : null);
-      if (this.hostsHeld) writeHostsBlockFd(this.hostsHeld, this.cfg.network.name, entries);
+      const held = this.hostsHeld;
+      const seen = () => {
+        const st = held ? fstatSync(held.fd) : statSync(file);
+        return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+      };
+      const want = JSON.stringify(entries);
+      if (want === this.hostsLast.want && seen() === this.hostsLast.file) return;
+      if (held) writeHostsBlockFd(held, this.cfg.network.name, entries);
       else writeHostsBlock(file, this.cfg.network.name, entries);
+      this.hostsLast = { want, file: seen() };
     } catch (e) {
       this.hostsBroken = true;
       this.log.warn(

@@ -275,7 +275,7 @@ export class PeerMeshNode implements NodeApiHost, EventsHost {
       await this.stop(`native data path failed to start: ${(e as Error).message}`);
       throw e;
     }
-    this.timers = startClocks(this, this.tun!.info.ifname);
+    this.timers = startClocks(this, this.tun!.info.ifname, () => this.hostNet.updateNames(this.mesh));
     if (!this.dns) await this.startDns();
     this.log.info(
       `up: interface ${this.tun!.info.ifname} (mtu ${this.tun!.info.mtu}) ${this.addresses.join(' ') || '(no addresses)'}, ` +

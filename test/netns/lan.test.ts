@@ -1,6 +1,6 @@
 // Local discovery: two members on one LAN, neither given any bootstrap address, find each other by
 // the sealed hellos every member sends to its LANs' broadcast addresses, and talk directly; they
-// reach each other by name (node-b.lan).
+// reach each other by name (node-b.lan), and a hosts file rewritten without their names gets them back.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,7 +66,20 @@ describe('mesh: local discovery on a LAN', { skip: skip ?? false }, () => {
     // its own name too
     assert.ok(lab.tryExec('b', 'getent', ['ahostsv4', 'node-b.lan']).out.includes(bAddr));
     const hostsA = `/etc/netns/${lab.ns('a')}/hosts`;
-    assert.match(readFileSync(hostsA, 'utf8'), /# BEGIN peermesh lan/);
+    const withBlock = readFileSync(hostsA, 'utf8');
+    assert.match(withBlock, /# BEGIN peermesh lan/);
+    // Another program rewrites the file in place without our block (or another node's write, made
+    // from a text read before ours, lands after it): the block is back within the check's 10 s.
+    const without = withBlock.replace(
+      /# BEGIN peermesh lan[\s\S]*# END peermesh lan\n/,
+      '# the admin was here\n',
+    );
+    assert.doesNotMatch(without, /peermesh/);
+    writeFileSync(hostsA, without);
+    await waitFor('the block is written again', () => readFileSync(hostsA, 'utf8').includes(bAddr), 15_000);
+    const again = readFileSync(hostsA, 'utf8');
+    assert.match(again, /# the admin was here\n# BEGIN peermesh lan /, "the other program's text is kept");
+    assert.equal(again.match(/# BEGIN peermesh lan/g)?.length, 1);
     await stopNode(nodes.a);
     const after = readFileSync(hostsA, 'utf8');
     assert.doesNotMatch(after, /peermesh|node-b/);
