@@ -273,6 +273,17 @@ function makeAccount(name: string): PasswdEntry | null {
 }
 
 /**
+ * The default account, made in a turn when it is not complete: no entry, or (another start's useradd
+ * under way, which writes /etc/passwd before /etc/group) an entry whose group is not there yet. A
+ * complete account takes no turn, so a turn left by a start that died holds up no later start.
+ */
+function accountOf(name: string): PasswdEntry | null {
+  const pw = lookupUser(name);
+  if (pw && lookupGroup(pw.gid)) return pw;
+  return inAccountTurn(() => lookupUser(name) ?? makeAccount(name));
+}
+
+/**
  * The account to drop to: `name` as the system knows it, or (the default name only) created as a
  * system account without a home or login shell. Its primary group is its own: a new group of its
  * name, or, where a group of that name exists already (the packages' `peermesh` group, whose members
@@ -281,9 +292,7 @@ function makeAccount(name: string): PasswdEntry | null {
  */
 export function resolveRunAs(name: string, create: boolean): RunAs {
   if (!NAME_RE.test(name)) throw new ConfigError(`--user: "${name}" is not a user name`);
-  // Looked up in the turn too: another start's useradd may have written /etc/passwd and not yet
-  // /etc/group.
-  const pw = create ? inAccountTurn(() => lookupUser(name) ?? makeAccount(name)) : lookupUser(name);
+  const pw = create ? accountOf(name) : lookupUser(name);
   if (!pw) throw new ConfigError(`--user ${name}: no such user`);
   const { uid, gid } = pw;
   if (uid === 0 || gid === 0)
