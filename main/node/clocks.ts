@@ -1,7 +1,7 @@
 // A running node's clocks: the core's tick (the device's and the mesh's timers), the first second's
 // bootstrap retries, the machine's addresses (roaming), the metrics second (samples, who is online,
-// the member features' sync), the hosts file's check and retries of endpoints given as names. Each callback sets the core's
-// time first: the core reads no clock of its own.
+// the member features' sync), the hosts file's check and retries of endpoints given as names. Each
+// callback sets the core's time first: the core reads no clock of its own.
 import { performance } from 'node:perf_hooks';
 import type { Device } from '../core/device';
 import type { Mesh } from '../core/mesh';

@@ -180,28 +180,25 @@ function run(tool: string, args: string[], what: string): void {
   }
 }
 
+/**
+ * Runs `make` (useradd, groupadd) and returns what `lookup` finds then. A failure is no failure when
+ * the account or group exists all the same (another tool made it meanwhile). useradd and groupadd
+ * wait for /etc/passwd's lock themselves (up to 15 s), so a lock is not retried here.
+ */
+function made<T>(lookup: () => T | null, make: () => void): T | null {
+  try {
+    make();
+  } catch (e) {
+    const found = lookup();
+    if (found) return found;
+    throw e;
+  }
+  return lookup();
+}
+
 /** Waits `ms` milliseconds, blocking: accounts are made before the node starts anything else. */
 function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/**
- * Runs `make` (useradd, groupadd) until `lookup` finds what it made. Another tool (an administrator's
- * useradd) may hold /etc/passwd's lock for a moment: waited for, at most 40 tries (about 3 s); any
- * other failure is reported.
- */
-function made<T>(lookup: () => T | null, make: () => void): T | null {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      make();
-      return lookup();
-    } catch (e) {
-      const found = lookup();
-      if (found) return found;
-      if (attempt >= 40 || !/lock|try again/i.test((e as Error).message)) throw e;
-      pause(40 + Math.floor(Math.random() * 40));
-    }
-  }
 }
 
 /** Where starts take turns at making the default account: root's /run, emptied at each boot. */
